@@ -1,0 +1,42 @@
+# normstudy: `make study` runs the default study, `make test` the test suite; both build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+# Snakemake's shell steps call `python`: the virtual environment's comes first.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv study smoke test lint format clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] >= (3, 11) else "normstudy needs Python >= 3.11, found " + sys.version.split()[0])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+study: venv
+	snakemake --cores $(CORES)
+
+smoke: venv
+	snakemake --cores $(CORES) --configfile tests/smoke.yaml
+
+test: venv
+	pytest
+
+lint: venv
+	ruff check .
+	ruff format --check .
+	snakefmt --check Snakefile workflow/rules
+	snakemake --lint
+
+format: venv
+	ruff check --fix .
+	ruff format .
+	snakefmt Snakefile workflow/rules
+
+clean:
+	rm -rf results/* report/index.html .snakemake
+	git checkout -- results/README.md report/README.md

@@ -1,0 +1,53 @@
+"""Shared fixtures: a throw-away copy of the workflow, and a way to run Snakemake in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# What a run of the workflow needs; results/ and report/ start empty in the copy.
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "environment.yml", "workflow", "tests/smoke.yaml")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (not its results) into `dest` and return it."""
+    for name in WORKFLOW_FILES:
+        source, target = REPO / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    (dest / "results").mkdir(exist_ok=True)
+    (dest / "report").mkdir(exist_ok=True)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run Snakemake in `workdir` with this interpreter, its `python` first on PATH for the shell steps."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+@pytest.fixture
+def workflow_copy(tmp_path: Path) -> Path:
+    """A fresh copy of the workflow in a temporary directory."""
+    return copy_workflow(tmp_path / "study")

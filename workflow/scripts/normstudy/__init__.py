@@ -1,0 +1,1 @@
+"""normstudy: shared code for the normalization-layer study's workflow steps."""

@@ -1,0 +1,48 @@
+"""The seeds' 7,652-parameter CNN as data, so config checks and reports need no torch."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Conv(NamedTuple):
+    """A bias-free convolution; `normed` ones are followed by norm -> dropout -> ReLU."""
+
+    in_channels: int
+    out_channels: int
+    kernel: int
+    normed: bool = True
+
+
+class Pool(NamedTuple):
+    """A pooling layer: `max` 2x2 stride 2, or `avg` over the whole remaining map."""
+
+    kind: str
+    kernel: int
+
+
+# Seeds 000/001: conv 1->8 3x3 (26x26), 8->8, 8->8, max-pool 2, 8->12, 12->14, 14->8 1x1, 8->26,
+# 26->50 1x1, average-pool 5, 50->10 1x1, log-softmax.
+LAYERS: tuple[Conv | Pool, ...] = (
+    Conv(1, 8, 3),
+    Conv(8, 8, 3),
+    Conv(8, 8, 3),
+    Pool("max", 2),
+    Conv(8, 12, 3),
+    Conv(12, 14, 3),
+    Conv(14, 8, 1),
+    Conv(8, 26, 3),
+    Conv(26, 50, 1),
+    Pool("avg", 5),
+    Conv(50, 10, 1, normed=False),
+)
+INPUT_SIZE = 28
+NUM_CLASSES = 10
+NORMED_CHANNELS: tuple[int, ...] = tuple(
+    layer.out_channels for layer in LAYERS if isinstance(layer, Conv) and layer.normed
+)
+
+
+def valid_group_counts() -> list[int]:
+    """Group counts that divide every normalized layer's channel count."""
+    return [g for g in range(1, min(NORMED_CHANNELS) + 1) if all(c % g == 0 for c in NORMED_CHANNELS)]
