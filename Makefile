@@ -7,7 +7,7 @@ CORES ?= all
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv study smoke test lint format clean
+.PHONY: venv study smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ smoke: venv
 
 test: venv
 	pytest
+
+# Training throughput of the engine against the seeds' loop, on real MNIST (downloaded first).
+bench: venv
+	snakemake --cores 1 results/data/MNIST/raw/provenance.json
+	python tests/benchmarks/bench_training.py --data-root results/data
 
 lint: venv
 	ruff check .

@@ -41,9 +41,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         check=False,
     )
     if check and done.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
 
 
@@ -51,3 +49,16 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 def workflow_copy(tmp_path: Path) -> Path:
     """A fresh copy of the workflow in a temporary directory."""
     return copy_workflow(tmp_path / "study")
+
+
+def run_smoke(dest: Path) -> Path:
+    """Copy the workflow to `dest` and run the whole smoke study there."""
+    study = copy_workflow(dest)
+    snakemake(study, "--cores", "2", "--configfile", "tests/smoke.yaml")
+    return study
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke study, run once per test session; tests must leave it as they found it."""
+    return run_smoke(tmp_path_factory.mktemp("smoke") / "study")

@@ -102,12 +102,18 @@ BAD_CONFIGS = [
     (_set("report.title", ""), "'report.title'", "should be non-empty"),
     (_set("report.subtitle", "x"), "'report.subtitle'", "unknown key"),
     (_set("train", None), "'train'", "expected object"),
+    (
+        {
+            "train": {"epochs": 1, "batch_size": 1000},
+            "data": {"dataset": "synthetic", "synthetic": {"train_size": 1000}},
+        },
+        "'train.schedule.pct_start'",
+        "less than one warm-up step",
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("override", "key", "words"), BAD_CONFIGS, ids=[c[1] + ":" + c[2] for c in BAD_CONFIGS]
-)
+@pytest.mark.parametrize(("override", "key", "words"), BAD_CONFIGS, ids=[c[1] + ":" + c[2] for c in BAD_CONFIGS])
 def test_bad_value_is_refused_naming_its_key(override: dict[str, Any], key: str, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config(merged(shipped(), override))
@@ -134,9 +140,7 @@ def test_every_problem_is_reported_at_once() -> None:
         ("data:\n  unknown_key: 1\n", "'data.unknown_key'"),
     ],
 )
-def test_snakemake_refuses_bad_configfile_before_any_job(
-    workflow_copy: Path, yaml_text: str, key: str
-) -> None:
+def test_snakemake_refuses_bad_configfile_before_any_job(workflow_copy: Path, yaml_text: str, key: str) -> None:
     (workflow_copy / "bad.yaml").write_text(yaml_text)
     done = snakemake(workflow_copy, "--cores", "1", "--configfile", "bad.yaml", check=False)
     assert done.returncode != 0

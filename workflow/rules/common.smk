@@ -1,4 +1,5 @@
 # Config validation, targets and input helpers shared by every stage.
+import json
 import sys
 from pathlib import Path
 
@@ -42,6 +43,56 @@ def raw_data_files():
     }
 
 
+def data_files():
+    """The four IDX files the training and evaluation steps read (not the provenance)."""
+    return [path for key, path in raw_data_files().items() if key != "provenance"]
+
+
+def enabled_variants():
+    """Variant names to study, in config order."""
+    return [name for name, variant in config["variants"].items() if variant["enabled"]]
+
+
+wildcard_constraints:
+    variant="|".join(enabled_variants()),
+    seed=r"\d+",
+
+
+RUN = "results/runs/{variant}/seed{seed}"
+
+
+def run_settings(wildcards):
+    """The JSON settings of one run: its variant, the training recipe and the input normalization."""
+    variant = {
+        k: v for k, v in config["variants"][wildcards.variant].items() if k != "enabled"
+    }
+    data = {key: config["data"][key] for key in ("mean", "std")}
+    return json.dumps(
+        {"variant": variant, "train": config["train"], "data": data}, sort_keys=True
+    )
+
+
+def run_files(name):
+    """One per-run file for every enabled variant and seed."""
+    return expand(f"{RUN}/{name}", variant=enabled_variants(), seed=config["seeds"])
+
+
+# The figures the HTML report embeds.
+REPORT_FIGURES = [
+    "final_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "train_vs_test",
+    "confusion",
+]
+
+
 def all_targets():
     """Everything the default target builds for the configured study."""
-    return list(raw_data_files().values())
+    return [
+        "report/index.html",
+        "results/tables/summary.md",
+        "results/tables/summary.html",
+        *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+        *run_files("misclassified.csv"),
+    ]

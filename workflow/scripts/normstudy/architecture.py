@@ -46,3 +46,34 @@ NORMED_CHANNELS: tuple[int, ...] = tuple(
 def valid_group_counts() -> list[int]:
     """Group counts that divide every normalized layer's channel count."""
     return [g for g in range(1, min(NORMED_CHANNELS) + 1) if all(c % g == 0 for c in NORMED_CHANNELS)]
+
+
+def receptive_field_rows(input_size: int = INPUT_SIZE) -> list[dict[str, int | str]]:
+    """The receptive-field table (seed 002's layout): size, jump and receptive field in and out per layer."""
+    size, jump, field = input_size, 1, 1
+    rows: list[dict[str, int | str]] = []
+    for spec in LAYERS:
+        if isinstance(spec, Conv):
+            name = f"conv {spec.in_channels}→{spec.out_channels} {spec.kernel}×{spec.kernel}"
+            kernel, stride = spec.kernel, 1
+        else:
+            name = f"{spec.kind}-pool {spec.kernel}"
+            kernel, stride = spec.kernel, spec.kernel if spec.kind == "max" else 1
+        out_size = (size - kernel) // stride + 1
+        out_field = field + (kernel - 1) * jump
+        rows.append(
+            {
+                "layer": name,
+                "n_in": size,
+                "n_out": out_size,
+                "kernel": kernel,
+                "stride": stride,
+                "padding": 0,
+                "jump_in": jump,
+                "jump_out": jump * stride,
+                "rf_in": field,
+                "rf_out": out_field,
+            }
+        )
+        size, jump, field = out_size, jump * stride, out_field
+    return rows

@@ -14,6 +14,7 @@ from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
 
 # GroupNorm's group count when a group variant names none: 2 divides every channel count of this CNN.
 DEFAULT_GROUPS = 2
+MNIST_TRAIN_SIZE = 60000
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
@@ -38,9 +39,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if rule == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
-        return "; ".join(
-            f"'{_key([*path, k])}': unknown key (allowed here: {', '.join(allowed)})" for k in unknown
-        )
+        return "; ".join(f"'{_key([*path, k])}': unknown key (allowed here: {', '.join(allowed)})" for k in unknown)
     if rule == "required":
         missing = [k for k in expected if isinstance(value, dict) and k not in value]
         return "; ".join(f"'{_key([*path, k])}': required key is missing" for k in missing)
@@ -108,6 +107,14 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"'data.local_dir': {data['local_dir']!r} is not a directory")
     if data["dataset"] == "mnist" and "mirrors" in data["sources"] and not data["mirrors"]:
         problems.append("'data.mirrors': empty, but data.sources lists 'mirrors'")
+    train_size = MNIST_TRAIN_SIZE if data["dataset"] == "mnist" else data["synthetic"]["train_size"]
+    recipe = config["train"]
+    total_steps = recipe["epochs"] * -(-train_size // recipe["batch_size"])
+    if recipe["schedule"]["pct_start"] * total_steps <= 1:
+        problems.append(
+            f"'train.schedule.pct_start': {recipe['schedule']['pct_start']} of {total_steps} steps leaves OneCycleLR "
+            "less than one warm-up step; raise it, the epochs, or the training-set size per batch"
+        )
     grid = config["misclassified"]
     if grid["rows"] * grid["cols"] < grid["count"]:
         problems.append(

@@ -174,9 +174,7 @@ def pip_download(requirement: str, dest: Path, timeout_s: float) -> Path:
         str(dest),
     ]
     try:
-        done = subprocess.run(
-            [*command, requirement], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        done = subprocess.run([*command, requirement], capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as error:
         raise SourceError(f"pip download {requirement} took over {timeout_s:g} s") from error
     if done.returncode != 0:

@@ -98,8 +98,6 @@ def generate(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % 10).astype(np.uint8)
     images = (
-        np.stack([render_digit(int(label), rng) for label in labels])
-        if count
-        else np.zeros((0, SIZE, SIZE), np.uint8)
+        np.stack([render_digit(int(label), rng) for label in labels]) if count else np.zeros((0, SIZE, SIZE), np.uint8)
     )
     return images, labels

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Benchmark: normstudy's in-memory engine against a training loop written the seeds' way.
+
+Prints images per second for each configuration and the speed-up; it asserts nothing (not a test).
+The reference is seeds 000-004's loop: torchvision MNIST, per-image PIL RandomRotation + ToTensor +
+Normalize, a DataLoader with 2 workers, one process with torch's default threads. The engine runs as the
+workflow runs it: one thread per job, jobs side by side on the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torchvision import datasets, transforms
+
+from normstudy.config import validate_config
+from normstudy.data import Splits, load_splits
+from normstudy.engine import new_run, resolve_device, seed_everything, train_epoch
+from normstudy.model import NormNet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def study_settings(variant: str) -> dict:
+    """The default study's settings for one variant, as the train rule passes them."""
+    config = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    return {
+        "variant": config["variants"][variant],
+        "train": config["train"],
+        "data": {"mean": config["data"]["mean"], "std": config["data"]["std"]},
+    }
+
+
+def engine_timing(raw_dir: str, variant: str, images: int, threads: int, barrier=None) -> tuple[float, float]:
+    """Wall-clock start and end of the engine's training loop over the first `images` training images."""
+    torch.set_num_threads(threads)
+    settings = study_settings(variant)
+    device = resolve_device(settings["train"]["device"])
+    full = load_splits(raw_dir, device)
+    splits = Splits(full.train_images[:images], full.train_labels[:images], full.test_images, full.test_labels)
+    warm = Splits(full.train_images[:1024], full.train_labels[:1024], full.test_images, full.test_labels)
+    generator = seed_everything(0, device)
+    run = new_run(settings, images + 1024, device, generator)
+    train_epoch(run, warm, settings)
+    if barrier is not None:
+        barrier.wait()
+    started = time.time()
+    train_epoch(run, splits, settings)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return started, time.time()
+
+
+def engine_throughput(raw_dir: str, variant: str, images: int, threads: int) -> float:
+    """Images per second of one engine job."""
+    started, ended = engine_timing(raw_dir, variant, images, threads)
+    return images / (ended - started)
+
+
+def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
+    results.put(engine_timing(raw_dir, variant, images, threads, barrier))
+
+
+def engine_side_by_side(raw_dir: str, variant: str, images: int, jobs: int) -> float:
+    """Images per second of `jobs` one-thread engine processes together: all images over the whole span."""
+    context = mp.get_context("spawn")
+    barrier, results = context.Barrier(jobs), context.Queue()
+    workers = [
+        context.Process(target=_engine_worker, args=(raw_dir, variant, images, 1, barrier, results))
+        for _ in range(jobs)
+    ]
+    for worker in workers:
+        worker.start()
+    spans = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return jobs * images / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
+def reference_throughput(data_root: str, variant: str, images: int, workers: int) -> float:
+    """Images per second of the seeds' loop: torchvision dataset, PIL transforms, DataLoader workers."""
+    settings = study_settings(variant)
+    mean, std = settings["data"]["mean"], settings["data"]["std"]
+    degrees = settings["train"]["augment"]["rotation_degrees"]
+    transform = transforms.Compose(
+        [
+            transforms.RandomRotation((-degrees, degrees), fill=(0,)),
+            transforms.ToTensor(),
+            transforms.Normalize((mean,), (std,)),
+        ]
+    )
+    dataset = datasets.MNIST(data_root, train=True, download=False, transform=transform)
+    batch_size = settings["train"]["batch_size"]
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+    )
+    torch.manual_seed(0)
+    model = NormNet(settings["variant"]["norm"], settings["variant"].get("groups", 2), settings["variant"]["dropout"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    warm_batches, batches = 1024 // batch_size, images // batch_size
+    seen, started = 0, None
+    for step, (inputs, targets) in enumerate(loader):
+        if step == warm_batches:
+            started, seen = time.perf_counter(), 0
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        seen += len(inputs)
+        if step + 1 >= warm_batches + batches:
+            break
+    return seen / (time.perf_counter() - started)
+
+
+def main(data_root: Path, variant: str, images: int) -> None:
+    """Time every configuration in this one run and print a table and the ratios."""
+    raw_dir = str(data_root / "MNIST" / "raw")
+    cores = os.cpu_count() or 1
+    print(
+        f"normstudy training benchmark: variant {variant}, {images} images per timing, {cores} cores, "
+        f"torch {torch.__version__}, device {resolve_device(study_settings(variant)['train']['device'])}"
+    )
+    rows = [
+        (
+            "reference: seeds' loop, DataLoader 2 workers, 1 process",
+            reference_throughput(str(data_root), variant, images, 2),
+        ),
+        ("engine: 1 job, 1 thread", engine_throughput(raw_dir, variant, images, 1)),
+        ("engine: 1 job, 2 threads", engine_throughput(raw_dir, variant, images, 2)),
+        (
+            f"engine: {min(cores, 2)} jobs side by side, 1 thread each",
+            engine_side_by_side(raw_dir, variant, images, min(cores, 2)),
+        ),
+    ]
+    reference = rows[0][1]
+    print(f"{'configuration':<62} {'img/s':>8} {'ratio':>6}")
+    for name, rate in rows:
+        print(f"{name:<62} {rate:8.0f} {rate / reference:5.2f}x")
+    print(f"study speed-up (jobs side by side vs the seeds' loop): {rows[-1][1] / reference:.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=REPO / "results" / "data",
+        help="torchvision root holding MNIST/raw (make bench downloads it)",
+    )
+    parser.add_argument("--variant", default="bn", help="variant of config.yaml to time")
+    parser.add_argument("--images", type=int, default=12800, help="training images per timing")
+    args = parser.parse_args()
+    main(args.data_root, args.variant, args.images)

@@ -1,0 +1,81 @@
+"""In-memory data and whole-batch augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import make_synthetic
+import pytest
+import torch
+
+from normstudy.data import eval_batch, load_splits, random_angles, rotate, training_batch
+
+
+def test_load_splits_gives_uint8_images_and_int64_labels(tmp_path: Path) -> None:
+    make_synthetic.main(tmp_path, train_size=30, test_size=20, seed=1)
+    splits = load_splits(tmp_path)
+    assert splits.train_images.shape == (30, 1, 28, 28) and splits.train_images.dtype == torch.uint8
+    assert splits.test_labels.shape == (20,) and splits.test_labels.dtype == torch.int64
+
+
+def test_angles_differ_within_a_batch_and_stay_in_range() -> None:
+    generator = torch.Generator().manual_seed(0)
+    angles = random_angles(128, 7.0, generator)
+    assert angles.unique().numel() == 128
+    assert angles.abs().max() <= 7.0
+    assert angles.min() < -5 and angles.max() > 5  # both directions are drawn
+
+
+def test_zero_degrees_is_the_identity() -> None:
+    pixels = torch.rand(5, 1, 28, 28)
+    # Up to float rounding of the sampling grid (about 2e-6 of a pixel value).
+    torch.testing.assert_close(rotate(pixels, torch.zeros(5)), pixels, atol=1e-5, rtol=0)
+    # With rotation off, a training batch skips the resampling entirely: exactly the identity.
+    images = (pixels * 255).to(torch.uint8)
+    exact = training_batch(images, 0.0, 0.0, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(exact, images.float() / 255)
+
+
+def test_each_image_gets_its_own_rotation() -> None:
+    bar = torch.zeros(1, 1, 28, 28)
+    bar[..., 13:15, 4:24] = 1.0  # a horizontal bar through the centre
+    batch = bar.repeat(3, 1, 1, 1)
+    rotated = rotate(batch, torch.tensor([0.0, 90.0, -90.0]))
+    torch.testing.assert_close(rotated[0], bar[0], atol=1e-6, rtol=0)
+    vertical = bar[0].transpose(-1, -2)
+    assert (rotated[1] - vertical).abs().max() < 1e-4
+    assert (rotated[2] - vertical).abs().max() < 1e-4
+    assert not torch.equal(
+        rotate(batch, torch.tensor([0.0, 7.0, -7.0]))[1], rotate(batch, torch.tensor([0.0, 7.0, -7.0]))[2]
+    )
+
+
+def test_rotation_matches_torchvision_direction() -> None:
+    import torchvision.transforms.v2.functional as TF
+
+    image = torch.zeros(1, 1, 28, 28)
+    image[..., 4:10, 4:10] = 1.0  # a blob in the top-left corner
+    ours = rotate(image, torch.tensor([30.0]))
+    theirs = TF.rotate(image, 30.0, interpolation=TF.InterpolationMode.BILINEAR)
+    # Same direction of rotation: the blob's centre of mass lands in the same place.
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+
+    def centre(img: torch.Tensor) -> torch.Tensor:
+        weight = img[0, 0]
+        return torch.stack([(weight * ys).sum(), (weight * xs).sum()]) / weight.sum()
+
+    assert (centre(ours) - centre(theirs)).abs().max() < 0.6
+
+
+@pytest.mark.parametrize("degrees", [0.0, 7.0])
+def test_training_batch_is_normalized_floats(degrees: float) -> None:
+    images = torch.full((4, 1, 28, 28), 255, dtype=torch.uint8)
+    out = training_batch(images, degrees, 0.5, 0.25, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float32
+    centre = out[:, :, 10:18, 10:18]
+    torch.testing.assert_close(centre, torch.full_like(centre, 2.0))  # (1 - 0.5) / 0.25
+
+
+def test_eval_batch_does_not_augment() -> None:
+    images = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    torch.testing.assert_close(eval_batch(images, 0.0, 1.0), images.float() / 255)

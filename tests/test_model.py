@@ -1,0 +1,92 @@
+"""The norm factory and the 7,652-parameter CNN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from normstudy.architecture import NORMED_CHANNELS
+from normstudy.model import NormNet, count_parameters, model_summary
+from normstudy.norms import NORM_MAP, create_norm, normalize_name
+
+NORMS = sorted(NORM_MAP)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "groups"),
+    [
+        ("batch", nn.BatchNorm2d, None),
+        ("group", nn.GroupNorm, 2),
+        ("layer", nn.GroupNorm, 1),
+        ("instance", nn.GroupNorm, 12),
+    ],
+)
+def test_factory_builds_each_norm(name: str, kind: type, groups: int | None) -> None:
+    layer = create_norm(name, 12, groups=2)
+    assert type(layer) is kind
+    if groups is not None:
+        assert layer.num_groups == groups and layer.num_channels == 12
+    assert sum(p.numel() for p in layer.parameters()) == 24  # one affine pair per channel
+
+
+@pytest.mark.parametrize("alias", ["BatchNorm", "batch_norm", "BATCH", " batchnorm2d "])
+def test_names_are_normalized(alias: str) -> None:
+    assert normalize_name(alias) == "batch"
+    assert isinstance(create_norm(alias, 8), nn.BatchNorm2d)
+
+
+def test_unknown_norm_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown norm 'weight'; known: batch, group, layer, instance"):
+        create_norm("weight", 8)
+
+
+def test_group_count_must_divide_channels() -> None:
+    with pytest.raises(ValueError, match="4 groups do not divide 14 channels"):
+        create_norm("group", 14, groups=4)
+
+
+def test_layer_norm_normalizes_over_channels_and_space_per_sample() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 5, 5) * 4 + 2
+    y = create_norm("layer", 8)(x)
+    flat = y.flatten(1)
+    torch.testing.assert_close(flat.mean(1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(flat.var(1, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
+
+
+def test_instance_norm_normalizes_each_channel_of_each_sample() -> None:
+    x = torch.randn(2, 8, 6, 6) * 3 - 1
+    y = create_norm("instance", 8)(x).flatten(2)
+    torch.testing.assert_close(y.mean(2), torch.zeros(2, 8), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_every_variant_has_7652_parameters(norm: str) -> None:
+    assert count_parameters(NormNet(norm)) == 7652
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_forward_and_backward(norm: str) -> None:
+    torch.manual_seed(0)
+    model = NormNet(norm).train()
+    x = torch.randn(4, 1, 28, 28)
+    out = model(x)
+    assert out.shape == (4, 10)
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(4))  # log-softmax
+    out[:, 3].sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_summary_matches_the_seeds_table() -> None:
+    rows = model_summary(NormNet("batch"))
+    assert rows[0] == {"layer": "Conv2d-1", "output_shape": [-1, 8, 26, 26], "params": 72}
+    assert rows[1] == {"layer": "BatchNorm2d-2", "output_shape": [-1, 8, 26, 26], "params": 16}
+    assert rows[12] == {"layer": "MaxPool2d-13", "output_shape": [-1, 8, 11, 11], "params": 0}
+    assert rows[-2] == {"layer": "AvgPool2d-34", "output_shape": [-1, 50, 1, 1], "params": 0}
+    assert rows[-1] == {"layer": "Conv2d-35", "output_shape": [-1, 10, 1, 1], "params": 500}
+    assert len(rows) == 35 and sum(r["params"] for r in rows) == 7652
+    norms = [r for r in rows if r["layer"].startswith("BatchNorm2d")]
+    assert [r["output_shape"][1] for r in norms] == list(NORMED_CHANNELS)

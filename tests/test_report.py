@@ -1,0 +1,178 @@
+"""The HTML report: complete, self-contained, escaped, and rendered by a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, snakemake
+from test_config import merged
+
+import report
+from normstudy.config import validate_config
+
+pytestmark = pytest.mark.workflow
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def smoke_config() -> dict:
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    return validate_config(merged(base, yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())))
+
+
+def render_report(study: Path, config: dict, out: Path) -> str:
+    """Render the report from the smoke study's files with another config, as the report rule would."""
+    config = copy.deepcopy(config)
+    runs = [study / "results" / "runs" / v / f"seed{s}" for v in config["variants"] for s in config["seeds"]]
+    benchmarks = [
+        study / "results" / "benchmarks" / "train" / v / f"seed{s}.tsv"
+        for v in config["variants"]
+        for s in config["seeds"]
+    ]
+    report.main(
+        config,
+        study / "results" / "tables",
+        study / "results" / "figures",
+        runs,
+        benchmarks,
+        study / "results" / "data" / "synthetic" / "raw" / "provenance.json",
+        REPO / "workflow" / "report" / "index.html.j2",
+        out,
+    )
+    return out.read_text()
+
+
+def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    for section in (
+        "study",
+        "summary",
+        "curves",
+        "comparisons",
+        "misclassified",
+        "confusion",
+        "model",
+        "seeds",
+        "provenance",
+    ):
+        assert f'<section id="{section}">' in html
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) == 5 + 5  # five figures and one misclassified grid per variant
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not fetch anything"
+    assert "<script" not in html
+    assert "normstudy smoke study" in html
+    for variant in ("bn", "gn", "ln", "in", "bn_l1"):
+        assert f'<td class="text">{variant}</td>' in html
+    assert "7,652" in html
+
+
+def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    comparisons = (smoke_study / "results" / "tables" / "comparisons.csv").read_text().splitlines()
+    assert len(comparisons) == 1 + 10  # header and every pair of five variants
+    assert "<strong>Verdict.</strong>" in html
+    assert "pairwise differences" in html
+
+
+def test_report_provenance_traces_the_numbers(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    provenance = json.loads((smoke_study / "results" / "data" / "synthetic" / "raw" / "provenance.json").read_text())
+    for info in provenance["files"].values():
+        assert info["md5"] in html
+    summary = (smoke_study / "results" / "tables" / "summary.csv").read_text().splitlines()[1].split(",")
+    assert f"{float(summary[4]):,.2f}" in html  # bn's mean test accuracy, as the table holds it
+    assert "config hash" in html and "git commit" in html and "torch 2.14.1" in html
+
+
+def test_config_text_is_escaped(smoke_study: Path, tmp_path: Path) -> None:
+    config = smoke_config()
+    config["report"]["title"] = '<script>alert("x")</script> & <b>bold</b>'
+    html = render_report(smoke_study, config, tmp_path / "index.html")
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_snakemake_report_zip(smoke_study: Path) -> None:
+    target = smoke_study / "report" / "snakemake-report.zip"
+    snakemake(smoke_study, "--configfile", "tests/smoke.yaml", "--report", "report/snakemake-report.zip")
+    assert target.stat().st_size > 10_000
+    target.unlink()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven through chromedriver (.ci/run installs both)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("chromium and chromium-driver are not installed: apt-get install chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) -> None:
+    page = smoke_study / "report" / "index.html"
+    browser.set_window_size(1280, 900)
+    browser.get(page.as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, "
+        "height: i.naturalHeight, shown: i.getBoundingClientRect().width, alt: i.alt}))"
+    )
+    assert len(images) == 10
+    for image in images:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+        assert image["shown"] > 100, image
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(name.startswith("data:") for name in fetched), fetched
+    assert browser.title == "normstudy smoke study"
+    screenshot = smoke_study / "report" / "screenshot.png"
+    browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    shutil.copy(screenshot, tmp_path / "screenshot.png")
+
+
+def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
+    browser.set_window_size(390, 844)
+    browser.get((smoke_study / "report" / "index.html").as_uri())
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1  # wide tables scroll inside their box, not the page
+    widths = browser.execute_script("return Array.from(document.images).map(i => i.getBoundingClientRect().width)")
+    assert max(widths) <= 390
+
+
+def test_escaped_title_shows_as_text_in_the_browser(smoke_study: Path, browser, tmp_path: Path) -> None:
+    config = smoke_config()
+    title = '<img src=x onerror="document.title=1"> & co'
+    config["report"]["title"] = title
+    page = tmp_path / "index.html"
+    render_report(smoke_study, config, page)
+    browser.get(page.as_uri())
+    assert browser.find_element("css selector", "h1").text == title
+    assert browser.title == title
+    assert len(browser.execute_script("return document.images")) == 10

@@ -1,0 +1,120 @@
+"""Rerunning exactly what a change touches, shown with dry runs on the finished smoke study."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import snakemake
+
+pytestmark = pytest.mark.workflow
+
+SMOKE_RUNS = 10  # 5 variants x 2 seeds
+FIGURE_RULES = {"plot_curves": 1, "plot_final": 1, "plot_confusion": 1}
+
+
+def planned(study: Path, *extra: str) -> Counter:
+    """Jobs a dry run would execute, per rule (the `all` target left out)."""
+    done = snakemake(study, "-n", "--configfile", "tests/smoke.yaml", *extra)
+    output = done.stdout + done.stderr
+    if "Nothing to be done" in output:
+        return Counter()
+    table = output.split("Job stats:", 1)[1]
+    jobs = Counter({rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)})
+    jobs.pop("total", None)
+    jobs.pop("all", None)
+    return jobs
+
+
+@contextmanager
+def edited(path: Path, extra: str) -> Iterator[None]:
+    """Append to a source file for the duration of the block, then restore its bytes and its mtime."""
+    before, stat = path.read_bytes(), path.stat()
+    path.write_bytes(before + extra.encode())
+    try:
+        yield
+    finally:
+        path.write_bytes(before)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@contextmanager
+def override(study: Path, text: str) -> Iterator[str]:
+    """A second --configfile merged over the smoke config."""
+    path = study / "override.yaml"
+    path.write_text(text)
+    try:
+        yield str(path.name)
+    finally:
+        path.unlink()
+
+
+def test_nothing_changed_nothing_runs(smoke_study: Path) -> None:
+    assert planned(smoke_study) == Counter()
+
+
+def test_changing_the_title_reruns_only_the_report(smoke_study: Path) -> None:
+    with override(smoke_study, "report:\n  title: Another title\n") as extra:
+        assert planned(smoke_study, extra) == Counter({"report": 1})
+
+
+def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
+    with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs == Counter({"train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES, "report": 1})
+
+
+def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
+    with override(smoke_study, "variants:\n  gn1:\n    norm: group\n    groups: 1\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs == Counter(
+        {
+            "train": 2,
+            "evaluate": 2,
+            "misclassified": 2,
+            "aggregate": 1,
+            "model_summary": 1,
+            **FIGURE_RULES,
+            "report": 1,
+        }
+    )
+
+
+def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path) -> None:
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "plots.py", "\n# an edit\n"):
+        jobs = planned(smoke_study)
+    # The per-run misclassified grids are figures drawn by the same module.
+    assert jobs == Counter({**FIGURE_RULES, "misclassified": SMOKE_RUNS, "report": 1})
+    with edited(smoke_study / "workflow" / "scripts" / "plot_final.py", "\n# an edit\n"):
+        assert planned(smoke_study) == Counter({"plot_final": 1, "report": 1})
+
+
+def test_editing_training_code_reruns_training_and_everything_downstream(smoke_study: Path) -> None:
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "engine.py", "\n# an edit\n"):
+        jobs = planned(smoke_study)
+    assert jobs == Counter(
+        {
+            "train": SMOKE_RUNS,
+            "evaluate": SMOKE_RUNS,
+            "misclassified": SMOKE_RUNS,
+            "aggregate": 1,
+            **FIGURE_RULES,
+            "report": 1,
+        }
+    )
+
+
+def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:
+    with override(smoke_study, "train:\n  epochs: 3\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs["train"] == SMOKE_RUNS and jobs["evaluate"] == SMOKE_RUNS and jobs["report"] == 1
+    assert "model_summary" not in jobs and "make_synthetic" not in jobs
+
+
+def test_nothing_left_to_do_after_the_checks(smoke_study: Path) -> None:
+    assert planned(smoke_study) == Counter()

@@ -1,0 +1,88 @@
+# Stage 5: figures, one rule per family.
+
+
+rule plot_curves:
+    input:
+        script=f"{SCRIPTS}/plot_curves.py",
+        modules=package_modules("atomic", "plots"),
+        epochs="results/tables/epochs.csv",
+    output:
+        test_loss=report(
+            "results/figures/test_loss.png",
+            caption="../report/test_loss.rst",
+            category="Curves",
+        ),
+        test_accuracy=report(
+            "results/figures/test_accuracy.png",
+            caption="../report/test_accuracy.rst",
+            category="Curves",
+        ),
+        train_vs_test=report(
+            "results/figures/train_vs_test.png",
+            caption="../report/train_vs_test.rst",
+            category="Curves",
+        ),
+        svgs=multiext(
+            "results/figures/",
+            "test_loss.svg",
+            "test_accuracy.svg",
+            "train_vs_test.svg",
+        ),
+    log:
+        "results/logs/plot_curves.log",
+    conda:
+        ENV
+    params:
+        out_dir=subpath(output.test_loss, parent=True),
+        variants=enabled_variants(),
+    shell:
+        "python {input.script} --epochs {input.epochs} --out-dir {params.out_dir}"
+        " --variants {params.variants} > {log} 2>&1"
+
+
+rule plot_final:
+    input:
+        script=f"{SCRIPTS}/plot_final.py",
+        modules=package_modules("atomic", "plots"),
+        runs="results/tables/runs.csv",
+    output:
+        png=report(
+            "results/figures/final_accuracy.png",
+            caption="../report/final_accuracy.rst",
+            category="Accuracy",
+        ),
+        svg="results/figures/final_accuracy.svg",
+    log:
+        "results/logs/plot_final.log",
+    conda:
+        ENV
+    params:
+        out_dir=subpath(output.png, parent=True),
+        variants=enabled_variants(),
+    shell:
+        "python {input.script} --runs {input.runs} --out-dir {params.out_dir}"
+        " --variants {params.variants} > {log} 2>&1"
+
+
+rule plot_confusion:
+    input:
+        script=f"{SCRIPTS}/plot_confusion.py",
+        modules=package_modules("atomic", "plots"),
+        confusion="results/tables/confusion.csv",
+    output:
+        png=report(
+            "results/figures/confusion.png",
+            caption="../report/confusion.rst",
+            category="Accuracy",
+        ),
+        svg="results/figures/confusion.svg",
+    log:
+        "results/logs/plot_confusion.log",
+    conda:
+        ENV
+    params:
+        out_dir=subpath(output.png, parent=True),
+        variants=enabled_variants(),
+    shell:
+        "python {input.script} --confusion {input.confusion} --out-dir {params.out_dir}"
+        " --variants {params.variants} > {log} 2>&1"

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Collect a run's misclassified test images: all of them as CSV, the most confident ones as a grid."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd
+
+from normstudy import atomic
+from normstudy.idx import read_raw_dir
+from normstudy.plots import misclassified_grid, save_figure
+
+COLUMNS = ["index", "label", "prediction", "confidence"]
+
+
+def find_mistakes(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose prediction is wrong, most confident first (ties by test index, for a stable order)."""
+    wrong = predictions.loc[predictions["prediction"] != predictions["label"], COLUMNS]
+    return wrong.sort_values(["confidence", "index"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def main(
+    data_dir: Path,
+    predictions_csv: Path,
+    out_csv: Path,
+    out_png: Path,
+    count: int,
+    rows: int,
+    cols: int,
+    title: str,
+) -> int:
+    """Write misclassified.csv and the annotated grid of the `count` most confident mistakes; return their number."""
+    if rows * cols < count:
+        raise ValueError(f"{count} images do not fit a {rows} x {cols} grid")
+    mistakes = find_mistakes(pd.read_csv(predictions_csv))
+    with atomic.atomic_open(out_csv, "w") as handle:
+        mistakes.to_csv(handle, index=False, float_format="%.6f", lineterminator="\n")
+    images = read_raw_dir(data_dir)["t10k-images-idx3-ubyte"]
+    shown = mistakes.head(count)
+    heading = f"{title}: {len(shown)} most confident of {len(mistakes)} mistakes"
+    save_figure(misclassified_grid(images, shown, rows, cols, heading), out_png)
+    print(f"{len(mistakes)} mistakes; grid of {len(shown)} written to {out_png}")
+    return len(mistakes)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the four IDX files")
+    parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv of the run")
+    parser.add_argument("--out-csv", type=Path, required=True, help="misclassified.csv to write")
+    parser.add_argument("--out-png", type=Path, required=True, help="grid image to write")
+    parser.add_argument("--count", type=int, default=10, help="images in the grid")
+    parser.add_argument("--rows", type=int, default=5, help="grid rows")
+    parser.add_argument("--cols", type=int, default=2, help="grid columns")
+    parser.add_argument("--title", default="misclassified", help="figure title")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    main(
+        args.data_dir,
+        args.predictions,
+        args.out_csv,
+        args.out_png,
+        args.count,
+        args.rows,
+        args.cols,
+        args.title,
+    )

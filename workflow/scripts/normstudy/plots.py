@@ -1,0 +1,62 @@
+"""Figures shared by the workflow's plotting steps (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the workflow runs without a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from normstudy import atomic
+
+# No creation date in the files, so that the same figure is the same bytes.
+PNG_METADATA = {"Software": None}
+SVG_METADATA = {"Date": None, "Creator": None}
+
+
+def use_style() -> None:
+    """One look for every figure of the study."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
+
+
+def save_figures(fig: plt.Figure, paths: list[str | Path], dpi: int = 120) -> None:
+    """Save one figure under several names (PNG and SVG), then close it."""
+    for path in paths:
+        save_figure(fig, path, dpi=dpi, close=False)
+    plt.close(fig)
+
+
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120, close: bool = True) -> None:
+    """Save a figure atomically (PNG or SVG by extension), closing it unless asked not to."""
+    path = Path(path)
+    metadata = SVG_METADATA if path.suffix == ".svg" else PNG_METADATA
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight", metadata=metadata)
+    if close:
+        plt.close(fig)
+
+
+def misclassified_grid(images: np.ndarray, mistakes: pd.DataFrame, rows: int, cols: int, title: str) -> plt.Figure:
+    """A rows x cols grid of mistaken test images, each annotated with true class, prediction and confidence."""
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows + 0.5), squeeze=False)
+    for ax, (_, row) in zip(axes.flat, mistakes.iloc[: rows * cols].iterrows(), strict=False):
+        ax.imshow(images[int(row["index"])], cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(
+            f"true {int(row['label'])} → pred {int(row['prediction'])}\n"
+            f"conf {row['confidence']:.2f} · #{int(row['index'])}",
+            fontsize=8.5,
+        )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(mistakes) :]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Confusion-matrix heat maps, one panel per variant, counts averaged over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from normstudy.plots import save_figures, use_style
+
+
+def confusion_heatmaps(confusion: pd.DataFrame, order: list[str]) -> plt.Figure:
+    """Off-diagonal counts coloured (the diagonal would swamp the scale), every cell annotated."""
+    cols = min(len(order), 3)
+    rows = math.ceil(len(order) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.2 * rows), squeeze=False)
+    for ax, variant in zip(axes.flat, order, strict=False):
+        matrix = confusion[confusion["variant"] == variant].pivot(
+            index="true", columns="predicted", values="count_mean"
+        )
+        errors = matrix.where(~np.eye(len(matrix), dtype=bool))
+        sns.heatmap(
+            errors,
+            annot=matrix.round(1),
+            fmt="g",
+            cmap="Reds",
+            cbar=False,
+            ax=ax,
+            annot_kws={"size": 6.5},
+            linewidths=0.3,
+            linecolor="0.85",
+        )
+        ax.set(title=variant, xlabel="predicted", ylabel="true")
+    for ax in axes.flat[len(order) :]:
+        ax.set_axis_off()
+    fig.suptitle("Confusion matrices (mean count over seeds; mistakes coloured)")
+    fig.tight_layout()
+    return fig
+
+
+def main(confusion_csv: Path, out_dir: Path, order: list[str]) -> None:
+    """Write confusion as PNG and SVG."""
+    use_style()
+    save_figures(
+        confusion_heatmaps(pd.read_csv(confusion_csv), order),
+        [out_dir / "confusion.png", out_dir / "confusion.svg"],
+    )
+    print(f"wrote confusion to {out_dir}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--confusion", type=Path, required=True, help="results/tables/confusion.csv")
+    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
+    parser.add_argument("--variants", nargs="+", required=True, help="variants in panel order")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    main(args.confusion, args.out_dir, args.variants)
