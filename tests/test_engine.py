@@ -40,6 +40,7 @@ def tiny_settings(norm: str = "batch", l1: float = 0.0, epochs: int = 3) -> dict
             },
             "augment": {"rotation_degrees": 7.0},
             "device": "cpu",
+            "channels_last": True,
             "threads": 1,
         },
         "data": {"mean": 0.1307, "std": 0.3081},

@@ -16,9 +16,9 @@ import torch
 from normstudy import atomic
 from normstudy.architecture import NUM_CLASSES
 from normstudy.data import load_splits
-from normstudy.engine import evaluate, resolve_device
+from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
 from normstudy.metrics import confusion_matrix, per_class_accuracy
-from normstudy.model import build_model, count_parameters
+from normstudy.model import count_parameters
 
 PREDICTION_COLUMNS = ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(NUM_CLASSES)]
 
@@ -38,12 +38,13 @@ def main(data_dir: Path, run_dir: Path, threads: int = 1) -> dict:
     torch.set_num_threads(threads)
     settings = json.loads((run_dir / "settings.json").read_text())
     device = resolve_device(settings["train"]["device"])
-    model = build_model(settings["variant"])
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
-    model.to(device)
+    model = prepare_model(settings, device)
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=device, weights_only=True))
     splits = load_splits(data_dir, device)
     data = settings["data"]
-    loss, accuracy, log_probs = evaluate(model, splits.test_images, splits.test_labels, data["mean"], data["std"])
+    loss, accuracy, log_probs = evaluate(
+        model, splits.test_images, splits.test_labels, data["mean"], data["std"], layout=memory_format(settings)
+    )
     probabilities = log_probs.exp().double().cpu().numpy()
     labels = splits.test_labels.cpu().numpy()
     predictions = probabilities.argmax(axis=1)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from normstudy.plots import save_figures, use_style
+from normstudy.plots import figure_args, save_figures, use_style
 
 
 def confusion_heatmaps(confusion: pd.DataFrame, order: list[str]) -> plt.Figure:
@@ -57,15 +56,6 @@ def main(confusion_csv: Path, out_dir: Path, order: list[str]) -> None:
     print(f"wrote confusion to {out_dir}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--confusion", type=Path, required=True, help="results/tables/confusion.csv")
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
-    parser.add_argument("--variants", nargs="+", required=True, help="variants in panel order")
-    return parser.parse_args(argv)
-
-
 if __name__ == "__main__":
-    args = parse_args()
+    args = figure_args(__doc__, "confusion", "results/tables/confusion.csv")
     main(args.confusion, args.out_dir, args.variants)

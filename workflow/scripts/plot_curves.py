@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from normstudy.plots import save_figures, use_style
+from normstudy.plots import figure_args, save_figures, use_style
 
 
 def curve(epochs: pd.DataFrame, column: str, label: str, title: str, order: list[str]) -> plt.Figure:
@@ -87,15 +86,6 @@ def main(epochs_csv: Path, out_dir: Path, order: list[str]) -> None:
     print(f"wrote {', '.join(figures)} to {out_dir}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=Path, required=True, help="results/tables/epochs.csv")
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
-    parser.add_argument("--variants", nargs="+", required=True, help="variants in legend order")
-    return parser.parse_args(argv)
-
-
 if __name__ == "__main__":
-    args = parse_args()
+    args = figure_args(__doc__, "epochs", "results/tables/epochs.csv")
     main(args.epochs, args.out_dir, args.variants)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from normstudy.plots import save_figures, use_style
+from normstudy.plots import figure_args, save_figures, use_style
 
 
 def final_accuracy(runs: pd.DataFrame, order: list[str]) -> plt.Figure:
@@ -46,15 +45,6 @@ def main(runs_csv: Path, out_dir: Path, order: list[str]) -> None:
     print(f"wrote final_accuracy to {out_dir}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, required=True, help="results/tables/runs.csv")
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
-    parser.add_argument("--variants", nargs="+", required=True, help="variants in axis order")
-    return parser.parse_args(argv)
-
-
 if __name__ == "__main__":
-    args = parse_args()
+    args = figure_args(__doc__, "runs", "results/tables/runs.csv")
     main(args.runs, args.out_dir, args.variants)

@@ -95,6 +95,18 @@ def settings_hash(settings: dict[str, Any], device: torch.device, threads: int) 
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+def memory_format(settings: dict[str, Any]) -> torch.memory_format:
+    """The tensor layout of a run: channels_last (NHWC) unless `train.channels_last` is false."""
+    # NHWC makes this net's 8-channel convolutions about 1.25x faster on the CPU for batch, group and layer
+    # norm (oneDNN's NCHW backward is slow at 8 channels); GroupNorm(C, C) alone is a little slower.
+    return torch.channels_last if settings["train"].get("channels_last", False) else torch.contiguous_format
+
+
+def prepare_model(settings: dict[str, Any], device: torch.device) -> nn.Module:
+    """The variant's model on `device`, in the memory format the run trains (and evaluates) in."""
+    return build_model(settings["variant"]).to(device=device, memory_format=memory_format(settings))
+
+
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """Sum of |w| over every convolution weight."""
     return torch.stack([w.abs().sum() for w in conv_weights(model)]).sum()
@@ -108,10 +120,14 @@ def evaluate(
     mean: float,
     std: float,
     batch_size: int = 1000,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float, torch.Tensor]:
     """Mean NLL loss, accuracy in percent, and the [N, 10] log-probabilities on a test set."""
     model.eval()
-    outputs = [model(eval_batch(images[i : i + batch_size], mean, std)) for i in range(0, len(images), batch_size)]
+    outputs = [
+        model(eval_batch(images[i : i + batch_size], mean, std).contiguous(memory_format=layout))
+        for i in range(0, len(images), batch_size)
+    ]
     log_probs = torch.cat(outputs)
     loss = F.nll_loss(log_probs, labels, reduction="sum").item() / len(labels)
     accuracy = 100.0 * (log_probs.argmax(1) == labels).sum().item() / len(labels)
@@ -175,7 +191,7 @@ def new_run(settings: dict[str, Any], train_size: int, device: torch.device, gen
     total_steps = recipe["epochs"] * steps_per_epoch(train_size, recipe["batch_size"])
     if schedule["pct_start"] * total_steps <= 1:
         raise ValueError(f"OneCycleLR: pct_start {schedule['pct_start']} of {total_steps} steps is under one step")
-    model = build_model(settings["variant"]).to(device)
+    model = prepare_model(settings, device)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=schedule["max_lr"] / schedule["div_factor"],
@@ -204,6 +220,7 @@ def train_epoch(
     recipe, data = settings["train"], settings["data"]
     l1 = settings["variant"]["l1"]
     batch_size, degrees = recipe["batch_size"], recipe["augment"]["rotation_degrees"]
+    layout = memory_format(settings)
     images, labels = splits.train_images, splits.train_labels
     order = torch.randperm(len(images), generator=run.generator, device=run.generator.device).to(images.device)
     steps = steps_per_epoch(len(images), batch_size)
@@ -214,6 +231,7 @@ def train_epoch(
     for step in tqdm(range(steps), disable=not progress, leave=False, unit="batch"):
         index = order[step * batch_size : (step + 1) * batch_size]
         inputs = training_batch(images[index], degrees, data["mean"], data["std"], run.generator)
+        inputs = inputs.contiguous(memory_format=layout)
         targets = labels[index]
         log_probs = run.model(inputs)
         loss = F.nll_loss(log_probs, targets)
@@ -251,7 +269,9 @@ def fit(
     for epoch in range(done + 1, settings["train"]["epochs"] + 1):
         started = time.perf_counter()
         train_loss, train_acc, lr = train_epoch(run, splits, settings, progress)
-        test_loss, test_acc, _ = evaluate(run.model, splits.test_images, splits.test_labels, mean, std)
+        test_loss, test_acc, _ = evaluate(
+            run.model, splits.test_images, splits.test_labels, mean, std, layout=memory_format(settings)
+        )
         row = {
             "epoch": epoch,
             "lr": lr,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,15 @@ from normstudy import atomic
 # No creation date in the files, so that the same figure is the same bytes.
 PNG_METADATA = {"Software": None}
 SVG_METADATA = {"Date": None, "Creator": None}
+
+
+def figure_args(description: str, table: str, table_help: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line every figure script shares: one input table, an output folder, the variant order."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(f"--{table}", type=Path, required=True, help=table_help)
+    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
+    parser.add_argument("--variants", nargs="+", required=True, help="variants in the order to show them")
+    return parser.parse_args(argv)
 
 
 def use_style() -> None:
