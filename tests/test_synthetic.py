@@ -48,6 +48,7 @@ def test_written_files_read_like_mnist(tmp_path: Path) -> None:
     assert arrays["t10k-labels-idx1-ubyte"].shape == (20,)
     provenance = json.loads((raw / "provenance.json").read_text())
     assert set(provenance["files"]) == set(RAW_FILES)
+    assert provenance["files"]["train-images-idx3-ubyte"]["shape"] == [40, 28, 28]
     dataset = torchvision.datasets.MNIST(str(tmp_path), train=True, download=False)
     assert int(dataset.targets[3]) == int(arrays["train-labels-idx1-ubyte"][3])
 

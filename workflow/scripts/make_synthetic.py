@@ -19,12 +19,13 @@ def main(out_dir: Path, train_size: int, test_size: int, seed: int) -> None:
     # Distinct streams for the two splits, so that changing one size leaves the other split as it was.
     train_images, train_labels = generate(train_size, seed * 2)
     test_images, test_labels = generate(test_size, seed * 2 + 1)
-    files = {
-        "train-images-idx3-ubyte": encode_idx(train_images),
-        "train-labels-idx1-ubyte": encode_idx(train_labels),
-        "t10k-images-idx3-ubyte": encode_idx(test_images),
-        "t10k-labels-idx1-ubyte": encode_idx(test_labels),
+    arrays = {
+        "train-images-idx3-ubyte": train_images,
+        "train-labels-idx1-ubyte": train_labels,
+        "t10k-images-idx3-ubyte": test_images,
+        "t10k-labels-idx1-ubyte": test_labels,
     }
+    files = {name: encode_idx(array) for name, array in arrays.items()}
     for name, data in files.items():
         atomic.write_bytes(out_dir / name, data)
     atomic.write_json(
@@ -39,7 +40,12 @@ def main(out_dir: Path, train_size: int, test_size: int, seed: int) -> None:
                 "seed": seed,
             },
             "files": {
-                name: {"md5": md5_hex(data), "sha256": sha256_hex(data), "bytes": len(data)}
+                name: {
+                    "md5": md5_hex(data),
+                    "sha256": sha256_hex(data),
+                    "bytes": len(data),
+                    "shape": list(arrays[name].shape),
+                }
                 for name, data in files.items()
             },
         },

@@ -206,15 +206,13 @@ def main(
         for name, group in model_rows.groupby("variant", sort=False)
     ]
     dataset_name = "MNIST" if config["data"]["dataset"] == "mnist" else "synthetic digits (test data, not MNIST)"
-    train_shape = data["files"]["train-images-idx3-ubyte"].get("shape") or [None]
-    test_rows = json.loads((run_dirs[0] / "metrics.json").read_text())["n_test"]
     context = {
         "title": config["report"]["title"],
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(summary["params"].iloc[0]),
         "dataset_name": dataset_name,
-        "train_size": train_shape[0] if train_shape[0] is not None else config["data"]["synthetic"]["train_size"],
-        "test_size": test_rows,
+        "train_size": data["files"]["train-images-idx3-ubyte"]["shape"][0],
+        "test_size": data["files"]["t10k-images-idx3-ubyte"]["shape"][0],
         "seeds": seeds,
         "first_seed": first_seed,
         "variants": variants,
