@@ -34,7 +34,7 @@ def test_shipped_config_validates_and_gets_defaults() -> None:
     assert set(config["variants"]) == {"bn", "gn", "ln", "in", "bn_l1"}
     assert config["variants"]["gn"]["groups"] == 2
     assert "groups" not in config["variants"]["bn"]
-    assert config["variants"]["bn"]["dropout"] == 0.05
+    assert config["variants"]["bn"]["dropout"] == 0.0  # the default: no dropout (see config.yaml)
     assert config["variants"]["bn_l1"]["l1"] == 1e-4
     assert config["variants"]["bn"]["enabled"] is True
 

@@ -32,6 +32,8 @@ def curve(epochs: pd.DataFrame, column: str, label: str, title: str, order: list
     )
     ax.set(xlabel="epoch", ylabel=label, title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if column == "test_loss":
+        ax.set_yscale("log")  # the first epochs' losses would flatten the rest to a line
     if column == "test_acc":
         late = epochs[epochs["epoch"] > epochs["epoch"].max() / 3][column]
         ax.set_ylim(max(late.min() - 0.2, 0), min(late.max() + 0.1, 100))

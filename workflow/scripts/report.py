@@ -217,6 +217,7 @@ def main(
         "first_seed": first_seed,
         "variants": variants,
         "any_l1": any(v["l1"] > 0 for v in variants),
+        "any_dropout": any(v["dropout"] > 0 for v in variants),
         "recipe": {"train": config["train"], "data": config["data"]},
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
