@@ -38,7 +38,7 @@ def render_report(study: Path, config: dict, out: Path) -> str:
     report.main(
         config,
         study / "results" / "tables",
-        study / "results" / "figures",
+        sorted((study / "results" / "figures").glob("*.png")),
         runs,
         benchmarks,
         study / "results" / "data" / "synthetic" / "raw" / "provenance.json",

@@ -34,9 +34,8 @@ rule report:
         config=json.dumps(config, sort_keys=True),
         runs=lambda wildcards, input: [Path(p).parent for p in input.settings],
         tables=lambda wildcards, input: Path(input.tables[0]).parent,
-        figures=lambda wildcards, input: Path(input.figures[0]).parent,
     shell:
         "python {input.script} --config {params.config:q} --tables {params.tables}"
-        " --figures {params.figures} --runs {params.runs} --benchmarks {input.benchmarks}"
+        " --figures {input.figures} --runs {params.runs} --benchmarks {input.benchmarks}"
         " --data-provenance {input.data_provenance} --template {input.template}"
         " --out {output} > {log} 2>&1"

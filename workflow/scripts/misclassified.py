@@ -13,7 +13,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.idx import read_raw_dir
-from normstudy.plots import misclassified_grid, save_figure
+from normstudy.plots import misclassified_grid, save_figures
 
 COLUMNS = ["index", "label", "prediction", "confidence"]
 
@@ -43,7 +43,7 @@ def main(
     images = read_raw_dir(data_dir)["t10k-images-idx3-ubyte"]
     shown = mistakes.head(count)
     heading = f"{title}: {len(shown)} most confident of {len(mistakes)} mistakes"
-    save_figure(misclassified_grid(images, shown, rows, cols, heading), out_png)
+    save_figures(misclassified_grid(images, shown, rows, cols, heading), [out_png])
     print(f"{len(mistakes)} mistakes; grid of {len(shown)} written to {out_png}")
     return len(mistakes)
 

@@ -35,7 +35,6 @@ PACKAGES = (
     "jinja2",
     "pyyaml",
 )
-FIGURES = ("final_accuracy", "test_loss", "test_accuracy", "train_vs_test", "confusion")
 NORM_LAYERS = {
     "batch": "BatchNorm2d(C)",
     "group": "GroupNorm({groups}, C)",
@@ -157,7 +156,7 @@ def render(context: dict[str, Any], template: Path) -> str:
 def main(
     config: dict[str, Any],
     tables: Path,
-    figures: Path,
+    figures: list[Path],
     run_dirs: list[Path],
     benchmarks: list[Path],
     data_provenance: Path,
@@ -222,7 +221,7 @@ def main(
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
         "verdict": verdict(comparisons, len(seeds)),
-        "figures": {name: data_uri(figures / f"{name}.png") for name in FIGURES},
+        "figures": {path.stem: data_uri(path) for path in figures},
         "misclassified_count": config["misclassified"]["count"],
         "misclassified": misclassified,
         "per_class": [
@@ -256,7 +255,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=json.loads, required=True, help="the validated study config as JSON")
     parser.add_argument("--tables", type=Path, required=True, help="results/tables")
-    parser.add_argument("--figures", type=Path, required=True, help="results/figures")
+    parser.add_argument(
+        "--figures", type=Path, nargs="+", required=True, help="the PNG figures to embed, named by role"
+    )
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories, in config order")
     parser.add_argument("--benchmarks", type=Path, nargs="+", required=True, help="train benchmark files, same order")
     parser.add_argument("--data-provenance", type=Path, required=True, help="provenance.json of the dataset")

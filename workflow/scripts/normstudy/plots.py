@@ -36,20 +36,12 @@ def use_style() -> None:
 
 
 def save_figures(fig: plt.Figure, paths: list[str | Path], dpi: int = 120) -> None:
-    """Save one figure under several names (PNG and SVG), then close it."""
-    for path in paths:
-        save_figure(fig, path, dpi=dpi, close=False)
+    """Save one figure atomically under each name (PNG or SVG by extension), then close it."""
+    for path in map(Path, paths):
+        metadata = SVG_METADATA if path.suffix == ".svg" else PNG_METADATA
+        with atomic.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
-
-
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120, close: bool = True) -> None:
-    """Save a figure atomically (PNG or SVG by extension), closing it unless asked not to."""
-    path = Path(path)
-    metadata = SVG_METADATA if path.suffix == ".svg" else PNG_METADATA
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight", metadata=metadata)
-    if close:
-        plt.close(fig)
 
 
 def misclassified_grid(images: np.ndarray, mistakes: pd.DataFrame, rows: int, cols: int, title: str) -> plt.Figure:
