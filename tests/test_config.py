@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +11,23 @@ import yaml
 from conftest import REPO, snakemake
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
-from normstudy.config import ConfigError, validate_config
+from normstudy.config import (
+    MAX_CONFIG_NODES,
+    ConfigError,
+    RunSettings,
+    load_yaml,
+    merge,
+    run_settings,
+    steps_per_epoch,
+    validate_config,
+)
 
 
 def shipped() -> dict[str, Any]:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge like Snakemake's --configfile: mappings merge recursively, other values replace."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
+merged = merge
 
 
 def test_shipped_config_validates_and_gets_defaults() -> None:
@@ -102,6 +103,11 @@ BAD_CONFIGS = [
     (_set("report.title", ""), "'report.title'", "should be non-empty"),
     (_set("report.subtitle", "x"), "'report.subtitle'", "unknown key"),
     (_set("train", None), "'train'", "expected object"),
+    (_set("train", "{epochs: 1}"), "'train'", "pass it with --configfile FILE"),
+    (_set("train.epochs", "1"), "'train.epochs'", "nested in Snakemake's --config"),
+    (_set("variants.bn\n", {"norm": "batch"}), "'variants'", "nothing after it"),
+    (_set("variants.bn ", {"norm": "batch"}), "'variants'", "does not match"),
+    (_set("report.title", "x" * 5000), "'report.title'", "is too long"),
     (
         {
             "train": {"epochs": 1, "batch_size": 1000},
@@ -154,3 +160,175 @@ def test_snakemake_refuses_bad_command_line_config(workflow_copy: Path) -> None:
     assert done.returncode != 0
     assert "'seeds'" in done.stderr + done.stdout
     assert list((workflow_copy / "results").iterdir()) == []
+
+
+# Every float key of the schema: NaN and infinities must be refused, naming the key.
+FLOAT_KEYS = [
+    "train.optimizer.momentum",
+    "train.optimizer.weight_decay",
+    "train.schedule.max_lr",
+    "train.schedule.pct_start",
+    "train.schedule.div_factor",
+    "train.schedule.final_div_factor",
+    "train.augment.rotation_degrees",
+    "data.timeout_s",
+    "data.mean",
+    "data.std",
+    "variants.bn_l1.l1",
+    "variants.gn.dropout",
+]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_non_finite_numbers_are_refused(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=rf"'{key}': -?(nan|inf) is not a finite number"):
+        validate_config(merged(shipped(), _set(key, value)))
+
+
+def test_nan_in_a_yaml_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "nan.yaml").write_text("train:\n  schedule:\n    max_lr: .nan\n")
+    with pytest.raises(ConfigError, match=r"'train\.schedule\.max_lr': nan is not a finite number"):
+        validate_config(merged(shipped(), load_yaml(tmp_path / "nan.yaml")))
+
+
+# Every integer key: a whole-number float is refused (JSON Schema alone would accept 2.0 as an integer).
+INTEGER_KEYS = [
+    ("train.epochs", 2.0),
+    ("train.batch_size", 64.0),
+    ("train.threads", 1.0),
+    ("misclassified.count", 4.0),
+    ("misclassified.rows", 2.0),
+    ("misclassified.cols", 2.0),
+    ("data.synthetic.train_size", 1000.0),
+    ("data.synthetic.test_size", 100.0),
+    ("data.synthetic.seed", 0.0),
+    ("variants.gn.groups", 2.0),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), INTEGER_KEYS)
+def test_whole_number_floats_are_not_integers(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=rf"'{key}': expected integer, got float {value!r} \(write {value:.0f},"):
+        validate_config(merged(shipped(), _set(key, value)))
+
+
+def test_float_seeds_are_not_integers() -> None:
+    with pytest.raises(ConfigError, match=r"'seeds.0': expected integer, got float 1.0"):
+        validate_config(merged(shipped(), {"seeds": [1.0, 2]}))
+
+
+def test_booleans_are_not_integers() -> None:
+    with pytest.raises(ConfigError, match=r"'train\.epochs': expected integer, got bool True"):
+        validate_config(merged(shipped(), _set("train.epochs", True)))
+
+
+@pytest.mark.parametrize("train_size", [257, 258, 320, 1000, 1001])
+@pytest.mark.parametrize("batch_size", [64, 128, 256])
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, batch_size: int, epochs: int) -> None:
+    """A config passes validation exactly when the engine can build its OneCycleLR schedule."""
+    import torch
+
+    from normstudy.engine import new_run, seed_everything
+
+    config = merged(
+        shipped(),
+        {
+            "train": {"epochs": epochs, "batch_size": batch_size},
+            "data": {"dataset": "synthetic", "synthetic": {"train_size": train_size}},
+        },
+    )
+    try:
+        settings = run_settings(validate_config(config), "bn", 1)
+    except ConfigError:
+        accepted = False
+    else:
+        accepted = True
+        cpu = torch.device("cpu")
+        new_run(settings, train_size, cpu, seed_everything(0, cpu))  # must not raise
+    steps = epochs * steps_per_epoch(train_size, batch_size)
+    assert accepted == (0.2 * steps > 1)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    return "\n".join(lines) + f"\nseeds: *a{levels - 1}\n"
+
+
+def test_alias_bombs_are_refused_quickly(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(billion_laughs())
+    with pytest.raises(ConfigError, match=rf"more than {MAX_CONFIG_NODES:,} values") as caught:
+        load_yaml(tmp_path / "bomb.yaml")
+    assert len(str(caught.value)) < 300
+    # Already loaded (as Snakemake loads --configfile): validation refuses it with a short message, too.
+    import yaml
+
+    bomb = yaml.safe_load(billion_laughs())
+    with pytest.raises(ConfigError, match="more than") as caught:
+        validate_config(merged(shipped(), {"seeds": bomb["seeds"]}))
+    assert len(str(caught.value)) < 300
+
+
+def test_bad_values_are_quoted_by_a_short_prefix_only() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(merged(shipped(), {"seeds": [*range(5000), -1], "colour": "x" * 100_000}))
+    assert len(str(caught.value)) < 1000
+
+
+def test_run_settings_round_trip_through_json() -> None:
+    config = validate_config(shipped())
+    for name in config["variants"]:
+        settings = run_settings(config, name, 3)
+        assert RunSettings.from_dict(settings.to_dict()) == settings
+        assert settings.variant.name == name and settings.seed == 3
+    assert run_settings(config, "gn", 1).variant.groups == 2
+    assert run_settings(config, "bn", 1).variant.groups is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("train", "epochs"), 2.0, "expected int"),
+        (("train", "schedule", "max_lr"), math.nan, "expected float"),
+        (("variant", "l1"), "0.1", "expected float"),
+        (("variant", "colour"), "red", "unknown keys ['colour']"),
+    ],
+)
+def test_settings_json_is_type_checked_when_read(path: tuple, value: Any, words: str) -> None:
+    data = run_settings(validate_config(shipped()), "bn", 1).to_dict()
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        RunSettings.from_dict(data)
+
+
+@pytest.mark.workflow
+def test_snakemake_explains_that_config_values_are_text(workflow_copy: Path) -> None:
+    done = snakemake(workflow_copy, "-n", "--config", "train={epochs: 1}", check=False)
+    output = done.stderr + done.stdout
+    assert done.returncode != 0
+    assert "'train.epochs': expected integer, got str '1': the value is text" in output
+    assert "--configfile FILE" in output
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_an_alias_bomb_before_any_job(workflow_copy: Path) -> None:
+    (workflow_copy / "bomb.yaml").write_text(billion_laughs())
+    done = snakemake(workflow_copy, "-n", "--configfile", "bomb.yaml", check=False)
+    assert done.returncode != 0
+    assert f"more than {MAX_CONFIG_NODES:,} values" in done.stderr + done.stdout
+    assert len(done.stderr + done.stdout) < 20_000
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_a_variant_name_with_a_newline(workflow_copy: Path) -> None:
+    (workflow_copy / "newline.yaml").write_text('variants:\n  "bn\\n":\n    norm: batch\n')
+    done = snakemake(workflow_copy, "-n", "--configfile", "newline.yaml", check=False)
+    assert done.returncode != 0
+    assert "with nothing after it" in done.stderr + done.stdout

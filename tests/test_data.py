@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
-import make_synthetic
 import pytest
 import torch
+from helpers import synthetic_files, tiny_settings
 
+from normstudy.config import SyntheticSettings
 from normstudy.data import eval_batch, load_splits, random_angles, rotate, training_batch
+from normstudy.dataset import CANONICAL_MD5, RAW_FILES
+from normstudy.idx import DataIntegrityError, read_verified
 
 
 def test_load_splits_gives_uint8_images_and_int64_labels(tmp_path: Path) -> None:
-    make_synthetic.main(tmp_path, train_size=30, test_size=20, seed=1)
-    splits = load_splits(tmp_path)
-    assert splits.train_images.shape == (30, 1, 28, 28) and splits.train_images.dtype == torch.uint8
+    settings = tiny_settings(train_size=200, test_size=20, data_seed=1)
+    data = synthetic_files(tmp_path, settings)
+    splits = load_splits(data.files, data.provenance, settings.data)
+    assert splits.train_images.shape == (200, 1, 28, 28) and splits.train_images.dtype == torch.uint8
     assert splits.test_labels.shape == (20,) and splits.test_labels.dtype == torch.int64
+    assert splits.sha256 == {k: v["sha256"] for k, v in json.loads(data.provenance.read_text())["files"].items()}
+
+
+@pytest.mark.parametrize("name", RAW_FILES)
+@pytest.mark.parametrize("edit", ["flip a byte", "truncate", "replace with another set"])
+def test_a_file_changed_after_it_was_written_is_refused_by_name(tmp_path: Path, name: str, edit: str) -> None:
+    settings = tiny_settings(train_size=200, test_size=20, data_seed=1)
+    data = synthetic_files(tmp_path / "data", settings)
+    path = data.files[RAW_FILES.index(name)]
+    content = bytearray(path.read_bytes())
+    if edit == "flip a byte":
+        content[-1] = (content[-1] + 1) % 10  # a label (or pixel) that is still valid IDX
+    elif edit == "truncate":
+        content = content[:-1]
+    else:
+        other = synthetic_files(tmp_path / "other", tiny_settings(train_size=200, test_size=20, data_seed=2))
+        content = bytearray(other.files[RAW_FILES.index(name)].read_bytes())
+    path.write_bytes(bytes(content))
+    with pytest.raises(DataIntegrityError, match=rf"{path}: SHA-256 .* has been changed since"):
+        load_splits(data.files, data.provenance, settings.data)
+
+
+def test_data_of_other_generator_settings_is_refused(tmp_path: Path) -> None:
+    settings = tiny_settings(train_size=200, test_size=20, data_seed=1)
+    data = synthetic_files(tmp_path, settings)
+    other = dataclasses.replace(settings.data, synthetic=SyntheticSettings(200, 20, 2))
+    with pytest.raises(DataIntegrityError, match=r"generated with .*'seed': 1.* the run expects .*'seed': 2"):
+        load_splits(data.files, data.provenance, other)
+
+
+def test_synthetic_data_is_not_taken_for_mnist(tmp_path: Path) -> None:
+    data = synthetic_files(tmp_path, tiny_settings(train_size=200, test_size=20))
+    with pytest.raises(DataIntegrityError, match="holds dataset 'synthetic', not 'mnist'"):
+        read_verified(data.files, data.provenance, "mnist", CANONICAL_MD5)
+    provenance = json.loads(data.provenance.read_text())
+    data.provenance.write_text(json.dumps({**provenance, "dataset": "mnist"}))
+    with pytest.raises(DataIntegrityError, match=r"train-images-idx3-ubyte: MD5 .* is not the canonical"):
+        read_verified(data.files, data.provenance, "mnist", CANONICAL_MD5)
 
 
 def test_angles_differ_within_a_batch_and_stay_in_range() -> None:

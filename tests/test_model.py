@@ -63,13 +63,13 @@ def test_instance_norm_normalizes_each_channel_of_each_sample() -> None:
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_every_variant_has_7652_parameters(norm: str) -> None:
-    assert count_parameters(NormNet(norm)) == 7652
+    assert count_parameters(NormNet(norm, 2, 0.05)) == 7652
 
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_forward_and_backward(norm: str) -> None:
     torch.manual_seed(0)
-    model = NormNet(norm).train()
+    model = NormNet(norm, 2, 0.05).train()
     x = torch.randn(4, 1, 28, 28)
     out = model(x)
     assert out.shape == (4, 10)
@@ -81,7 +81,7 @@ def test_forward_and_backward(norm: str) -> None:
 
 
 def test_summary_matches_the_seeds_table() -> None:
-    rows = model_summary(NormNet("batch"))
+    rows = model_summary(NormNet("batch", None, 0.05))
     assert rows[0] == {"layer": "Conv2d-1", "output_shape": [-1, 8, 26, 26], "params": 72}
     assert rows[1] == {"layer": "BatchNorm2d-2", "output_shape": [-1, 8, 26, 26], "params": 16}
     assert rows[12] == {"layer": "MaxPool2d-13", "output_shape": [-1, 8, 11, 11], "params": 0}

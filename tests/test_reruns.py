@@ -66,7 +66,9 @@ def test_changing_the_title_reruns_only_the_report(smoke_study: Path) -> None:
 def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
     with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)
-    assert jobs == Counter({"train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES, "report": 1})
+    assert jobs == Counter(
+        {"run_settings": 5, "train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES, "report": 1}
+    )
 
 
 def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
@@ -74,6 +76,7 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
         jobs = planned(smoke_study, extra)
     assert jobs == Counter(
         {
+            "run_settings": 2,
             "train": 2,
             "evaluate": 2,
             "misclassified": 2,
@@ -112,8 +115,15 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
 def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:
     with override(smoke_study, "train:\n  epochs: 3\n") as extra:
         jobs = planned(smoke_study, extra)
-    assert jobs["train"] == SMOKE_RUNS and jobs["evaluate"] == SMOKE_RUNS and jobs["report"] == 1
+    assert jobs["run_settings"] == SMOKE_RUNS and jobs["train"] == SMOKE_RUNS and jobs["evaluate"] == SMOKE_RUNS
+    assert jobs["report"] == 1
     assert "model_summary" not in jobs and "make_synthetic" not in jobs
+
+
+def test_changing_the_dataset_regenerates_it_and_retrains(smoke_study: Path) -> None:
+    with override(smoke_study, "data:\n  synthetic:\n    seed: 5\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs["make_synthetic"] == 1 and jobs["run_settings"] == SMOKE_RUNS and jobs["train"] == SMOKE_RUNS
 
 
 def test_nothing_left_to_do_after_the_checks(smoke_study: Path) -> None:

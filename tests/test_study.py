@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_smoke, snakemake
+from conftest import REPO, copy_workflow, run_smoke, snakemake
+
+from normstudy.config import RunSettings
 
 pytestmark = pytest.mark.workflow
 
@@ -18,6 +24,7 @@ RUN_FILES = [
     "model.pt",
     "history.csv",
     "settings.json",
+    "job.json",
     "predictions.csv",
     "metrics.json",
     "misclassified.csv",
@@ -38,13 +45,15 @@ def test_every_run_has_every_file(smoke_study: Path) -> None:
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:
     for variant in VARIANTS:
-        settings = json.loads((smoke_study / "results" / "runs" / variant / "seed1" / "settings.json").read_text())
+        run = smoke_study / "results" / "runs" / variant / "seed1"
+        settings = RunSettings.read(run / "settings.json")
+        assert settings.variant.name == variant and settings.seed == 1
+        assert settings.variant.norm == yaml.safe_load((REPO / "config.yaml").read_text())["variants"][variant]["norm"]
+        assert settings.train.epochs == SMOKE["train"]["epochs"]
         assert (
-            settings["variant"]["norm"]
-            == yaml.safe_load((REPO / "config.yaml").read_text())["variants"][variant]["norm"]
+            settings.data.synthetic is not None and settings.data.synthetic.seed == SMOKE["data"]["synthetic"]["seed"]
         )
-        assert settings["train"]["epochs"] == SMOKE["train"]["epochs"]
-        assert settings["params"] == 7652
+        assert json.loads((run / "job.json").read_text())["params"] == 7652
         history = pd.read_csv(smoke_study / "results" / "runs" / variant / "seed1" / "history.csv")
         assert len(history) == SMOKE["train"]["epochs"]
 
@@ -56,17 +65,125 @@ def test_l1_variant_differs_from_plain_batch_norm(smoke_study: Path) -> None:
     ).read_bytes()
 
 
-def test_second_study_from_scratch_gives_identical_predictions(smoke_study: Path, tmp_path: Path) -> None:
+# What may differ between two identical runs: when each job ran, and how long its epochs took.
+TIMING_KEYS = ("started_utc", "finished_utc")
+
+
+def comparable(path: Path) -> bytes | pd.DataFrame | dict:
+    """A run file's content with its timing columns left out."""
+    if path.name == "history.csv":
+        return pd.read_csv(path).drop(columns="seconds")
+    if path.name == "job.json":
+        return {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING_KEYS}
+    return path.read_bytes()
+
+
+def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, tmp_path: Path) -> None:
     again = run_smoke(tmp_path / "again")
-    for variant in VARIANTS:
-        for seed in SMOKE["seeds"]:
-            relative = Path("results") / "runs" / variant / f"seed{seed}"
-            for name in ("predictions.csv", "metrics.json", "misclassified.csv"):
-                assert (smoke_study / relative / name).read_bytes() == (again / relative / name).read_bytes(), (
-                    relative / name
-                )
+    first_files = sorted(
+        p.relative_to(smoke_study) for p in (smoke_study / "results" / "runs").rglob("*") if p.is_file()
+    )
+    assert first_files == sorted(p.relative_to(again) for p in (again / "results" / "runs").rglob("*") if p.is_file())
+    assert len(first_files) == len(VARIANTS) * len(SMOKE["seeds"]) * len(RUN_FILES)
+    for relative in first_files:
+        first, second = comparable(smoke_study / relative), comparable(again / relative)
+        if isinstance(first, pd.DataFrame):
+            pd.testing.assert_frame_equal(first, second)
+        else:
+            assert first == second, relative
+    for table in ("comparisons.csv", "per_class.csv", "confusion.csv", "model_summary.csv", "receptive_field.csv"):
+        relative = Path("results") / "tables" / table
+        assert (smoke_study / relative).read_bytes() == (again / relative).read_bytes(), relative
+    for table in ("summary.csv", "runs.csv", "epochs.csv"):
+        first, second = (pd.read_csv(study / "results" / "tables" / table) for study in (smoke_study, again))
+        timing = [column for column in first.columns if "seconds" in column]
+        pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing))
+
+
+TEXT_OUTPUTS = (".csv", ".json", ".md", ".html", ".tsv", ".svg")
+
+
+def test_no_output_holds_nan(smoke_study: Path) -> None:
+    outputs = [
+        p
+        for folder in ("results", "report")
+        for p in (smoke_study / folder).rglob("*")
+        if p.suffix in TEXT_OUTPUTS and ".snakemake" not in p.parts
+    ]
+    assert len(outputs) > 50
+    for path in outputs:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bnan\b|\binf\b", text, re.IGNORECASE), path
+
+
+def test_one_seed_gives_no_nan_either(tmp_path: Path) -> None:
+    """One seed has no spread: the tables say so with an empty cell or a dash, never NaN."""
+    study = copy_workflow(tmp_path / "one")
+    (study / "one.yaml").write_text(
+        "seeds: [1]\nvariants: {gn: {enabled: false}, ln: {enabled: false}, in: {enabled: false},"
+        " bn_l1: {enabled: false}}\ntrain: {epochs: 1}\n"
+    )
+    snakemake(study, "results/tables/summary.md", "--cores", "2", "--configfile", "tests/smoke.yaml", "one.yaml")
+    for table in ("summary.csv", "summary.md", "summary.html", "comparisons.csv"):
+        text = (study / "results" / "tables" / table).read_text()
+        assert not re.search(r"\bnan\b", text, re.IGNORECASE), table
+    assert "–" in (study / "results" / "tables" / "summary.md").read_text()
+
+
+def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(tmp_path: Path) -> None:
+    """Kill a train job after its first epoch, change the dataset, rerun: the result is a clean run's."""
+    overrides = "seeds: [1]\ntrain: {epochs: 3}\n"
+    target = "results/runs/bn/seed1/predictions.csv"
+    study = copy_workflow(tmp_path / "cut")
+    (study / "run.yaml").write_text(overrides)
+    args = ["--configfile", "tests/smoke.yaml", "run.yaml"]
+    snakemake(
+        study,
+        "results/runs/bn/seed1/settings.json",
+        "results/data/synthetic/raw/provenance.json",
+        "--cores",
+        "1",
+        *args,
+    )
+    raw = study / "results" / "data" / "synthetic" / "raw"
+    run = study / "results" / "runs" / "bn" / "seed1"
+    cut = subprocess.run(
+        [sys.executable, "workflow/scripts/train.py", "--settings", run / "settings.json", "--data",
+         *(raw / n for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                             "t10k-labels-idx1-ubyte")),
+         "--provenance", raw / "provenance.json", "--model", run / "model.pt", "--history", run / "history.csv",
+         "--job", run / "job.json", "--checkpoint", run / "checkpoint.pt", "--stop-after-epoch", "1"],
+        cwd=study, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert cut.returncode == 1 and (run / "checkpoint.pt").exists()
+    (study / "run.yaml").write_text(overrides + "data: {synthetic: {seed: 5}}\n")
+    snakemake(study, target, "--cores", "1", *args)
+    assert "starting afresh" in (study / "results" / "logs" / "train" / "bn" / "seed1.log").read_text()
+    clean = copy_workflow(tmp_path / "clean")
+    (clean / "run.yaml").write_text(overrides + "data: {synthetic: {seed: 5}}\n")
+    snakemake(clean, target, "--cores", "1", *args)
+    assert (study / target).read_bytes() == (clean / target).read_bytes()
 
 
 def test_nothing_to_do_after_a_complete_study(smoke_study: Path) -> None:
     done = snakemake(smoke_study, "-n", "--configfile", "tests/smoke.yaml")
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"])
+def test_an_edited_data_file_is_refused_before_any_job_and_nothing_is_deleted(smoke_study: Path, name: str) -> None:
+    path = smoke_study / "results" / "data" / "synthetic" / "raw" / name
+    before, stat = path.read_bytes(), path.stat()
+    outputs = sorted((smoke_study / "results" / "runs").rglob("*"))
+    edited = bytearray(before)
+    edited[-1] = (edited[-1] + 1) % 10
+    path.write_bytes(bytes(edited))
+    try:
+        done = snakemake(smoke_study, "--cores", "1", "--configfile", "tests/smoke.yaml", check=False)
+    finally:
+        path.write_bytes(before)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert done.returncode != 0
+    assert f"{path.relative_to(smoke_study)}: SHA-256" in done.stderr + done.stdout
+    assert "has been changed since" in done.stderr + done.stdout
+    assert sorted((smoke_study / "results" / "runs").rglob("*")) == outputs

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import make_synthetic
 import numpy as np
 import torchvision
+from helpers import write_synthetic
 
-from normstudy.idx import RAW_FILES, read_raw_dir
+from normstudy.dataset import RAW_FILES
+from normstudy.idx import read_verified
 from normstudy.synthetic import generate
 
 
@@ -42,8 +43,8 @@ def test_digits_are_learnable_by_nearest_centroid() -> None:
 
 def test_written_files_read_like_mnist(tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"  # torchvision's layout: root/MNIST/raw/<files>
-    make_synthetic.main(raw, train_size=40, test_size=20, seed=0)
-    arrays = read_raw_dir(raw)
+    data = write_synthetic(raw, train_size=40, test_size=20, seed=0)
+    arrays, _ = read_verified(data.files, data.provenance, "synthetic")
     assert arrays["train-images-idx3-ubyte"].shape == (40, 28, 28)
     assert arrays["t10k-labels-idx1-ubyte"].shape == (20,)
     provenance = json.loads((raw / "provenance.json").read_text())
@@ -54,7 +55,7 @@ def test_written_files_read_like_mnist(tmp_path: Path) -> None:
 
 
 def test_rewriting_gives_identical_files(tmp_path: Path) -> None:
-    make_synthetic.main(tmp_path / "a", 50, 10, 7)
-    make_synthetic.main(tmp_path / "b", 50, 10, 7)
-    for name in RAW_FILES:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    first = write_synthetic(tmp_path / "a", 50, 10, 7)
+    second = write_synthetic(tmp_path / "b", 50, 10, 7)
+    for a, b in zip([*first.files, first.provenance], [*second.files, second.provenance], strict=True):
+        assert a.read_bytes() == b.read_bytes()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
-from normstudy.idx import RAW_FILES, read_raw_dir
+from normstudy.dataset import RAW_FILES
+from normstudy.idx import read_verified
 
 pytestmark = pytest.mark.workflow
 
@@ -28,7 +29,7 @@ def test_smoke_config_builds_the_synthetic_data(workflow_copy: Path) -> None:
     targets = [f"results/data/synthetic/raw/{name}" for name in RAW_FILES]
     snakemake(workflow_copy, *targets, "--cores", "1", "--configfile", "tests/smoke.yaml")
     raw = workflow_copy / "results" / "data" / "synthetic" / "raw"
-    arrays = read_raw_dir(raw)
+    arrays, _ = read_verified([raw / name for name in RAW_FILES], raw / "provenance.json", "synthetic")
     assert arrays["train-images-idx3-ubyte"].shape == (1000, 28, 28)
     assert arrays["t10k-images-idx3-ubyte"].shape == (300, 28, 28)
     assert json.loads((raw / "provenance.json").read_text())["source"] == "synthetic"

@@ -20,33 +20,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scrip
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torchvision import datasets, transforms
 
-from normstudy.config import validate_config
+from normstudy.config import RunSettings, load_config, run_settings
 from normstudy.data import Splits, load_splits
+from normstudy.dataset import RAW_FILES
 from normstudy.engine import new_run, resolve_device, seed_everything, train_epoch
-from normstudy.model import NormNet
+from normstudy.model import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def study_settings(variant: str) -> dict:
-    """The default study's settings for one variant, as the train rule passes them."""
-    config = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
-    return {
-        "variant": config["variants"][variant],
-        "train": config["train"],
-        "data": {"mean": config["data"]["mean"], "std": config["data"]["std"]},
-    }
+def study_settings(variant: str) -> RunSettings:
+    """The default study's settings for one variant (seed 0), as the workflow writes them to settings.json."""
+    return run_settings(load_config(REPO / "config.yaml"), variant, 0)
+
+
+def load_mnist(raw_dir: str, settings: RunSettings, device: torch.device) -> Splits:
+    """The verified MNIST files of `raw_dir` on `device`."""
+    folder = Path(raw_dir)
+    return load_splits([folder / name for name in RAW_FILES], folder / "provenance.json", settings.data, device)
 
 
 def engine_timing(raw_dir: str, variant: str, images: int, threads: int, barrier=None) -> tuple[float, float]:
     """Wall-clock start and end of the engine's training loop over the first `images` training images."""
     torch.set_num_threads(threads)
     settings = study_settings(variant)
-    device = resolve_device(settings["train"]["device"])
-    full = load_splits(raw_dir, device)
+    device = resolve_device(settings.train.device)
+    full = load_mnist(raw_dir, settings, device)
     splits = Splits(full.train_images[:images], full.train_labels[:images], full.test_images, full.test_labels)
     warm = Splits(full.train_images[:1024], full.train_labels[:1024], full.test_images, full.test_labels)
     generator = seed_everything(0, device)
@@ -90,8 +91,8 @@ def engine_side_by_side(raw_dir: str, variant: str, images: int, jobs: int) -> f
 def reference_throughput(data_root: str, variant: str, images: int, workers: int) -> float:
     """Images per second of the seeds' loop: torchvision dataset, PIL transforms, DataLoader workers."""
     settings = study_settings(variant)
-    mean, std = settings["data"]["mean"], settings["data"]["std"]
-    degrees = settings["train"]["augment"]["rotation_degrees"]
+    mean, std = settings.data.mean, settings.data.std
+    degrees = settings.train.augment.rotation_degrees
     transform = transforms.Compose(
         [
             transforms.RandomRotation((-degrees, degrees), fill=(0,)),
@@ -100,12 +101,12 @@ def reference_throughput(data_root: str, variant: str, images: int, workers: int
         ]
     )
     dataset = datasets.MNIST(data_root, train=True, download=False, transform=transform)
-    batch_size = settings["train"]["batch_size"]
+    batch_size = settings.train.batch_size
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, persistent_workers=workers > 0
     )
     torch.manual_seed(0)
-    model = NormNet(settings["variant"]["norm"], settings["variant"].get("groups", 2), settings["variant"]["dropout"])
+    model = build_model(settings.variant)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
     warm_batches, batches = 1024 // batch_size, images // batch_size
@@ -129,7 +130,7 @@ def main(data_root: Path, variant: str, images: int) -> None:
     cores = os.cpu_count() or 1
     print(
         f"normstudy training benchmark: variant {variant}, {images} images per timing, {cores} cores, "
-        f"torch {torch.__version__}, device {resolve_device(study_settings(variant)['train']['device'])}"
+        f"torch {torch.__version__}, device {resolve_device(study_settings(variant).train.device)}"
     )
     rows = [
         (

@@ -4,10 +4,10 @@
 rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
-        modules=package_modules("atomic", "stats"),
-        histories=run_files("history.csv"),
-        metrics=run_files("metrics.json"),
+        modules=package_modules("atomic", "stats", *SETTINGS_MODULES),
         settings=run_files("settings.json"),
+        metrics=run_files("metrics.json"),
+        histories=run_files("history.csv"),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -33,17 +33,18 @@ rule aggregate:
         "results/logs/aggregate.log",
     conda:
         ENV
-    params:
-        runs=lambda wildcards, input: [Path(p).parent for p in input.metrics],
-        out_dir=subpath(output.summary, parent=True),
     shell:
-        "python {input.script} --runs {params.runs} --out-dir {params.out_dir} > {log} 2>&1"
+        "python {input.script} --settings {input.settings} --metrics {input.metrics}"
+        " --histories {input.histories} --summary {output.summary} --summary-md {output.summary_md}"
+        " --summary-html {output.summary_html} --runs {output.runs} --epochs {output.epochs}"
+        " --comparisons {output.comparisons} --per-class {output.per_class}"
+        " --confusion {output.confusion} > {log} 2>&1"
 
 
 rule model_summary:
     input:
         script=f"{SCRIPTS}/model_summary.py",
-        modules=package_modules("atomic", "architecture", "model", "norms"),
+        modules=package_modules("atomic", "model", "norms", *SETTINGS_MODULES),
     output:
         summary="results/tables/model_summary.csv",
         receptive_field="results/tables/receptive_field.csv",
@@ -53,7 +54,10 @@ rule model_summary:
         ENV
     params:
         variants=lambda wildcards: json.dumps(
-            {name: config["variants"][name] for name in enabled_variants()}
+            [
+                dataclasses.asdict(variant_settings(config, name))
+                for name in enabled_variants()
+            ]
         ),
     shell:
         "python {input.script} --variants {params.variants:q} --out-summary {output.summary}"

@@ -1,11 +1,20 @@
 # Config validation, targets and input helpers shared by every stage.
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from normstudy.config import ConfigError, validate_config
+from normstudy.config import (
+    ConfigError,
+    FetchSettings,
+    run_settings,
+    validate_config,
+    variant_settings,
+)
+from normstudy.dataset import raw_paths
+from normstudy.idx import DataIntegrityError, check_unchanged
 
 try:
     config.update(validate_config(config))
@@ -25,27 +34,25 @@ def package_modules(*names):
     return [f"{PACKAGE}/__init__.py"] + [f"{PACKAGE}/{name}.py" for name in names]
 
 
-def raw_data_dir():
-    """The directory holding the four IDX files of the configured dataset."""
-    name = "MNIST" if config["data"]["dataset"] == "mnist" else "synthetic"
-    return f"results/data/{name}/raw"
+# What a script that reads the run settings (config.py) imports with them.
+SETTINGS_MODULES = ("config", "architecture", "dataset")
 
 
 def raw_data_files():
-    """The four IDX files (and provenance) the training and evaluation steps read."""
-    folder = raw_data_dir()
-    return {
-        "train_images": f"{folder}/train-images-idx3-ubyte",
-        "train_labels": f"{folder}/train-labels-idx1-ubyte",
-        "test_images": f"{folder}/t10k-images-idx3-ubyte",
-        "test_labels": f"{folder}/t10k-labels-idx1-ubyte",
-        "provenance": f"{folder}/provenance.json",
-    }
+    """Role -> path of the configured dataset's four IDX files and its provenance.json."""
+    return raw_paths(config["data"]["dataset"])
 
 
 def data_files():
     """The four IDX files the training and evaluation steps read (not the provenance)."""
-    return [path for key, path in raw_data_files().items() if key != "provenance"]
+    return [path for role, path in raw_data_files().items() if role != "provenance"]
+
+
+try:
+    # An edited data file is refused here, before Snakemake deletes the outputs that depend on it.
+    check_unchanged(data_files(), raw_data_files()["provenance"])
+except DataIntegrityError as error:
+    raise WorkflowError(str(error)) from None
 
 
 def enabled_variants():
@@ -61,15 +68,9 @@ wildcard_constraints:
 RUN = "results/runs/{variant}/seed{seed}"
 
 
-def run_settings(wildcards):
-    """The JSON settings of one run: its variant, the training recipe and the input normalization."""
-    variant = {
-        k: v for k, v in config["variants"][wildcards.variant].items() if k != "enabled"
-    }
-    data = {key: config["data"][key] for key in ("mean", "std")}
-    return json.dumps(
-        {"variant": variant, "train": config["train"], "data": data}, sort_keys=True
-    )
+def settings_json(wildcards):
+    """One run's typed settings (normstudy.config.RunSettings) as canonical JSON."""
+    return run_settings(config, wildcards.variant, int(wildcards.seed)).to_json()
 
 
 def run_files(name):

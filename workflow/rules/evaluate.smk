@@ -6,17 +6,18 @@ rule evaluate:
         script=f"{SCRIPTS}/evaluate.py",
         modules=package_modules(
             "atomic",
-            "architecture",
             "data",
             "engine",
             "idx",
             "metrics",
             "model",
             "norms",
+            *SETTINGS_MODULES,
         ),
-        data=data_files(),
-        model=f"{RUN}/model.pt",
         settings=f"{RUN}/settings.json",
+        model=f"{RUN}/model.pt",
+        data=data_files(),
+        provenance=raw_data_files()["provenance"],
     output:
         predictions=f"{RUN}/predictions.csv",
         metrics=f"{RUN}/metrics.json",
@@ -25,19 +26,19 @@ rule evaluate:
     conda:
         ENV
     threads: 1
-    params:
-        data_dir=lambda wildcards, input: Path(input.data[0]).parent,
-        run_dir=subpath(output.metrics, parent=True),
     shell:
-        "python {input.script} --data-dir {params.data_dir} --run-dir {params.run_dir}"
-        " --threads {threads} > {log} 2>&1"
+        "python {input.script} --settings {input.settings} --model {input.model} --data {input.data}"
+        " --provenance {input.provenance} --predictions {output.predictions}"
+        " --metrics {output.metrics} --threads {threads} > {log} 2>&1"
 
 
 rule misclassified:
     input:
         script=f"{SCRIPTS}/misclassified.py",
-        modules=package_modules("atomic", "idx", "plots"),
+        modules=package_modules("atomic", "idx", "plots", *SETTINGS_MODULES),
+        settings=f"{RUN}/settings.json",
         data=data_files(),
+        provenance=raw_data_files()["provenance"],
         predictions=f"{RUN}/predictions.csv",
     output:
         table=f"{RUN}/misclassified.csv",
@@ -52,10 +53,10 @@ rule misclassified:
     conda:
         ENV
     params:
-        data_dir=lambda wildcards, input: Path(input.data[0]).parent,
         grid=config["misclassified"],
         title="{variant}, seed {seed}",
     shell:
-        "python {input.script} --data-dir {params.data_dir} --predictions {input.predictions}"
+        "python {input.script} --settings {input.settings} --data {input.data}"
+        " --provenance {input.provenance} --predictions {input.predictions}"
         " --out-csv {output.table} --out-png {output.grid} --count {params.grid[count]}"
         " --rows {params.grid[rows]} --cols {params.grid[cols]} --title {params.title:q} > {log} 2>&1"

@@ -15,7 +15,7 @@ rule report:
             "receptive_field.csv",
         ),
         figures=expand("results/figures/{name}.png", name=REPORT_FIGURES),
-        settings=run_files("settings.json"),
+        jobs=run_files("job.json"),
         metrics=run_files("metrics.json"),
         grids=run_files("misclassified.png"),
         benchmarks=expand(
@@ -32,10 +32,10 @@ rule report:
         ENV
     params:
         config=json.dumps(config, sort_keys=True),
-        runs=lambda wildcards, input: [Path(p).parent for p in input.settings],
         tables=lambda wildcards, input: Path(input.tables[0]).parent,
     shell:
         "python {input.script} --config {params.config:q} --tables {params.tables}"
-        " --figures {input.figures} --runs {params.runs} --benchmarks {input.benchmarks}"
+        " --figures {input.figures} --jobs {input.jobs} --benchmarks {input.benchmarks}"
+        " --metrics {input.metrics} --grids {input.grids}"
         " --data-provenance {input.data_provenance} --template {input.template}"
         " --out {output} > {log} 2>&1"

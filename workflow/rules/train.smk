@@ -1,17 +1,35 @@
 # Stage 2: train every enabled variant once per seed.
 
 
+rule run_settings:
+    input:
+        script=f"{SCRIPTS}/write_settings.py",
+        modules=package_modules("atomic", *SETTINGS_MODULES),
+    output:
+        settings=f"{RUN}/settings.json",
+    log:
+        "results/logs/settings/{variant}/seed{seed}.log",
+    conda:
+        ENV
+    params:
+        settings=settings_json,
+    shell:
+        "python {input.script} --settings {params.settings:q} --out {output.settings} > {log} 2>&1"
+
+
 rule train:
     input:
         script=f"{SCRIPTS}/train.py",
         modules=package_modules(
-            "atomic", "architecture", "data", "engine", "idx", "model", "norms"
+            "atomic", "data", "engine", "idx", "model", "norms", *SETTINGS_MODULES
         ),
+        settings=f"{RUN}/settings.json",
         data=data_files(),
+        provenance=raw_data_files()["provenance"],
     output:
         model=f"{RUN}/model.pt",
         history=f"{RUN}/history.csv",
-        settings=f"{RUN}/settings.json",
+        job=f"{RUN}/job.json",
     log:
         "results/logs/train/{variant}/seed{seed}.log",
     benchmark:
@@ -20,9 +38,9 @@ rule train:
         ENV
     threads: config["train"]["threads"]
     params:
-        data_dir=lambda wildcards, input: Path(input.data[0]).parent,
-        out_dir=subpath(output.model, parent=True),
-        settings=run_settings,
+        # Not an output: it exists only while a job is unfinished, and is resumed from when it matches.
+        checkpoint=f"{RUN}/checkpoint.pt",
     shell:
-        "python {input.script} --data-dir {params.data_dir} --out-dir {params.out_dir}"
-        " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log} 2>&1"
+        "python {input.script} --settings {input.settings} --data {input.data}"
+        " --provenance {input.provenance} --model {output.model} --history {output.history}"
+        " --job {output.job} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"

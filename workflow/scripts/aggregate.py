@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from normstudy import atomic
+from normstudy.config import RunSettings
 from normstudy.stats import compare_variants, t_interval
 
-RUN_DIR = re.compile(r"(?P<variant>[^/]+)/seed(?P<seed>\d+)/?$")
 SUMMARY_COLUMNS = [
     "variant",
     "norm",
@@ -36,17 +35,20 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Per-run rows, the long per-epoch table, and per-run metrics, from the files each run wrote."""
+def read_runs(
+    settings_files: list[Path], metrics_files: list[Path], history_files: list[Path]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Per-run rows, the long per-epoch table, and per-run metrics, from each run's three files (same order)."""
     runs, epochs, metrics = [], [], {}
-    for run_dir in run_dirs:
-        match = RUN_DIR.search(run_dir.as_posix())
-        if not match:
-            raise ValueError(f"{run_dir}: not a results/runs/<variant>/seed<seed> directory")
-        variant, seed = match["variant"], int(match["seed"])
-        settings = json.loads((run_dir / "settings.json").read_text())
-        result = json.loads((run_dir / "metrics.json").read_text())
-        history = pd.read_csv(run_dir / "history.csv")
+    for settings_file, metrics_file, history_file in zip(settings_files, metrics_files, history_files, strict=True):
+        settings = RunSettings.read(settings_file)
+        variant, seed = settings.variant.name, settings.seed
+        result = json.loads(metrics_file.read_text())
+        if (result["variant"], result["seed"]) != (variant, seed):
+            raise ValueError(
+                f"{metrics_file} is of {result['variant']} seed {result['seed']}, not {variant} seed {seed}"
+            )
+        history = pd.read_csv(history_file)
         epochs.append(history.assign(variant=variant, seed=seed))
         metrics[(variant, seed)] = result
         final = history.iloc[-1]
@@ -54,7 +56,7 @@ def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             {
                 "variant": variant,
                 "seed": seed,
-                "norm": settings["variant"]["norm"],
+                "norm": settings.variant.norm,
                 "params": result["params"],
                 "test_acc": result["test_acc"],
                 "test_loss": result["test_loss"],
@@ -127,34 +129,50 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")
 
 
-def main(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
-    """Write the tables under `out_dir` and return the summary."""
-    runs, epochs, metrics = read_runs(run_dirs)
+def write_text(path: Path, text: str) -> None:
+    """A text file, atomically, ending in one newline."""
+    with atomic.atomic_open(path, "w") as handle:
+        handle.write(text.rstrip("\n") + "\n")
+
+
+def main(
+    settings_files: list[Path],
+    metrics_files: list[Path],
+    history_files: list[Path],
+    out: dict[str, Path],
+) -> pd.DataFrame:
+    """Write every table to its path in `out` (keys: the names of OUTPUTS) and return the summary."""
+    runs, epochs, metrics = read_runs(settings_files, metrics_files, history_files)
     summary = summarize(runs)
-    comparisons = compare_variants(runs[["variant", "seed", "test_acc"]])
-    write_csv(summary, out_dir / "summary.csv")
-    write_csv(runs, out_dir / "runs.csv")
-    write_csv(epochs, out_dir / "epochs.csv")
-    write_csv(comparisons, out_dir / "comparisons.csv")
-    write_csv(per_class_table(metrics), out_dir / "per_class.csv")
-    write_csv(confusion_table(metrics), out_dir / "confusion.csv")
-    shown = summary.round(3)
-    with atomic.atomic_open(out_dir / "summary.md", "w") as handle:
-        handle.write(shown.to_markdown(index=False) + "\n")
-    with atomic.atomic_open(out_dir / "summary.html", "w") as handle:
-        handle.write(shown.to_html(index=False, na_rep="–", classes="summary", border=0) + "\n")
-    print(shown.to_string(index=False))
+    write_csv(summary, out["summary"])
+    write_csv(runs, out["runs"])
+    write_csv(epochs, out["epochs"])
+    write_csv(compare_variants(runs[["variant", "seed", "test_acc"]]), out["comparisons"])
+    write_csv(per_class_table(metrics), out["per_class"])
+    write_csv(confusion_table(metrics), out["confusion"])
+    # A single seed has no spread: shown as a dash, never as "nan".
+    shown = summary.round(3).astype(object)
+    shown = shown.where(shown.notna(), None)
+    write_text(out["summary_md"], shown.to_markdown(index=False, missingval="–"))
+    write_text(out["summary_html"], shown.to_html(index=False, na_rep="–", classes="summary", border=0))
+    print(shown.to_string(index=False, na_rep="–"))
     return summary
+
+
+OUTPUTS = ("summary", "summary_md", "summary_html", "runs", "epochs", "comparisons", "per_class", "confusion")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories (results/runs/V/seedS)")
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the tables go")
+    parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
+    parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="every run's metrics.json, same order")
+    parser.add_argument("--histories", type=Path, nargs="+", required=True, help="every run's history.csv, same order")
+    for name in OUTPUTS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} table to write")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.runs, args.out_dir)
+    main(args.settings, args.metrics, args.histories, {name: getattr(args, name) for name in OUTPUTS})

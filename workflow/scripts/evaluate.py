@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,8 +15,10 @@ import torch
 
 from normstudy import atomic
 from normstudy.architecture import NUM_CLASSES
+from normstudy.config import RunSettings
 from normstudy.data import load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
+from normstudy.idx import DataIntegrityError
 from normstudy.metrics import confusion_matrix, per_class_accuracy
 from normstudy.model import count_parameters
 
@@ -33,24 +35,40 @@ def write_predictions(path: Path, labels: np.ndarray, probabilities: np.ndarray)
             handle.write(f"{index},{label},{predictions[index]},{row[predictions[index]]:.6f},{values}\n")
 
 
-def main(data_dir: Path, run_dir: Path, threads: int = 1) -> dict:
-    """Evaluate `run_dir`/model.pt with the settings it was trained with; return the metrics."""
+def main(
+    settings_path: Path,
+    model_path: Path,
+    data_files: list[Path],
+    provenance: Path,
+    predictions_path: Path,
+    metrics_path: Path,
+    threads: int = 1,
+) -> dict:
+    """Evaluate a trained model with the settings it was trained with; return the metrics."""
     torch.set_num_threads(threads)
-    settings = json.loads((run_dir / "settings.json").read_text())
-    device = resolve_device(settings["train"]["device"])
+    settings = RunSettings.read(settings_path)
+    device = resolve_device(settings.train.device)
     model = prepare_model(settings, device)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=device, weights_only=True))
-    splits = load_splits(data_dir, device)
-    data = settings["data"]
+    model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    splits = load_splits(data_files, provenance, settings.data, device)
     loss, accuracy, log_probs = evaluate(
-        model, splits.test_images, splits.test_labels, data["mean"], data["std"], layout=memory_format(settings)
+        model,
+        splits.test_images,
+        splits.test_labels,
+        settings.data.mean,
+        settings.data.std,
+        layout=memory_format(settings),
     )
+    if not math.isfinite(loss):
+        raise ValueError(f"{model_path}: test loss is {loss}; the model's outputs are not finite")
     probabilities = log_probs.exp().double().cpu().numpy()
     labels = splits.test_labels.cpu().numpy()
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
-    write_predictions(run_dir / "predictions.csv", labels, probabilities)
+    write_predictions(predictions_path, labels, probabilities)
     metrics = {
+        "variant": settings.variant.name,
+        "seed": settings.seed,
         "test_acc": accuracy,
         "test_loss": loss,
         "n_test": len(labels),
@@ -59,20 +77,27 @@ def main(data_dir: Path, run_dir: Path, threads: int = 1) -> dict:
         "confusion_matrix": matrix.tolist(),
         "params": count_parameters(model),
     }
-    atomic.write_json(run_dir / "metrics.json", metrics)
-    print(f"{run_dir}: test accuracy {accuracy:.2f}%, loss {loss:.4f}, {metrics['n_misclassified']} mistakes")
+    atomic.write_json(metrics_path, metrics)
+    print(f"{model_path}: test accuracy {accuracy:.2f}%, loss {loss:.4f}, {metrics['n_misclassified']} mistakes")
     return metrics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the four IDX files")
-    parser.add_argument("--run-dir", type=Path, required=True, help="run directory with model.pt and settings.json")
+    parser.add_argument("--settings", type=Path, required=True, help="settings.json of the run")
+    parser.add_argument("--model", type=Path, required=True, help="model.pt of the run")
+    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
+    parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv to write")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics.json to write")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.data_dir, args.run_dir, args.threads)
+    try:
+        main(args.settings, args.model, args.data, args.provenance, args.predictions, args.metrics, args.threads)
+    except DataIntegrityError as error:
+        sys.exit(f"error: {error}")

@@ -10,11 +10,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
+from normstudy.dataset import paths_by_name
 from normstudy.idx import encode_idx, md5_hex, sha256_hex
 from normstudy.synthetic import generate
 
 
-def main(out_dir: Path, train_size: int, test_size: int, seed: int) -> None:
+def main(data_files: list[Path], provenance: Path, train_size: int, test_size: int, seed: int) -> None:
     """Generate train and test splits from one seed and write the four IDX files and provenance.json."""
     # Distinct streams for the two splits, so that changing one size leaves the other split as it was.
     train_images, train_labels = generate(train_size, seed * 2)
@@ -26,10 +27,11 @@ def main(out_dir: Path, train_size: int, test_size: int, seed: int) -> None:
         "t10k-labels-idx1-ubyte": test_labels,
     }
     files = {name: encode_idx(array) for name, array in arrays.items()}
+    targets = paths_by_name(data_files)
     for name, data in files.items():
-        atomic.write_bytes(out_dir / name, data)
+        atomic.write_bytes(targets[name], data)
     atomic.write_json(
-        out_dir / "provenance.json",
+        provenance,
         {
             "dataset": "synthetic",
             "source": "synthetic",
@@ -50,13 +52,14 @@ def main(out_dir: Path, train_size: int, test_size: int, seed: int) -> None:
             },
         },
     )
-    print(f"wrote {train_size} train and {test_size} test synthetic digits to {out_dir}")
+    print(f"wrote {train_size} train and {test_size} test synthetic digits beside {provenance}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the four IDX files go")
+    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
     parser.add_argument("--train-size", type=int, default=6000, help="training images")
     parser.add_argument("--test-size", type=int, default=1000, help="test images")
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
@@ -65,4 +68,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.out_dir, args.train_size, args.test_size, args.seed)
+    main(args.data, args.provenance, args.train_size, args.test_size, args.seed)

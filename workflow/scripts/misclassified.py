@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.idx import read_raw_dir
+from normstudy.config import RunSettings
+from normstudy.idx import DataIntegrityError, read_dataset
 from normstudy.plots import misclassified_grid, save_figures
 
 COLUMNS = ["index", "label", "prediction", "confidence"]
@@ -25,7 +26,9 @@ def find_mistakes(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(
-    data_dir: Path,
+    settings_path: Path,
+    data_files: list[Path],
+    provenance: Path,
     predictions_csv: Path,
     out_csv: Path,
     out_png: Path,
@@ -40,7 +43,8 @@ def main(
     mistakes = find_mistakes(pd.read_csv(predictions_csv))
     with atomic.atomic_open(out_csv, "w") as handle:
         mistakes.to_csv(handle, index=False, float_format="%.6f", lineterminator="\n")
-    images = read_raw_dir(data_dir)["t10k-images-idx3-ubyte"]
+    arrays, _ = read_dataset(data_files, provenance, RunSettings.read(settings_path).data)
+    images = arrays["t10k-images-idx3-ubyte"]
     shown = mistakes.head(count)
     heading = f"{title}: {len(shown)} most confident of {len(mistakes)} mistakes"
     save_figures(misclassified_grid(images, shown, rows, cols, heading), [out_png])
@@ -51,7 +55,9 @@ def main(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the four IDX files")
+    parser.add_argument("--settings", type=Path, required=True, help="settings.json of the run (its data identity)")
+    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
     parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv of the run")
     parser.add_argument("--out-csv", type=Path, required=True, help="misclassified.csv to write")
     parser.add_argument("--out-png", type=Path, required=True, help="grid image to write")
@@ -64,13 +70,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(
-        args.data_dir,
-        args.predictions,
-        args.out_csv,
-        args.out_png,
-        args.count,
-        args.rows,
-        args.cols,
-        args.title,
-    )
+    try:
+        main(
+            args.settings,
+            args.data,
+            args.provenance,
+            args.predictions,
+            args.out_csv,
+            args.out_png,
+            args.count,
+            args.rows,
+            args.cols,
+            args.title,
+        )
+    except DataIntegrityError as error:
+        sys.exit(f"error: {error}")

@@ -14,15 +14,16 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.architecture import receptive_field_rows
+from normstudy.config import VariantSettings
 from normstudy.model import build_model, model_summary
 
 
-def main(variants: dict[str, dict], out_summary: Path, out_receptive_field: Path) -> None:
+def main(variants: list[VariantSettings], out_summary: Path, out_receptive_field: Path) -> None:
     """Build each variant's model, trace its layers, and write both tables as CSV."""
     rows = [
-        {"variant": name, **row, "output_shape": str(row["output_shape"])}
-        for name, settings in variants.items()
-        for row in model_summary(build_model(settings))
+        {"variant": variant.name, **row, "output_shape": str(row["output_shape"])}
+        for variant in variants
+        for row in model_summary(build_model(variant))
     ]
     with atomic.atomic_open(out_summary, "w") as handle:
         pd.DataFrame(rows).to_csv(handle, index=False, lineterminator="\n")
@@ -35,7 +36,9 @@ def main(variants: dict[str, dict], out_summary: Path, out_receptive_field: Path
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--variants", type=json.loads, required=True, help='JSON: {"bn": {"norm": "batch", ...}}')
+    parser.add_argument(
+        "--variants", type=json.loads, required=True, help='JSON: [{"name": "bn", "norm": "batch", ...}, ...]'
+    )
     parser.add_argument("--out-summary", type=Path, required=True, help="model_summary.csv to write")
     parser.add_argument("--out-receptive-field", type=Path, required=True, help="receptive_field.csv to write")
     return parser.parse_args(argv)
@@ -43,4 +46,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.variants, args.out_summary, args.out_receptive_field)
+    main([VariantSettings(**variant) for variant in args.variants], args.out_summary, args.out_receptive_field)

@@ -119,23 +119,23 @@ def verdict(comparisons: pd.DataFrame, seeds: int) -> str:
     )
 
 
-def read_jobs(run_dirs: list[Path], benchmarks: list[Path]) -> list[dict[str, Any]]:
-    """Per training job: runtime and peak memory from its benchmark file, device and threads from its settings."""
+def read_jobs(job_files: list[Path], benchmarks: list[Path]) -> list[dict[str, Any]]:
+    """Per training job: runtime and peak memory from its benchmark file, the rest from its job.json (same order)."""
     jobs = []
-    for run_dir, bench in zip(run_dirs, benchmarks, strict=True):
-        settings = json.loads((run_dir / "settings.json").read_text())
+    for job_file, bench in zip(job_files, benchmarks, strict=True):
+        job = json.loads(job_file.read_text())
         row = pd.read_csv(bench, sep="\t").iloc[0]
         jobs.append(
             {
-                "variant": run_dir.parent.name,
-                "seed": settings["seed"],
+                "variant": job["variant"],
+                "seed": job["seed"],
                 "s": float(row["s"]),
                 "cpu_time": float(row["cpu_time"]),
                 "max_rss": float(row["max_rss"]),
-                "device": settings.get("device_name") or settings["device"],
-                "threads": settings["threads"],
-                "started": settings["started_utc"],
-                "finished": settings["finished_utc"],
+                "device": job["device_name"] or job["device"],
+                "threads": job["threads"],
+                "started": job["started_utc"],
+                "finished": job["finished_utc"],
             }
         )
     return jobs
@@ -157,8 +157,10 @@ def main(
     config: dict[str, Any],
     tables: Path,
     figures: list[Path],
-    run_dirs: list[Path],
+    job_files: list[Path],
     benchmarks: list[Path],
+    metrics_files: list[Path],
+    grids: list[Path],
     data_provenance: Path,
     template: Path,
     out: Path,
@@ -171,8 +173,9 @@ def main(
     variant_names = list(summary["variant"])
     seeds = config["seeds"]
     first_seed = seeds[0]
-    runs_by_name = {(d.parent.name, d.name): d for d in run_dirs}
-    jobs = read_jobs(run_dirs, benchmarks)
+    jobs = read_jobs(job_files, benchmarks)
+    # The same run order as the jobs: variant and seed of each metrics file and grid come from its job.
+    run_files = {(j["variant"], j["seed"]): (m, g) for j, m, g in zip(jobs, metrics_files, grids, strict=True)}
     started = min(dt.datetime.fromisoformat(j["started"]) for j in jobs)
     finished = max(dt.datetime.fromisoformat(j["finished"]) for j in jobs)
     commit, dirty = git_state(Path.cwd())
@@ -192,9 +195,9 @@ def main(
         )
     misclassified = []
     for name in variant_names:
-        run = runs_by_name[(name, f"seed{first_seed}")]
-        mistakes = json.loads((run / "metrics.json").read_text())["n_misclassified"]
-        misclassified.append({"variant": name, "image": data_uri(run / "misclassified.png"), "mistakes": mistakes})
+        metrics_file, grid = run_files[(name, first_seed)]
+        mistakes = json.loads(metrics_file.read_text())["n_misclassified"]
+        misclassified.append({"variant": name, "image": data_uri(grid), "mistakes": mistakes})
     summaries = [
         {
             "variant": name,
@@ -258,8 +261,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--figures", type=Path, nargs="+", required=True, help="the PNG figures to embed, named by role"
     )
-    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories, in config order")
+    parser.add_argument("--jobs", type=Path, nargs="+", required=True, help="every run's job.json, in config order")
     parser.add_argument("--benchmarks", type=Path, nargs="+", required=True, help="train benchmark files, same order")
+    parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="every run's metrics.json, same order")
+    parser.add_argument(
+        "--grids", type=Path, nargs="+", required=True, help="every run's misclassified.png, same order"
+    )
     parser.add_argument("--data-provenance", type=Path, required=True, help="provenance.json of the dataset")
     parser.add_argument("--template", type=Path, required=True, help="Jinja2 template of the page")
     parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
@@ -272,8 +279,10 @@ if __name__ == "__main__":
         args.config,
         args.tables,
         args.figures,
-        args.runs,
+        args.jobs,
         args.benchmarks,
+        args.metrics,
+        args.grids,
         args.data_provenance,
         args.template,
         args.out,

@@ -1,27 +1,32 @@
 #!/usr/bin/env python3
-"""Train one normalization variant for one seed; write model.pt, history.csv and settings.json."""
+"""Train one normalization variant for one seed; write model.pt, history.csv and job.json."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import datetime as dt
-import json
 import platform
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 
 from normstudy import atomic
+from normstudy.config import RunSettings
 from normstudy.data import load_splits
-from normstudy.engine import HISTORY_COLUMNS, fit, resolve_device, settings_hash
+from normstudy.engine import (
+    HISTORY_COLUMNS,
+    TrainingDivergedError,
+    checkpoint_key,
+    fit,
+    resolve_device,
+    save_torch,
+)
+from normstudy.idx import DataIntegrityError
 from normstudy.model import count_parameters
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -33,27 +38,29 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def main(
-    data_dir: Path,
-    out_dir: Path,
-    settings: dict[str, Any],
-    seed: int,
+    settings_path: Path,
+    data_files: list[Path],
+    provenance: Path,
+    model_path: Path,
+    history_path: Path,
+    job_path: Path,
+    checkpoint: Path,
     threads: int = 1,
     stop_after_epoch: int | None = None,
 ) -> None:
-    """Train, checkpointing each epoch in `out_dir`; the outputs appear only once training is complete."""
+    """Train, checkpointing each epoch; the outputs appear only once training is complete."""
     started = dt.datetime.now(dt.UTC)
-    device = resolve_device(settings["train"]["device"])
-    splits = load_splits(data_dir, device)
-    checkpoint = out_dir / CHECKPOINT
+    settings = RunSettings.read(settings_path)
+    device = resolve_device(settings.train.device)
+    splits = load_splits(data_files, provenance, settings.data, device)
     print(
-        f"training {settings['variant']} seed {seed} on {device} with {threads} thread(s): "
+        f"training {settings.variant.name} seed {settings.seed} on {device} with {threads} thread(s): "
         f"{len(splits.train_images)} train / {len(splits.test_images)} test images",
         flush=True,
     )
     run = fit(
         settings,
         splits,
-        seed,
         device,
         threads,
         checkpoint,
@@ -61,21 +68,22 @@ def main(
         stop_after_epoch=stop_after_epoch,
     )
     model = run.model.to("cpu")
-    with atomic.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    write_history(out_dir / "history.csv", run.history)
+    save_torch(model_path, model.state_dict())
+    write_history(history_path, run.history)
     atomic.write_json(
-        out_dir / "settings.json",
+        job_path,
         {
-            **settings,
-            "seed": seed,
+            "variant": settings.variant.name,
+            "seed": settings.seed,
             "params": count_parameters(model),
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
             "threads": threads,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "settings_hash": settings_hash(settings, device, threads),
+            "data_sha256": splits.sha256,
+            "checkpoint_key": checkpoint_key(settings, splits.sha256, device, threads),
+            "resumed_from_epoch": run.resumed_from,
             # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
             "started_utc": started.isoformat(timespec="seconds"),
             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -90,15 +98,13 @@ def main(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the four IDX files")
-    parser.add_argument("--out-dir", type=Path, required=True, help="run directory for the outputs")
-    parser.add_argument(
-        "--settings",
-        type=json.loads,
-        required=True,
-        help='JSON: {"variant": {norm, groups, l1, dropout}, "train": {...}, "data": {mean, std}}',
-    )
-    parser.add_argument("--seed", type=int, required=True, help="random seed of the run")
+    parser.add_argument("--settings", type=Path, required=True, help="settings.json of the run")
+    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
+    parser.add_argument("--model", type=Path, required=True, help="model.pt to write")
+    parser.add_argument("--history", type=Path, required=True, help="history.csv to write")
+    parser.add_argument("--job", type=Path, required=True, help="job.json to write (device, timing, checksums)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="per-epoch checkpoint, resumed if it matches")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     # Test hook: simulate a job killed after epoch K (the checkpoint stays, the outputs are not written).
     parser.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
@@ -108,6 +114,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     try:
-        main(args.data_dir, args.out_dir, args.settings, args.seed, args.threads, args.stop_after_epoch)
+        main(
+            args.settings,
+            args.data,
+            args.provenance,
+            args.model,
+            args.history,
+            args.job,
+            args.checkpoint,
+            args.threads,
+            args.stop_after_epoch,
+        )
     except InterruptedError as error:
         sys.exit(f"interrupted: {error}")
+    except (DataIntegrityError, TrainingDivergedError) as error:
+        sys.exit(f"error: {error}")

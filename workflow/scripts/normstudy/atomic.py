@@ -54,7 +54,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write `obj` as indented, key-sorted JSON to `path` atomically."""
+    """Write `obj` as indented, key-sorted JSON to `path` atomically; NaN or infinity is an error, never written."""
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=True)
+        handle.write(text)
         handle.write("\n")

@@ -1,9 +1,17 @@
-"""Study config: JSON-schema validation, schema defaults, and the rules a schema cannot express."""
+"""Study config: validation (JSON schema + the rules a schema cannot express) and the typed settings of one run."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import reprlib
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +19,60 @@ import jsonschema
 import yaml
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
+from normstudy.dataset import CANONICAL_MD5, MNIST_TRAIN_SIZE
 
 # GroupNorm's group count when a group variant names none: 2 divides every channel count of this CNN.
 DEFAULT_GROUPS = 2
-MNIST_TRAIN_SIZE = 60000
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# The schema's pattern is matched with re.search, where '$' also matches before a final newline.
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+# A study config has about a hundred values; YAML aliases can make a few lines stand for billions.
+MAX_CONFIG_NODES = 10_000
+MAX_QUOTED = 60
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, MAX_QUOTED, 40
 
 
 class ConfigError(ValueError):
     """A config the study cannot run with; the message names every offending key."""
+
+
+def short(value: Any) -> str:
+    """A bounded repr of a config value, for error messages: huge or deep values are cut."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_QUOTED + 20 else text[: MAX_QUOTED + 17] + "..."
+
+
+def _key(path: Iterable[Any]) -> str:
+    text = ".".join(str(part) for part in path) or "(top level)"
+    return text if len(text) <= MAX_QUOTED * 2 else text[: MAX_QUOTED * 2] + "..."
+
+
+def walk(value: Any, path: tuple = (), limit: int = MAX_CONFIG_NODES) -> Iterator[tuple[tuple, Any]]:
+    """Every (key path, value) of a nested config, refusing more than `limit` nodes (expanded aliases count)."""
+    stack, seen = [(path, value)], 0
+    while stack:
+        where, node = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise ConfigError(
+                f"invalid config: more than {limit:,} values (expanded YAML aliases count); "
+                "a study config has about a hundred, so this file is refused unread"
+            )
+        yield where, node
+        if isinstance(node, dict):
+            stack.extend(((*where, k), v) for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend(((*where, i), v) for i, v in enumerate(node))
+
+
+def non_finite_problems(config: Any) -> list[str]:
+    """One message per NaN or infinite number: the schema's ranges let them through (NaN compares false)."""
+    return [
+        f"'{_key(path)}': {value!r} is not a finite number"
+        for path, value in walk(config)
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -28,34 +81,62 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
-def _key(path: Iterable[Any]) -> str:
-    return ".".join(str(part) for part in path) or "(top level)"
+def _strict_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer; Python's range(), torch and argparse do not.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+# Snakemake's --config train='{epochs: 1}' gives {"epochs": "1"}: nested values arrive as text.
+CONFIG_CLI_HINT = (
+    "the value is text (quoted in YAML, or nested in Snakemake's --config, which passes nested values as text); "
+    "write nested keys in a YAML file and pass it with --configfile FILE"
+)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    """One line naming the offending key and what was expected."""
+    """One line naming the offending key and what was expected, quoting at most a short prefix of the value."""
     path = list(error.absolute_path)
     rule, expected, value = error.validator, error.validator_value, error.instance
     if rule == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
-        return "; ".join(f"'{_key([*path, k])}': unknown key (allowed here: {', '.join(allowed)})" for k in unknown)
+        unknown = sorted(map(str, set(value) - set(allowed))) if isinstance(value, dict) else []
+        more = f"; and {len(unknown) - 5} more unknown keys" if len(unknown) > 5 else ""
+        return (
+            "; ".join(f"'{_key([*path, k])}': unknown key (allowed here: {', '.join(allowed)})" for k in unknown[:5])
+            + more
+        )
     if rule == "required":
         missing = [k for k in expected if isinstance(value, dict) and k not in value]
         return "; ".join(f"'{_key([*path, k])}': required key is missing" for k in missing)
     if rule == "propertyNames":
-        return f"'{_key(path)}': {error.message} (names: letters, digits, '_' or '-', at most 40)"
+        return (
+            f"'{_key(path)}': name {short(value)} does not match {expected['pattern']} "
+            "(names: letters, digits, '_' or '-', at most 40)"
+        )
     if rule == "type":
         wanted = expected if isinstance(expected, str) else " or ".join(expected)
-        return f"'{_key(path)}': expected {wanted}, got {type(value).__name__} {value!r}"
+        said = f"'{_key(path)}': expected {wanted}, got {type(value).__name__} {short(value)}"
+        if wanted == "integer" and isinstance(value, float):
+            return f"{said} (write {value:.0f}, without a decimal point)"
+        if isinstance(value, str) and wanted != "string":
+            return f"{said}: {CONFIG_CLI_HINT}"
+        return said
     if rule == "enum":
-        return f"'{_key(path)}': {value!r} is not one of {', '.join(map(str, expected))}"
-    return f"'{_key(path)}': {error.message}"
+        return f"'{_key(path)}': {short(value)} is not one of {', '.join(map(str, expected))}"
+    # jsonschema's own messages start with the whole value's repr; keep only a short one.
+    message, full = error.message, repr(value)
+    if message.startswith(full):
+        message = short(value) + message[len(full) :]
+    return f"'{_key(path)}': {message[:200]}"
 
 
 def schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """Every schema violation in `config`, as one message per offending key."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     return [_describe(error) for error in errors]
 
@@ -82,6 +163,21 @@ def with_defaults(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, A
     return filled
 
 
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    """SGD steps per epoch; a last batch of one image is left out (BatchNorm cannot train on it).
+
+    The one count of steps: the config check and the training engine both use it.
+    """
+    usable = train_size - 1 if train_size % batch_size == 1 else train_size
+    return -(-usable // batch_size)
+
+
+def train_size(config: dict[str, Any]) -> int:
+    """Images a training epoch draws from, for the configured dataset."""
+    data = config["data"]
+    return MNIST_TRAIN_SIZE if data["dataset"] == "mnist" else data["synthetic"]["train_size"]
+
+
 def rule_problems(config: dict[str, Any]) -> list[str]:
     """Cross-field rules the schema cannot express, on a schema-valid config with defaults.
 
@@ -90,6 +186,11 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     groups_ok = valid_group_counts()
     for name, variant in config["variants"].items():
+        if not VARIANT_NAME.fullmatch(name):
+            problems.append(
+                f"'variants': name {short(name)} must consist of letters, digits, '_' or '-' only (at most 40), "
+                "with nothing after it (a trailing newline or space included)"
+            )
         if variant["norm"] == "group" and variant.setdefault("groups", DEFAULT_GROUPS) not in groups_ok:
             problems.append(
                 f"'variants.{name}.groups': {variant['groups']} does not divide every layer's channel count "
@@ -104,12 +205,11 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
         if not data["local_dir"]:
             problems.append("'data.local_dir': required when data.sources lists 'local'")
         elif not Path(data["local_dir"]).is_dir():
-            problems.append(f"'data.local_dir': {data['local_dir']!r} is not a directory")
+            problems.append(f"'data.local_dir': {short(data['local_dir'])} is not a directory")
     if data["dataset"] == "mnist" and "mirrors" in data["sources"] and not data["mirrors"]:
         problems.append("'data.mirrors': empty, but data.sources lists 'mirrors'")
-    train_size = MNIST_TRAIN_SIZE if data["dataset"] == "mnist" else data["synthetic"]["train_size"]
     recipe = config["train"]
-    total_steps = recipe["epochs"] * -(-train_size // recipe["batch_size"])
+    total_steps = recipe["epochs"] * steps_per_epoch(train_size(config), recipe["batch_size"])
     if recipe["schedule"]["pct_start"] * total_steps <= 1:
         problems.append(
             f"'train.schedule.pct_start': {recipe['schedule']['pct_start']} of {total_steps} steps leaves OneCycleLR "
@@ -126,10 +226,241 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """Return `config` with defaults filled in, or raise ConfigError listing every problem."""
     schema = load_schema(schema_path)
-    problems = schema_problems(config, schema)
+    problems = non_finite_problems(config) + schema_problems(config, schema)
     if not problems:
         filled = with_defaults(config, schema)
         problems = schema_problems(filled, schema) or rule_problems(filled)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return filled
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge like Snakemake's --configfile: mappings merge recursively, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file, refused when its aliases expand past MAX_CONFIG_NODES values."""
+    with open(path, encoding="utf-8") as handle:
+        # Aliases load as shared references (cheap); walking them is what would blow up, so count first.
+        loaded = yaml.safe_load(handle)
+    for _ in walk(loaded):
+        pass
+    return loaded or {}
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """config.yaml merged with further config files, as Snakemake merges them, then validated."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        merged = merge(merged, load_yaml(path))
+    return validate_config(merged)
+
+
+# ---- The typed settings of one run: built once from the validated config, written as settings.json. ----
+
+
+@dataclass(frozen=True)
+class VariantSettings:
+    """One normalization variant: its name, norm layer, resolved group count, L1 weight and dropout."""
+
+    name: str
+    norm: str
+    groups: int | None
+    l1: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """SGD's settings."""
+
+    momentum: float
+    weight_decay: float
+    nesterov: bool
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """OneCycleLR's settings."""
+
+    max_lr: float
+    pct_start: float
+    div_factor: float
+    final_div_factor: float
+    anneal_strategy: str
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Training-time augmentation."""
+
+    rotation_degrees: float
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training recipe."""
+
+    epochs: int
+    batch_size: int
+    optimizer: OptimizerSettings
+    schedule: ScheduleSettings
+    augment: AugmentSettings
+    device: str
+    channels_last: bool
+    threads: int
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """What the synthetic digits are a pure function of."""
+
+    train_size: int
+    test_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The data's identity (MNIST's canonical MD5s, or the generator's settings) and input normalization."""
+
+    dataset: str
+    md5: dict[str, str]
+    synthetic: SyntheticSettings | None
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides one run's numbers, besides code and environment."""
+
+    variant: VariantSettings
+    train: TrainSettings
+    data: DataSettings
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (settings.json)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, so equal settings give equal text."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
+        """Rebuild from settings.json, refusing missing or unknown keys and values of the wrong type."""
+        return _build(cls, data, "settings")
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunSettings:
+        """Read settings.json."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _check_value(kind: Any, value: Any, where: str) -> Any:
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = _strict_integer(None, value)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:  # dict[str, str]
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if not ok:
+        raise ConfigError(f"{where}: expected {getattr(kind, '__name__', 'dict')}, got {short(value)}")
+    return value
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict[str, str]": dict}
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """A settings dataclass from its dict form, type-checked field by field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object, got {short(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown, missing = sorted(set(data) - set(fields)), sorted(set(fields) - set(data))
+    if unknown or missing:
+        raise ConfigError(f"{where}: unknown keys {unknown}, missing keys {missing}")
+    values = {}
+    for name, spec in fields.items():
+        kind, value, at = spec.type, data[name], f"{where}.{name}"
+        optional = kind.endswith(" | None")
+        kind = kind.removesuffix(" | None")
+        if value is None and optional:
+            values[name] = None
+        elif kind in _TYPES:
+            values[name] = _check_value(_TYPES[kind], value, at)
+        else:
+            values[name] = _build(globals()[kind], value, at)
+    return cls(**values)
+
+
+def variant_settings(config: dict[str, Any], name: str) -> VariantSettings:
+    """The typed settings of one configured variant (group count resolved)."""
+    variant = config["variants"][name]
+    groups = variant.get("groups", DEFAULT_GROUPS) if variant["norm"] == "group" else None
+    return VariantSettings(name, variant["norm"], groups, float(variant["l1"]), float(variant["dropout"]))
+
+
+def data_settings(config: dict[str, Any]) -> DataSettings:
+    """The data's identity and normalization constants from the validated config."""
+    data = config["data"]
+    mnist = data["dataset"] == "mnist"
+    return DataSettings(
+        dataset=data["dataset"],
+        md5=dict(CANONICAL_MD5) if mnist else {},
+        synthetic=None if mnist else SyntheticSettings(**data["synthetic"]),
+        mean=float(data["mean"]),
+        std=float(data["std"]),
+    )
+
+
+def run_settings(config: dict[str, Any], variant: str, seed: int) -> RunSettings:
+    """The one typed settings object of a run, from the validated config."""
+    recipe = _build(TrainSettings, config["train"], "train")
+    return RunSettings(variant_settings(config, variant), recipe, data_settings(config), int(seed))
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How MNIST is fetched, not what it is: the data is defined by its canonical checksums alone.
+
+    The download rule gets these as one object, not as builtin params: Snakemake's params rerun trigger only
+    compares builtin values, so changing a source, mirror, local folder or timeout never reruns the download
+    (which would delete verified files first) nor anything downstream.
+    """
+
+    sources: tuple[str, ...]
+    mirrors: tuple[str, ...]
+    local_dir: str | None
+    timeout_s: float
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FetchSettings:
+        """The fetch-only keys of the validated config's `data` section."""
+        data = config["data"]
+        return cls(tuple(data["sources"]), tuple(data["mirrors"]), data["local_dir"], float(data["timeout_s"]))
+
+    def __str__(self) -> str:
+        """The download script's options, shell-quoted."""
+        words = ["--sources", *self.sources, "--mirrors", *self.mirrors]
+        words += [f"--local-dir={self.local_dir or ''}", "--timeout", repr(self.timeout_s)]
+        return shlex.join(words)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from normstudy.idx import read_raw_dir
+from normstudy.config import DataSettings
+from normstudy.idx import read_dataset
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,15 @@ class Splits:
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    # SHA-256 of each verified file: what the data was, for the checkpoint key and the run's record.
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
-def load_splits(raw_dir: str | Path, device: torch.device | str = "cpu") -> Splits:
-    """Read the four IDX files into tensors on `device` (uint8 images: 47 MB for all of MNIST)."""
-    arrays = read_raw_dir(raw_dir)
+def load_splits(
+    paths: Sequence[str | Path], provenance: str | Path, data: DataSettings, device: torch.device | str = "cpu"
+) -> Splits:
+    """Verify the four IDX files against their provenance, then load them onto `device` (47 MB for MNIST)."""
+    arrays, sha256 = read_dataset(paths, provenance, data)
 
     def images(name: str) -> torch.Tensor:
         return torch.from_numpy(np.array(arrays[name])).unsqueeze(1).to(device)
@@ -38,6 +44,7 @@ def load_splits(raw_dir: str | Path, device: torch.device | str = "cpu") -> Spli
         labels("train-labels-idx1-ubyte"),
         images("t10k-images-idx3-ubyte"),
         labels("t10k-labels-idx1-ubyte"),
+        sha256,
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
 import random
 import sys
@@ -20,13 +22,18 @@ from torch import nn
 from tqdm import tqdm
 
 from normstudy import atomic
+from normstudy.config import RunSettings, steps_per_epoch
 from normstudy.data import Splits, eval_batch, training_batch
 from normstudy.model import build_model, conv_weights
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 # The files whose code decides a run's numbers: a checkpoint from other code is never resumed.
 PACKAGE_DIR = Path(__file__).resolve().parent
-ENGINE_MODULES = ("engine.py", "data.py", "model.py", "norms.py", "architecture.py", "idx.py")
+ENGINE_MODULES = ("engine.py", "data.py", "model.py", "norms.py", "architecture.py", "idx.py", "config.py")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite: the recipe does not train this variant, and no output is written."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,10 +90,11 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def settings_hash(settings: dict[str, Any], device: torch.device, threads: int) -> str:
-    """What a checkpoint must match to be resumed: settings, code, torch, device and thread count."""
+def checkpoint_key(settings: RunSettings, data_sha256: dict[str, str], device: torch.device, threads: int) -> str:
+    """What a checkpoint must match to be resumed: settings, the data's checksums, code, torch, device, threads."""
     key = {
-        "settings": settings,
+        "settings": settings.digest(),
+        "data": data_sha256,
         "code": code_digest(),
         "torch": torch.__version__,
         "device": device.type,
@@ -95,16 +103,27 @@ def settings_hash(settings: dict[str, Any], device: torch.device, threads: int) 
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def memory_format(settings: dict[str, Any]) -> torch.memory_format:
+def memory_format(settings: RunSettings) -> torch.memory_format:
     """The tensor layout of a run: channels_last (NHWC) unless `train.channels_last` is false."""
     # NHWC makes this net's 8-channel convolutions about 1.25x faster on the CPU for batch, group and layer
     # norm (oneDNN's NCHW backward is slow at 8 channels); GroupNorm(C, C) alone is a little slower.
-    return torch.channels_last if settings["train"].get("channels_last", False) else torch.contiguous_format
+    return torch.channels_last if settings.train.channels_last else torch.contiguous_format
 
 
-def prepare_model(settings: dict[str, Any], device: torch.device) -> nn.Module:
+def prepare_model(settings: RunSettings, device: torch.device) -> nn.Module:
     """The variant's model on `device`, in the memory format the run trains (and evaluates) in."""
-    return build_model(settings["variant"]).to(device=device, memory_format=memory_format(settings))
+    return build_model(settings.variant).to(device=device, memory_format=memory_format(settings))
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    """torch.save, atomically and byte-reproducibly.
+
+    Saved to a path, torch names the zip's inner folder after the (temporary) file name; saved to a buffer it is
+    always "archive", so identical objects give identical files.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
@@ -143,6 +162,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     generator: torch.Generator
     history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
 
     def checkpoint(self, path: Path, key: str) -> None:
         """Save the run's whole state atomically, so a killed job resumes where it was."""
@@ -155,8 +175,7 @@ class Run:
             "history": self.history,
             "rng": rng_state(self.generator),
         }
-        with atomic.atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        save_torch(path, state)
 
     def resume(self, path: Path, key: str, log: Callable[[str], None]) -> int:
         """Load a checkpoint made with the same settings hash; return the epochs it holds (0 if none)."""
@@ -168,7 +187,7 @@ class Run:
             log(f"checkpoint {path} unreadable ({error}); starting afresh")
             return 0
         if state.get("settings_hash") != key:
-            log(f"checkpoint {path} is from other settings or code; starting afresh")
+            log(f"checkpoint {path} is from other settings, data or code; starting afresh")
             return 0
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -176,50 +195,42 @@ class Run:
         self.history = list(state["history"])
         restore_rng_state(state["rng"], self.generator)
         log(f"resumed from {path} after epoch {state['epoch']}")
-        return int(state["epoch"])
+        self.resumed_from = int(state["epoch"])
+        return self.resumed_from
 
 
-def steps_per_epoch(train_size: int, batch_size: int) -> int:
-    """SGD steps per epoch; a last batch of one image is left out (BatchNorm cannot train on it)."""
-    usable = train_size - 1 if train_size % batch_size == 1 else train_size
-    return -(-usable // batch_size)
-
-
-def new_run(settings: dict[str, Any], train_size: int, device: torch.device, generator: torch.Generator) -> Run:
+def new_run(settings: RunSettings, train_size: int, device: torch.device, generator: torch.Generator) -> Run:
     """Model, SGD and OneCycleLR for one variant's settings."""
-    recipe, schedule, sgd = settings["train"], settings["train"]["schedule"], settings["train"]["optimizer"]
-    total_steps = recipe["epochs"] * steps_per_epoch(train_size, recipe["batch_size"])
-    if schedule["pct_start"] * total_steps <= 1:
-        raise ValueError(f"OneCycleLR: pct_start {schedule['pct_start']} of {total_steps} steps is under one step")
+    recipe, schedule, sgd = settings.train, settings.train.schedule, settings.train.optimizer
+    total_steps = recipe.epochs * steps_per_epoch(train_size, recipe.batch_size)
+    if schedule.pct_start * total_steps <= 1:
+        raise ValueError(f"OneCycleLR: pct_start {schedule.pct_start} of {total_steps} steps is under one step")
     model = prepare_model(settings, device)
     optimizer = torch.optim.SGD(
         model.parameters(),
-        lr=schedule["max_lr"] / schedule["div_factor"],
-        momentum=sgd["momentum"],
-        weight_decay=sgd["weight_decay"],
-        nesterov=sgd["nesterov"],
+        lr=schedule.max_lr / schedule.div_factor,
+        momentum=sgd.momentum,
+        weight_decay=sgd.weight_decay,
+        nesterov=sgd.nesterov,
     )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
-        max_lr=schedule["max_lr"],
+        max_lr=schedule.max_lr,
         total_steps=total_steps,
-        pct_start=schedule["pct_start"],
-        div_factor=schedule["div_factor"],
-        final_div_factor=schedule["final_div_factor"],
-        anneal_strategy=schedule["anneal_strategy"],
+        pct_start=schedule.pct_start,
+        div_factor=schedule.div_factor,
+        final_div_factor=schedule.final_div_factor,
+        anneal_strategy=schedule.anneal_strategy,
         # The momentum is the configured one; OneCycleLR would otherwise cycle it between 0.85 and 0.95.
         cycle_momentum=False,
     )
     return Run(model, optimizer, scheduler, generator)
 
 
-def train_epoch(
-    run: Run, splits: Splits, settings: dict[str, Any], progress: bool = False
-) -> tuple[float, float, float]:
+def train_epoch(run: Run, splits: Splits, settings: RunSettings, progress: bool = False) -> tuple[float, float, float]:
     """One pass over the shuffled training set: (mean loss, accuracy %, learning rate of its last step)."""
-    recipe, data = settings["train"], settings["data"]
-    l1 = settings["variant"]["l1"]
-    batch_size, degrees = recipe["batch_size"], recipe["augment"]["rotation_degrees"]
+    data, l1 = settings.data, settings.variant.l1
+    batch_size, degrees = settings.train.batch_size, settings.train.augment.rotation_degrees
     layout = memory_format(settings)
     images, labels = splits.train_images, splits.train_labels
     order = torch.randperm(len(images), generator=run.generator, device=run.generator.device).to(images.device)
@@ -230,7 +241,7 @@ def train_epoch(
     run.model.train()
     for step in tqdm(range(steps), disable=not progress, leave=False, unit="batch"):
         index = order[step * batch_size : (step + 1) * batch_size]
-        inputs = training_batch(images[index], degrees, data["mean"], data["std"], run.generator)
+        inputs = training_batch(images[index], degrees, data.mean, data.std, run.generator)
         inputs = inputs.contiguous(memory_format=layout)
         targets = labels[index]
         log_probs = run.model(inputs)
@@ -248,30 +259,43 @@ def train_epoch(
     return loss_sum.item() / seen, 100.0 * correct.item() / seen, lr
 
 
+def check_finite(epoch: int, settings: RunSettings, **values: float) -> None:
+    """Refuse an epoch whose losses are NaN or infinite, naming the recipe value most likely to blame."""
+    bad = {name: value for name, value in values.items() if not math.isfinite(value)}
+    if bad:
+        said = ", ".join(f"{name} {value}" for name, value in bad.items())
+        raise TrainingDivergedError(
+            f"{settings.variant.name} seed {settings.seed}: epoch {epoch} ended with {said}; training diverged. "
+            f"Lower train.schedule.max_lr (now {settings.train.schedule.max_lr}), train.optimizer.weight_decay "
+            f"(now {settings.train.optimizer.weight_decay}) or the L1 weight (now {settings.variant.l1}); "
+            "nothing was written"
+        )
+
+
 def fit(
-    settings: dict[str, Any],
+    settings: RunSettings,
     splits: Splits,
-    seed: int,
     device: torch.device,
     threads: int,
     checkpoint_path: Path,
     log: Callable[[str], None] = print,
     stop_after_epoch: int | None = None,
 ) -> Run:
-    """Train one variant for one seed, resuming from `checkpoint_path` when it matches these settings."""
+    """Train one variant for one seed, resuming from `checkpoint_path` when it matches these settings and data."""
     torch.set_num_threads(threads)
-    generator = seed_everything(seed, device)
+    generator = seed_everything(settings.seed, device)
     run = new_run(settings, len(splits.train_images), device, generator)
-    key = settings_hash(settings, device, threads)
+    key = checkpoint_key(settings, splits.sha256, device, threads)
     done = run.resume(checkpoint_path, key, log)
     progress = sys.stderr.isatty()
-    mean, std = settings["data"]["mean"], settings["data"]["std"]
-    for epoch in range(done + 1, settings["train"]["epochs"] + 1):
+    mean, std, epochs = settings.data.mean, settings.data.std, settings.train.epochs
+    for epoch in range(done + 1, epochs + 1):
         started = time.perf_counter()
         train_loss, train_acc, lr = train_epoch(run, splits, settings, progress)
         test_loss, test_acc, _ = evaluate(
             run.model, splits.test_images, splits.test_labels, mean, std, layout=memory_format(settings)
         )
+        check_finite(epoch, settings, train_loss=train_loss, test_loss=test_loss)
         row = {
             "epoch": epoch,
             "lr": lr,
@@ -284,7 +308,7 @@ def fit(
         run.history.append(row)
         run.checkpoint(checkpoint_path, key)
         log(
-            f"epoch {epoch:3d}/{settings['train']['epochs']}  lr {lr:.5f}  train loss {train_loss:.4f} "
+            f"epoch {epoch:3d}/{epochs}  lr {lr:.5f}  train loss {train_loss:.4f} "
             f"acc {train_acc:.2f}%  test loss {test_loss:.4f} acc {test_acc:.2f}%  {row['seconds']:.1f} s"
         )
         if stop_after_epoch is not None and epoch >= stop_after_epoch:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import json
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-RAW_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+from normstudy.config import DataSettings
+from normstudy.dataset import RAW_FILES, paths_by_name
+
 # The four files' expected shapes; 0 stands for "any count" (the synthetic set is smaller than MNIST).
 EXPECTED_DIMS = {
     "train-images-idx3-ubyte": (0, 28, 28),
@@ -27,6 +25,10 @@ _UBYTE = 0x08
 
 class IdxError(ValueError):
     """A file that is not a well-formed IDX file of the expected shape."""
+
+
+class DataIntegrityError(ValueError):
+    """Data files that are not the ones their provenance.json recorded, or not the dataset the run expects."""
 
 
 def encode_idx(array: np.ndarray) -> bytes:
@@ -74,22 +76,84 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_raw_dir(raw_dir: str | Path) -> dict[str, np.ndarray]:
-    """Read the four MNIST-layout files of a directory (plain or .gz) into arrays keyed by file name."""
-    raw_dir = Path(raw_dir)
-    arrays = {}
+def check_counts(arrays: dict[str, np.ndarray], where: str | Path) -> None:
+    """Each split has as many labels as images."""
+    for role in ("train", "t10k"):
+        images, labels = arrays[f"{role}-images-idx3-ubyte"], arrays[f"{role}-labels-idx1-ubyte"]
+        if labels.shape[0] != images.shape[0]:
+            raise IdxError(f"{where}: {images.shape[0]} {role} images but {labels.shape[0]} labels")
+
+
+def redo_hint(provenance_path: Path) -> str:
+    """What to do about data that is not what its run expects."""
+    return f"delete {provenance_path.parent} and rerun the workflow to fetch or generate the data again"
+
+
+def changed_file_error(path: Path, digest: str, provenance_path: Path, recorded: str) -> DataIntegrityError:
+    """The error for a file whose SHA-256 is not the one its provenance recorded."""
+    return DataIntegrityError(
+        f"{path}: SHA-256 {digest[:16]}... differs from {recorded[:16]}..., recorded in {provenance_path} "
+        f"when the file was written: it has been changed since; {redo_hint(provenance_path)}"
+    )
+
+
+def read_verified(
+    paths: Sequence[str | Path],
+    provenance_path: str | Path,
+    dataset: str,
+    expected_md5: dict[str, str] | None = None,
+    generator: dict[str, int] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read the four IDX files after checking them against provenance.json; return arrays and SHA-256s.
+
+    Fails with DataIntegrityError naming the file when one was edited after it was fetched or generated,
+    when the provenance is of another dataset or generator setting, or when MNIST's canonical MD5 differs.
+    """
+    provenance_path = Path(provenance_path)
+    provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+    by_name = paths_by_name(paths)
+    redo = redo_hint(provenance_path)
+    if provenance.get("dataset") != dataset:
+        raise DataIntegrityError(f"{provenance_path}: holds dataset {provenance.get('dataset')!r}, not {dataset!r}")
+    if generator is not None:
+        made_with = {key: provenance.get("fetched", {}).get(key) for key in generator}
+        if made_with != generator:
+            raise DataIntegrityError(
+                f"{provenance_path}: generated with {made_with}, the run expects {generator}; {redo}"
+            )
+    arrays, sha256 = {}, {}
     for name in RAW_FILES:
-        plain, packed = raw_dir / name, raw_dir / f"{name}.gz"
-        if plain.exists():
-            data = plain.read_bytes()
-        elif packed.exists():
-            data = gzip.decompress(packed.read_bytes())
-        else:
-            raise FileNotFoundError(f"{plain} (or {packed.name}) not found")
+        path = by_name[name]
+        data = path.read_bytes()
+        digest = sha256_hex(data)
+        if digest != provenance["files"][name]["sha256"]:
+            raise changed_file_error(path, digest, provenance_path, provenance["files"][name]["sha256"])
+        if expected_md5 is not None and md5_hex(data) != expected_md5[name]:
+            raise DataIntegrityError(f"{path}: MD5 {md5_hex(data)} is not the canonical {expected_md5[name]}; {redo}")
         arrays[name] = check_raw_file(name, data)
-    counts = {role: arrays[f"{role}-images-idx3-ubyte"].shape[0] for role in ("train", "t10k")}
-    for role, count in counts.items():
-        labels = arrays[f"{role}-labels-idx1-ubyte"]
-        if labels.shape[0] != count:
-            raise IdxError(f"{raw_dir}: {count} {role} images but {labels.shape[0]} labels")
-    return arrays
+        sha256[name] = digest
+    check_counts(arrays, provenance_path.parent)
+    return arrays, sha256
+
+
+def read_dataset(paths: Sequence[str | Path], provenance: str | Path, data: DataSettings) -> tuple[dict, dict]:
+    """The four verified IDX arrays of the dataset a run's settings name, and their SHA-256s."""
+    generator = None if data.synthetic is None else vars(data.synthetic)
+    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator)
+
+
+def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) -> None:
+    """When a dataset and its provenance.json exist, refuse files changed since they were written.
+
+    Run before Snakemake plans any job: an edited file would otherwise make it delete every trained model
+    downstream before the train job could refuse the data.
+    """
+    files = [Path(p) for p in paths]
+    provenance_path = Path(provenance_path)
+    if not provenance_path.exists() or not all(p.exists() for p in files):
+        return  # nothing there yet, or a fetch that did not finish: the data rule will (re)make it
+    recorded = json.loads(provenance_path.read_text(encoding="utf-8"))["files"]
+    for path in files:
+        digest = sha256_hex(path.read_bytes())
+        if digest != recorded[path.name]["sha256"]:
+            raise changed_file_error(path, digest, provenance_path, recorded[path.name]["sha256"])

@@ -11,6 +11,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,22 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from normstudy.idx import RAW_FILES, IdxError, check_raw_file, encode_idx, md5_hex, sha256_hex
-
-# MD5 of the four uncompressed files as published with MNIST (and checked by torchvision).
-CANONICAL_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-# MD5 of the gz files the mirrors serve (torchvision.datasets.MNIST.resources).
-MIRROR_GZ_MD5 = {
-    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
-}
+from normstudy.dataset import CANONICAL_MD5, MIRROR_GZ_MD5, RAW_FILES
+from normstudy.idx import IdxError, check_raw_file, encode_idx, md5_hex, sha256_hex
 
 
 @dataclass(frozen=True)
@@ -92,7 +79,8 @@ def verify_files(files: dict[str, bytes], expected_md5: dict[str, str] = CANONIC
 def _gunzip(data: bytes, name: str) -> bytes:
     try:
         return gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # zlib.error: the gzip header is fine but the deflate stream inside is corrupt.
         raise SourceError(f"{name}: corrupt or truncated gzip ({error})") from error
 
 

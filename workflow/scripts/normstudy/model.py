@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from normstudy.architecture import INPUT_SIZE, LAYERS, Pool
+from normstudy.config import VariantSettings
 from normstudy.norms import create_norm
 
 
 class NormNet(nn.Module):
     """Conv blocks (conv -> norm -> dropout -> ReLU), two pools and a 1x1 classifier, log-softmax out."""
 
-    def __init__(self, norm: str = "batch", groups: int = 2, dropout: float = 0.05) -> None:
+    def __init__(self, norm: str, groups: int | None, dropout: float) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for spec in LAYERS:
@@ -34,9 +35,9 @@ class NormNet(nn.Module):
         return F.log_softmax(self.layers(x).flatten(1), dim=1)
 
 
-def build_model(settings: dict) -> NormNet:
-    """The network for one variant's settings (`norm`, `groups`, `dropout`)."""
-    return NormNet(settings["norm"], settings.get("groups", 2), settings["dropout"])
+def build_model(variant: VariantSettings) -> NormNet:
+    """The network for one variant's settings."""
+    return NormNet(variant.norm, variant.groups, variant.dropout)
 
 
 def count_parameters(model: nn.Module) -> int:

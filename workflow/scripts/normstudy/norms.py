@@ -7,29 +7,31 @@ from collections.abc import Callable
 from torch import nn
 
 
-def _batch(channels: int, groups: int) -> nn.Module:
+def _batch(channels: int, groups: int | None) -> nn.Module:
     return nn.BatchNorm2d(channels)
 
 
-def _group(channels: int, groups: int) -> nn.Module:
+def _group(channels: int, groups: int | None) -> nn.Module:
+    if groups is None:
+        raise ValueError("GroupNorm needs a group count")
     if channels % groups:
         raise ValueError(f"GroupNorm: {groups} groups do not divide {channels} channels")
     return nn.GroupNorm(groups, channels)
 
 
-def _layer(channels: int, groups: int) -> nn.Module:
+def _layer(channels: int, groups: int | None) -> nn.Module:
     # Layer norm for CNNs: statistics over C x H x W per sample, one affine pair per channel. Seed 001's
     # nn.LayerNorm(W) normalizes over the width alone (52 params on [8, 26, 26]): a known mistake.
     return nn.GroupNorm(1, channels)
 
 
-def _instance(channels: int, groups: int) -> nn.Module:
+def _instance(channels: int, groups: int | None) -> nn.Module:
     # GroupNorm(C, C) rather than nn.InstanceNorm2d, whose affine is off by default: same statistics,
     # and the same 2C parameters as every other variant.
     return nn.GroupNorm(channels, channels)
 
 
-NORM_MAP: dict[str, Callable[[int, int], nn.Module]] = {
+NORM_MAP: dict[str, Callable[[int, int | None], nn.Module]] = {
     "batch": _batch,
     "group": _group,
     "layer": _layer,
@@ -43,7 +45,7 @@ def normalize_name(name: str) -> str:
     return key.removesuffix("norm2d").removesuffix("norm") or key
 
 
-def create_norm(name: str, channels: int, groups: int = 2) -> nn.Module:
+def create_norm(name: str, channels: int, groups: int | None = None) -> nn.Module:
     """Build the normalization layer `name` for `channels` channels (`groups` for group norm only)."""
     key = normalize_name(name)
     if key not in NORM_MAP:

@@ -1,0 +1,65 @@
+"""Typed settings and small synthetic datasets for the unit tests, built the way the workflow builds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import make_synthetic
+
+from normstudy.config import RunSettings, load_config, merge, run_settings, validate_config
+from normstudy.dataset import RAW_FILES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def study_config(*overrides: dict[str, Any]) -> dict[str, Any]:
+    """config.yaml + tests/smoke.yaml + `overrides`, merged as Snakemake merges them, then validated."""
+    config = load_config(REPO / "config.yaml", REPO / "tests" / "smoke.yaml")
+    for override in overrides:
+        config = merge(config, override)
+    return validate_config(config)
+
+
+def tiny_settings(
+    norm: str = "batch",
+    l1: float = 0.0,
+    epochs: int = 3,
+    seed: int = 0,
+    train_size: int = 160,
+    test_size: int = 40,
+    data_seed: int = 3,
+    **train: Any,
+) -> RunSettings:
+    """A run's settings on a small synthetic set: batch 32, dropout 0.05, on the CPU."""
+    config = study_config(
+        {
+            "variants": {"tiny": {"norm": norm, "l1": l1, "dropout": 0.05}},
+            "train": {"epochs": epochs, "batch_size": 32, "device": "cpu", **train},
+            "data": {"synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed}},
+        }
+    )
+    return run_settings(config, "tiny", seed)
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """The four IDX files of a dataset and the provenance.json they are checked against."""
+
+    files: list[Path]
+    provenance: Path
+
+
+def write_synthetic(folder: Path, train_size: int, test_size: int, seed: int) -> DataFiles:
+    """Generate synthetic digits into `folder` with the workflow's own script."""
+    data = DataFiles([folder / name for name in RAW_FILES], folder / "provenance.json")
+    make_synthetic.main(data.files, data.provenance, train_size, test_size, seed)
+    return data
+
+
+def synthetic_files(folder: Path, settings: RunSettings) -> DataFiles:
+    """Generate the synthetic dataset `settings` names into `folder`."""
+    generator = settings.data.synthetic
+    assert generator is not None
+    return write_synthetic(folder, generator.train_size, generator.test_size, generator.seed)
