@@ -4,10 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# Extra pytest arguments, e.g. PYTEST_ARGS='-m "not browser"' on a machine where Chromium cannot be installed.
+PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv study smoke test bench lint format clean
+.PHONY: venv system-deps study smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -23,8 +25,12 @@ study: venv
 smoke: venv
 	snakemake --cores $(CORES) --configfile tests/smoke.yaml
 
-test: venv
-	pytest
+# The Debian packages the selected tests need (Chromium today): installed when missing, never silently skipped.
+system-deps: venv
+	python tests/system_deps.py --pytest-args '$(PYTEST_ARGS)'
+
+test: venv system-deps
+	pytest $(PYTEST_ARGS)
 
 # Training throughput of the engine against the seeds' loop, on real MNIST (downloaded first).
 bench: venv

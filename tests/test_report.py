@@ -112,7 +112,10 @@ def test_snakemake_report_zip(smoke_study: Path) -> None:
 def browser():
     """Debian's headless Chromium driven through chromedriver (.ci/run installs both)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("chromium and chromium-driver are not installed: apt-get install chromium chromium-driver")
+        pytest.fail(
+            "chromium and chromium-driver are not installed: `make test` installs them (tests/system_deps.py), "
+            "or leave these tests out with -m 'not browser'"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -136,6 +139,7 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.browser
 def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) -> None:
     page = smoke_study / "report" / "index.html"
     browser.set_window_size(1280, 900)
@@ -159,6 +163,7 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
     shutil.copy(screenshot, tmp_path / "screenshot.png")
 
 
+@pytest.mark.browser
 def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
     browser.set_window_size(390, 844)
     browser.get((smoke_study / "report" / "index.html").as_uri())
@@ -168,6 +173,7 @@ def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
     assert max(widths) <= 390
 
 
+@pytest.mark.browser
 def test_escaped_title_shows_as_text_in_the_browser(smoke_study: Path, browser, tmp_path: Path) -> None:
     config = smoke_config()
     title = '<img src=x onerror="document.title=1"> & co'
