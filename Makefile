@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study smoke test bench lint format clean
+.PHONY: venv system-deps study publish smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 study: venv
 	snakemake --cores $(CORES)
+
+# report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
+publish: venv
+	snakemake --cores $(CORES) report/site
 
 smoke: venv
 	snakemake --cores $(CORES) --configfile tests/smoke.yaml
@@ -49,5 +53,5 @@ format: venv
 	snakefmt Snakefile workflow/rules
 
 clean:
-	rm -rf results/* report/index.html .snakemake
+	rm -rf results/* report/index.html report/site .snakemake
 	git checkout -- results/README.md report/README.md

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from normstudy.architecture import NORMED_CHANNELS
+from normstudy.architecture import NORMED_CHANNELS, Conv, Pool, receptive_field_rows
 from normstudy.model import NormNet, count_parameters, model_summary
 from normstudy.norms import NORM_MAP, create_norm, normalize_name
 
@@ -90,3 +90,52 @@ def test_summary_matches_the_seeds_table() -> None:
     assert len(rows) == 35 and sum(r["params"] for r in rows) == 7652
     norms = [r for r in rows if r["layer"].startswith("BatchNorm2d")]
     assert [r["output_shape"][1] for r in norms] == list(NORMED_CHANNELS)
+
+
+# Seed 004's receptive-field table for its CIFAR-10 network (input 32), as printed there:
+# layer, input size, input RF, jump in, padding, kernel, stride, output size, output RF, jump out.
+SEED_004_TABLE = [
+    (1, 32, 1, 1, 0, 3, 1, 30, 3, 1),
+    (2, 30, 3, 1, 0, 3, 1, 28, 5, 1),
+    (3, 28, 5, 1, 0, 1, 1, 28, 5, 1),
+    (4, 28, 5, 1, 0, 2, 2, 14, 6, 2),
+    (5, 14, 6, 2, 1, 3, 1, 14, 10, 2),
+    (6, 14, 10, 2, 1, 3, 1, 14, 14, 2),
+    (7, 14, 14, 2, 1, 3, 1, 14, 18, 2),
+    (8, 14, 18, 2, 0, 1, 1, 14, 18, 2),
+    (9, 14, 18, 2, 0, 2, 2, 7, 20, 4),
+    (10, 7, 20, 4, 1, 3, 1, 7, 28, 4),
+    (11, 7, 28, 4, 1, 3, 1, 7, 36, 4),
+    (12, 7, 36, 4, 1, 3, 1, 7, 44, 4),
+    (13, 7, 44, 4, 0, 7, 7, 1, 68, 28),
+    (14, 1, 68, 28, 0, 1, 1, 1, 68, 28),
+]
+
+
+def seed_004_layers() -> tuple:
+    """Seed 004's network as layer specs (channel counts do not enter the receptive field)."""
+    conv = lambda k, p=0: Conv(8, 8, k, padding=p)  # noqa: E731
+    return (
+        conv(3), conv(3), conv(1), Pool("max", 2), conv(3, 1), conv(3, 1), conv(3, 1), conv(1),
+        Pool("max", 2), conv(3, 1), conv(3, 1), conv(3, 1), Pool("avg", 7), conv(1),
+    )  # fmt: skip
+
+
+def test_receptive_field_reproduces_seed_004s_table() -> None:
+    rows = receptive_field_rows(seed_004_layers(), input_size=32)
+    keys = ("n_in", "rf_in", "jump_in", "padding", "kernel", "stride", "n_out", "rf_out", "jump_out")
+    assert [(i + 1, *(row[k] for k in keys)) for i, row in enumerate(rows)] == SEED_004_TABLE
+
+
+def test_receptive_field_of_this_network_by_hand() -> None:
+    """conv 8->26 3x3 is the seventh layer: 28 -> 26 -> 24 -> 22, max-pool -> 11 (jump 2), 9, 7, 7 (1x1).
+
+    Its input field: 1 + 2 + 2 + 2 (three 3x3 convs at jump 1) + 1 (pool) + 4 + 4 (two 3x3 at jump 2) = 16;
+    out: 16 + 2 x 2 = 20 on a 5x5 map. The 5x5 average pool then covers 20 + 4 x 2 = 28: the whole image.
+    """
+    rows = receptive_field_rows()
+    row = next(r for r in rows if r["layer"] == "conv 8→26 3×3")
+    assert (row["n_in"], row["n_out"], row["jump_in"], row["rf_in"], row["rf_out"]) == (7, 5, 2, 16, 20)
+    pool = next(r for r in rows if r["layer"] == "avg-pool 5")
+    assert (pool["n_out"], pool["rf_out"], pool["jump_out"]) == (1, 28, 10)
+    assert rows[-1]["rf_out"] == 28

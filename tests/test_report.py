@@ -6,8 +6,10 @@ import copy
 import json
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, snakemake
@@ -15,10 +17,12 @@ from test_config import merged
 
 import report
 from normstudy.config import validate_config
+from normstudy.report_page import ReportInputs
 
 pytestmark = pytest.mark.workflow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
 def smoke_config() -> dict:
@@ -26,27 +30,38 @@ def smoke_config() -> dict:
     return validate_config(merged(base, yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())))
 
 
-def render_report(study: Path, config: dict, out: Path) -> str:
-    """Render the report from the smoke study's files with another config, as the report rule would."""
-    config = copy.deepcopy(config)
-    runs = [study / "results" / "runs" / v / f"seed{s}" for v in config["variants"] for s in config["seeds"]]
-    benchmarks = [
-        study / "results" / "benchmarks" / "train" / v / f"seed{s}.tsv"
+def report_inputs(study: Path, config: dict) -> ReportInputs:
+    """The report's inputs from the smoke study's files, with another config, as the report rule passes them."""
+    tables = study / "results" / "tables"
+    runs = [
+        {
+            "variant": v,
+            "seed": s,
+            "job": study / "results" / "runs" / v / f"seed{s}" / "job.json",
+            "benchmark": study / "results" / "benchmarks" / "train" / v / f"seed{s}.tsv",
+            "metrics": study / "results" / "runs" / v / f"seed{s}" / "metrics.json",
+            "grid": study / "results" / "runs" / v / f"seed{s}" / "misclassified.png",
+        }
         for v in config["variants"]
         for s in config["seeds"]
     ]
-    report.main(
-        config,
-        study / "results" / "tables",
+    return ReportInputs(
+        copy.deepcopy(config),
+        tables / "summary.csv",
+        tables / "comparisons.csv",
+        tables / "per_class.csv",
+        tables / "runs.csv",
+        tables / "model_summary.csv",
+        tables / "receptive_field.csv",
         sorted((study / "results" / "figures").glob("*.png")),
-        [run / "job.json" for run in runs],
-        benchmarks,
-        [run / "metrics.json" for run in runs],
-        [run / "misclassified.png" for run in runs],
+        runs,
         study / "results" / "data" / "synthetic" / "raw" / "provenance.json",
-        REPO / "workflow" / "report" / "index.html.j2",
-        out,
     )
+
+
+def render_report(study: Path, config: dict, out: Path) -> str:
+    """Render the report from the smoke study's files with another config, as the report rule would."""
+    report.write_page(report_inputs(study, config), TEMPLATE, out)
     return out.read_text()
 
 
@@ -55,6 +70,7 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
     for section in (
         "study",
         "summary",
+        "reproduce",
         "curves",
         "comparisons",
         "misclassified",
@@ -81,6 +97,43 @@ def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
     assert len(comparisons) == 1 + 10  # header and every pair of five variants
     assert "<strong>Verdict.</strong>" in html
     assert "pairwise differences" in html
+    assert "<strong>Statistical power.</strong> With 2 seeds and the observed seed-to-seed spread" in html
+
+
+def test_key_results_come_first(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    order = [html.index(marker) for marker in ('id="key-results"', '<section id="summary">', "<nav", 'id="study"')]
+    assert order == sorted(order)
+    key = html[html.index('id="key-results"') : html.index("</section>", html.index('id="key-results"'))]
+    best = pd.read_csv(smoke_study / "results" / "tables" / "summary.csv").sort_values("test_acc_mean").iloc[-1]
+    assert f"Highest mean test accuracy: {best['variant']}, {best['test_acc_mean']:.2f} %" in key
+    assert "Synthetic digits, not MNIST" in key
+
+
+def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    section = html[html.index('<section id="reproduce">') : html.index('<section id="provenance">')]
+    assert "snakemake --cores all --configfile config-used.yaml" in section
+    assert "git checkout " in section
+    embedded = yaml.safe_load(unescape(re.search(r"<details>.*?<pre>(.*?)</pre>", section, re.S).group(1)))
+    assert validate_config(embedded) == embedded == smoke_config()
+
+
+def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
+    site = smoke_study / "report" / "site"
+    snakemake(smoke_study, "report/site", "--cores", "1", "--configfile", "tests/smoke.yaml")
+    try:
+        html = (site / "index.html").read_text()
+        targets = re.findall(r'(?:src|href)="([^"#]+)"', html)
+        assert not [t for t in targets if t.startswith(("data:", "/", "http:", "https:", "file:"))]
+        assert all((site / t).is_file() for t in targets), [t for t in targets if not (site / t).is_file()]
+        assert sum(t.endswith(".svg") for t in targets) == 5 and "tables/summary.csv" in targets
+        assert sorted(p.name for p in (site / "tables").iterdir()) == sorted(
+            p.name for p in (smoke_study / "results" / "tables").glob("*.csv")
+        )
+        assert yaml.safe_load((site / "config-used.yaml").read_text()) == smoke_config()
+    finally:
+        shutil.rmtree(site)
 
 
 def test_report_provenance_traces_the_numbers(smoke_study: Path) -> None:
@@ -164,6 +217,23 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
 
 
 @pytest.mark.browser
+def test_key_results_and_summary_fill_the_first_laptop_screen(smoke_study: Path, browser, tmp_path: Path) -> None:
+    browser.set_window_size(1280, 800)
+    browser.get((smoke_study / "report" / "index.html").as_uri())
+    height = browser.execute_script("return window.innerHeight")
+    for selector in ("#key-results", "#summary table"):
+        box = browser.execute_script(f"return document.querySelector('{selector}').getBoundingClientRect().toJSON()")
+        assert box["top"] >= 0 and box["bottom"] <= height, (selector, box, height)
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    table_overflow = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.scroll')).map(b => b.scrollWidth - b.clientWidth)"
+    )
+    assert max(table_overflow) <= 0  # no table needs a horizontal scrollbar at 1280 px
+    browser.save_screenshot(str(tmp_path / "first-screen.png"))
+
+
+@pytest.mark.browser
 def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
     browser.set_window_size(390, 844)
     browser.get((smoke_study / "report" / "index.html").as_uri())
@@ -171,6 +241,11 @@ def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
     assert overflow <= 1  # wide tables scroll inside their box, not the page
     widths = browser.execute_script("return Array.from(document.images).map(i => i.getBoundingClientRect().width)")
     assert max(widths) <= 390
+    boxes = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#key-results, .verdict, pre, p, h1, h2'))"
+        ".map(e => e.getBoundingClientRect().right)"
+    )
+    assert max(boxes) <= 390  # text wraps: nothing runs off the right edge
 
 
 @pytest.mark.browser

@@ -97,6 +97,14 @@ def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path)
         assert planned(smoke_study) == Counter({"plot_final": 1, "report": 1})
 
 
+@pytest.mark.parametrize(
+    "source", ["workflow/report/index.html.j2", "workflow/scripts/normstudy/findings.py", "workflow/scripts/report.py"]
+)
+def test_editing_the_report_text_or_template_reruns_only_the_report(smoke_study: Path, source: str) -> None:
+    with edited(smoke_study / source, "\n<!-- an edit -->\n" if source.endswith(".j2") else "\n# an edit\n"):
+        assert planned(smoke_study) == Counter({"report": 1})
+
+
 def test_editing_training_code_reruns_training_and_everything_downstream(smoke_study: Path) -> None:
     with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "engine.py", "\n# an edit\n"):
         jobs = planned(smoke_study)

@@ -15,6 +15,7 @@ import yaml
 from conftest import REPO, copy_workflow, run_smoke, snakemake
 
 from normstudy.config import RunSettings
+from normstudy.dataset import RAW_FILES
 
 pytestmark = pytest.mark.workflow
 
@@ -149,8 +150,7 @@ def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(tmp_path: P
     run = study / "results" / "runs" / "bn" / "seed1"
     cut = subprocess.run(
         [sys.executable, "workflow/scripts/train.py", "--settings", run / "settings.json", "--data",
-         *(raw / n for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                             "t10k-labels-idx1-ubyte")),
+         *(raw / name for name in RAW_FILES),
          "--provenance", raw / "provenance.json", "--model", run / "model.pt", "--history", run / "history.csv",
          "--job", run / "job.json", "--checkpoint", run / "checkpoint.pt", "--stop-after-epoch", "1"],
         cwd=study, capture_output=True, text=True, check=False,

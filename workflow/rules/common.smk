@@ -66,6 +66,7 @@ wildcard_constraints:
 
 
 RUN = "results/runs/{variant}/seed{seed}"
+TRAIN_BENCHMARK = "results/benchmarks/train/{variant}/seed{seed}.tsv"
 
 
 def settings_json(wildcards):
@@ -76,6 +77,31 @@ def settings_json(wildcards):
 def run_files(name):
     """One per-run file for every enabled variant and seed."""
     return expand(f"{RUN}/{name}", variant=enabled_variants(), seed=config["seeds"])
+
+
+# Per-run files the report reads, by role.
+REPORTED_RUN_FILES = {
+    "job": f"{RUN}/job.json",
+    "benchmark": TRAIN_BENCHMARK,
+    "metrics": f"{RUN}/metrics.json",
+    "grid": f"{RUN}/misclassified.png",
+}
+
+
+def run_manifest():
+    """Per run, in config order: its variant and seed and the files the report reads of it."""
+    return [
+        {
+            "variant": variant,
+            "seed": seed,
+            **{
+                role: pattern.format(variant=variant, seed=seed)
+                for role, pattern in REPORTED_RUN_FILES.items()
+            },
+        }
+        for variant in enabled_variants()
+        for seed in config["seeds"]
+    ]
 
 
 # The figures the HTML report embeds.
@@ -97,3 +123,43 @@ def all_targets():
         *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
         *run_files("misclassified.csv"),
     ]
+
+
+def report_inputs():
+    """What the report reads, named by role: the rule is the one place each path is spelled."""
+    runs = run_manifest()
+    return {
+        "script": f"{SCRIPTS}/report.py",
+        "modules": package_modules(
+            "atomic",
+            "dataset",
+            "findings",
+            "norms",
+            "provenance",
+            "report_page",
+            "stats",
+        ),
+        "template": "workflow/report/index.html.j2",
+        "summary": "results/tables/summary.csv",
+        "comparisons": "results/tables/comparisons.csv",
+        "per_class": "results/tables/per_class.csv",
+        "runs_table": "results/tables/runs.csv",
+        "model_summary": "results/tables/model_summary.csv",
+        "receptive_field": "results/tables/receptive_field.csv",
+        "figures": expand("results/figures/{name}.png", name=REPORT_FIGURES),
+        "jobs": [run["job"] for run in runs],
+        "benchmarks": [run["benchmark"] for run in runs],
+        "metrics": [run["metrics"] for run in runs],
+        "grids": [run["grid"] for run in runs],
+        "data_provenance": raw_data_files()["provenance"],
+    }
+
+
+# The report script's arguments, shared by the report and publish rules.
+REPORT_ARGS = (
+    "--config {params.config:q} --summary {input.summary} --comparisons {input.comparisons}"
+    " --per-class {input.per_class} --runs-table {input.runs_table}"
+    " --model-summary {input.model_summary} --receptive-field {input.receptive_field}"
+    " --figures {input.figures} --runs {params.runs:q}"
+    " --data-provenance {input.data_provenance} --template {input.template}"
+)

@@ -1,4 +1,4 @@
-# Stage 5: figures, one rule per family.
+# Stage 5: figures, one rule per family; each figure is written as PNG (for the report) and SVG.
 
 
 rule plot_curves:
@@ -22,21 +22,20 @@ rule plot_curves:
             caption="../report/train_vs_test.rst",
             category="Curves",
         ),
-        svgs=multiext(
-            "results/figures/",
-            "test_loss.svg",
-            "test_accuracy.svg",
-            "train_vs_test.svg",
-        ),
+        test_loss_svg="results/figures/test_loss.svg",
+        test_accuracy_svg="results/figures/test_accuracy.svg",
+        train_vs_test_svg="results/figures/train_vs_test.svg",
     log:
         "results/logs/plot_curves.log",
     conda:
         ENV
     params:
-        out_dir=subpath(output.test_loss, parent=True),
         variants=enabled_variants(),
     shell:
-        "python {input.script} --epochs {input.epochs} --out-dir {params.out_dir}"
+        "python {input.script} --table {input.epochs}"
+        " --test-loss {output.test_loss} {output.test_loss_svg}"
+        " --test-accuracy {output.test_accuracy} {output.test_accuracy_svg}"
+        " --train-vs-test {output.train_vs_test} {output.train_vs_test_svg}"
         " --variants {params.variants} > {log} 2>&1"
 
 
@@ -57,10 +56,9 @@ rule plot_final:
     conda:
         ENV
     params:
-        out_dir=subpath(output.png, parent=True),
         variants=enabled_variants(),
     shell:
-        "python {input.script} --runs {input.runs} --out-dir {params.out_dir}"
+        "python {input.script} --table {input.runs} --final-accuracy {output.png} {output.svg}"
         " --variants {params.variants} > {log} 2>&1"
 
 
@@ -81,8 +79,7 @@ rule plot_confusion:
     conda:
         ENV
     params:
-        out_dir=subpath(output.png, parent=True),
         variants=enabled_variants(),
     shell:
-        "python {input.script} --confusion {input.confusion} --out-dir {params.out_dir}"
+        "python {input.script} --table {input.confusion} --confusion {output.png} {output.svg}"
         " --variants {params.variants} > {log} 2>&1"

@@ -1,29 +1,9 @@
-# Stage 6: the self-contained HTML report.
+# Stage 6: the HTML report, as one self-contained file and as a folder for a static host.
 
 
 rule report:
     input:
-        script=f"{SCRIPTS}/report.py",
-        modules=package_modules("atomic"),
-        template="workflow/report/index.html.j2",
-        tables=multiext(
-            "results/tables/",
-            "summary.csv",
-            "comparisons.csv",
-            "per_class.csv",
-            "model_summary.csv",
-            "receptive_field.csv",
-        ),
-        figures=expand("results/figures/{name}.png", name=REPORT_FIGURES),
-        jobs=run_files("job.json"),
-        metrics=run_files("metrics.json"),
-        grids=run_files("misclassified.png"),
-        benchmarks=expand(
-            "results/benchmarks/train/{variant}/seed{seed}.tsv",
-            variant=enabled_variants(),
-            seed=config["seeds"],
-        ),
-        data_provenance=raw_data_files()["provenance"],
+        **report_inputs(),
     output:
         "report/index.html",
     log:
@@ -32,10 +12,37 @@ rule report:
         ENV
     params:
         config=json.dumps(config, sort_keys=True),
-        tables=lambda wildcards, input: Path(input.tables[0]).parent,
+        runs=json.dumps(run_manifest()),
     shell:
-        "python {input.script} --config {params.config:q} --tables {params.tables}"
-        " --figures {input.figures} --jobs {input.jobs} --benchmarks {input.benchmarks}"
-        " --metrics {input.metrics} --grids {input.grids}"
-        " --data-provenance {input.data_provenance} --template {input.template}"
-        " --out {output} > {log} 2>&1"
+        f"python {{input.script}} {REPORT_ARGS} --out {{output}} > {{log}} 2>&1"
+
+
+rule publish:
+    input:
+        **report_inputs(),
+        svgs=expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+        tables=multiext(
+            "results/tables/",
+            "summary.csv",
+            "runs.csv",
+            "epochs.csv",
+            "comparisons.csv",
+            "per_class.csv",
+            "confusion.csv",
+            "model_summary.csv",
+            "receptive_field.csv",
+        ),
+    output:
+        directory("report/site"),
+    log:
+        "results/logs/publish.log",
+    conda:
+        ENV
+    params:
+        config=json.dumps(config, sort_keys=True),
+        runs=json.dumps(run_manifest()),
+    shell:
+        "python {input.script} "
+        + REPORT_ARGS
+        + " --svgs {input.svgs} --tables {input.tables}"
+        " --site {output} > {log} 2>&1"

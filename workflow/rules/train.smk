@@ -33,7 +33,7 @@ rule train:
     log:
         "results/logs/train/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{variant}/seed{seed}.tsv"
+        TRAIN_BENCHMARK
     conda:
         ENV
     threads: config["train"]["threads"]

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.dataset import paths_by_name
+from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
 from normstudy.idx import encode_idx, md5_hex, sha256_hex
 from normstudy.synthetic import generate
 
@@ -21,10 +21,10 @@ def main(data_files: list[Path], provenance: Path, train_size: int, test_size: i
     train_images, train_labels = generate(train_size, seed * 2)
     test_images, test_labels = generate(test_size, seed * 2 + 1)
     arrays = {
-        "train-images-idx3-ubyte": train_images,
-        "train-labels-idx1-ubyte": train_labels,
-        "t10k-images-idx3-ubyte": test_images,
-        "t10k-labels-idx1-ubyte": test_labels,
+        TRAIN_IMAGES: train_images,
+        TRAIN_LABELS: train_labels,
+        TEST_IMAGES: test_images,
+        TEST_LABELS: test_labels,
     }
     files = {name: encode_idx(array) for name, array in arrays.items()}
     targets = paths_by_name(data_files)

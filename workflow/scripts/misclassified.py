@@ -13,6 +13,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.config import RunSettings
+from normstudy.dataset import TEST_IMAGES
 from normstudy.idx import DataIntegrityError, read_dataset
 from normstudy.plots import misclassified_grid, save_figures
 
@@ -44,7 +45,7 @@ def main(
     with atomic.atomic_open(out_csv, "w") as handle:
         mistakes.to_csv(handle, index=False, float_format="%.6f", lineterminator="\n")
     arrays, _ = read_dataset(data_files, provenance, RunSettings.read(settings_path).data)
-    images = arrays["t10k-images-idx3-ubyte"]
+    images = arrays[TEST_IMAGES]
     shown = mistakes.head(count)
     heading = f"{title}: {len(shown)} most confident of {len(mistakes)} mistakes"
     save_figures(misclassified_grid(images, shown, rows, cols, heading), [out_png])

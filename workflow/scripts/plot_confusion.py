@@ -46,16 +46,13 @@ def confusion_heatmaps(confusion: pd.DataFrame, order: list[str]) -> plt.Figure:
     return fig
 
 
-def main(confusion_csv: Path, out_dir: Path, order: list[str]) -> None:
-    """Write confusion as PNG and SVG."""
+def main(confusion_csv: Path, outputs: list[Path], order: list[str]) -> None:
+    """Write the confusion heat maps to each of `outputs` (format by extension)."""
     use_style()
-    save_figures(
-        confusion_heatmaps(pd.read_csv(confusion_csv), order),
-        [out_dir / "confusion.png", out_dir / "confusion.svg"],
-    )
-    print(f"wrote confusion to {out_dir}")
+    save_figures(confusion_heatmaps(pd.read_csv(confusion_csv), order), outputs)
+    print(f"wrote {', '.join(map(str, outputs))}")
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "confusion", "results/tables/confusion.csv")
-    main(args.confusion, args.out_dir, args.variants)
+    args = figure_args(__doc__, "results/tables/confusion.csv", ("confusion",))
+    main(args.table, args.confusion, args.variants)

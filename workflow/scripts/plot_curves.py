@@ -72,8 +72,11 @@ def train_vs_test(epochs: pd.DataFrame, order: list[str]) -> plt.Figure:
     return grid.figure
 
 
-def main(epochs_csv: Path, out_dir: Path, order: list[str]) -> None:
-    """Write test_loss, test_accuracy and train_vs_test as PNG and SVG."""
+FIGURES = ("test_loss", "test_accuracy", "train_vs_test")
+
+
+def main(epochs_csv: Path, outputs: dict[str, list[Path]], order: list[str]) -> None:
+    """Write each of FIGURES to its files in `outputs` (format by extension)."""
     use_style()
     epochs = pd.read_csv(epochs_csv)
     seeds = epochs["seed"].nunique()
@@ -84,10 +87,10 @@ def main(epochs_csv: Path, out_dir: Path, order: list[str]) -> None:
         "train_vs_test": train_vs_test(epochs, order),
     }
     for name, fig in figures.items():
-        save_figures(fig, [out_dir / f"{name}.png", out_dir / f"{name}.svg"])
-    print(f"wrote {', '.join(figures)} to {out_dir}")
+        save_figures(fig, outputs[name])
+    print(f"wrote {', '.join(str(path) for paths in outputs.values() for path in paths)}")
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "epochs", "results/tables/epochs.csv")
-    main(args.epochs, args.out_dir, args.variants)
+    args = figure_args(__doc__, "results/tables/epochs.csv", FIGURES)
+    main(args.table, {name: getattr(args, name) for name in FIGURES}, args.variants)

@@ -35,16 +35,13 @@ def final_accuracy(runs: pd.DataFrame, order: list[str]) -> plt.Figure:
     return fig
 
 
-def main(runs_csv: Path, out_dir: Path, order: list[str]) -> None:
-    """Write final_accuracy as PNG and SVG."""
+def main(runs_csv: Path, outputs: list[Path], order: list[str]) -> None:
+    """Write the final-accuracy figure to each of `outputs` (format by extension)."""
     use_style()
-    save_figures(
-        final_accuracy(pd.read_csv(runs_csv), order),
-        [out_dir / "final_accuracy.png", out_dir / "final_accuracy.svg"],
-    )
-    print(f"wrote final_accuracy to {out_dir}")
+    save_figures(final_accuracy(pd.read_csv(runs_csv), order), outputs)
+    print(f"wrote {', '.join(map(str, outputs))}")
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "runs", "results/tables/runs.csv")
-    main(args.runs, args.out_dir, args.variants)
+    args = figure_args(__doc__, "results/tables/runs.csv", ("final_accuracy",))
+    main(args.table, args.final_accuracy, args.variants)

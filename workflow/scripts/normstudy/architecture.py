@@ -12,6 +12,7 @@ class Conv(NamedTuple):
     out_channels: int
     kernel: int
     normed: bool = True
+    padding: int = 0
 
 
 class Pool(NamedTuple):
@@ -48,18 +49,23 @@ def valid_group_counts() -> list[int]:
     return [g for g in range(1, min(NORMED_CHANNELS) + 1) if all(c % g == 0 for c in NORMED_CHANNELS)]
 
 
-def receptive_field_rows(input_size: int = INPUT_SIZE) -> list[dict[str, int | str]]:
-    """The receptive-field table (seed 002's layout): size, jump and receptive field in and out per layer."""
+def receptive_field_rows(
+    layers: tuple[Conv | Pool, ...] = LAYERS, input_size: int = INPUT_SIZE
+) -> list[dict[str, int | str]]:
+    """The receptive-field table (seed 004's columns): size, jump and receptive field in and out per layer.
+
+    Convolutions have stride 1; pools stride as wide as their kernel (PyTorch's default).
+    """
     size, jump, field = input_size, 1, 1
     rows: list[dict[str, int | str]] = []
-    for spec in LAYERS:
+    for spec in layers:
         if isinstance(spec, Conv):
             name = f"conv {spec.in_channels}→{spec.out_channels} {spec.kernel}×{spec.kernel}"
-            kernel, stride = spec.kernel, 1
+            kernel, stride, padding = spec.kernel, 1, spec.padding
         else:
             name = f"{spec.kind}-pool {spec.kernel}"
-            kernel, stride = spec.kernel, spec.kernel if spec.kind == "max" else 1
-        out_size = (size - kernel) // stride + 1
+            kernel, stride, padding = spec.kernel, spec.kernel, 0
+        out_size = (size + 2 * padding - kernel) // stride + 1
         out_field = field + (kernel - 1) * jump
         rows.append(
             {
@@ -68,7 +74,7 @@ def receptive_field_rows(input_size: int = INPUT_SIZE) -> list[dict[str, int | s
                 "n_out": out_size,
                 "kernel": kernel,
                 "stride": stride,
-                "padding": 0,
+                "padding": padding,
                 "jump_in": jump,
                 "jump_out": jump * stride,
                 "rf_in": field,

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from normstudy.config import DataSettings
+from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from normstudy.idx import read_dataset
 
 
@@ -40,10 +41,10 @@ def load_splits(
         return torch.from_numpy(arrays[name].astype(np.int64)).to(device)
 
     return Splits(
-        images("train-images-idx3-ubyte"),
-        labels("train-labels-idx1-ubyte"),
-        images("t10k-images-idx3-ubyte"),
-        labels("t10k-labels-idx1-ubyte"),
+        images(TRAIN_IMAGES),
+        labels(TRAIN_LABELS),
+        images(TEST_IMAGES),
+        labels(TEST_LABELS),
         sha256,
     )
 

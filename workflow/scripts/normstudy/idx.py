@@ -11,15 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from normstudy.config import DataSettings
-from normstudy.dataset import RAW_FILES, paths_by_name
+from normstudy.dataset import EXPECTED_DIMS, RAW_FILES, SPLITS, paths_by_name
 
-# The four files' expected shapes; 0 stands for "any count" (the synthetic set is smaller than MNIST).
-EXPECTED_DIMS = {
-    "train-images-idx3-ubyte": (0, 28, 28),
-    "train-labels-idx1-ubyte": (0,),
-    "t10k-images-idx3-ubyte": (0, 28, 28),
-    "t10k-labels-idx1-ubyte": (0,),
-}
 _UBYTE = 0x08
 
 
@@ -78,10 +71,10 @@ def sha256_hex(data: bytes) -> str:
 
 def check_counts(arrays: dict[str, np.ndarray], where: str | Path) -> None:
     """Each split has as many labels as images."""
-    for role in ("train", "t10k"):
-        images, labels = arrays[f"{role}-images-idx3-ubyte"], arrays[f"{role}-labels-idx1-ubyte"]
+    for split, (images_name, labels_name) in SPLITS.items():
+        images, labels = arrays[images_name], arrays[labels_name]
         if labels.shape[0] != images.shape[0]:
-            raise IdxError(f"{where}: {images.shape[0]} {role} images but {labels.shape[0]} labels")
+            raise IdxError(f"{where}: {images.shape[0]} {split} images but {labels.shape[0]} labels")
 
 
 def redo_hint(provenance_path: Path) -> str:

@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from normstudy.dataset import CANONICAL_MD5, MIRROR_GZ_MD5, RAW_FILES
+from normstudy.dataset import (
+    CANONICAL_MD5,
+    MIRROR_GZ_MD5,
+    RAW_FILES,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+)
 from normstudy.idx import IdxError, check_raw_file, encode_idx, md5_hex, sha256_hex
 
 
@@ -142,10 +150,10 @@ def mnist_from_pickle(pickled: bytes) -> dict[str, bytes]:
 
     # MNIST's training set is the pickle's train (50,000) followed by its valid (10,000).
     return {
-        "train-images-idx3-ubyte": encode_idx(to_images(train_x, valid_x)),
-        "train-labels-idx1-ubyte": encode_idx(to_labels(train_y, valid_y)),
-        "t10k-images-idx3-ubyte": encode_idx(to_images(test_x)),
-        "t10k-labels-idx1-ubyte": encode_idx(to_labels(test_y)),
+        TRAIN_IMAGES: encode_idx(to_images(train_x, valid_x)),
+        TRAIN_LABELS: encode_idx(to_labels(train_y, valid_y)),
+        TEST_IMAGES: encode_idx(to_images(test_x)),
+        TEST_LABELS: encode_idx(to_labels(test_y)),
     }
 
 

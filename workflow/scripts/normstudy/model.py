@@ -21,7 +21,7 @@ class NormNet(nn.Module):
             if isinstance(spec, Pool):
                 layers.append(nn.MaxPool2d(spec.kernel) if spec.kind == "max" else nn.AvgPool2d(spec.kernel))
                 continue
-            layers.append(nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel, bias=False))
+            layers.append(nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel, padding=spec.padding, bias=False))
             if spec.normed:
                 layers += [
                     create_norm(norm, spec.out_channels, groups),

@@ -51,3 +51,20 @@ def create_norm(name: str, channels: int, groups: int | None = None) -> nn.Modul
     if key not in NORM_MAP:
         raise ValueError(f"unknown norm '{name}'; known: {', '.join(NORM_MAP)}")
     return NORM_MAP[key](channels, groups)
+
+
+# How the report names each norm's layer; C is the channel count.
+NORM_LAYERS = {
+    "batch": "BatchNorm2d(C)",
+    "group": "GroupNorm({groups}, C)",
+    "layer": "GroupNorm(1, C)",
+    "instance": "GroupNorm(C, C)",
+}
+
+
+def describe_norm(name: str, groups: int | None = None) -> str:
+    """The layer a norm name stands for, e.g. 'GroupNorm(2, C)' for group norm with two groups."""
+    key = normalize_name(name)
+    if key not in NORM_LAYERS:
+        raise ValueError(f"unknown norm '{name}'; known: {', '.join(NORM_MAP)}")
+    return NORM_LAYERS[key].format(groups=groups)

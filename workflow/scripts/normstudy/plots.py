@@ -21,11 +21,15 @@ PNG_METADATA = {"Software": None}
 SVG_METADATA = {"Date": None, "Creator": None}
 
 
-def figure_args(description: str, table: str, table_help: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line every figure script shares: one input table, an output folder, the variant order."""
+def figure_args(
+    description: str, table_help: str, figures: tuple[str, ...], argv: list[str] | None = None
+) -> argparse.Namespace:
+    """The command line every figure script shares: one input table, the files of each figure, the variant order."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(f"--{table}", type=Path, required=True, help=table_help)
-    parser.add_argument("--out-dir", type=Path, required=True, help="where the figures go")
+    parser.add_argument("--table", type=Path, required=True, help=table_help)
+    for name in figures:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=Path, nargs="+", required=True, help=f"{name} files to write (.png, .svg)")
     parser.add_argument("--variants", nargs="+", required=True, help="variants in the order to show them")
     return parser.parse_args(argv)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 ALPHA = 0.05
 
@@ -17,10 +18,9 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return math.nan, math.nan
-    spread = stats.sem(values)
-    if spread == 0:  # every seed gave the same accuracy: a zero-width interval
-        return float(values.mean()), float(values.mean())
-    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=spread)
+    if np.ptp(values) == 0:  # every seed gave the same accuracy: a zero-width interval at that value
+        return float(values[0]), float(values[0])
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
     return float(low), float(high)
 
 
@@ -45,6 +45,11 @@ def compare_pair(a: pd.Series, b: pd.Series) -> dict:
         "ci95_high": float(interval.high),
         "p_value": float(result.pvalue),
     }
+
+
+def bh_adjust(p_values: Sequence[float] | pd.Series) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (step-up, false discovery rate), in the order given."""
+    return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
 
 
 def compare_variants(final_acc: pd.DataFrame) -> pd.DataFrame:
@@ -74,6 +79,68 @@ def compare_variants(final_acc: pd.DataFrame) -> pd.DataFrame:
     tested = table["p_value"].notna()
     table["p_adjusted"] = math.nan
     if tested.any():
-        table.loc[tested, "p_adjusted"] = stats.false_discovery_control(table.loc[tested, "p_value"], method="bh")
+        table.loc[tested, "p_adjusted"] = bh_adjust(table.loc[tested, "p_value"])
     table["significant"] = table["p_adjusted"] < ALPHA
     return table
+
+
+POWER = 0.8
+
+
+def paired_power(n: int, difference: float, sd: float, alpha: float = ALPHA) -> float:
+    """Power of a two-sided paired t-test with `n` pairs to detect a true mean difference `difference`.
+
+    From the noncentral t distribution: df = n - 1, noncentrality = difference / (sd / sqrt(n)).
+    """
+    if n < 2 or sd <= 0:
+        return math.nan
+    df, noncentrality = n - 1, difference / (sd / math.sqrt(n))
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    upper = float(stats.nct.sf(critical, df, noncentrality))
+    lower = float(stats.nct.cdf(-critical, df, noncentrality))
+    # scipy's noncentral t can return NaN far in a tail, where the true value is all but 0 (or 1).
+    if math.isnan(upper):
+        upper = 1.0 if noncentrality > critical else 0.0
+    if math.isnan(lower):
+        lower = 1.0 if -noncentrality > critical else 0.0
+    return min(1.0, upper + lower)
+
+
+def detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest true difference a paired t-test with `n` pairs detects with `power` at level `alpha`."""
+    if n < 2 or sd <= 0:
+        return math.nan
+    # Power grows with the difference: bracket it, then solve power(difference) = power.
+    high = sd
+    while paired_power(n, high, sd, alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda d: paired_power(n, d, sd, alpha) - power, 0.0, high, xtol=1e-10))
+
+
+def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER, limit: int = 10_000) -> int:
+    """The fewest seeds (pairs) for a paired t-test to detect `difference` with `power`; `limit` + 1 if beyond."""
+    if sd <= 0:
+        return 2
+    for n in range(2, limit + 1):
+        if paired_power(n, difference, sd, alpha) >= power:
+            return n
+    return limit + 1
+
+
+def pooled_paired_sd(final_acc: pd.DataFrame) -> tuple[float, int]:
+    """Seed-to-seed spread of paired differences, pooled over every pair of variants; and the seeds per pair.
+
+    `final_acc` has columns variant, seed, test_acc. Pairs use the seeds both variants ran; the pooled
+    standard deviation is the root of the mean of the pairs' variances of differences.
+    """
+    by_variant = {name: group.set_index("seed")["test_acc"] for name, group in final_acc.groupby("variant", sort=False)}
+    variances, sizes = [], []
+    for a, b in itertools.combinations(by_variant, 2):
+        common = by_variant[a].index.intersection(by_variant[b].index)
+        if len(common) >= 2:
+            diffs = by_variant[a].loc[common].to_numpy() - by_variant[b].loc[common].to_numpy()
+            variances.append(float(np.var(diffs, ddof=1)))
+            sizes.append(len(common))
+    if not variances:
+        return math.nan, 0
+    return math.sqrt(float(np.mean(variances))), min(sizes)

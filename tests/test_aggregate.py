@@ -1,0 +1,128 @@
+"""aggregate.py on a tiny fixture of run folders whose numbers are chosen by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import aggregate
+import pandas as pd
+import pytest
+from helpers import tiny_settings
+
+from normstudy.config import RunSettings
+
+# Final test accuracy per (variant, seed); 10-image test sets so that the confusion matrices stay small.
+FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0}
+
+
+def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Path]:
+    """settings.json, metrics.json and a two-epoch history.csv of one run."""
+    base = tiny_settings(norm=norm, seed=seed)
+    settings = dataclasses.replace(base, variant=dataclasses.replace(base.variant, name=variant))
+    accuracy = FINAL[(variant, seed)]
+    correct = round(accuracy / 10)
+    matrix = [[0] * 10 for _ in range(10)]
+    for k in range(10):  # image k has label k; the first `correct` are right, the rest are called 0
+        matrix[k][k if k < correct else 0] += 1
+    paths = {name: folder / name for name in ("settings.json", "metrics.json", "history.csv")}
+    folder.mkdir(parents=True)
+    paths["settings.json"].write_text(json.dumps(settings.to_dict()))
+    metrics = {
+        "variant": variant,
+        "seed": seed,
+        "test_acc": accuracy,
+        "test_loss": 0.5,
+        "n_test": 10,
+        "n_misclassified": 10 - correct,
+        "per_class_acc": [100.0 if k < correct else 0.0 for k in range(10)],
+        "confusion_matrix": matrix,
+        "params": 7652,
+    }
+    paths["metrics.json"].write_text(json.dumps(metrics))
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "lr": [0.01, 0.001],
+            "train_loss": [1.0, 0.5],
+            "train_acc": [50.0, accuracy + 5],
+            "test_loss": [0.9, 0.5],
+            "test_acc": [accuracy + 3, accuracy],  # the best epoch is the first
+            "seconds": [2.0, 4.0],
+        }
+    )
+    history.to_csv(paths["history.csv"], index=False)
+    return paths
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> dict[str, pd.DataFrame]:
+    runs = [
+        write_run(tmp_path / "runs" / v / f"seed{s}", v, n, s)
+        for v, n in (("bn", "batch"), ("gn", "group"))
+        for s in (1, 2)
+    ]
+    out = {name: tmp_path / "tables" / f"{name}.csv" for name in aggregate.OUTPUTS}
+    out["summary_md"], out["summary_html"] = tmp_path / "tables" / "summary.md", tmp_path / "tables" / "summary.html"
+    aggregate.main(
+        [r["settings.json"] for r in runs], [r["metrics.json"] for r in runs], [r["history.csv"] for r in runs], out
+    )
+    return {name: pd.read_csv(path) for name, path in out.items() if path.suffix == ".csv"} | {
+        "md": out["summary_md"].read_text()
+    }
+
+
+def test_summary_by_hand(tables: dict) -> None:
+    """bn: 90, 80 -> mean 85, sd sqrt(50) = 7.071068; 95 % CI 85 -+ 12.706205 x 5 = 21.47 to 148.53."""
+    summary = tables["summary"].set_index("variant")
+    bn = summary.loc["bn"]
+    assert bn["n_seeds"] == 2 and bn["params"] == 7652 and bn["norm"] == "batch"
+    assert bn["test_acc_mean"] == pytest.approx(85.0)
+    assert bn["test_acc_std"] == pytest.approx(math.sqrt(50), rel=1e-5)
+    assert bn["test_acc_ci95_low"] == pytest.approx(85 - 12.706205 * 5, rel=1e-5)
+    assert bn["test_acc_ci95_high"] == pytest.approx(85 + 12.706205 * 5, rel=1e-5)
+    assert bn["best_epoch_test_acc_mean"] == pytest.approx(88.0)  # (93 + 83) / 2
+    assert bn["train_test_gap_mean"] == pytest.approx(5.0)
+    assert bn["misclassified_mean"] == pytest.approx(1.5)  # (1 + 2) / 2
+    assert bn["seconds_per_epoch_mean"] == pytest.approx(3.0)
+    assert summary.loc["gn", "test_acc_mean"] == pytest.approx(65.0)
+
+
+def test_runs_and_epochs_tables(tables: dict) -> None:
+    runs = tables["runs"]
+    assert list(zip(runs["variant"], runs["seed"], strict=True)) == [("bn", 1), ("bn", 2), ("gn", 1), ("gn", 2)]
+    assert runs["test_acc"].tolist() == [90.0, 80.0, 70.0, 60.0]
+    assert len(tables["epochs"]) == 8 and set(tables["epochs"]["epoch"]) == {1, 2}
+
+
+def test_comparison_is_paired_by_seed(tables: dict) -> None:
+    """bn - gn per seed: 20, 20 -> no spread: a zero-wide interval and no p-value."""
+    row = tables["comparisons"].iloc[0]
+    assert (row["variant_a"], row["variant_b"], bool(row["paired"])) == ("bn", "gn", True)
+    assert row["diff_mean"] == pytest.approx(20.0) and row["ci95_low"] == row["ci95_high"] == pytest.approx(20.0)
+    assert math.isnan(row["p_value"])
+
+
+def test_per_class_and_confusion_means(tables: dict) -> None:
+    """bn seed 1 gets classes 0-8 right, seed 2 classes 0-7: class 8 is right in one seed of two."""
+    per_class = tables["per_class"].set_index(["variant", "class"])
+    assert per_class.loc[("bn", 8), "acc_mean"] == pytest.approx(50.0)
+    assert per_class.loc[("bn", 8), "acc_std"] == pytest.approx(math.sqrt(5000))
+    assert per_class.loc[("bn", 0), "acc_mean"] == pytest.approx(100.0)
+    confusion = tables["confusion"].set_index(["variant", "true", "predicted"])["count_mean"]
+    assert confusion.loc[("bn", 9, 0)] == pytest.approx(1.0) and confusion.loc[("bn", 8, 0)] == pytest.approx(0.5)
+    assert len(confusion) == 2 * 100
+
+
+def test_markdown_summary_shows_no_nan(tables: dict) -> None:
+    assert "nan" not in tables["md"].lower() and "| bn " in tables["md"]
+
+
+def test_metrics_of_another_run_are_refused(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", "bn", "batch", 1)
+    second = write_run(tmp_path / "b", "bn", "batch", 2)
+    with pytest.raises(ValueError, match="is of bn seed 2, not bn seed 1"):
+        aggregate.read_runs([first["settings.json"]], [second["metrics.json"]], [first["history.csv"]])
+    assert RunSettings.read(first["settings.json"]).variant.name == "bn"

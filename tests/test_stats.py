@@ -1,0 +1,132 @@
+"""Statistics over seeds, against values worked out by hand (each test's docstring shows the arithmetic)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from normstudy.stats import (
+    bh_adjust,
+    compare_pair,
+    compare_variants,
+    detectable_difference,
+    paired_power,
+    pooled_paired_sd,
+    seeds_needed,
+    t_interval,
+)
+
+T_975_DF2 = 4.302653  # Student's t, 97.5th percentile, 2 degrees of freedom (printed tables)
+
+
+def test_t_interval_of_one_two_three() -> None:
+    """mean 2, sd 1, standard error 1/sqrt(3) = 0.577350; half-width 4.302653 x 0.577350 = 2.484138."""
+    low, high = t_interval(np.array([1.0, 2.0, 3.0]))
+    assert low == pytest.approx(2 - 2.484138, abs=1e-6) and high == pytest.approx(2 + 2.484138, abs=1e-6)
+
+
+def test_t_interval_needs_two_values_and_is_zero_wide_without_spread() -> None:
+    assert all(math.isnan(v) for v in t_interval(np.array([99.4])))
+    assert t_interval(np.array([99.4, 99.4, 99.4])) == (99.4, 99.4)
+
+
+def series(values: list[float], seeds: list[int]) -> pd.Series:
+    return pd.Series(values, index=pd.Index(seeds, name="seed"))
+
+
+def test_paired_t_test_by_hand() -> None:
+    """a = 1, 2, 3 and b = 0, 0, 1 on seeds 1-3: differences 1, 2, 2.
+
+    mean 5/3; sd sqrt(((1 - 5/3)^2 + 2 (1/3)^2) / 2) = sqrt(1/3); standard error 1/3; t = 5, df 2.
+    For 2 df the t CDF is 1/2 + t / (2 sqrt(2 + t^2)), so p = 2 (1/2 - 5 / (2 sqrt 27)) = 0.037750.
+    95 % CI: 5/3 -+ 4.302653 / 3 = 0.232449 to 3.100884.
+    """
+    row = compare_pair(series([1, 2, 3], [1, 2, 3]), series([0, 0, 1], [1, 2, 3]))
+    assert row["paired"] is True and row["n_a"] == row["n_b"] == 3
+    assert row["diff_mean"] == pytest.approx(5 / 3)
+    assert row["p_value"] == pytest.approx(1 - 5 / math.sqrt(27), abs=1e-9)
+    assert row["ci95_low"] == pytest.approx(5 / 3 - T_975_DF2 / 3, abs=1e-6)
+    assert row["ci95_high"] == pytest.approx(5 / 3 + T_975_DF2 / 3, abs=1e-6)
+
+
+def test_welch_t_test_by_hand() -> None:
+    """a = 1, 2, 3 (seeds 1-3) and b = 2, 4, 6, 8 (seeds 4-7): no common seeds, so Welch.
+
+    variances 1 and 20/3; standard error sqrt(1/3 + 5/3) = sqrt 2; t = (2 - 5) / sqrt 2 = -2.121320.
+    Welch-Satterthwaite df = 2^2 / ((1/3)^2 / 2 + (5/3)^2 / 3) = 4 / (1/18 + 25/27) = 4.075472.
+    """
+    row = compare_pair(series([1, 2, 3], [1, 2, 3]), series([2, 4, 6, 8], [4, 5, 6, 7]))
+    df, t = 4 / (1 / 18 + 25 / 27), -3 / math.sqrt(2)
+    assert row["paired"] is False and row["diff_mean"] == pytest.approx(-3)
+    assert row["p_value"] == pytest.approx(2 * scipy_stats.t.sf(abs(t), df), rel=1e-9)
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(2)
+    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((-3 - half, -3 + half), rel=1e-9)
+
+
+def test_paired_differences_without_spread_have_no_p_value() -> None:
+    row = compare_pair(series([1, 2, 3], [1, 2, 3]), series([0, 1, 2], [1, 2, 3]))
+    assert row["paired"] and row["ci95_low"] == row["ci95_high"] == 1 and math.isnan(row["p_value"])
+
+
+def test_one_seed_each_cannot_be_compared() -> None:
+    row = compare_pair(series([99.4], [1]), series([99.3], [1]))
+    assert not row["paired"] and math.isnan(row["p_value"]) and math.isnan(row["ci95_low"])
+    assert row["diff_mean"] == pytest.approx(0.1)
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    """p = .01, .04, .03, .005 (m = 4). Sorted: .005, .01, .03, .04 times m / rank: .02, .02, .04, .04;
+    running minimum from the largest rank down keeps them. Back in the original order: .02, .04, .04, .02.
+    """
+    np.testing.assert_allclose(bh_adjust([0.01, 0.04, 0.03, 0.005]), [0.02, 0.04, 0.04, 0.02])
+    # Step-up: a larger p can lower a smaller one's adjustment. .01 x 3/1 = .03, .02 x 3/2 = .03, .03 x 3/3 = .03.
+    np.testing.assert_allclose(bh_adjust([0.02, 0.01, 0.03]), [0.03, 0.03, 0.03])
+
+
+def test_compare_variants_adjusts_only_tested_pairs() -> None:
+    """Three variants on seeds 1-3; c ran seed 1 only, so its two pairs have no p-value and m = 1."""
+    runs = pd.DataFrame(
+        {
+            "variant": ["a"] * 3 + ["b"] * 3 + ["c"],
+            "seed": [1, 2, 3, 1, 2, 3, 1],
+            "test_acc": [1.0, 2.0, 3.0, 0.0, 0.0, 1.0, 5.0],
+        }
+    )
+    table = compare_variants(runs)
+    assert list(zip(table["variant_a"], table["variant_b"], strict=True)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert table.loc[0, "p_adjusted"] == pytest.approx(table.loc[0, "p_value"])  # one test: nothing to adjust
+    assert table["p_adjusted"].isna().tolist() == [False, True, True]
+    assert table["significant"].tolist() == [True, False, False]  # p = 0.0378 < 0.05
+
+
+def test_power_of_a_paired_t_test_matches_a_simulation() -> None:
+    """10 pairs, true difference 1 sd: the classic power of about 0.80, checked by simulating 40,000 studies."""
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(1.0, 1.0, size=(40_000, 10))
+    t = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / math.sqrt(10))
+    simulated = float(np.mean(np.abs(t) > scipy_stats.t.ppf(0.975, 9)))
+    assert paired_power(10, 1.0, 1.0) == pytest.approx(simulated, abs=0.01)
+    assert paired_power(10, 1.0, 1.0) == pytest.approx(0.80, abs=0.01)
+
+
+def test_detectable_difference_and_seeds_needed_invert_the_power() -> None:
+    for n, sd in [(2, 0.1), (3, 0.08), (10, 1.0)]:
+        assert paired_power(n, detectable_difference(n, sd), sd) == pytest.approx(0.8, abs=1e-6)
+    n = seeds_needed(0.05, 0.08)
+    assert paired_power(n, 0.05, 0.08) >= 0.8 > paired_power(n - 1, 0.05, 0.08)
+    assert math.isnan(detectable_difference(1, 0.1))
+
+
+def test_pooled_paired_spread_by_hand() -> None:
+    """a = 1, 2, 3; b = 0, 0, 1; c = 1, 2, 3. Differences a-b: 1, 2, 2 (variance 1/3); a-c: 0, 0, 0 (0);
+    b-c: -1, -2, -2 (1/3). Pooled: sqrt((1/3 + 0 + 1/3) / 3) = sqrt(2/9) = 0.471405.
+    """
+    runs = pd.DataFrame(
+        {"variant": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "seed": [1, 2, 3] * 3, "test_acc": [1, 2, 3, 0, 0, 1, 1, 2, 3]}
+    )
+    sd, seeds = pooled_paired_sd(runs)
+    assert sd == pytest.approx(math.sqrt(2 / 9)) and seeds == 3

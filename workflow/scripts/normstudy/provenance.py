@@ -1,0 +1,105 @@
+"""Where a report's numbers come from: the checkout, the machine, the packages, and each training job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "snakemake",
+    "numpy",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+    "pyyaml",
+)
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The checkout a report is rendered in."""
+
+    commit: str
+    dirty: bool
+    remote: str | None
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def git_state(folder: Path) -> GitState:
+    """Commit, dirty flag and origin URL of `folder`'s checkout ("not a git checkout" outside one)."""
+    commit = _git(folder, "rev-parse", "HEAD")
+    if commit is None:
+        return GitState("not a git checkout", False, None)
+    return GitState(commit, bool(_git(folder, "status", "--porcelain")), _git(folder, "remote", "get-url", "origin"))
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), or what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages the numbers depend on."""
+    return {name: importlib.metadata.version(name) for name in PACKAGES}
+
+
+def duration(seconds: float) -> str:
+    """Seconds as h:mm:ss, with the seconds too."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d} ({seconds:,.0f} s)"
+
+
+def read_job(entry: dict[str, Any]) -> dict[str, Any]:
+    """One training job: runtime and peak memory from its benchmark file, the rest from its job.json.
+
+    `entry` names the run (variant, seed) and its files (job, benchmark); a job.json of another run is an error.
+    """
+    job = json.loads(Path(entry["job"]).read_text())
+    if (job["variant"], job["seed"]) != (entry["variant"], entry["seed"]):
+        raise ValueError(
+            f"{entry['job']} is of {job['variant']} seed {job['seed']}, not {entry['variant']} seed {entry['seed']}"
+        )
+    row = pd.read_csv(entry["benchmark"], sep="\t").iloc[0]
+    return {
+        "variant": job["variant"],
+        "seed": job["seed"],
+        "s": float(row["s"]),
+        "cpu_time": float(row["cpu_time"]),
+        "max_rss": float(row["max_rss"]),
+        "device": job["device_name"] or job["device"],
+        "threads": job["threads"],
+        "started": job["started_utc"],
+        "finished": job["finished_utc"],
+    }
+
+
+def wall_time(jobs: list[dict[str, Any]]) -> float:
+    """Seconds from the first training job's start to the last one's end."""
+    started = min(dt.datetime.fromisoformat(j["started"]) for j in jobs)
+    finished = max(dt.datetime.fromisoformat(j["finished"]) for j in jobs)
+    return (finished - started).total_seconds()

@@ -1,0 +1,190 @@
+"""The report page: the template context from the study's files, and its rendering with Jinja2."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import yaml
+
+from normstudy import provenance
+from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
+from normstudy.findings import Power, key_results, verdict
+from normstudy.norms import describe_norm
+
+# Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
+ImageSource = Callable[[Path, str], str]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Every file the report reads, named by what it is (the report rule spells each path)."""
+
+    config: dict[str, Any]
+    summary: Path
+    comparisons: Path
+    per_class: Path
+    runs_table: Path
+    model_summary: Path
+    receptive_field: Path
+    figures: list[Path]
+    runs: list[dict[str, Any]]  # per run: variant, seed and its job, benchmark, metrics and grid files
+    data_provenance: Path
+
+
+def data_uri(path: Path, _name: str = "") -> str:
+    """A PNG as a data: URI, so the page needs no other file."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_num(value: Any, digits: int = 2) -> str:
+    """A number with fixed decimals; an en dash where there is none."""
+    return "–" if _missing(value) else f"{float(value):,.{digits}f}"
+
+
+def fmt_signed(value: Any, digits: int = 2) -> str:
+    """A difference with its sign."""
+    return "–" if _missing(value) else f"{float(value):+.{digits}f}"
+
+
+def render(context: dict[str, Any], template: Path) -> str:
+    """Render the Jinja2 template with autoescaping: text from config shows as text, never as HTML."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template.parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    env.filters.update(pct=fmt_num, num=fmt_num, signed=fmt_signed)
+    return env.get_template(template.name).render(**context)
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    """The validated config as YAML: every key, defaults included, so it reproduces the study on its own."""
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+
+
+def reproduce(config: dict[str, Any], git: provenance.GitState, config_name: str) -> dict[str, Any]:
+    """The commands that rebuild this report, and whether the checkout alone can."""
+    remote = git.remote or "<this repository's URL>"
+    return {
+        "commands": [
+            f"git clone {remote} normstudy && cd normstudy",
+            f"git checkout {git.commit}",
+            f"# save the config below as {config_name}, then:",
+            f"snakemake --cores all --configfile {config_name}",
+        ],
+        "dirty": git.dirty,
+        "config_name": config_name,
+        "config_yaml": config_yaml(config),
+    }
+
+
+def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+    """Per variant: its norm, the layer it stands for, group count, L1 weight and dropout."""
+    rows = []
+    for name in names:
+        settings = config["variants"][name]
+        groups = settings.get("groups")
+        rows.append(
+            {
+                "name": name,
+                "norm": settings["norm"],
+                "layer": describe_norm(settings["norm"], groups),
+                "groups": "–" if groups is None else groups,
+                "l1": settings["l1"],
+                "dropout": settings["dropout"],
+            }
+        )
+    return rows
+
+
+def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the template shows, from the study's files; `image` places each picture on the page."""
+    config = inputs.config
+    summary = pd.read_csv(inputs.summary)
+    comparisons = pd.read_csv(inputs.comparisons)
+    runs_table = pd.read_csv(inputs.runs_table)
+    model_rows = pd.read_csv(inputs.model_summary)
+    names = list(summary["variant"])
+    seeds, first_seed = config["seeds"], config["seeds"][0]
+    jobs = [provenance.read_job(entry) for entry in inputs.runs]
+    data = json.loads(inputs.data_provenance.read_text())
+    mnist = config["data"]["dataset"] == "mnist"
+    power = Power.of(runs_table[["variant", "seed", "test_acc"]])
+    git = provenance.git_state(Path.cwd())
+    first_runs = {entry["variant"]: entry for entry in inputs.runs if entry["seed"] == first_seed}
+    misclassified = [
+        {
+            "variant": name,
+            "image": image(Path(first_runs[name]["grid"]), f"misclassified_{name}_seed{first_seed}"),
+            "mistakes": json.loads(Path(first_runs[name]["metrics"]).read_text())["n_misclassified"],
+        }
+        for name in names
+    ]
+    return {
+        "title": config["report"]["title"],
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "params": int(summary["params"].iloc[0]),
+        "dataset_name": "MNIST" if mnist else "synthetic digits (test data, not MNIST)",
+        "train_size": data["files"][TRAIN_IMAGES]["shape"][0],
+        "test_size": data["files"][TEST_IMAGES]["shape"][0],
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "variants": variant_rows(config, names),
+        "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
+        "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
+        "recipe": {"train": config["train"], "data": config["data"]},
+        "key_results": key_results(summary, comparisons, power, mnist),
+        "summary": summary.to_dict("records"),
+        "comparisons": comparisons.to_dict("records"),
+        "verdict": verdict(comparisons, len(seeds)),
+        "power": power.sentence(),
+        "figures": {path.stem: image(path, path.stem) for path in inputs.figures},
+        "misclassified_count": config["misclassified"]["count"],
+        "misclassified": misclassified,
+        "per_class": [
+            {"variant": name, "accuracies": list(group.sort_values("class")["acc_mean"])}
+            for name, group in pd.read_csv(inputs.per_class).groupby("variant", sort=False)
+        ],
+        "summaries": [
+            {
+                "variant": name,
+                "norm": config["variants"][name]["norm"],
+                "rows": group.to_dict("records"),
+                "total": int(group["params"].sum()),
+            }
+            for name, group in model_rows.groupby("variant", sort=False)
+        ],
+        "receptive_field": pd.read_csv(inputs.receptive_field).to_dict("records"),
+        "reproduce": reproduce(config, git, "config-used.yaml"),
+        "links": links or {},
+        "provenance": {
+            "git_commit": git.commit,
+            "git_dirty": git.dirty,
+            "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+            "python": platform.python_version(),
+            "packages": provenance.package_versions(),
+            "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",
+            "devices": sorted({j["device"] for j in jobs}),
+            "data": data,
+            "wall_time": f"{provenance.duration(provenance.wall_time(jobs))}, from the first training job's start "
+            "to the last one's end",
+            "job_time": provenance.duration(sum(j["s"] for j in jobs)),
+            "jobs": jobs,
+        },
+    }
