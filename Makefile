@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# Workflow profile of `make study`: default (local cores) or slurm (through sbatch; see README).
+PROFILE ?= default
 # Extra pytest arguments, e.g. PYTEST_ARGS='-m "not browser"' on a machine where Chromium cannot be installed.
 PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
@@ -20,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 study: venv
-	snakemake --cores $(CORES)
+	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES)
 
 # report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # What a run of the workflow needs; results/ and report/ start empty in the copy.
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "environment.yml", "workflow", "tests/smoke.yaml")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "environment.yml", "workflow", "profiles", "tests/smoke.yaml")
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -45,6 +45,13 @@ REQUIREMENTS = (
         needed_by="the report's browser tests (tests/test_report.py)",
         test_markers=frozenset({"browser", "workflow"}),
     ),
+    Requirement(
+        marker="slurm",
+        packages=("slurmctld", "slurmd", "slurm-client", "munge"),
+        files=("/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged"),
+        needed_by="the SLURM test, which runs the study through a real single-node cluster (tests/test_slurm.py)",
+        test_markers=frozenset({"slurm", "workflow"}),
+    ),
 )
 
 
@@ -94,12 +101,12 @@ def install_commands(packages: list[str], prefix: list[str]) -> list[list[str]]:
 
 def cannot_install(missing: list[str], needs: list[Requirement], why: str) -> str:
     """The message for a machine where the check cannot install what the selected tests need."""
-    markers = " or ".join(r.marker for r in needs)
+    markers = " and ".join(f"not {r.marker}" for r in needs)
     return (
         f"system-deps: missing Debian packages {' '.join(missing)}, needed by "
         f"{'; '.join(r.needed_by for r in needs)}; cannot install them here ({why}).\n"
         f"  Install them:  sudo apt-get update && sudo apt-get install -y {' '.join(missing)}\n"
-        f"  Or run the rest of the suite without those tests:  make test PYTEST_ARGS='-m \"not {markers}\"'"
+        f"  Or run the rest of the suite without those tests:  make test PYTEST_ARGS='-m \"{markers}\"'"
     )
 
 
@@ -113,14 +120,15 @@ def main(pytest_args: str = "", dry_run: bool = False) -> int:
         names = " ".join(p for r in needs for p in r.packages) or "none for the selected tests"
         print(f"system-deps: all present ({names}); no apt-get run")
         return 0
+    lacking = [r for r in needs if missing_packages((r,), prefix)]
     if not shutil.which("apt-get"):
-        print(cannot_install(missing, needs, "no apt-get on PATH"), file=sys.stderr)
+        print(cannot_install(missing, lacking, "no apt-get on PATH"), file=sys.stderr)
         return 2
     run_as = privilege()
     if run_as is None:
-        print(cannot_install(missing, needs, "not root, and sudo -n needs a password or is absent"), file=sys.stderr)
+        print(cannot_install(missing, lacking, "not root, and sudo -n needs a password or is absent"), file=sys.stderr)
         return 2
-    print(f"system-deps: installing {' '.join(missing)} with apt-get, for {'; '.join(r.needed_by for r in needs)}")
+    print(f"system-deps: installing {' '.join(missing)} with apt-get, for {'; '.join(r.needed_by for r in lacking)}")
     for command in install_commands(missing, run_as):
         if dry_run:
             print("would run: " + shlex.join(command))

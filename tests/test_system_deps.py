@@ -11,14 +11,15 @@ import pytest
 import system_deps
 
 SCRIPT = Path(system_deps.__file__)
-BROWSER = system_deps.REQUIREMENTS[0]
+BROWSER, SLURM = system_deps.REQUIREMENTS
+EVERYTHING = "chromium chromium-driver slurmctld slurmd slurm-client munge"
 
 
-def run_check(tmp_path: Path, *args: str, present: bool = False, uid: int = 1000, commands: tuple[str, ...] = ()):
+def run_check(tmp_path: Path, *args: str, present: tuple = (), uid: int = 1000, commands: tuple[str, ...] = ()):
     """The script as `make test` runs it, on a simulated machine: its files under a prefix, its user, its PATH."""
     prefix = tmp_path / "machine"
-    if present:
-        for path in BROWSER.files:
+    for requirement in present:
+        for path in requirement.files:
             (prefix / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
             (prefix / path.lstrip("/")).write_text("")
     bin_dir = tmp_path / "bin"
@@ -39,18 +40,25 @@ def run_check(tmp_path: Path, *args: str, present: bool = False, uid: int = 1000
 
 
 def test_nothing_missing_runs_no_apt_get(tmp_path: Path) -> None:
-    done = run_check(tmp_path, present=True, commands=("apt-get",))
+    done = run_check(tmp_path, present=(BROWSER, SLURM), commands=("apt-get",))
     assert done.returncode == 0
-    assert "all present (chromium chromium-driver); no apt-get run" in done.stdout
+    assert f"all present ({EVERYTHING}); no apt-get run" in done.stdout
     assert not (tmp_path / "calls").exists()
 
 
 def test_no_apt_get_and_not_root_stops_with_the_command_and_the_way_around(tmp_path: Path) -> None:
     done = run_check(tmp_path)
     assert done.returncode == 2
-    assert "missing Debian packages chromium chromium-driver" in done.stderr
-    assert "sudo apt-get update && sudo apt-get install -y chromium chromium-driver" in done.stderr
-    assert "make test PYTEST_ARGS='-m \"not browser\"'" in done.stderr
+    assert f"missing Debian packages {EVERYTHING}" in done.stderr
+    assert f"sudo apt-get update && sudo apt-get install -y {EVERYTHING}" in done.stderr
+    assert "make test PYTEST_ARGS='-m \"not browser and not slurm\"'" in done.stderr
+
+
+def test_only_what_is_missing_is_named(tmp_path: Path) -> None:
+    done = run_check(tmp_path, present=(BROWSER,))
+    assert done.returncode == 2
+    assert "missing Debian packages slurmctld slurmd slurm-client munge, needed by the SLURM test" in done.stderr
+    assert "make test PYTEST_ARGS='-m \"not slurm\"'" in done.stderr
 
 
 def test_not_root_without_password_less_sudo_stops_too(tmp_path: Path) -> None:
@@ -63,17 +71,17 @@ def test_not_root_without_password_less_sudo_stops_too(tmp_path: Path) -> None:
 def test_root_installs_what_is_missing(tmp_path: Path) -> None:
     done = run_check(tmp_path, "--dry-run", uid=0, commands=("apt-get",))
     assert done.returncode == 0, done.stderr
-    assert "installing chromium chromium-driver with apt-get, for the report's browser tests" in done.stdout
+    assert f"installing {EVERYTHING} with apt-get, for the report's browser tests" in done.stdout
     assert "would run: apt-get update -qq" in done.stdout
-    assert (
-        "would run: env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver" in done.stdout
-    )
+    assert f"would run: env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {EVERYTHING}" in done.stdout
 
 
 def test_deselected_browser_tests_need_no_browser(tmp_path: Path) -> None:
-    done = run_check(tmp_path, "--pytest-args", '-m "not browser"')
+    done = run_check(tmp_path, "--pytest-args", '-m "not browser and not slurm"')
     assert done.returncode == 0
     assert "none for the selected tests" in done.stdout
+    only_slurm = run_check(tmp_path, "--pytest-args", '-m "not browser"', present=(SLURM,))
+    assert only_slurm.returncode == 0 and "all present (slurmctld slurmd slurm-client munge)" in only_slurm.stdout
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,31 @@ def test_smoke_config_builds_the_synthetic_data(workflow_copy: Path) -> None:
     # A second run finds nothing to do.
     again = snakemake(workflow_copy, *targets, "-n", "--configfile", "tests/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def planned_resources(study: Path, *args: str) -> list[str]:
+    """The resources line of every job a dry run of the SLURM profile plans (the `all` target left out)."""
+    done = snakemake(study, "-n", "--workflow-profile", "profiles/slurm", *args)
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", done.stdout + done.stderr)
+    return [
+        re.search(r"resources: (.*)", block).group(1)
+        for block in blocks
+        if re.match(r"(local)?rule \w+:", block) and not block.startswith(("rule all:", "localrule all:"))
+    ]
+
+
+def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
+    lines = planned_resources(workflow_copy)
+    assert len(lines) == 67  # download, 15 x (settings, train, evaluate, grid), tables, 3 figures, report
+    for line in lines:
+        assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
+    train = [line for line in lines if "gpu=" in line]
+    assert len(train) == 15 and all("gpu=0" in line for line in train)
+
+
+def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
+    (workflow_copy / "cuda.yaml").write_text("train:\n  device: cuda\n")
+    train = [line for line in planned_resources(workflow_copy, "--configfile", "cuda.yaml") if "gpu=" in line]
+    assert len(train) == 15 and all("gpu=1" in line for line in train)
+    # CUDA's host memory on top of the CPU job's.
+    assert all(int(re.search(r"mem_mb=(\d+)", line).group(1)) >= 3500 for line in train)

@@ -31,8 +31,14 @@ rule aggregate:
         confusion="results/tables/confusion.csv",
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
+        runtime=minutes(10),
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics}"
         " --histories {input.histories} --summary {output.summary} --summary-md {output.summary_md}"
@@ -50,8 +56,14 @@ rule model_summary:
         receptive_field="results/tables/receptive_field.csv",
     log:
         "results/logs/model_summary.log",
+    benchmark:
+        "results/benchmarks/model_summary.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["model_summary"]),
+        runtime=minutes(10),
     params:
         variants=lambda wildcards: json.dumps(
             [

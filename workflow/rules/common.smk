@@ -1,6 +1,7 @@
 # Config validation, targets and input helpers shared by every stage.
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from normstudy.config import (
     ConfigError,
     FetchSettings,
     run_settings,
+    train_size,
     validate_config,
     variant_settings,
 )
@@ -36,6 +38,64 @@ def package_modules(*names):
 
 # What a script that reads the run settings (config.py) imports with them.
 SETTINGS_MODULES = ("config", "architecture", "dataset")
+
+
+# ---- Resources of every rule: threads, memory (mem_mb) and runtime (minutes), for SLURM and local runs alike.
+# Peak RSS measured by Snakemake's benchmark files (results/benchmarks/, full MNIST, 2-core development machine,
+# one thread per job), in MB; each job's memory is that x 1.5, plus the Snakemake process that runs the job on a
+# cluster node (about 200 MB, counted as 500).
+PEAK_RSS_MB = {
+    "run_settings": 50,
+    "download_mnist": 1275,
+    "train": 790,
+    "evaluate": 620,
+    "misclassified": 235,
+    "aggregate": 115,
+    "model_summary": 570,
+    "plot": 195,
+    "report": 625,
+}
+JOB_OVERHEAD_MB = 500
+# CUDA's context and libraries, on top, when training on a GPU.
+CUDA_HOST_MB = 2000
+# Seconds per epoch of 60,000 images, one CPU thread, batch 128, two jobs side by side on that machine; the L1
+# penalty adds about 35 % (bn_l1 26 s against bn 19 s).
+TRAIN_SECONDS_PER_EPOCH = {"batch": 20, "group": 20, "layer": 23, "instance": 40}
+L1_SLOWDOWN = 1.35
+
+
+def mem_mb(peak_rss_mb):
+    """Memory to ask for: the measured peak with a 1.5x margin plus the job's Snakemake process, in 100 MB steps."""
+    return math.ceil((peak_rss_mb * 1.5 + JOB_OVERHEAD_MB) / 100) * 100
+
+
+def minutes(seconds):
+    """Runtime to ask for: three times the measured seconds, at least 5 minutes (schedulers count in minutes)."""
+    return max(5, math.ceil(seconds * 3 / 60))
+
+
+def uses_gpu():
+    """Training asks the scheduler for a GPU only when the config says CUDA (auto takes what the node has)."""
+    return config["train"]["device"] == "cuda"
+
+
+def train_mem_mb(wildcards):
+    """A training job's memory: the measured peak, plus CUDA's host memory on a GPU."""
+    return mem_mb(PEAK_RSS_MB["train"]) + (CUDA_HOST_MB if uses_gpu() else 0)
+
+
+def train_runtime(wildcards):
+    """A training job's minutes: epochs x the measured CPU seconds per epoch for its norm, twice, plus start-up."""
+    variant = config["variants"][wildcards.variant]
+    per_epoch = TRAIN_SECONDS_PER_EPOCH[variant["norm"]] * train_size(config) / 60000
+    per_epoch *= L1_SLOWDOWN if variant["l1"] > 0 else 1
+    return math.ceil((config["train"]["epochs"] * per_epoch * 2 + 120) / 60)
+
+
+def synthetic_mem_mb(wildcards):
+    """The generator holds every image: 60 MB measured for 7,000, about 3 KB more per image."""
+    synthetic = config["data"]["synthetic"]
+    return mem_mb(60 + 0.003 * (synthetic["train_size"] + synthetic["test_size"]))
 
 
 def raw_data_files():

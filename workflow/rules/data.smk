@@ -11,8 +11,15 @@ rule download_mnist:
         **raw_paths("mnist"),
     log:
         "results/logs/download_mnist.log",
+    benchmark:
+        "results/benchmarks/download_mnist.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["download_mnist"]),
+        # Every source may take its full timeout, for each of the four files on the mirrors.
+        runtime=minutes(8 * config["data"]["timeout_s"] + 60),
     params:
         # An object, not builtin values: how MNIST is fetched never reruns this rule (see FetchSettings).
         fetch=FetchSettings.from_config(config),
@@ -31,8 +38,21 @@ rule make_synthetic:
         **raw_paths("synthetic"),
     log:
         "results/logs/make_synthetic.log",
+    benchmark:
+        "results/benchmarks/make_synthetic.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=synthetic_mem_mb,
+        runtime=lambda wildcards: minutes(
+            10
+            * (
+                config["data"]["synthetic"]["train_size"]
+                + config["data"]["synthetic"]["test_size"]
+            )
+            / 7000
+        ),
     params:
         synthetic=config["data"]["synthetic"],
     shell:

@@ -23,9 +23,14 @@ rule evaluate:
         metrics=f"{RUN}/metrics.json",
     log:
         "results/logs/evaluate/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{variant}/seed{seed}.tsv"
     conda:
         ENV
     threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["evaluate"]) + (CUDA_HOST_MB if uses_gpu() else 0),
+        runtime=minutes(10),
     shell:
         "python {input.script} --settings {input.settings} --model {input.model} --data {input.data}"
         " --provenance {input.provenance} --predictions {output.predictions}"
@@ -50,8 +55,14 @@ rule misclassified:
         ),
     log:
         "results/logs/misclassified/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/misclassified/{variant}/seed{seed}.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["misclassified"]),
+        runtime=minutes(10),
     params:
         grid=config["misclassified"],
         title="{variant}, seed {seed}",

@@ -27,8 +27,14 @@ rule plot_curves:
         train_vs_test_svg="results/figures/train_vs_test.svg",
     log:
         "results/logs/plot_curves.log",
+    benchmark:
+        "results/benchmarks/plot_curves.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["plot"]),
+        runtime=minutes(20),
     params:
         variants=enabled_variants(),
     shell:
@@ -53,8 +59,14 @@ rule plot_final:
         svg="results/figures/final_accuracy.svg",
     log:
         "results/logs/plot_final.log",
+    benchmark:
+        "results/benchmarks/plot_final.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["plot"]),
+        runtime=minutes(20),
     params:
         variants=enabled_variants(),
     shell:
@@ -76,8 +88,14 @@ rule plot_confusion:
         svg="results/figures/confusion.svg",
     log:
         "results/logs/plot_confusion.log",
+    benchmark:
+        "results/benchmarks/plot_confusion.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["plot"]),
+        runtime=minutes(20),
     params:
         variants=enabled_variants(),
     shell:

@@ -8,8 +8,14 @@ rule report:
         "report/index.html",
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["report"]),
+        runtime=minutes(20),
     params:
         config=json.dumps(config, sort_keys=True),
         runs=json.dumps(run_manifest()),
@@ -36,8 +42,14 @@ rule publish:
         directory("report/site"),
     log:
         "results/logs/publish.log",
+    benchmark:
+        "results/benchmarks/publish.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["report"]),
+        runtime=minutes(20),
     params:
         config=json.dumps(config, sort_keys=True),
         runs=json.dumps(run_manifest()),

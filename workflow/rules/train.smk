@@ -9,8 +9,14 @@ rule run_settings:
         settings=f"{RUN}/settings.json",
     log:
         "results/logs/settings/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/settings/{variant}/seed{seed}.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["run_settings"]),
+        runtime=minutes(1),
     params:
         settings=settings_json,
     shell:
@@ -37,6 +43,10 @@ rule train:
     conda:
         ENV
     threads: config["train"]["threads"]
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+        gpu=1 if uses_gpu() else 0,
     params:
         # Not an output: it exists only while a job is unfinished, and is resumed from when it matches.
         checkpoint=f"{RUN}/checkpoint.pt",

@@ -1,0 +1,133 @@
+"""The study through a real SLURM scheduler (profiles/slurm): every job via sbatch, the same bytes as locally.
+
+A single-node cluster (munged, slurmctld, slurmd from Debian) is started on this machine for the module and
+stopped by PID afterwards. `make test` installs the packages (tests/system_deps.py); the module is skipped,
+with the reason, only where the daemons cannot be started (not root, or SLURM not installed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import copy_workflow
+from slurm_cluster import MIN_JOB_AGE, LocalSlurm, unavailable_reason
+from test_study import comparable
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+# The smoke study cut to two variants and one seed.
+SMALL_STUDY = "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
+CONFIG_ARGS = ("--configfile", "tests/smoke.yaml", "small.yaml")
+# The first status check comes this soon, and later ones at most 10 s apart while nothing finishes; MinJobAge
+# keeps finished jobs in squeue far longer (the plugin needs at least three times this).
+STATUS_SECONDS = 5
+SLURM_ARGS = (
+    "--workflow-profile",
+    "profiles/slurm",
+    "--slurm-init-seconds-before-status-checks",
+    str(STATUS_SECONDS),
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no SLURM cluster can be started here: {reason}")
+    assert MIN_JOB_AGE >= 3 * STATUS_SECONDS
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    slurm.start()
+    yield slurm
+    slurm.stop()
+    assert not any(p.poll() is None for p in slurm.processes.values())
+
+
+def run(study: Path, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Snakemake in `study`, with this interpreter's folder first on PATH (sbatch passes it on to the jobs)."""
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=study,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def small_study(folder: Path) -> Path:
+    study = copy_workflow(folder)
+    (study / "small.yaml").write_text(SMALL_STUDY)
+    return study
+
+
+@pytest.fixture(scope="module")
+def through_slurm(cluster: LocalSlurm, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+    """The small study run through the cluster: its folder, Snakemake's output and the wall time."""
+    study = small_study(tmp_path_factory.mktemp("through-slurm") / "study")
+    started = time.monotonic()
+    done = run(study, cluster.env(), *SLURM_ARGS, *CONFIG_ARGS, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    return study, output, time.monotonic() - started
+
+
+def test_every_job_went_through_sbatch(through_slurm: tuple[Path, str, float], cluster: LocalSlurm) -> None:
+    study, output, seconds = through_slurm
+    stats = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+    expected = sum(n for rule, n in planned.items() if rule not in ("all", "total"))
+    assert expected == 15, planned  # synthetic data, 2 x (settings, train, evaluate, grid), tables, figures, report
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
+    assert len(submitted) == expected, output[-3000:]
+    # The scheduler's own record: every one of those ids ran and completed.
+    listed = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i %T"], env=cluster.env(), capture_output=True, text=True, check=True
+    )
+    states = dict(line.split() for line in listed.stdout.splitlines())
+    assert all(states.get(job) == "COMPLETED" for job in submitted), states
+    slurm_logs = {p.stem for p in (study / ".snakemake" / "slurm_logs").rglob("*.log")}
+    assert set(submitted) <= slurm_logs  # each job wrote its SLURM log under its job id
+    print(f"\nsmall study through SLURM: {expected} jobs via sbatch in {seconds:.0f} s")
+
+
+def test_outputs_are_byte_identical_to_a_local_run(through_slurm: tuple[Path, str, float], tmp_path: Path) -> None:
+    study = through_slurm[0]
+    local = small_study(tmp_path / "local")
+    done = run(local, dict(os.environ), "--cores", "2", *CONFIG_ARGS, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    files = sorted(p.relative_to(local) for p in (local / "results" / "runs").rglob("*") if p.is_file())
+    assert len(files) == 2 * 8
+    for relative in files:
+        first, second = comparable(study / relative), comparable(local / relative)
+        if relative.name == "history.csv":
+            assert first.equals(second), relative
+        else:
+            assert first == second, relative
+    for name in ("predictions.csv", "metrics.json"):
+        for variant in ("bn", "gn"):
+            relative = Path("results") / "runs" / variant / "seed1" / name
+            assert (study / relative).read_bytes() == (local / relative).read_bytes(), relative
+
+
+def test_a_failing_job_fails_the_run_instead_of_hanging(
+    through_slurm: tuple[Path, str, float], cluster: LocalSlurm
+) -> None:
+    study = through_slurm[0]
+    model = study / "results" / "runs" / "gn" / "seed1" / "model.pt"
+    kept = model.read_bytes()
+    model.write_bytes(b"not a model")  # newer than its predictions: evaluate reruns, and cannot load it
+    try:
+        done = run(study, cluster.env(), *SLURM_ARGS, *CONFIG_ARGS, timeout=600)
+    finally:
+        model.write_bytes(kept)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Error in rule evaluate" in output and "SLURM jobid" in output
