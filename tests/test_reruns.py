@@ -58,6 +58,11 @@ def test_nothing_changed_nothing_runs(smoke_study: Path) -> None:
     assert planned(smoke_study) == Counter()
 
 
+def test_changing_how_mnist_would_be_fetched_reruns_nothing(smoke_study: Path) -> None:
+    with override(smoke_study, "data:\n  sources: [pypi]\n  timeout_s: 5\n  mirrors: []\n") as extra:
+        assert planned(smoke_study, extra) == Counter()
+
+
 def test_changing_the_title_reruns_only_the_report(smoke_study: Path) -> None:
     with override(smoke_study, "report:\n  title: Another title\n") as extra:
         assert planned(smoke_study, extra) == Counter({"report": 1})

@@ -98,6 +98,15 @@ def synthetic_mem_mb(wildcards):
     return mem_mb(60 + 0.003 * (synthetic["train_size"] + synthetic["test_size"]))
 
 
+def reported_config():
+    """The validated config less its fetch-only data keys: how MNIST was downloaded never reruns the report."""
+    fetch_keys = {field.name for field in dataclasses.fields(FetchSettings)}
+    data = {
+        key: value for key, value in config["data"].items() if key not in fetch_keys
+    }
+    return json.dumps({**config, "data": data}, sort_keys=True)
+
+
 def raw_data_files():
     """Role -> path of the configured dataset's four IDX files and its provenance.json."""
     return raw_paths(config["data"]["dataset"])

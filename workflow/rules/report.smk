@@ -17,7 +17,7 @@ rule report:
         mem_mb=mem_mb(PEAK_RSS_MB["report"]),
         runtime=minutes(20),
     params:
-        config=json.dumps(config, sort_keys=True),
+        config=reported_config(),
         runs=json.dumps(run_manifest()),
     shell:
         f"python {{input.script}} {REPORT_ARGS} --out {{output}} > {{log}} 2>&1"
@@ -51,7 +51,7 @@ rule publish:
         mem_mb=mem_mb(PEAK_RSS_MB["report"]),
         runtime=minutes(20),
     params:
-        config=json.dumps(config, sort_keys=True),
+        config=reported_config(),
         runs=json.dumps(run_manifest()),
     shell:
         "python {input.script} "
