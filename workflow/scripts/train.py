@@ -20,7 +20,6 @@ from normstudy.data import load_splits
 from normstudy.engine import (
     HISTORY_COLUMNS,
     TrainingDivergedError,
-    checkpoint_key,
     fit,
     resolve_device,
     save_torch,
@@ -82,7 +81,7 @@ def main(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "data_sha256": splits.sha256,
-            "checkpoint_key": checkpoint_key(settings, splits.sha256, device, threads),
+            "checkpoint_key": run.key,
             "resumed_from_epoch": run.resumed_from,
             # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
             "started_utc": started.isoformat(timespec="seconds"),

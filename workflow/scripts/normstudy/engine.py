@@ -163,6 +163,7 @@ class Run:
     generator: torch.Generator
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
+    key: str = ""  # the checkpoint key it was trained under (see checkpoint_key)
 
     def checkpoint(self, path: Path, key: str) -> None:
         """Save the run's whole state atomically, so a killed job resumes where it was."""
@@ -285,7 +286,7 @@ def fit(
     torch.set_num_threads(threads)
     generator = seed_everything(settings.seed, device)
     run = new_run(settings, len(splits.train_images), device, generator)
-    key = checkpoint_key(settings, splits.sha256, device, threads)
+    key = run.key = checkpoint_key(settings, splits.sha256, device, threads)
     done = run.resume(checkpoint_path, key, log)
     progress = sys.stderr.isatty()
     mean, std, epochs = settings.data.mean, settings.data.std, settings.train.epochs

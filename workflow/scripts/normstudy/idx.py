@@ -82,12 +82,15 @@ def redo_hint(provenance_path: Path) -> str:
     return f"delete {provenance_path.parent} and rerun the workflow to fetch or generate the data again"
 
 
-def changed_file_error(path: Path, digest: str, provenance_path: Path, recorded: str) -> DataIntegrityError:
-    """The error for a file whose SHA-256 is not the one its provenance recorded."""
-    return DataIntegrityError(
-        f"{path}: SHA-256 {digest[:16]}... differs from {recorded[:16]}..., recorded in {provenance_path} "
-        f"when the file was written: it has been changed since; {redo_hint(provenance_path)}"
-    )
+def sha256_as_recorded(path: Path, data: bytes, recorded: dict[str, dict], provenance_path: Path) -> str:
+    """The SHA-256 of `data` (the bytes of `path`), or DataIntegrityError if provenance.json recorded another."""
+    digest, expected = sha256_hex(data), recorded[path.name]["sha256"]
+    if digest != expected:
+        raise DataIntegrityError(
+            f"{path}: SHA-256 {digest[:16]}... differs from {expected[:16]}..., recorded in {provenance_path} "
+            f"when the file was written: it has been changed since; {redo_hint(provenance_path)}"
+        )
+    return digest
 
 
 def read_verified(
@@ -118,13 +121,10 @@ def read_verified(
     for name in RAW_FILES:
         path = by_name[name]
         data = path.read_bytes()
-        digest = sha256_hex(data)
-        if digest != provenance["files"][name]["sha256"]:
-            raise changed_file_error(path, digest, provenance_path, provenance["files"][name]["sha256"])
+        sha256[name] = sha256_as_recorded(path, data, provenance["files"], provenance_path)
         if expected_md5 is not None and md5_hex(data) != expected_md5[name]:
             raise DataIntegrityError(f"{path}: MD5 {md5_hex(data)} is not the canonical {expected_md5[name]}; {redo}")
         arrays[name] = check_raw_file(name, data)
-        sha256[name] = digest
     check_counts(arrays, provenance_path.parent)
     return arrays, sha256
 
@@ -147,6 +147,4 @@ def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) ->
         return  # nothing there yet, or a fetch that did not finish: the data rule will (re)make it
     recorded = json.loads(provenance_path.read_text(encoding="utf-8"))["files"]
     for path in files:
-        digest = sha256_hex(path.read_bytes())
-        if digest != recorded[path.name]["sha256"]:
-            raise changed_file_error(path, digest, provenance_path, recorded[path.name]["sha256"])
+        sha256_as_recorded(path, path.read_bytes(), recorded, provenance_path)
