@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study publish smoke test bench lint format clean
+.PHONY: venv system-deps study tune publish smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 study: venv
 	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES)
+
+# The recipe search on the validation split (config `tune`; results/tuning/). Not part of `study`.
+tune: venv
+	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) tune
 
 # report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv

@@ -30,17 +30,22 @@ def tiny_settings(
     train_size: int = 160,
     test_size: int = 40,
     data_seed: int = 3,
+    validation_size: int = 0,
     **train: Any,
 ) -> RunSettings:
-    """A run's settings on a small synthetic set: batch 32, dropout 0.05, on the CPU."""
+    """A run's settings on a small synthetic set: batch 32, dropout 0.05, on the CPU (a tuning run's when
+    `validation_size` > 0)."""
     config = study_config(
         {
             "variants": {"tiny": {"norm": norm, "l1": l1, "dropout": 0.05}},
             "train": {"epochs": epochs, "batch_size": 32, "device": "cpu", **train},
-            "data": {"synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed}},
+            "data": {
+                "synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed},
+                "validation": validation_size or train_size // 4,
+            },
         }
     )
-    return run_settings(config, "tiny", seed)
+    return run_settings(config, "tiny", seed, validation_size)
 
 
 @dataclass(frozen=True)

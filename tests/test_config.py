@@ -19,6 +19,8 @@ from normstudy.config import (
     merge,
     run_settings,
     steps_per_epoch,
+    tuning_points,
+    tuning_settings,
     validate_config,
 )
 
@@ -227,28 +229,35 @@ def test_booleans_are_not_integers() -> None:
 @pytest.mark.parametrize("batch_size", [64, 128, 256])
 @pytest.mark.parametrize("epochs", [1, 2, 3])
 def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, batch_size: int, epochs: int) -> None:
-    """A config passes validation exactly when the engine can build its OneCycleLR schedule."""
+    """A config passes validation exactly when the engine can build its OneCycleLR schedules: the study's and,
+    on the images the validation split leaves, every tuning run's."""
     import torch
 
     from normstudy.engine import new_run, seed_everything
 
+    held_out = 100
     config = merged(
         shipped(),
         {
             "train": {"epochs": epochs, "batch_size": batch_size},
-            "data": {"dataset": "synthetic", "synthetic": {"train_size": train_size}},
+            "data": {"dataset": "synthetic", "synthetic": {"train_size": train_size}, "validation": held_out},
         },
     )
     try:
-        settings = run_settings(validate_config(config), "bn", 1)
+        validated = validate_config(config)
     except ConfigError:
         accepted = False
     else:
         accepted = True
         cpu = torch.device("cpu")
-        new_run(settings, train_size, cpu, seed_everything(0, cpu))  # must not raise
+        # Neither may raise.
+        new_run(run_settings(validated, "bn", 1), train_size, cpu, seed_everything(0, cpu))
+        for point in tuning_points(validated):
+            tuning = tuning_settings(validated, "bn", point, 101)
+            new_run(tuning, train_size - held_out, cpu, seed_everything(0, cpu))
     steps = epochs * steps_per_epoch(train_size, batch_size)
-    assert accepted == (0.2 * steps > 1)
+    tuning_steps = epochs * steps_per_epoch(train_size - held_out, batch_size)
+    assert accepted == (0.2 * steps > 1 and 0.2 * tuning_steps > 1)
 
 
 def billion_laughs(levels: int = 9) -> str:

@@ -60,5 +60,5 @@ def test_a_gpu_run_is_recorded_and_its_model_evaluates_on_the_cpu(data, tmp_path
     model = prepare_model(cpu_settings, torch.device("cpu"))
     model.load_state_dict(state)
     splits = load_splits(data.files, data.provenance, cpu_settings.data)
-    _, accuracy, _ = evaluate(model, splits.test_images, splits.test_labels, 0.1307, 0.3081)
-    assert accuracy == pytest.approx(on_gpu["test_acc"], abs=100 / len(splits.test_labels) + 1e-9)
+    _, accuracy, _ = evaluate(model, splits.eval_images, splits.eval_labels, 0.1307, 0.3081)
+    assert accuracy == pytest.approx(on_gpu["test_acc"], abs=100 / len(splits.eval_labels) + 1e-9)

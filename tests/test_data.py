@@ -21,7 +21,7 @@ def test_load_splits_gives_uint8_images_and_int64_labels(tmp_path: Path) -> None
     data = synthetic_files(tmp_path, settings)
     splits = load_splits(data.files, data.provenance, settings.data)
     assert splits.train_images.shape == (200, 1, 28, 28) and splits.train_images.dtype == torch.uint8
-    assert splits.test_labels.shape == (20,) and splits.test_labels.dtype == torch.int64
+    assert splits.eval_labels.shape == (20,) and splits.eval_labels.dtype == torch.int64
     assert splits.sha256 == {k: v["sha256"] for k, v in json.loads(data.provenance.read_text())["files"].items()}
 
 

@@ -4,7 +4,7 @@
 rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
-        modules=package_modules("atomic", "stats", *SETTINGS_MODULES),
+        modules=package_modules("atomic", "stats", "tables", *SETTINGS_MODULES),
         settings=run_files("settings.json"),
         metrics=run_files("metrics.json"),
         histories=run_files("history.csv"),

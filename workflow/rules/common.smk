@@ -12,7 +12,10 @@ from normstudy.config import (
     FetchSettings,
     run_settings,
     train_size,
+    tuning_points,
+    tuning_settings,
     validate_config,
+    variant_recipe,
     variant_settings,
 )
 from normstudy.dataset import raw_paths
@@ -60,7 +63,7 @@ JOB_OVERHEAD_MB = 500
 CUDA_HOST_MB = 2000
 # Seconds per epoch of 60,000 images, one CPU thread, batch 128, two jobs side by side on that machine; the L1
 # penalty adds about 35 % (bn_l1 26 s against bn 19 s).
-TRAIN_SECONDS_PER_EPOCH = {"batch": 20, "group": 20, "layer": 23, "instance": 40}
+TRAIN_SECONDS_PER_EPOCH = {"batch": 20, "group": 20, "layer": 23, "instance": 23}
 L1_SLOWDOWN = 1.35
 
 
@@ -74,14 +77,28 @@ def minutes(seconds):
     return max(5, math.ceil(seconds * 3 / 60))
 
 
-def uses_gpu():
-    """Training asks the scheduler for a GPU only when the config says CUDA (auto takes what the node has)."""
-    return config["train"]["device"] == "cuda"
+def uses_gpu(wildcards):
+    """Training asks the scheduler for a GPU only when the variant's recipe says CUDA (auto takes what the node has)."""
+    return variant_recipe(config, wildcards.variant)["device"] == "cuda"
 
 
-def train_mem_mb(wildcards):
-    """A training job's memory: the measured peak, plus CUDA's host memory on a GPU."""
-    return mem_mb(PEAK_RSS_MB["train"]) + (CUDA_HOST_MB if uses_gpu() else 0)
+def train_threads(wildcards):
+    """A training job's CPU threads: its variant's train.threads."""
+    return variant_recipe(config, wildcards.variant)["threads"]
+
+
+def train_gpus(wildcards):
+    """One GPU for a CUDA job, none otherwise."""
+    return 1 if uses_gpu(wildcards) else 0
+
+
+def variant_mem_mb(rule):
+    """Memory of a rule's per-variant jobs: the measured peak, plus CUDA's host memory when the variant uses a GPU."""
+
+    def job_mem_mb(wildcards):
+        return mem_mb(PEAK_RSS_MB[rule]) + (CUDA_HOST_MB if uses_gpu(wildcards) else 0)
+
+    return job_mem_mb
 
 
 def train_runtime(wildcards):
@@ -89,7 +106,8 @@ def train_runtime(wildcards):
     variant = config["variants"][wildcards.variant]
     per_epoch = TRAIN_SECONDS_PER_EPOCH[variant["norm"]] * train_size(config) / 60000
     per_epoch *= L1_SLOWDOWN if variant["l1"] > 0 else 1
-    return math.ceil((config["train"]["epochs"] * per_epoch * 2 + 120) / 60)
+    epochs = variant_recipe(config, wildcards.variant)["epochs"]
+    return math.ceil((epochs * per_epoch * 2 + 120) / 60)
 
 
 def synthetic_mem_mb(wildcards):
@@ -117,6 +135,11 @@ def data_files():
     return [path for role, path in raw_data_files().items() if role != "provenance"]
 
 
+def tuning_data_files():
+    """The two training IDX files: all a tuning run reads (it never sees the test set)."""
+    return [raw_data_files()[role] for role in ("train_images", "train_labels")]
+
+
 try:
     # An edited data file is refused here, before Snakemake deletes the outputs that depend on it.
     check_unchanged(data_files(), raw_data_files()["provenance"])
@@ -135,6 +158,13 @@ wildcard_constraints:
 
 
 RUN = "results/runs/{variant}/seed{seed}"
+# The commands of the settings and train rules, shared by the study's runs and the tuning runs.
+SETTINGS_SHELL = "python {input.script} --settings {params.settings:q} --out {output.settings} > {log} 2>&1"
+TRAIN_SHELL = (
+    "python {input.script} --settings {input.settings} --data {input.data}"
+    " --provenance {input.provenance} --model {output.model} --history {output.history}"
+    " --job {output.job} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
+)
 TRAIN_BENCHMARK = "results/benchmarks/train/{variant}/seed{seed}.tsv"
 
 

@@ -29,7 +29,7 @@ rule evaluate:
         ENV
     threads: 1
     resources:
-        mem_mb=mem_mb(PEAK_RSS_MB["evaluate"]) + (CUDA_HOST_MB if uses_gpu() else 0),
+        mem_mb=variant_mem_mb("evaluate"),
         runtime=minutes(10),
     shell:
         "python {input.script} --settings {input.settings} --model {input.model} --data {input.data}"

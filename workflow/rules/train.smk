@@ -20,7 +20,7 @@ rule run_settings:
     params:
         settings=settings_json,
     shell:
-        "python {input.script} --settings {params.settings:q} --out {output.settings} > {log} 2>&1"
+        SETTINGS_SHELL
 
 
 rule train:
@@ -42,15 +42,13 @@ rule train:
         TRAIN_BENCHMARK
     conda:
         ENV
-    threads: config["train"]["threads"]
+    threads: train_threads
     resources:
-        mem_mb=train_mem_mb,
+        mem_mb=variant_mem_mb("train"),
         runtime=train_runtime,
-        gpu=1 if uses_gpu() else 0,
+        gpu=train_gpus,
     params:
         # Not an output: it exists only while a job is unfinished, and is resumed from when it matches.
         checkpoint=f"{RUN}/checkpoint.pt",
     shell:
-        "python {input.script} --settings {input.settings} --data {input.data}"
-        " --provenance {input.provenance} --model {output.model} --history {output.history}"
-        " --job {output.job} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
+        TRAIN_SHELL

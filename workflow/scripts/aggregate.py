@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 
-from normstudy import atomic
 from normstudy.config import RunSettings
 from normstudy.stats import compare_variants, t_interval
+from normstudy.tables import shown, write_csv, write_text
 
 SUMMARY_COLUMNS = [
     "variant",
@@ -123,18 +123,6 @@ def confusion_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """CSV with fixed float formatting, so the same numbers give the same bytes."""
-    with atomic.atomic_open(path, "w") as handle:
-        frame.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """A text file, atomically, ending in one newline."""
-    with atomic.atomic_open(path, "w") as handle:
-        handle.write(text.rstrip("\n") + "\n")
-
-
 def main(
     settings_files: list[Path],
     metrics_files: list[Path],
@@ -151,11 +139,10 @@ def main(
     write_csv(per_class_table(metrics), out["per_class"])
     write_csv(confusion_table(metrics), out["confusion"])
     # A single seed has no spread: shown as a dash, never as "nan".
-    shown = summary.round(3).astype(object)
-    shown = shown.where(shown.notna(), None)
-    write_text(out["summary_md"], shown.to_markdown(index=False, missingval="–"))
-    write_text(out["summary_html"], shown.to_html(index=False, na_rep="–", classes="summary", border=0))
-    print(shown.to_string(index=False, na_rep="–"))
+    people = shown(summary)
+    write_text(out["summary_md"], people.to_markdown(index=False, missingval="–"))
+    write_text(out["summary_html"], people.to_html(index=False, na_rep="–", classes="summary", border=0))
+    print(people.to_string(index=False, na_rep="–"))
     return summary
 
 

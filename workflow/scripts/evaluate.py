@@ -47,14 +47,16 @@ def main(
     """Evaluate a trained model with the settings it was trained with; return the metrics."""
     torch.set_num_threads(threads)
     settings = RunSettings.read(settings_path)
+    if settings.data.validation_size:
+        raise ValueError(f"{settings_path}: a tuning run's settings; only study runs are scored on the test set")
     device = resolve_device(settings.train.device)
     model = prepare_model(settings, device)
     model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     splits = load_splits(data_files, provenance, settings.data, device)
     loss, accuracy, log_probs = evaluate(
         model,
-        splits.test_images,
-        splits.test_labels,
+        splits.eval_images,
+        splits.eval_labels,
         settings.data.mean,
         settings.data.std,
         layout=memory_format(settings),
@@ -62,7 +64,7 @@ def main(
     if not math.isfinite(loss):
         raise ValueError(f"{model_path}: test loss is {loss}; the model's outputs are not finite")
     probabilities = log_probs.exp().double().cpu().numpy()
-    labels = splits.test_labels.cpu().numpy()
+    labels = splits.eval_labels.cpu().numpy()
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
     write_predictions(predictions_path, labels, probabilities)

@@ -18,9 +18,9 @@ from normstudy import atomic
 from normstudy.config import RunSettings
 from normstudy.data import load_splits
 from normstudy.engine import (
-    HISTORY_COLUMNS,
     TrainingDivergedError,
     fit,
+    history_columns,
     resolve_device,
     save_torch,
 )
@@ -28,10 +28,10 @@ from normstudy.idx import DataIntegrityError
 from normstudy.model import count_parameters
 
 
-def write_history(path: Path, history: list[dict[str, float]]) -> None:
+def write_history(path: Path, history: list[dict[str, float]], eval_split: str = "test") -> None:
     """history.csv: one row per epoch, accuracies in percent."""
     with atomic.atomic_open(path, "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=history_columns(eval_split), lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
 
@@ -54,7 +54,7 @@ def main(
     splits = load_splits(data_files, provenance, settings.data, device)
     print(
         f"training {settings.variant.name} seed {settings.seed} on {device} with {threads} thread(s): "
-        f"{len(splits.train_images)} train / {len(splits.test_images)} test images",
+        f"{len(splits.train_images)} train / {len(splits.eval_images)} {splits.eval_split} images",
         flush=True,
     )
     run = fit(
@@ -68,7 +68,7 @@ def main(
     )
     model = run.model.to("cpu")
     save_torch(model_path, model.state_dict())
-    write_history(history_path, run.history)
+    write_history(history_path, run.history, splits.eval_split)
     atomic.write_json(
         job_path,
         {
@@ -91,14 +91,17 @@ def main(
     # Outputs are complete: the checkpoint has done its job and must not outlive them.
     checkpoint.unlink(missing_ok=True)
     final = run.history[-1]
-    print(f"done: test accuracy {final['test_acc']:.2f}% after {final['epoch']} epochs", flush=True)
+    split = splits.eval_split
+    print(f"done: {split} accuracy {final[f'{split}_acc']:.2f}% after {final['epoch']} epochs", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--settings", type=Path, required=True, help="settings.json of the run")
-    parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files")
+    parser.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="the IDX files: all four, or a tuning run's training pair"
+    )
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
     parser.add_argument("--model", type=Path, required=True, help="model.pt to write")
     parser.add_argument("--history", type=Path, required=True, help="history.csv to write")

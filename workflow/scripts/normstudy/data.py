@@ -12,27 +12,38 @@ import torch
 import torch.nn.functional as F
 
 from normstudy.config import DataSettings
-from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from normstudy.dataset import RAW_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from normstudy.idx import read_dataset
 
 
 @dataclass(frozen=True)
 class Splits:
-    """Train and test images as uint8 [N, 1, 28, 28] and labels as int64 [N], all on one device."""
+    """Training and evaluation images as uint8 [N, 1, 28, 28] and labels as int64 [N], all on one device."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
+    # The test set for a study run; the held-out end of the training set for a tuning run.
+    eval_images: torch.Tensor
+    eval_labels: torch.Tensor
     # SHA-256 of each verified file: what the data was, for the checkpoint key and the run's record.
     sha256: dict[str, str] = field(default_factory=dict)
+    eval_split: str = "test"  # test | val: the prefix of the evaluation columns in history.csv
+
+
+def needed_files(data: DataSettings) -> tuple[str, ...]:
+    """The IDX files a run reads: a tuning run only the training pair, so the test set stays unseen."""
+    return (TRAIN_IMAGES, TRAIN_LABELS) if data.validation_size else RAW_FILES
 
 
 def load_splits(
     paths: Sequence[str | Path], provenance: str | Path, data: DataSettings, device: torch.device | str = "cpu"
 ) -> Splits:
-    """Verify the four IDX files against their provenance, then load them onto `device` (47 MB for MNIST)."""
-    arrays, sha256 = read_dataset(paths, provenance, data)
+    """Verify the run's IDX files against their provenance, then load them onto `device` (47 MB for MNIST).
+
+    A tuning run (data.validation_size N > 0) gets the two training files only: it trains on all but their
+    last N images and is scored on those.
+    """
+    arrays, sha256 = read_dataset(paths, provenance, data, needed_files(data))
 
     def images(name: str) -> torch.Tensor:
         return torch.from_numpy(np.array(arrays[name])).unsqueeze(1).to(device)
@@ -40,12 +51,14 @@ def load_splits(
     def labels(name: str) -> torch.Tensor:
         return torch.from_numpy(arrays[name].astype(np.int64)).to(device)
 
+    if not data.validation_size:
+        return Splits(images(TRAIN_IMAGES), labels(TRAIN_LABELS), images(TEST_IMAGES), labels(TEST_LABELS), sha256)
+    train_images, train_labels, held_out = images(TRAIN_IMAGES), labels(TRAIN_LABELS), data.validation_size
+    if held_out >= len(train_images):
+        raise ValueError(f"validation_size {held_out} leaves none of the {len(train_images)} training images")
+    keep = len(train_images) - held_out
     return Splits(
-        images(TRAIN_IMAGES),
-        labels(TRAIN_LABELS),
-        images(TEST_IMAGES),
-        labels(TEST_LABELS),
-        sha256,
+        train_images[:keep], train_labels[:keep], train_images[keep:], train_labels[keep:], sha256, eval_split="val"
     )
 
 

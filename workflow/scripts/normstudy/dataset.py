@@ -51,9 +51,9 @@ def raw_paths(dataset: str, root: str = "results/data") -> dict[str, str]:
     }
 
 
-def paths_by_name(paths: Sequence[str | Path]) -> dict[str, Path]:
-    """IDX file name -> path, for exactly the four files of RAW_FILES (a script's --data list)."""
+def paths_by_name(paths: Sequence[str | Path], names: Sequence[str] = RAW_FILES) -> dict[str, Path]:
+    """IDX file name -> path, for exactly the files `names` (all four unless told; a script's --data list)."""
     by_name = {Path(p).name: Path(p) for p in paths}
-    if sorted(by_name) != sorted(RAW_FILES) or len(paths) != len(RAW_FILES):
-        raise ValueError(f"expected paths to the four files {', '.join(RAW_FILES)}, got {', '.join(map(str, paths))}")
+    if sorted(by_name) != sorted(names) or len(paths) != len(names):
+        raise ValueError(f"expected paths to the files {', '.join(names)}, got {', '.join(map(str, paths))}")
     return by_name

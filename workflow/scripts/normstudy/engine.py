@@ -26,7 +26,13 @@ from normstudy.config import RunSettings, steps_per_epoch
 from normstudy.data import Splits, eval_batch, training_batch
 from normstudy.model import build_model, conv_weights
 
-HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
+
+def history_columns(eval_split: str = "test") -> tuple[str, ...]:
+    """history.csv's columns; a tuning run's evaluation columns are val_loss and val_acc."""
+    return ("epoch", "lr", "train_loss", "train_acc", f"{eval_split}_loss", f"{eval_split}_acc", "seconds")
+
+
+HISTORY_COLUMNS = history_columns()
 # The files whose code decides a run's numbers: a checkpoint from other code is never resumed.
 PACKAGE_DIR = Path(__file__).resolve().parent
 ENGINE_MODULES = ("engine.py", "data.py", "model.py", "norms.py", "architecture.py", "idx.py", "config.py")
@@ -103,11 +109,12 @@ def checkpoint_key(settings: RunSettings, data_sha256: dict[str, str], device: t
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
 def memory_format(settings: RunSettings) -> torch.memory_format:
-    """The tensor layout of a run: channels_last (NHWC) unless `train.channels_last` is false."""
-    # NHWC makes this net's 8-channel convolutions about 1.25x faster on the CPU for batch, group and layer
-    # norm (oneDNN's NCHW backward is slow at 8 channels); GroupNorm(C, C) alone is a little slower.
-    return torch.channels_last if settings.train.channels_last else torch.contiguous_format
+    """The tensor layout a run trains and evaluates in (resolved per norm in its settings)."""
+    return MEMORY_FORMATS[settings.train.memory_format]
 
 
 def prepare_model(settings: RunSettings, device: torch.device) -> nn.Module:
@@ -293,24 +300,25 @@ def fit(
     for epoch in range(done + 1, epochs + 1):
         started = time.perf_counter()
         train_loss, train_acc, lr = train_epoch(run, splits, settings, progress)
-        test_loss, test_acc, _ = evaluate(
-            run.model, splits.test_images, splits.test_labels, mean, std, layout=memory_format(settings)
+        eval_loss, eval_acc, _ = evaluate(
+            run.model, splits.eval_images, splits.eval_labels, mean, std, layout=memory_format(settings)
         )
-        check_finite(epoch, settings, train_loss=train_loss, test_loss=test_loss)
+        split = splits.eval_split
+        check_finite(epoch, settings, train_loss=train_loss, **{f"{split}_loss": eval_loss})
         row = {
             "epoch": epoch,
             "lr": lr,
             "train_loss": train_loss,
             "train_acc": train_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
+            f"{split}_loss": eval_loss,
+            f"{split}_acc": eval_acc,
             "seconds": time.perf_counter() - started,
         }
         run.history.append(row)
         run.checkpoint(checkpoint_path, key)
         log(
             f"epoch {epoch:3d}/{epochs}  lr {lr:.5f}  train loss {train_loss:.4f} "
-            f"acc {train_acc:.2f}%  test loss {test_loss:.4f} acc {test_acc:.2f}%  {row['seconds']:.1f} s"
+            f"acc {train_acc:.2f}%  {split} loss {eval_loss:.4f} acc {eval_acc:.2f}%  {row['seconds']:.1f} s"
         )
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             raise InterruptedError(f"stopped after epoch {epoch} as asked (--stop-after-epoch)")

@@ -72,6 +72,8 @@ def sha256_hex(data: bytes) -> str:
 def check_counts(arrays: dict[str, np.ndarray], where: str | Path) -> None:
     """Each split has as many labels as images."""
     for split, (images_name, labels_name) in SPLITS.items():
+        if images_name not in arrays:
+            continue  # a tuning run reads the training pair only
         images, labels = arrays[images_name], arrays[labels_name]
         if labels.shape[0] != images.shape[0]:
             raise IdxError(f"{where}: {images.shape[0]} {split} images but {labels.shape[0]} labels")
@@ -99,15 +101,17 @@ def read_verified(
     dataset: str,
     expected_md5: dict[str, str] | None = None,
     generator: dict[str, int] | None = None,
+    names: Sequence[str] = RAW_FILES,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read the four IDX files after checking them against provenance.json; return arrays and SHA-256s.
+    """Read the IDX files `names` (all four unless told) after checking them against provenance.json.
 
-    Fails with DataIntegrityError naming the file when one was edited after it was fetched or generated,
-    when the provenance is of another dataset or generator setting, or when MNIST's canonical MD5 differs.
+    Returns arrays and SHA-256s. Fails with DataIntegrityError naming the file when one was edited after it
+    was fetched or generated, when the provenance is of another dataset or generator setting, or when MNIST's
+    canonical MD5 differs.
     """
     provenance_path = Path(provenance_path)
     provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
-    by_name = paths_by_name(paths)
+    by_name = paths_by_name(paths, names)
     redo = redo_hint(provenance_path)
     if provenance.get("dataset") != dataset:
         raise DataIntegrityError(f"{provenance_path}: holds dataset {provenance.get('dataset')!r}, not {dataset!r}")
@@ -118,7 +122,7 @@ def read_verified(
                 f"{provenance_path}: generated with {made_with}, the run expects {generator}; {redo}"
             )
     arrays, sha256 = {}, {}
-    for name in RAW_FILES:
+    for name in names:
         path = by_name[name]
         data = path.read_bytes()
         sha256[name] = sha256_as_recorded(path, data, provenance["files"], provenance_path)
@@ -129,10 +133,12 @@ def read_verified(
     return arrays, sha256
 
 
-def read_dataset(paths: Sequence[str | Path], provenance: str | Path, data: DataSettings) -> tuple[dict, dict]:
-    """The four verified IDX arrays of the dataset a run's settings name, and their SHA-256s."""
+def read_dataset(
+    paths: Sequence[str | Path], provenance: str | Path, data: DataSettings, names: Sequence[str] = RAW_FILES
+) -> tuple[dict, dict]:
+    """The verified IDX arrays (`names`, all four unless told) of the dataset a run's settings name, and SHA-256s."""
     generator = None if data.synthetic is None else vars(data.synthetic)
-    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator)
+    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator, names)
 
 
 def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) -> None:

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Summarize the recipe search: per tuning run, per variant and grid point, the chosen values and provenance."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd
+import torch
+
+from normstudy import atomic
+from normstudy.config import RunSettings, tuning_points
+from normstudy.provenance import cpu_name, duration, git_state
+from normstudy.tables import shown, write_csv, write_text
+from normstudy.tuning import RUN_COLUMNS, chosen_yaml, search_digest, summarize
+
+
+def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per tuning run (final-epoch validation scores) and each run's job.json, from the manifest."""
+    rows, jobs = [], []
+    for entry in runs:
+        settings = RunSettings.read(entry["settings"])
+        said = (settings.variant.name, settings.seed)
+        if said != (entry["variant"], entry["seed"]) or not settings.data.validation_size:
+            raise ValueError(f"{entry['settings']} is not tuning run {entry['variant']} seed {entry['seed']}")
+        history = pd.read_csv(entry["history"])
+        if "val_acc" not in history:
+            raise ValueError(f"{entry['history']}: no val_acc column; not a tuning run's history")
+        final = history.iloc[-1]
+        rows.append(
+            {
+                "variant": entry["variant"],
+                "point": entry["point"],
+                "seed": entry["seed"],
+                "val_acc": final["val_acc"],
+                "val_loss": final["val_loss"],
+                "best_epoch_val_acc": history["val_acc"].max(),
+                "seconds_per_epoch": history["seconds"].mean(),
+            }
+        )
+        jobs.append(json.loads(Path(entry["job"]).read_text(encoding="utf-8")))
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), jobs
+
+
+def search_record(config: dict, variants: list[str], jobs: list[dict]) -> dict:
+    """What identifies the search and where it ran: the digest of its runs' settings, machine, time."""
+    started = min(dt.datetime.fromisoformat(job["started_utc"]) for job in jobs)
+    finished = max(dt.datetime.fromisoformat(job["finished_utc"]) for job in jobs)
+    git = git_state(Path.cwd())
+    return {
+        "search_sha256": search_digest(config, variants),
+        "commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
+        "variants": variants,
+        "grid": config["tune"]["grid"],
+        "seeds": config["tune"]["seeds"],
+        "validation_images": config["data"]["validation"],
+        "runs": len(jobs),
+        "machine": cpu_name(),
+        "cores": os.cpu_count(),
+        "devices": sorted({job["device"] for job in jobs}),
+        "torch": torch.__version__,
+        "first_run_started_utc": started.isoformat(timespec="seconds"),
+        "last_run_finished_utc": finished.isoformat(timespec="seconds"),
+        "wall_time": duration((finished - started).total_seconds()),
+    }
+
+
+def main(config: dict, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
+    """Write the run table, the summary (CSV and Markdown), chosen.yaml and search.json; return the summary."""
+    table, jobs = read_tuning_runs(runs)
+    summary = summarize(table, list(tuning_points(config)))
+    write_csv(table, out["runs_table"])
+    write_csv(summary, out["summary"])
+    write_text(out["summary_md"], shown(summary).to_markdown(index=False, missingval="–"))
+    write_text(out["chosen"], chosen_yaml(config, summary, str(out["summary"])))
+    variants = list(dict.fromkeys(entry["variant"] for entry in runs))
+    atomic.write_json(out["search"], search_record(config, variants, jobs))
+    print(shown(summary).to_string(index=False, na_rep="–"))
+    return summary
+
+
+OUTPUTS = ("runs_table", "summary", "summary_md", "chosen", "search")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=json.loads, required=True, help="the validated study config as JSON")
+    parser.add_argument(
+        "--runs",
+        type=json.loads,
+        required=True,
+        help='JSON: [{"variant", "point", "seed", "settings", "history", "job"}], one per tuning run',
+    )
+    for name in OUTPUTS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} file to write")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    main(args.config, args.runs, {name: getattr(args, name) for name in OUTPUTS})
