@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study tune publish smoke test bench lint format clean
+.PHONY: venv system-deps study tune record-tuning publish smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,16 @@ study: venv
 # The recipe search on the validation split (config `tune`; results/tuning/). Not part of `study`.
 tune: venv
 	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) tune
+
+# Keep a finished search in the repository (workflow/resources/tuning/), where the report's method section
+# reads it: the study's report then never waits for a search. Then copy results/tuning/chosen.yaml's values
+# into config.yaml, each with a comment citing the table.
+TUNING_RECORD := summary.csv runs.csv search.json validation_accuracy.png validation_accuracy.svg
+record-tuning:
+	@for name in $(TUNING_RECORD); do test -s results/tuning/$$name || { echo "results/tuning/$$name is missing: run make tune first" >&2; exit 2; }; done
+	mkdir -p workflow/resources/tuning
+	cd results/tuning && cp $(TUNING_RECORD) ../../workflow/resources/tuning/
+	@cat results/tuning/chosen.yaml
 
 # report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv

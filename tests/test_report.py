@@ -37,7 +37,10 @@ def without_fetch(config: dict) -> dict:
     return {**config, "data": {k: v for k, v in config["data"].items() if k not in FETCH_KEYS}}
 
 
-def report_inputs(study: Path, config: dict) -> ReportInputs:
+RECORD = REPO / "workflow" / "resources" / "tuning"
+
+
+def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInputs:
     """The report's inputs from the smoke study's files, with another config, as the report rule passes them."""
     tables = study / "results" / "tables"
     runs = [
@@ -63,12 +66,15 @@ def report_inputs(study: Path, config: dict) -> ReportInputs:
         sorted((study / "results" / "figures").glob("*.png")),
         runs,
         study / "results" / "data" / "synthetic" / "raw" / "provenance.json",
+        record / "summary.csv",
+        record / "search.json",
+        record / "validation_accuracy.png",
     )
 
 
-def render_report(study: Path, config: dict, out: Path) -> str:
+def render_report(study: Path, config: dict, out: Path, record: Path = RECORD) -> str:
     """Render the report from the smoke study's files with another config, as the report rule would."""
-    report.write_page(report_inputs(study, config), TEMPLATE, out)
+    report.write_page(report_inputs(study, config, record), TEMPLATE, out)
     return out.read_text()
 
 
@@ -76,6 +82,7 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
     html = (smoke_study / "report" / "index.html").read_text()
     for section in (
         "study",
+        "tuning",
         "summary",
         "reproduce",
         "curves",
@@ -88,7 +95,7 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
     ):
         assert f'<section id="{section}">' in html
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) == 5 + 5  # five figures and one misclassified grid per variant
+    assert len(images) == 5 + 5 + 1  # five figures, one misclassified grid per variant, the tuning figure
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not fetch anything"
     assert "<script" not in html
@@ -96,6 +103,75 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
     for variant in ("bn", "gn", "ln", "in", "bn_l1"):
         assert f'<td class="text">{variant}</td>' in html
     assert "7,652" in html
+
+
+def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
+    """A recorded search of `config`'s grid in `folder`, choosing `chosen[variant]` for each variant."""
+    from normstudy.config import tuning_points
+    from normstudy.tuning import search_digest
+
+    folder.mkdir()
+    names = list(config["variants"])
+    rows = [
+        {
+            "variant": v,
+            "point": p,
+            "n_seeds": 2,
+            "val_acc_mean": 99.0 + (p == chosen[v]) / 10,
+            "val_acc_std": 0.1,
+            "val_acc_ci95_low": 98.1,
+            "val_acc_ci95_high": 99.9,
+            "val_loss_mean": 0.03,
+            "chosen": p == chosen[v],
+        }
+        for v in names
+        for p in tuning_points(config)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "summary.csv", index=False)
+    record = {
+        "search_sha256": search_digest(without_fetch(config), names),
+        "commit": "0" * 40,
+        "variants": names,
+        "grid": config["tune"]["grid"],
+        "seeds": config["tune"]["seeds"],
+        "runs": 20,
+        "validation_images": 200,
+        "machine": "test CPU",
+        "cores": 2,
+        "devices": ["cpu"],
+        "torch": "x",
+        "wall_time": "0:01:00 (60 s)",
+    }
+    (folder / "search.json").write_text(json.dumps(record))
+    shutil.copyfile(RECORD / "validation_accuracy.png", folder / "validation_accuracy.png")
+    return folder
+
+
+def method_text(html: str) -> str:
+    """The words of the report's method section."""
+    section = html.split('<section id="tuning">', 1)[1].split("</section>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", section).split())
+
+
+def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_study: Path, tmp_path: Path) -> None:
+    config = without_fetch(smoke_config())
+    # The smoke config runs every variant at max_lr 0.05: a search that chose 0.05 for all is followed...
+    followed = tuning_record(tmp_path / "followed", config, dict.fromkeys(config["variants"], "max_lr=0.05"))
+    text = method_text(render_report(smoke_study, config, tmp_path / "a.html", followed))
+    assert "This config's search is the recorded one (search digest" in text
+    assert "every variant runs with its chosen values" in text
+    assert "Nothing here was chosen on the test set" in text and "the last 200" in text
+    assert text.count("✓ chosen") == 5
+    # ... one that chose 0.1 for gn is not, and the page names gn.
+    chose = {**dict.fromkeys(config["variants"], "max_lr=0.05"), "gn": "max_lr=0.1"}
+    text = method_text(
+        render_report(smoke_study, config, tmp_path / "b.html", tuning_record(tmp_path / "gn", config, chose))
+    )
+    assert "but gn runs with other values than the search chose" in text
+    # Another grid makes the record another search: the page says so instead of claiming it.
+    other = {**config, "tune": {**config["tune"], "seeds": [7, 8]}}
+    text = method_text(render_report(smoke_study, other, tmp_path / "c.html", followed))
+    assert "is not this config's" in text and "make tune" in text
 
 
 def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:

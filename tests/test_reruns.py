@@ -68,6 +68,24 @@ def test_changing_the_title_reruns_only_the_report(smoke_study: Path) -> None:
         assert planned(smoke_study, extra) == Counter({"report": 1})
 
 
+def test_changing_the_tuning_grid_or_validation_split_reruns_only_the_report(smoke_study: Path) -> None:
+    """The study's runs never depend on the search: only the method section, which compares it, is redone."""
+    with override(smoke_study, "tune:\n  grid: {train.schedule.max_lr: [0.05, 0.2]}\n") as extra:
+        assert planned(smoke_study, extra) == Counter({"report": 1})
+    with override(smoke_study, "data:\n  validation: 300\n") as extra:
+        assert planned(smoke_study, extra) == Counter({"report": 1})
+    with edited(smoke_study / "workflow" / "resources" / "tuning" / "summary.csv", "\n"):
+        assert planned(smoke_study) == Counter({"report": 1})
+
+
+def test_a_variants_own_recipe_retrains_that_variant_only(smoke_study: Path) -> None:
+    with override(smoke_study, "variants:\n  gn:\n    train: {schedule: {max_lr: 0.1}}\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs == Counter(
+        {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES, "report": 1}
+    )
+
+
 def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
     with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)

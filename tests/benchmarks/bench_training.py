@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
@@ -22,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from normstudy.config import RunSettings, load_config, run_settings
+from normstudy.config import FASTER_LAYOUT, RunSettings, load_config, run_settings
 from normstudy.data import Splits, load_splits
 from normstudy.dataset import RAW_FILES
-from normstudy.engine import new_run, resolve_device, seed_everything, train_epoch
+from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, seed_everything, train_epoch
 from normstudy.model import build_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,10 +43,14 @@ def load_mnist(raw_dir: str, settings: RunSettings, device: torch.device) -> Spl
     return load_splits([folder / name for name in RAW_FILES], folder / "provenance.json", settings.data, device)
 
 
-def engine_timing(raw_dir: str, variant: str, images: int, threads: int, barrier=None) -> tuple[float, float]:
+def engine_timing(
+    raw_dir: str, variant: str, images: int, threads: int, barrier=None, layout: str | None = None
+) -> tuple[float, float]:
     """Wall-clock start and end of the engine's training loop over the first `images` training images."""
     torch.set_num_threads(threads)
     settings = study_settings(variant)
+    if layout is not None:
+        settings = replace(settings, train=replace(settings.train, memory_format=layout))
     device = resolve_device(settings.train.device)
     full = load_mnist(raw_dir, settings, device)
     splits = Splits(full.train_images[:images], full.train_labels[:images], full.eval_images, full.eval_labels)
@@ -62,10 +67,25 @@ def engine_timing(raw_dir: str, variant: str, images: int, threads: int, barrier
     return started, time.time()
 
 
-def engine_throughput(raw_dir: str, variant: str, images: int, threads: int) -> float:
-    """Images per second of one engine job."""
-    started, ended = engine_timing(raw_dir, variant, images, threads)
+def engine_throughput(raw_dir: str, variant: str, images: int, threads: int, layout: str | None = None) -> float:
+    """Images per second of one engine job (in the variant's configured layout unless told)."""
+    started, ended = engine_timing(raw_dir, variant, images, threads, layout=layout)
     return images / (ended - started)
+
+
+def layout_table(raw_dir: str, images: int) -> None:
+    """Per norm, one job and one thread: img/s in each memory layout, and the layout `auto` picks."""
+    config = load_config(REPO / "config.yaml")
+    print(f"\nmemory layout per norm (1 job, 1 thread, batch {config['train']['batch_size']}; auto: FASTER_LAYOUT)")
+    print(f"{'variant':<8} {'norm':<9} {'channels_last':>14} {'contiguous':>11}  {'faster':<14} {'auto picks':<13}")
+    for variant, settings in config["variants"].items():
+        rates = {layout: engine_throughput(raw_dir, variant, images, 1, layout) for layout in MEMORY_FORMATS}
+        faster = max(rates, key=rates.get)
+        picked = FASTER_LAYOUT[settings["norm"]]
+        print(
+            f"{variant:<8} {settings['norm']:<9} {rates['channels_last']:14.0f} {rates['contiguous']:11.0f}  "
+            f"{faster:<14} {picked:<13}"
+        )
 
 
 def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
@@ -149,6 +169,7 @@ def main(data_root: Path, variant: str, images: int) -> None:
     for name, rate in rows:
         print(f"{name:<62} {rate:8.0f} {rate / reference:5.2f}x")
     print(f"study speed-up (jobs side by side vs the seeds' loop): {rows[-1][1] / reference:.2f}x")
+    layout_table(raw_dir, images)
 
 
 if __name__ == "__main__":
@@ -161,5 +182,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--variant", default="bn", help="variant of config.yaml to time")
     parser.add_argument("--images", type=int, default=12800, help="training images per timing")
+    parser.add_argument("--layouts-only", action="store_true", help="time only the memory layout per norm")
     args = parser.parse_args()
-    main(args.data_root, args.variant, args.images)
+    if args.layouts_only:
+        layout_table(str(args.data_root / "MNIST" / "raw"), args.images)
+    else:
+        main(args.data_root, args.variant, args.images)

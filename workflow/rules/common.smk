@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def enabled_variants():
 wildcard_constraints:
     variant="|".join(enabled_variants()),
     seed=r"\d+",
+    point="|".join(re.escape(name) for name in tuning_points(config)),
 
 
 RUN = "results/runs/{variant}/seed{seed}"
@@ -231,12 +233,13 @@ def report_inputs():
         "script": f"{SCRIPTS}/report.py",
         "modules": package_modules(
             "atomic",
-            "dataset",
             "findings",
             "norms",
             "provenance",
             "report_page",
             "stats",
+            "tuning",
+            *SETTINGS_MODULES,
         ),
         "template": "workflow/report/index.html.j2",
         "summary": "results/tables/summary.csv",
@@ -251,8 +254,17 @@ def report_inputs():
         "metrics": [run["metrics"] for run in runs],
         "grids": [run["grid"] for run in runs],
         "data_provenance": raw_data_files()["provenance"],
+        **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
     }
 
+
+# The recipe search the report's method section shows: `make tune` writes results/tuning/, and `make
+# record-tuning` copies it here, into the repository, so the study's report never waits for a search.
+TUNING_RECORD = {
+    "summary": "workflow/resources/tuning/summary.csv",
+    "search": "workflow/resources/tuning/search.json",
+    "figure": "workflow/resources/tuning/validation_accuracy.png",
+}
 
 # The report script's arguments, shared by the report and publish rules.
 REPORT_ARGS = (
@@ -261,4 +273,60 @@ REPORT_ARGS = (
     " --model-summary {input.model_summary} --receptive-field {input.receptive_field}"
     " --figures {input.figures} --runs {params.runs:q}"
     " --data-provenance {input.data_provenance} --template {input.template}"
+    " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
+    " --tuning-figure {input.tuning_figure}"
 )
+
+
+# ---- The recipe search (tune.smk).
+TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
+TUNING_FIGURE = "results/tuning/validation_accuracy"
+
+
+def tuning_settings_json(wildcards):
+    """One tuning run's typed settings as canonical JSON."""
+    settings = tuning_settings(
+        config, wildcards.variant, wildcards.point, int(wildcards.seed)
+    )
+    return settings.to_json()
+
+
+def tuning_manifest():
+    """Per tuning run, in config order: variant, grid point, seed and its files."""
+    return [
+        {
+            "variant": variant,
+            "point": point,
+            "seed": seed,
+            **{
+                name: f"{TUNING_RUN}/{name}.{ext}".format(
+                    variant=variant, point=point, seed=seed
+                )
+                for name, ext in (
+                    ("settings", "json"),
+                    ("history", "csv"),
+                    ("job", "json"),
+                )
+            },
+        }
+        for variant in enabled_variants()
+        for point in tuning_points(config)
+        for seed in config["tune"]["seeds"]
+    ]
+
+
+def tuning_files(name):
+    """One file of every tuning run, in manifest order."""
+    return [run[name] for run in tuning_manifest()]
+
+
+def tuning_config():
+    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity."""
+    keys = ("variants", "train", "tune")
+    data = {
+        key: config["data"][key]
+        for key in ("dataset", "synthetic", "mean", "std", "validation")
+    }
+    return json.dumps(
+        {**{key: config[key] for key in keys}, "data": data}, sort_keys=True
+    )

@@ -1,63 +1,6 @@
 # The recipe search (`snakemake tune`, `make tune`; not part of `all`): every enabled variant at every grid
 # point of config `tune`, per tuning seed, trained on the training set less its last data.validation images
 # and scored on those. Only the two training files are inputs: the test set is never read.
-import re
-
-TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
-TUNING_FIGURE = "results/tuning/validation_accuracy"
-
-
-wildcard_constraints:
-    point="|".join(re.escape(name) for name in tuning_points(config)),
-
-
-def tuning_settings_json(wildcards):
-    """One tuning run's typed settings as canonical JSON."""
-    settings = tuning_settings(
-        config, wildcards.variant, wildcards.point, int(wildcards.seed)
-    )
-    return settings.to_json()
-
-
-def tuning_manifest():
-    """Per tuning run, in config order: variant, grid point, seed and its files."""
-    return [
-        {
-            "variant": variant,
-            "point": point,
-            "seed": seed,
-            **{
-                name: f"{TUNING_RUN}/{name}.{ext}".format(
-                    variant=variant, point=point, seed=seed
-                )
-                for name, ext in (
-                    ("settings", "json"),
-                    ("history", "csv"),
-                    ("job", "json"),
-                )
-            },
-        }
-        for variant in enabled_variants()
-        for point in tuning_points(config)
-        for seed in config["tune"]["seeds"]
-    ]
-
-
-def tuning_files(name):
-    """One file of every tuning run, in manifest order."""
-    return [run[name] for run in tuning_manifest()]
-
-
-def tuning_config():
-    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity."""
-    keys = ("variants", "train", "tune")
-    data = {
-        key: config["data"][key]
-        for key in ("dataset", "synthetic", "mean", "std", "validation")
-    }
-    return json.dumps(
-        {**{key: config[key] for key in keys}, "data": data}, sort_keys=True
-    )
 
 
 rule tuning_settings:

@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='JSON: [{"variant", "seed", "job", "benchmark", "metrics", "grid"}]',
     )
     parser.add_argument("--data-provenance", type=Path, required=True, help="provenance.json of the dataset")
+    parser.add_argument("--tuning-summary", type=Path, required=True, help="the recorded recipe search's summary.csv")
+    parser.add_argument("--tuning-search", type=Path, required=True, help="the recorded search's search.json")
+    parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
     parser.add_argument("--template", type=Path, required=True, help="Jinja2 template of the page")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="the self-contained HTML file to write")
@@ -81,6 +84,9 @@ if __name__ == "__main__":
         args.figures,
         args.runs,
         args.data_provenance,
+        args.tuning_summary,
+        args.tuning_search,
+        args.tuning_figure,
     )
     if args.out:
         write_page(report_inputs, args.template, args.out)

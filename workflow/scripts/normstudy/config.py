@@ -134,6 +134,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
             f"'{_key(path)}': name {short(value)} does not match {expected['pattern']} "
             "(names: letters, digits, '_' or '-', at most 40)"
         )
+    if rule == "pattern" and "propertyNames" in error.schema_path:
+        return f"'{_key(path)}': key {short(value)} does not match {expected}, so it is not allowed here"
     if rule == "type":
         wanted = expected if isinstance(expected, str) else " or ".join(expected)
         said = f"'{_key(path)}': expected {wanted}, got {type(value).__name__} {short(value)}"
@@ -549,11 +551,12 @@ def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     images = train_size(config, config["data"]["validation"])
     for point, name in zip(points, names, strict=True):
         for variant, settings in config["variants"].items():
-            tuned = tuned_variant(settings, point)
             where = f"tune.grid point {name}, variant {variant}"
-            problems += [f"{where}: {p}" for p in schema_problems(tuned, variant_schema)]
-            if not problems:
-                problems += _schedule_problems(tuned_config(config, point), variant, images, f"{where}: train")
+            found = [f"{where}: {p}" for p in schema_problems(tuned_variant(settings, point), variant_schema)]
+            found = found or _schedule_problems(tuned_config(config, point), variant, images, f"{where}: train")
+            if found:
+                problems += found
+                break  # the same value usually fails every variant: one is enough to name it
     return problems
 
 

@@ -21,6 +21,7 @@ from normstudy import provenance
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import Power, key_results, verdict
 from normstudy.norms import describe_norm
+from normstudy.tuning import configured_matches_chosen, search_digest
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -40,6 +41,9 @@ class ReportInputs:
     figures: list[Path]
     runs: list[dict[str, Any]]  # per run: variant, seed and its job, benchmark, metrics and grid files
     data_provenance: Path
+    tuning_summary: Path  # the recorded recipe search (workflow/resources/tuning/, written by `make tune`)
+    tuning_search: Path
+    tuning_figure: Path
 
 
 def data_uri(path: Path, _name: str = "") -> str:
@@ -94,12 +98,24 @@ def reproduce(config: dict[str, Any], git: provenance.GitState, config_name: str
     }
 
 
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> value."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
-    """Per variant: its norm, the layer it stands for, group count, L1 weight and dropout."""
+    """Per variant: its norm, the layer it stands for, group count, L1 weight, dropout and its own train keys."""
     rows = []
     for name in names:
         settings = config["variants"][name]
         groups = settings.get("groups")
+        own = _flat(settings.get("train", {}))
         rows.append(
             {
                 "name": name,
@@ -108,9 +124,28 @@ def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any
                 "groups": "–" if groups is None else groups,
                 "l1": settings["l1"],
                 "dropout": settings["dropout"],
+                "own_train": ", ".join(f"{key} {value}" for key, value in own.items()) or "–",
             }
         )
     return rows
+
+
+def tuning_context(
+    config: dict[str, Any], names: list[str], inputs: ReportInputs, image: ImageSource
+) -> dict[str, Any]:
+    """The recorded recipe search: its table, whether it is this config's search, and whether the config uses it."""
+    record = json.loads(inputs.tuning_search.read_text(encoding="utf-8"))
+    summary = pd.read_csv(inputs.tuning_summary)
+    same_search = record["search_sha256"] == search_digest(config, names)
+    uses_choice = configured_matches_chosen(config, summary) if same_search else {}
+    return {
+        "record": record,
+        "rows": summary.to_dict("records"),
+        "same_search": same_search,
+        "uses_choice": uses_choice,
+        "all_use_choice": same_search and all(uses_choice.get(name, False) for name in names),
+        "figure": image(inputs.tuning_figure, "tuning_validation_accuracy"),
+    }
 
 
 def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
@@ -146,6 +181,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "seeds": seeds,
         "first_seed": first_seed,
         "variants": variant_rows(config, names),
+        "tuning": tuning_context(config, names, inputs, image),
         "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
         "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
         "recipe": {"train": config["train"], "data": config["data"]},

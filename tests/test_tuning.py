@@ -1,0 +1,261 @@
+"""The recipe search: per-variant overrides, the validation split, the choice, and a tune run without test files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import copy_workflow, snakemake
+from helpers import study_config, synthetic_files, tiny_settings
+
+from normstudy.config import (
+    ConfigError,
+    merge,
+    run_settings,
+    tuning_points,
+    tuning_settings,
+    validate_config,
+)
+from normstudy.data import load_splits
+from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from normstudy.tuning import chosen_overrides, chosen_yaml, configured_matches_chosen, search_digest, summarize
+
+
+def test_a_variant_overrides_train_keys_and_only_its_own() -> None:
+    config = study_config({"variants": {"gn": {"train": {"schedule": {"max_lr": 0.1}, "epochs": 3}}}})
+    gn, bn = run_settings(config, "gn", 1), run_settings(config, "bn", 1)
+    assert (gn.train.schedule.max_lr, gn.train.epochs) == (0.1, 3)
+    assert (bn.train.schedule.max_lr, bn.train.epochs) == (config["train"]["schedule"]["max_lr"], 2)
+    # The rest of gn's schedule still comes from train.
+    assert gn.train.schedule.pct_start == config["train"]["schedule"]["pct_start"]
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"schedule": {"max_lr": 0}}, "'variants.gn.train.schedule.max_lr'"),
+        ({"schedule": {"peak": 0.1}}, "'variants.gn.train.schedule.peak': unknown key"),
+        ({"epochs": 2.0}, "'variants.gn.train.epochs': expected integer"),
+        ({"memory_format": "nhwc"}, "'variants.gn.train.memory_format'"),
+    ],
+)
+def test_a_bad_variant_override_is_refused_by_name(override: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        study_config({"variants": {"gn": {"train": override}}})
+
+
+def test_memory_format_auto_is_resolved_per_norm_and_can_be_forced() -> None:
+    config = study_config()
+    layouts = {name: run_settings(config, name, 1).train.memory_format for name in config["variants"]}
+    assert layouts == {
+        "bn": "channels_last",
+        "gn": "channels_last",
+        "ln": "channels_last",
+        "in": "contiguous",
+        "bn_l1": "channels_last",
+    }
+    forced = study_config({"variants": {"in": {"train": {"memory_format": "channels_last"}}}})
+    assert run_settings(forced, "in", 1).train.memory_format == "channels_last"
+
+
+def test_grid_points_are_every_combination_and_name_their_values() -> None:
+    config = study_config({"tune": {"grid": {"train.schedule.max_lr": [0.05, 0.1], "dropout": [0.0, 0.05]}}})
+    assert list(tuning_points(config)) == [
+        "max_lr=0.05,dropout=0.0",
+        "max_lr=0.05,dropout=0.05",
+        "max_lr=0.1,dropout=0.0",
+        "max_lr=0.1,dropout=0.05",
+    ]
+    settings = tuning_settings(config, "ln", "max_lr=0.1,dropout=0.05", 101)
+    assert (settings.train.schedule.max_lr, settings.variant.dropout, settings.seed) == (0.1, 0.05, 101)
+    assert settings.data.validation_size == config["data"]["validation"]
+    # A grid value beats the variant's own setting of the same key; study runs hold nothing out.
+    own = study_config({"variants": {"ln": {"train": {"schedule": {"max_lr": 0.3}}}}})
+    assert tuning_settings(own, "ln", "max_lr=0.05", 101).train.schedule.max_lr == 0.05
+    assert run_settings(own, "ln", 1).data.validation_size == 0
+
+
+@pytest.mark.parametrize(
+    ("tune", "named"),
+    [
+        (
+            {"grid": {"train.schedule.max_lr": [0.05, "fast"]}},
+            "tune.grid point max_lr=fast, variant bn: 'train.schedule.max_lr'",
+        ),
+        ({"grid": {"train.schedule.max_lr": [20.0]}}, "tune.grid point max_lr=20.0, variant bn"),
+        # Mappings merge: the smoke grid's max_lr stays beside the new key.
+        (
+            {"grid": {"train.peak_lr": [0.1]}},
+            "point max_lr=0.05,peak_lr=0.1, variant bn: 'train.peak_lr': unknown key",
+        ),
+        ({"grid": {"norm": ["batch"]}}, "'tune.grid': key 'norm' does not match ^(dropout"),
+        ({"seeds": [1]}, "'tune.seeds'"),
+        ({"grid": {"train.epochs": [0.5]}}, "'train.epochs': expected integer"),
+    ],
+)
+def test_a_bad_grid_is_refused_naming_the_point(tune: dict, named: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        study_config({"tune": tune})
+    assert named in str(error.value)
+
+
+def test_the_validation_split_must_leave_images_to_train_on() -> None:
+    with pytest.raises(ConfigError, match=r"'data\.validation': 1000 held-out images leave none of the 1000"):
+        study_config({"data": {"validation": 1000}})
+
+
+def test_a_tuning_run_trains_on_the_first_images_and_is_scored_on_the_last(tmp_path: Path) -> None:
+    settings = tiny_settings(train_size=200, validation_size=50)
+    data = synthetic_files(tmp_path, settings)
+    train_pair = [path for path in data.files if path.name in (TRAIN_IMAGES, TRAIN_LABELS)]
+    splits = load_splits(train_pair, data.provenance, settings.data)
+    full = load_splits(data.files, data.provenance, replace(settings.data, validation_size=0))
+    assert splits.eval_split == "val" and len(splits.train_images) == 150 and len(splits.eval_images) == 50
+    assert torch.equal(splits.train_images, full.train_images[:150])
+    assert torch.equal(splits.eval_labels, full.train_labels[150:])
+    assert set(splits.sha256) == {TRAIN_IMAGES, TRAIN_LABELS}
+    # A tuning run given the test files too is refused: it reads the training pair only.
+    with pytest.raises(ValueError, match="expected paths to the files"):
+        load_splits(data.files, data.provenance, settings.data)
+
+
+def runs_table(rows: list[tuple[str, str, int, float, float]]) -> pd.DataFrame:
+    """A tuning run table from (variant, point, seed, val_acc, val_loss) rows."""
+    return pd.DataFrame(rows, columns=["variant", "point", "seed", "val_acc", "val_loss"])
+
+
+def test_the_best_mean_validation_accuracy_is_chosen_ties_by_loss_then_grid_order() -> None:
+    points = ["max_lr=0.025", "max_lr=0.05", "max_lr=0.1"]
+    table = runs_table(
+        [
+            # bn: 0.05 wins on accuracy.
+            ("bn", "max_lr=0.025", 1, 99.0, 0.03),
+            ("bn", "max_lr=0.025", 2, 99.2, 0.03),
+            ("bn", "max_lr=0.05", 1, 99.3, 0.04),
+            ("bn", "max_lr=0.05", 2, 99.3, 0.04),
+            ("bn", "max_lr=0.1", 1, 99.5, 0.02),
+            ("bn", "max_lr=0.1", 2, 98.9, 0.02),
+            # gn: 0.025 and 0.1 tie on accuracy; 0.1 has the lower loss.
+            ("gn", "max_lr=0.025", 1, 99.1, 0.05),
+            ("gn", "max_lr=0.05", 1, 98.0, 0.01),
+            ("gn", "max_lr=0.1", 1, 99.1, 0.04),
+            # ln: a full tie; the earlier point wins.
+            ("ln", "max_lr=0.025", 1, 99.0, 0.03),
+            ("ln", "max_lr=0.05", 1, 99.0, 0.03),
+            ("ln", "max_lr=0.1", 1, 99.0, 0.03),
+        ]
+    )
+    summary = summarize(table, points)
+    chosen = dict(zip(summary.loc[summary["chosen"], "variant"], summary.loc[summary["chosen"], "point"], strict=True))
+    assert chosen == {"bn": "max_lr=0.05", "gn": "max_lr=0.1", "ln": "max_lr=0.025"}
+    bn = summary[(summary["variant"] == "bn") & (summary["point"] == "max_lr=0.1")].iloc[0]
+    assert bn["val_acc_mean"] == pytest.approx(99.2)
+    assert bn["val_acc_std"] == pytest.approx(0.6 / 2**0.5)  # sd of 99.5 and 98.9
+    assert (bn["n_seeds"], bn["val_loss_mean"]) == (2, pytest.approx(0.02))
+
+
+def test_chosen_values_written_into_the_config_are_recognised() -> None:
+    config = study_config({"tune": {"grid": {"train.schedule.max_lr": [0.05, 0.1], "dropout": [0.0, 0.05]}}})
+    summary = pd.DataFrame(
+        {
+            "variant": ["bn", "bn", "gn", "gn"],
+            "point": ["max_lr=0.05,dropout=0.0", "max_lr=0.1,dropout=0.05"] * 2,
+            "chosen": [False, True, True, False],
+        }
+    )
+    assert chosen_overrides(config, summary) == {
+        "bn": {"train": {"schedule": {"max_lr": 0.1}}, "dropout": 0.05},
+        "gn": {"train": {"schedule": {"max_lr": 0.05}}, "dropout": 0.0},
+    }
+    assert configured_matches_chosen(config, summary) == {"bn": False, "gn": True}
+    pasted = validate_config(merge(config, yaml.safe_load(chosen_yaml(config, summary, "summary.csv"))))
+    assert configured_matches_chosen(pasted, summary) == {"bn": True, "gn": True}
+
+
+def test_the_search_digest_follows_the_tuning_runs_and_nothing_else() -> None:
+    config = study_config()
+    names = list(config["variants"])
+    digest = search_digest(config, names)
+    # Study seeds, and a variant's own value of a key the grid sets, leave the search as it was.
+    assert search_digest(study_config({"seeds": [7, 8, 9]}), names) == digest
+    own = {"variants": {"gn": {"train": {"schedule": {"max_lr": 0.1}}}}}
+    assert search_digest(study_config(own), names) == digest
+    # The grid, the tuning seeds, the recipe, the validation split and the variants do not.
+    for changed in (
+        {"tune": {"grid": {"train.schedule.max_lr": [0.05]}}},
+        {"tune": {"seeds": [101, 103]}},
+        {"train": {"optimizer": {"momentum": 0.8}}},
+        {"data": {"validation": 100}},
+    ):
+        assert search_digest(study_config(changed), names) != digest, changed
+    assert search_digest(config, names[:-1]) != digest
+
+
+SMALL_TUNE = """\
+variants:
+  ln: {enabled: false}
+  in: {enabled: false}
+  bn_l1: {enabled: false}
+"""
+
+
+@pytest.mark.workflow
+def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tmp_path: Path) -> None:
+    study = copy_workflow(tmp_path / "study")
+    (study / "small.yaml").write_text(SMALL_TUNE)
+    configs = ["--configfile", "tests/smoke.yaml", "small.yaml"]
+    raw = study / "results" / "data" / "synthetic" / "raw"
+    snakemake(study, "--cores", "2", "results/data/synthetic/raw/provenance.json", *configs)
+    for name in (TEST_IMAGES, TEST_LABELS):
+        (raw / name).unlink()
+
+    snakemake(study, "--cores", "2", "tune", *configs)
+
+    assert sorted(path.name for path in raw.iterdir()) == sorted([TRAIN_IMAGES, TRAIN_LABELS, "provenance.json"])
+    tuning = study / "results" / "tuning"
+    summary = pd.read_csv(tuning / "summary.csv")
+    assert sorted(zip(summary["variant"], summary["point"], strict=True)) == [
+        ("bn", "max_lr=0.05"),
+        ("bn", "max_lr=0.1"),
+        ("gn", "max_lr=0.05"),
+        ("gn", "max_lr=0.1"),
+    ]
+    assert summary.groupby("variant")["chosen"].sum().to_dict() == {"bn": 1, "gn": 1}
+    assert set(yaml.safe_load((tuning / "chosen.yaml").read_text())["variants"]) == {"bn", "gn"}
+    for job_file in (tuning / "runs").glob("*/*/seed*/job.json"):
+        assert set(json.loads(job_file.read_text())["data_sha256"]) == {TRAIN_IMAGES, TRAIN_LABELS}
+    history = pd.read_csv(tuning / "runs" / "bn" / "max_lr=0.1" / "seed101" / "history.csv")
+    assert list(history.columns[4:6]) == ["val_loss", "val_acc"]
+    assert (tuning / "validation_accuracy.svg").stat().st_size > 0
+    record = json.loads((tuning / "search.json").read_text())
+    assert (record["runs"], record["validation_images"]) == (8, 200)
+    # The study's seeds are no part of the search; a change of grid reruns the tuning stage only.
+    (study / "seeds.yaml").write_text("seeds: [5]\n")
+    assert "Nothing to be done" in snakemake(study, "-n", "tune", *configs, "seeds.yaml").stdout
+    (study / "grid.yaml").write_text("tune: {grid: {train.schedule.max_lr: [0.05, 0.2]}}\n")
+    planned = snakemake(study, "-n", "tune", *configs, "grid.yaml").stdout
+    assert "make_synthetic" not in planned and "\ntrain " not in planned
+    assert "tuning_train 4" in " ".join(planned.split())
+
+
+def test_a_tuning_run_is_never_scored_on_the_test_set(tmp_path: Path) -> None:
+    import evaluate
+
+    settings = tiny_settings(validation_size=40)
+    (tmp_path / "settings.json").write_text(settings.to_json())
+    data = synthetic_files(tmp_path, settings)
+    with pytest.raises(ValueError, match="a tuning run's settings; only study runs are scored on the test set"):
+        evaluate.main(
+            tmp_path / "settings.json",
+            tmp_path / "model.pt",
+            data.files,
+            data.provenance,
+            tmp_path / "predictions.csv",
+            tmp_path / "metrics.json",
+        )
+    assert not (tmp_path / "predictions.csv").exists()
