@@ -154,8 +154,10 @@ def method_text(html: str) -> str:
 
 
 def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_study: Path, tmp_path: Path) -> None:
-    config = without_fetch(smoke_config())
-    # The smoke config runs every variant at max_lr 0.05: a search that chose 0.05 for all is followed...
+    smoke = smoke_config()
+    at_005 = {name: {"train": {"schedule": {"max_lr": 0.05}}} for name in smoke["variants"]}
+    config = without_fetch(validate_config(merged(smoke, {"variants": at_005})))
+    # This config runs every variant at max_lr 0.05: a search that chose 0.05 for all is followed...
     followed = tuning_record(tmp_path / "followed", config, dict.fromkeys(config["variants"], "max_lr=0.05"))
     text = method_text(render_report(smoke_study, config, tmp_path / "a.html", followed))
     assert "This config's search is the recorded one (search digest" in text
@@ -287,7 +289,7 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
         "return Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, "
         "height: i.naturalHeight, shown: i.getBoundingClientRect().width, alt: i.alt}))"
     )
-    assert len(images) == 10
+    assert len(images) == 11
     for image in images:
         assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
         assert image["shown"] > 100, image
@@ -344,4 +346,4 @@ def test_escaped_title_shows_as_text_in_the_browser(smoke_study: Path, browser, 
     browser.get(page.as_uri())
     assert browser.find_element("css selector", "h1").text == title
     assert browser.title == title
-    assert len(browser.execute_script("return document.images")) == 10
+    assert len(browser.execute_script("return document.images")) == 11

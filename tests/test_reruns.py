@@ -79,7 +79,7 @@ def test_changing_the_tuning_grid_or_validation_split_reruns_only_the_report(smo
 
 
 def test_a_variants_own_recipe_retrains_that_variant_only(smoke_study: Path) -> None:
-    with override(smoke_study, "variants:\n  gn:\n    train: {schedule: {max_lr: 0.1}}\n") as extra:
+    with override(smoke_study, "variants:\n  gn:\n    train: {schedule: {max_lr: 0.3}}\n") as extra:
         jobs = planned(smoke_study, extra)
     assert jobs == Counter(
         {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES, "report": 1}

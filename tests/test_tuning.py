@@ -27,10 +27,11 @@ from normstudy.tuning import chosen_overrides, chosen_yaml, configured_matches_c
 
 
 def test_a_variant_overrides_train_keys_and_only_its_own() -> None:
-    config = study_config({"variants": {"gn": {"train": {"schedule": {"max_lr": 0.1}, "epochs": 3}}}})
-    gn, bn = run_settings(config, "gn", 1), run_settings(config, "bn", 1)
-    assert (gn.train.schedule.max_lr, gn.train.epochs) == (0.1, 3)
-    assert (bn.train.schedule.max_lr, bn.train.epochs) == (config["train"]["schedule"]["max_lr"], 2)
+    config = study_config({"variants": {"gn": {"train": {"schedule": {"max_lr": 0.3}, "epochs": 3}}}})
+    gn = run_settings(config, "gn", 1)
+    assert (gn.train.schedule.max_lr, gn.train.epochs) == (0.3, 3)
+    assert run_settings(config, "bn", 1) == run_settings(study_config(), "bn", 1)
+    assert config["train"]["epochs"] == 2
     # The rest of gn's schedule still comes from train.
     assert gn.train.schedule.pct_start == config["train"]["schedule"]["pct_start"]
 
@@ -161,16 +162,23 @@ def test_the_best_mean_validation_accuracy_is_chosen_ties_by_loss_then_grid_orde
 
 def test_chosen_values_written_into_the_config_are_recognised() -> None:
     config = study_config({"tune": {"grid": {"train.schedule.max_lr": [0.05, 0.1], "dropout": [0.0, 0.05]}}})
+    # config.yaml runs gn at max_lr 0.1 without dropout: the point chosen below for gn.
+    assert (config["variants"]["gn"]["train"]["schedule"]["max_lr"], config["variants"]["gn"]["dropout"]) == (0.1, 0.0)
     summary = pd.DataFrame(
         {
             "variant": ["bn", "bn", "gn", "gn"],
-            "point": ["max_lr=0.05,dropout=0.0", "max_lr=0.1,dropout=0.05"] * 2,
-            "chosen": [False, True, True, False],
+            "point": [
+                "max_lr=0.05,dropout=0.0",
+                "max_lr=0.1,dropout=0.05",
+                "max_lr=0.05,dropout=0.0",
+                "max_lr=0.1,dropout=0.0",
+            ],
+            "chosen": [False, True, False, True],
         }
     )
     assert chosen_overrides(config, summary) == {
         "bn": {"train": {"schedule": {"max_lr": 0.1}}, "dropout": 0.05},
-        "gn": {"train": {"schedule": {"max_lr": 0.05}}, "dropout": 0.0},
+        "gn": {"train": {"schedule": {"max_lr": 0.1}}, "dropout": 0.0},
     }
     assert configured_matches_chosen(config, summary) == {"bn": False, "gn": True}
     pasted = validate_config(merge(config, yaml.safe_load(chosen_yaml(config, summary, "summary.csv"))))

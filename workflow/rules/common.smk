@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from normstudy.config import (
     ConfigError,
     FetchSettings,
+    load_yaml,
     run_settings,
     train_size,
     tuning_points,
@@ -27,6 +28,20 @@ try:
 except ConfigError as error:
     # A plain message naming the keys, not a traceback; nothing has been scheduled or written yet.
     raise WorkflowError(str(error)) from None
+
+
+def variant_order():
+    """Variant names as the config files list them, config.yaml's first.
+
+    Snakemake puts --configfile values in before config.yaml's, so a file that only changes gn would move gn
+    to the front of every table and figure; this order does not depend on which variants a file mentions.
+    """
+    files = sorted(workflow.configfiles, key=lambda path: Path(path).name != "config.yaml")
+    named = [name for path in files for name in (load_yaml(path).get("variants") or {})]
+    return list(dict.fromkeys([*named, *config["variants"]]))
+
+
+config["variants"] = {name: config["variants"][name] for name in variant_order()}
 
 
 SCRIPTS = "workflow/scripts"
