@@ -204,11 +204,14 @@ def test_the_search_digest_follows_the_tuning_runs_and_nothing_else() -> None:
     assert search_digest(config, names[:-1]) != digest
 
 
+# Two variants; a second grid key with one value, so point names hold two keys in the grid's order.
 SMALL_TUNE = """\
 variants:
   ln: {enabled: false}
   in: {enabled: false}
   bn_l1: {enabled: false}
+tune:
+  grid: {dropout: [0.0]}
 """
 
 
@@ -228,16 +231,16 @@ def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tmp_path:
     tuning = study / "results" / "tuning"
     summary = pd.read_csv(tuning / "summary.csv")
     assert sorted(zip(summary["variant"], summary["point"], strict=True)) == [
-        ("bn", "max_lr=0.05"),
-        ("bn", "max_lr=0.1"),
-        ("gn", "max_lr=0.05"),
-        ("gn", "max_lr=0.1"),
+        ("bn", "max_lr=0.05,dropout=0.0"),
+        ("bn", "max_lr=0.1,dropout=0.0"),
+        ("gn", "max_lr=0.05,dropout=0.0"),
+        ("gn", "max_lr=0.1,dropout=0.0"),
     ]
     assert summary.groupby("variant")["chosen"].sum().to_dict() == {"bn": 1, "gn": 1}
     assert set(yaml.safe_load((tuning / "chosen.yaml").read_text())["variants"]) == {"bn", "gn"}
     for job_file in (tuning / "runs").glob("*/*/seed*/job.json"):
         assert set(json.loads(job_file.read_text())["data_sha256"]) == {TRAIN_IMAGES, TRAIN_LABELS}
-    history = pd.read_csv(tuning / "runs" / "bn" / "max_lr=0.1" / "seed101" / "history.csv")
+    history = pd.read_csv(tuning / "runs" / "bn" / "max_lr=0.1,dropout=0.0" / "seed101" / "history.csv")
     assert list(history.columns[4:6]) == ["val_loss", "val_acc"]
     assert (tuning / "validation_accuracy.svg").stat().st_size > 0
     record = json.loads((tuning / "search.json").read_text())

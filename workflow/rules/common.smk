@@ -141,7 +141,8 @@ def reported_config():
     data = {
         key: value for key, value in config["data"].items() if key not in fetch_keys
     }
-    return json.dumps({**config, "data": data}, sort_keys=True)
+    # Not sorted: the variants' and the tuning grid's order are part of what the report shows.
+    return json.dumps({**config, "data": data})
 
 
 def raw_data_files():
@@ -345,6 +346,5 @@ def tuning_config():
         key: config["data"][key]
         for key in ("dataset", "synthetic", "mean", "std", "validation")
     }
-    return json.dumps(
-        {**{key: config[key] for key in keys}, "data": data}, sort_keys=True
-    )
+    # Not sorted: the grid's key order names the points.
+    return json.dumps({**{key: config[key] for key in keys}, "data": data})
