@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
+from normstudy.config import load_config
 from normstudy.dataset import RAW_FILES
 from normstudy.idx import read_verified
 
@@ -51,18 +52,26 @@ def planned_resources(study: Path, *args: str) -> list[str]:
     ]
 
 
+def default_runs() -> int:
+    """Training runs of the default study: every variant of config.yaml once per seed."""
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    return len(config["variants"]) * len(config["seeds"])
+
+
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
     lines = planned_resources(workflow_copy)
-    assert len(lines) == 67  # download, 15 x (settings, train, evaluate, grid), tables, 3 figures, report
+    runs = default_runs()
+    # download, per run (settings, train, evaluate, grid), two tables, 3 figures, report
+    assert len(lines) == 1 + 4 * runs + 2 + 3 + 1
     for line in lines:
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]
-    assert len(train) == 15 and all("gpu=0" in line for line in train)
+    assert len(train) == runs and all("gpu=0" in line for line in train)
 
 
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
     (workflow_copy / "cuda.yaml").write_text("train:\n  device: cuda\n")
     train = [line for line in planned_resources(workflow_copy, "--configfile", "cuda.yaml") if "gpu=" in line]
-    assert len(train) == 15 and all("gpu=1" in line for line in train)
+    assert len(train) == default_runs() and all("gpu=1" in line for line in train)
     # CUDA's host memory on top of the CPU job's.
     assert all(int(re.search(r"mem_mb=(\d+)", line).group(1)) >= 3500 for line in train)

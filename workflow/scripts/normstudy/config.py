@@ -246,9 +246,14 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"'data.local_dir': {short(data['local_dir'])} is not a directory")
     if data["dataset"] == "mnist" and "mirrors" in data["sources"] and not data["mirrors"]:
         problems.append("'data.mirrors': empty, but data.sources lists 'mirrors'")
+    schedule_problems = []
     for name, variant in config["variants"].items():
-        where = f"variants.{name}.train" if "train" in variant else "train"
-        problems += _schedule_problems(config, name, train_size(config), where)
+        own = variant.get("train", {})
+        # Named where the step count comes from: the variant's own keys, or the shared train section.
+        own_steps = "epochs" in own or "batch_size" in own or "pct_start" in own.get("schedule", {})
+        where = f"variants.{name}.train" if own_steps else "train"
+        schedule_problems += _schedule_problems(config, name, train_size(config), where)
+    problems += list(dict.fromkeys(schedule_problems))
     if data["validation"] >= train_size(config):
         problems.append(
             f"'data.validation': {data['validation']} held-out images leave none of the {train_size(config)} "
