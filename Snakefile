@@ -20,6 +20,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/tune.smk"
+include: "workflow/rules/batch_study.smk"
 
 
 rule all:

@@ -43,6 +43,8 @@ def tiny_settings(
                 "synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed},
                 "validation": validation_size or train_size // 4,
             },
+            # The smoke study's batch study trains on more images than these tiny sets hold.
+            "batch_study": {"enabled": False},
         }
     )
     return run_settings(config, "tiny", seed, validation_size)

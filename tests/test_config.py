@@ -233,7 +233,7 @@ def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, b
     on the images the validation split leaves, every tuning run's."""
     import torch
 
-    from normstudy.engine import new_run, seed_everything
+    from normstudy.engine import new_run
 
     held_out = 100
     config = merged(
@@ -241,6 +241,7 @@ def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, b
         {
             "train": {"epochs": epochs, "batch_size": batch_size},
             "data": {"dataset": "synthetic", "synthetic": {"train_size": train_size}, "validation": held_out},
+            "batch_study": {"enabled": False},
         },
     )
     try:
@@ -251,10 +252,10 @@ def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, b
         accepted = True
         cpu = torch.device("cpu")
         # Neither may raise.
-        new_run(run_settings(validated, "bn", 1), train_size, cpu, seed_everything(0, cpu))
+        new_run((run_settings(validated, "bn", 1),), train_size, cpu)
         for point in tuning_points(validated):
             tuning = tuning_settings(validated, "bn", point, 101)
-            new_run(tuning, train_size - held_out, cpu, seed_everything(0, cpu))
+            new_run((tuning,), train_size - held_out, cpu)
     steps = epochs * steps_per_epoch(train_size, batch_size)
     tuning_steps = epochs * steps_per_epoch(train_size - held_out, batch_size)
     assert accepted == (0.2 * steps > 1 and 0.2 * tuning_steps > 1)

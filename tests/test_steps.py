@@ -26,12 +26,12 @@ def train_run(run_dir: Path, data: DataFiles, settings: RunSettings, **extra) ->
     """settings.json, then train.py's main, as the workflow runs them."""
     write_settings.main(settings.to_dict(), run_dir / "settings.json")
     train.main(
-        run_dir / "settings.json",
+        [run_dir / "settings.json"],
         data.files,
         data.provenance,
-        run_dir / "model.pt",
-        run_dir / "history.csv",
-        run_dir / "job.json",
+        [run_dir / "model.pt"],
+        [run_dir / "history.csv"],
+        [run_dir / "job.json"],
         run_dir / "checkpoint.pt",
         **extra,
     )

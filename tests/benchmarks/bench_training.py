@@ -23,10 +23,17 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from normstudy.config import FASTER_LAYOUT, RunSettings, load_config, run_settings
+from normstudy.config import (
+    FASTER_LAYOUT,
+    PACKING_PAYS_UP_TO,
+    RunSettings,
+    batch_run_settings,
+    load_config,
+    run_settings,
+)
 from normstudy.data import Splits, load_splits
 from normstudy.dataset import RAW_FILES
-from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, seed_everything, train_epoch
+from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
 from normstudy.model import build_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,8 +62,7 @@ def engine_timing(
     full = load_mnist(raw_dir, settings, device)
     splits = Splits(full.train_images[:images], full.train_labels[:images], full.eval_images, full.eval_labels)
     warm = Splits(full.train_images[:1024], full.train_labels[:1024], full.eval_images, full.eval_labels)
-    generator = seed_everything(0, device)
-    run = new_run(settings, images + 1024, device, generator)
+    run = new_run((settings,), images + 1024, device)
     train_epoch(run, warm, settings)
     if barrier is not None:
         barrier.wait()
@@ -86,6 +92,67 @@ def layout_table(raw_dir: str, images: int) -> None:
             f"{variant:<8} {settings['norm']:<9} {rates['channels_last']:14.0f} {rates['contiguous']:11.0f}  "
             f"{faster:<14} {picked:<13}"
         )
+
+
+def pack_rate(splits: Splits, settings: RunSettings, seeds: int, model_images: int) -> float:
+    """Images per second of every model together, `seeds` seeds of `settings` packed (1: one model alone)."""
+    pack = tuple(replace(settings, seed=seed) for seed in range(seeds))
+    per_model = max(model_images // seeds, 10 * settings.train.batch_size)
+    timed = Splits(
+        splits.train_images[:per_model], splits.train_labels[:per_model], splits.eval_images, splits.eval_labels
+    )
+    warm = Splits(
+        splits.train_images[: per_model // 4],
+        splits.train_labels[: per_model // 4],
+        splits.eval_images,
+        splits.eval_labels,
+    )
+    run = new_run(pack, 10 * per_model, splits.train_images.device)
+    train_epoch(run, warm, settings)
+    started = time.perf_counter()
+    train_epoch(run, timed, settings)
+    return seeds * per_model / (time.perf_counter() - started)
+
+
+def packing_table(raw_dir: str, repeats: int = 3) -> None:
+    """Per batch-study variant and batch size: one model's img/s against its seeds packed, in each layout.
+
+    One job, one thread; the three are timed in turn, `repeats` times, and the medians printed (a shared machine's
+    speed drifts by tens of percent within minutes). img/s counts every packed model's images.
+    """
+    torch.set_num_threads(1)
+    config = load_config(REPO / "config.yaml")
+    study = config["batch_study"]
+    seeds = len(study["seeds"])
+    print(
+        f"\npacking ({seeds} seeds as one network against one model; 1 job, 1 thread, median of {repeats}; "
+        f"auto packs batch sizes up to {PACKING_PAYS_UP_TO}, in the norm's FASTER_LAYOUT)"
+    )
+    print(f"{'variant':<8} {'batch':>5} {'1 model':>8} {'packed NHWC':>12} {'packed NCHW':>12} {'speed-up':>9}  auto")
+    for variant in study["variants"]:
+        settings = batch_run_settings(config, variant, 128, 0)
+        full = load_mnist(raw_dir, settings, resolve_device(settings.train.device))
+        norm = settings.variant.norm
+        for batch_size in sorted(study["batch_sizes"]):
+            model_images = int(600 * batch_size**0.5)
+            modes = {
+                "alone": (1, FASTER_LAYOUT[norm]),
+                "channels_last": (seeds, "channels_last"),
+                "contiguous": (seeds, "contiguous"),
+            }
+            rates: dict[str, list[float]] = {mode: [] for mode in modes}
+            for _ in range(repeats):
+                for mode, (count, layout) in modes.items():
+                    train = replace(settings.train, batch_size=batch_size, memory_format=layout)
+                    rates[mode].append(pack_rate(full, replace(settings, train=train), count, model_images))
+            median = {mode: sorted(values)[len(values) // 2] for mode, values in rates.items()}
+            chosen = median[FASTER_LAYOUT[norm]]
+            auto = "packed" if batch_size <= PACKING_PAYS_UP_TO else "alone"
+            print(
+                f"{variant:<8} {batch_size:5d} {median['alone']:8.0f} {median['channels_last']:12.0f} "
+                f"{median['contiguous']:12.0f} {chosen / median['alone']:8.2f}x  {auto}",
+                flush=True,
+            )
 
 
 def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
@@ -144,7 +211,7 @@ def reference_throughput(data_root: str, variant: str, images: int, workers: int
     return seen / (time.perf_counter() - started)
 
 
-def main(data_root: Path, variant: str, images: int) -> None:
+def main(data_root: Path, variant: str, images: int, repeats: int = 3) -> None:
     """Time every configuration in this one run and print a table and the ratios."""
     raw_dir = str(data_root / "MNIST" / "raw")
     cores = os.cpu_count() or 1
@@ -170,6 +237,7 @@ def main(data_root: Path, variant: str, images: int) -> None:
         print(f"{name:<62} {rate:8.0f} {rate / reference:5.2f}x")
     print(f"study speed-up (jobs side by side vs the seeds' loop): {rows[-1][1] / reference:.2f}x")
     layout_table(raw_dir, images)
+    packing_table(raw_dir, repeats)
 
 
 if __name__ == "__main__":
@@ -183,8 +251,12 @@ if __name__ == "__main__":
     parser.add_argument("--variant", default="bn", help="variant of config.yaml to time")
     parser.add_argument("--images", type=int, default=12800, help="training images per timing")
     parser.add_argument("--layouts-only", action="store_true", help="time only the memory layout per norm")
+    parser.add_argument("--packing-only", action="store_true", help="time only packed against unpacked seeds")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per packing figure (the median is printed)")
     args = parser.parse_args()
     if args.layouts_only:
         layout_table(str(args.data_root / "MNIST" / "raw"), args.images)
+    elif args.packing_only:
+        packing_table(str(args.data_root / "MNIST" / "raw"), args.repeats)
     else:
-        main(args.data_root, args.variant, args.images)
+        main(args.data_root, args.variant, args.images, args.repeats)

@@ -3,6 +3,7 @@ import dataclasses
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -11,8 +12,14 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from normstudy.config import (
     ConfigError,
     FetchSettings,
+    batch_recipe,
+    batch_run_settings,
+    batch_train_images,
+    is_packed,
     load_yaml,
     run_settings,
+    steps_per_epoch,
+    study_batch_sizes,
     train_size,
     tuning_points,
     tuning_settings,
@@ -175,6 +182,7 @@ def enabled_variants():
 wildcard_constraints:
     variant="|".join(enabled_variants()),
     seed=r"\d+",
+    batch_size=r"\d+",
     point="|".join(re.escape(name) for name in tuning_points(config)),
 
 
@@ -242,6 +250,7 @@ def all_targets():
         "results/tables/summary.html",
         *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
         *run_files("misclassified.csv"),
+        *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
     ]
 
 
@@ -274,6 +283,7 @@ def report_inputs():
         "grids": [run["grid"] for run in runs],
         "data_provenance": raw_data_files()["provenance"],
         **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
+        **batch_report_inputs(),
     }
 
 
@@ -293,7 +303,7 @@ REPORT_ARGS = (
     " --figures {input.figures} --runs {params.runs:q}"
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
-    " --tuning-figure {input.tuning_figure}"
+    " --tuning-figure {input.tuning_figure} {params.batch}"
 )
 
 
@@ -348,3 +358,147 @@ def tuning_config():
     }
     # Not sorted: the grid's key order names the points.
     return json.dumps({**{key: config[key] for key in keys}, "data": data})
+
+
+# ---- The batch-size study (batch_study.smk): each listed variant at each batch size, per seed; at the batch sizes
+# where packing pays (normstudy.config.is_packed) one job trains all seeds of a variant as one network.
+BATCH_PACK = "results/batch_study/runs/{variant}/batch{batch_size}"
+BATCH_RUN = f"{BATCH_PACK}/seed{{seed}}"
+BATCH_FIGURE = "results/batch_study/error_vs_batch_size"
+BATCH_OUTPUTS = {
+    "runs": "results/batch_study/runs.csv",
+    "summary": "results/batch_study/summary.csv",
+    "summary_md": "results/batch_study/summary.md",
+    "comparisons": "results/batch_study/comparisons.csv",
+    "changes": "results/batch_study/changes.csv",
+    "figure": f"{BATCH_FIGURE}.png",
+    "figure_svg": f"{BATCH_FIGURE}.svg",
+}
+
+
+def batch_study_enabled():
+    """Whether the default study includes the batch study."""
+    return config["batch_study"]["enabled"]
+
+
+def batch_variants():
+    """The batch study's variants, in its own order (none when it is disabled)."""
+    return config["batch_study"]["variants"] if batch_study_enabled() else []
+
+
+def batch_sizes_pattern(packed):
+    """A wildcard pattern of the batch sizes trained packed (or one job per seed); one that never matches if none."""
+    sizes = [b for b in study_batch_sizes(config) if is_packed(config, b) == packed]
+    return "|".join(map(str, sizes)) or "(?!)"
+
+
+def batch_settings_json(wildcards):
+    """One batch-study run's typed settings as canonical JSON."""
+    settings = batch_run_settings(
+        config, wildcards.variant, int(wildcards.batch_size), int(wildcards.seed)
+    )
+    return settings.to_json()
+
+
+def batch_manifest():
+    """Per batch-study run, in order (variant, batch size, seed): its files, and the job that trains it."""
+    runs = []
+    for variant in batch_variants():
+        for batch_size in study_batch_sizes(config):
+            packed = is_packed(config, batch_size)
+            for seed in config["batch_study"]["seeds"]:
+                names = {"variant": variant, "batch_size": batch_size, "seed": seed}
+                runs.append(
+                    {
+                        **names,
+                        "packed": packed,
+                        **{
+                            name: f"{BATCH_RUN}/{name}.{ext}".format(**names)
+                            for name, ext in (
+                                ("settings", "json"),
+                                ("history", "csv"),
+                                ("job", "json"),
+                            )
+                        },
+                        "benchmark": (
+                            BATCH_PACK_BENCHMARK if packed else BATCH_BENCHMARK
+                        ).format(**names),
+                    }
+                )
+    return runs
+
+
+def batch_files(name):
+    """One file of every batch-study run, in manifest order."""
+    return [run[name] for run in batch_manifest()]
+
+
+def batch_jobs():
+    """Per training job of the batch study: the variant and first seed it trains, its job.json and benchmark file."""
+    jobs = {}
+    for run in batch_manifest():
+        key = (
+            run["variant"],
+            run["batch_size"],
+            run["seed"] if not run["packed"] else None,
+        )
+        jobs.setdefault(
+            key,
+            {
+                "variant": run["variant"],
+                "seed": run["seed"],
+                "batch_size": run["batch_size"],
+                "job": run["job"],
+                "benchmark": run["benchmark"],
+            },
+        )
+    return list(jobs.values())
+
+
+def batch_report_inputs():
+    """What the report reads of the batch study (nothing when it is disabled)."""
+    if not batch_study_enabled():
+        return {}
+    jobs = batch_jobs()
+    return {
+        **{
+            f"batch_{name}": BATCH_OUTPUTS[name]
+            for name in ("summary", "comparisons", "changes", "figure")
+        },
+        "batch_job_files": [job["job"] for job in jobs],
+        "batch_benchmarks": [job["benchmark"] for job in jobs],
+    }
+
+
+def batch_report_args(wildcards, input):
+    """The report script's batch-study arguments (none when the study is disabled)."""
+    if not batch_study_enabled():
+        return ""
+    tables = " ".join(
+        f"--batch-{name} {getattr(input, f'batch_{name}')}"
+        for name in ("summary", "comparisons", "changes", "figure")
+    )
+    return f"{tables} --batch-jobs {shlex.quote(json.dumps(batch_jobs()))}"
+
+
+BATCH_BENCHMARK = (
+    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}/seed{seed}.tsv"
+)
+BATCH_PACK_BENCHMARK = (
+    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}.tsv"
+)
+# Per-image seconds of one model at batch size b, one CPU thread: a fixed per-step cost plus a per-image one,
+# fitted to `make bench`'s bn figures on the 2-core development machine (b 2: 284 img/s, b 128: about 3,000).
+STEP_SECONDS, IMAGE_SECONDS = 0.0065, 0.0003
+
+
+def batch_train_runtime(wildcards):
+    """A batch-study job's minutes: its images (every seed's, packed or not) at the unpacked per-image cost, twice,
+    plus start-up; packing only makes it faster."""
+    batch_size = int(wildcards.batch_size)
+    seeds = len(config["batch_study"]["seeds"]) if is_packed(config, batch_size) else 1
+    recipe = batch_recipe(config, wildcards.variant, batch_size)
+    images = batch_train_images(config)
+    steps = recipe["epochs"] * steps_per_epoch(images, batch_size)
+    seconds = seeds * steps * (STEP_SECONDS + batch_size * IMAGE_SECONDS)
+    return math.ceil((seconds * 2 + 120) / 60)

@@ -19,6 +19,7 @@ rule report:
     params:
         config=reported_config(),
         runs=json.dumps(run_manifest()),
+        batch=batch_report_args,
     shell:
         f"python {{input.script}} {REPORT_ARGS} --out {{output}} > {{log}} 2>&1"
 
@@ -26,7 +27,15 @@ rule report:
 rule publish:
     input:
         **report_inputs(),
-        svgs=expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+        svgs=[
+            *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+            *([BATCH_OUTPUTS["figure_svg"]] if batch_study_enabled() else []),
+        ],
+        batch_tables=[
+            BATCH_OUTPUTS[name]
+            for name in ("runs", "summary", "comparisons", "changes")
+            if batch_study_enabled()
+        ],
         tables=multiext(
             "results/tables/",
             "summary.csv",
@@ -53,8 +62,9 @@ rule publish:
     params:
         config=reported_config(),
         runs=json.dumps(run_manifest()),
+        batch=batch_report_args,
     shell:
         "python {input.script} "
         + REPORT_ARGS
-        + " --svgs {input.svgs} --tables {input.tables}"
+        + " --svgs {input.svgs} --tables {input.tables} --batch-tables {input.batch_tables}"
         " --site {output} > {log} 2>&1"

@@ -40,6 +40,8 @@ rule train:
         "results/logs/train/{variant}/seed{seed}.log",
     benchmark:
         TRAIN_BENCHMARK
+    # The study's longest jobs start first; the batch study's shorter ones then fill the cores to the end.
+    priority: 2
     conda:
         ENV
     threads: train_threads

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.report_page import ReportInputs, build_context, config_yaml, data_uri, render
+from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, render
 
 
 def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:
@@ -22,10 +22,18 @@ def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
-def write_site(inputs: ReportInputs, template: Path, site: Path, svgs: list[Path], tables: list[Path]) -> None:
-    """index.html with relative links to figures/ (SVG, and PNG beside it), tables/ (CSV) and config-used.yaml."""
+def write_site(
+    inputs: ReportInputs,
+    template: Path,
+    site: Path,
+    svgs: list[Path],
+    tables: list[Path],
+    batch_tables: list[Path] = (),
+) -> None:
+    """index.html with relative links to figures/ (SVG, and PNG beside it), tables/ (CSV; the batch study's in
+    tables/batch_study/) and config-used.yaml."""
     (site / "figures").mkdir(parents=True, exist_ok=True)
-    (site / "tables").mkdir(exist_ok=True)
+    (site / "tables" / "batch_study").mkdir(parents=True, exist_ok=True)
     vector = {path.stem: path for path in svgs}
 
     def place(path: Path, name: str) -> str:
@@ -37,11 +45,18 @@ def write_site(inputs: ReportInputs, template: Path, site: Path, svgs: list[Path
 
     for table in tables:
         shutil.copyfile(table, site / "tables" / table.name)
+    for table in batch_tables:
+        shutil.copyfile(table, site / "tables" / "batch_study" / table.name)
     atomic.write_bytes(site / "config-used.yaml", config_yaml(inputs.config).encode())
-    links = {"config": "config-used.yaml", **{f"table_{t.stem}": f"tables/{t.name}" for t in tables}}
+    links = {
+        "config": "config-used.yaml",
+        **{f"table_{t.stem}": f"tables/{t.name}" for t in tables},
+        **{f"batch_table_{t.stem}": f"tables/batch_study/{t.name}" for t in batch_tables},
+    }
     atomic.write_bytes(site / "index.html", render(build_context(inputs, place, links), template).encode())
     print(
-        f"wrote {site}/index.html with {len(list((site / 'figures').iterdir()))} figure files and {len(tables)} tables"
+        f"wrote {site}/index.html with {len(list((site / 'figures').iterdir()))} figure files and "
+        f"{len(tables) + len(batch_tables)} tables"
     )
 
 
@@ -62,13 +77,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-summary", type=Path, required=True, help="the recorded recipe search's summary.csv")
     parser.add_argument("--tuning-search", type=Path, required=True, help="the recorded search's search.json")
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
+    for name in ("summary", "comparisons", "changes"):
+        parser.add_argument(
+            f"--batch-{name}", type=Path, help=f"the batch study's {name}.csv (all batch options or none)"
+        )
+    parser.add_argument("--batch-figure", type=Path, help="the batch study's figure (PNG)")
+    parser.add_argument(
+        "--batch-jobs",
+        type=json.loads,
+        help='JSON: per batch-study training job [{"variant", "seed", "batch_size", "job", "benchmark"}]',
+    )
     parser.add_argument("--template", type=Path, required=True, help="Jinja2 template of the page")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="the self-contained HTML file to write")
     where.add_argument("--site", type=Path, help="the folder to write for a static host")
     parser.add_argument("--svgs", type=Path, nargs="*", default=[], help="SVG figures for --site, named by role")
     parser.add_argument("--tables", type=Path, nargs="*", default=[], help="CSV tables to publish with --site")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--batch-tables", type=Path, nargs="*", default=[], help="the batch study's CSV tables, for --site"
+    )
+    args = parser.parse_args(argv)
+    batch = [args.batch_summary, args.batch_comparisons, args.batch_changes, args.batch_figure, args.batch_jobs]
+    if any(value is not None for value in batch) and not all(value is not None for value in batch):
+        parser.error(
+            "the batch study needs all of --batch-summary, --batch-comparisons, --batch-changes, "
+            "--batch-figure and --batch-jobs, or none of them"
+        )
+    return args
+
+
+def batch_inputs(args: argparse.Namespace) -> BatchInputs | None:
+    """The batch study's files from the command line, or None when it was not run."""
+    if args.batch_summary is None:
+        return None
+    return BatchInputs(
+        args.batch_summary, args.batch_comparisons, args.batch_changes, args.batch_figure, args.batch_jobs
+    )
 
 
 if __name__ == "__main__":
@@ -87,8 +131,9 @@ if __name__ == "__main__":
         args.tuning_summary,
         args.tuning_search,
         args.tuning_figure,
+        batch_inputs(args),
     )
     if args.out:
         write_page(report_inputs, args.template, args.out)
     else:
-        write_site(report_inputs, args.template, args.site, args.svgs, args.tables)
+        write_site(report_inputs, args.template, args.site, args.svgs, args.tables, args.batch_tables)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Train one normalization variant for one seed; write model.pt, history.csv and job.json."""
+"""Train one normalization variant for one seed, or a pack of seeds as one network; write each run's model.pt,
+history.csv and job.json."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ from normstudy import atomic
 from normstudy.config import RunSettings
 from normstudy.data import load_splits
 from normstudy.engine import (
+    PackError,
     TrainingDivergedError,
-    fit,
+    fit_pack,
     history_columns,
     resolve_device,
     save_torch,
 )
 from normstudy.idx import DataIntegrityError
-from normstudy.model import count_parameters
+from normstudy.model import count_parameters, unpack_state_dict
 
 
 def write_history(path: Path, history: list[dict[str, float]], eval_split: str = "test") -> None:
@@ -37,28 +39,38 @@ def write_history(path: Path, history: list[dict[str, float]], eval_split: str =
 
 
 def main(
-    settings_path: Path,
+    settings_paths: list[Path],
     data_files: list[Path],
     provenance: Path,
-    model_path: Path,
-    history_path: Path,
-    job_path: Path,
+    model_paths: list[Path],
+    history_paths: list[Path],
+    job_paths: list[Path],
     checkpoint: Path,
     threads: int = 1,
     stop_after_epoch: int | None = None,
 ) -> None:
-    """Train, checkpointing each epoch; the outputs appear only once training is complete."""
+    """Train, checkpointing each epoch; the outputs appear only once training is complete.
+
+    Several settings files (seeds of one variant and recipe) are trained as one packed network, and each run
+    gets its own files, in the order of its settings.
+    """
     started = dt.datetime.now(dt.UTC)
-    settings = RunSettings.read(settings_path)
+    if not len(settings_paths) == len(model_paths) == len(history_paths) == len(job_paths):
+        raise PackError("--settings, --model, --history and --job need one path per run each")
+    pack = tuple(RunSettings.read(path) for path in settings_paths)
+    settings = pack[0]
     device = resolve_device(settings.train.device)
     splits = load_splits(data_files, provenance, settings.data, device)
+    seeds = [member.seed for member in pack]
+    packed = f"seeds {', '.join(map(str, seeds))} packed into one network" if len(pack) > 1 else f"seed {seeds[0]}"
     print(
-        f"training {settings.variant.name} seed {settings.seed} on {device} with {threads} thread(s): "
-        f"{len(splits.train_images)} train / {len(splits.eval_images)} {splits.eval_split} images",
+        f"training {settings.variant.name} {packed} on {device} with {threads} thread(s): "
+        f"{len(splits.train_images)} train / {len(splits.eval_images)} {splits.eval_split} images, "
+        f"batch {settings.train.batch_size}",
         flush=True,
     )
-    run = fit(
-        settings,
+    run = fit_pack(
+        pack,
         splits,
         device,
         threads,
@@ -66,46 +78,59 @@ def main(
         log=lambda line: print(line, flush=True),
         stop_after_epoch=stop_after_epoch,
     )
-    model = run.model.to("cpu")
-    save_torch(model_path, model.state_dict())
-    write_history(history_path, run.history, splits.eval_split)
-    atomic.write_json(
-        job_path,
-        {
-            "variant": settings.variant.name,
-            "seed": settings.seed,
-            "params": count_parameters(model),
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-            "threads": threads,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "data_sha256": splits.sha256,
-            "checkpoint_key": run.key,
-            "resumed_from_epoch": run.resumed_from,
-            # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
-            "started_utc": started.isoformat(timespec="seconds"),
-            "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
+    finished = dt.datetime.now(dt.UTC)
+    states = unpack_state_dict(run.model.to("cpu").state_dict(), len(pack))
+    for member, state, history, model_path, history_path, job_path in zip(
+        pack, states, run.histories, model_paths, history_paths, job_paths, strict=True
+    ):
+        save_torch(model_path, state)
+        write_history(history_path, history, splits.eval_split)
+        atomic.write_json(
+            job_path,
+            {
+                "variant": member.variant.name,
+                "seed": member.seed,
+                "params": count_parameters(run.model) // len(pack),
+                # The seeds trained together in this job's packed network (this one alone when unpacked).
+                "pack_seeds": seeds,
+                "device": str(device),
+                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+                "threads": threads,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "data_sha256": splits.sha256,
+                "checkpoint_key": run.key,
+                "resumed_from_epoch": run.resumed_from,
+                # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
+                "started_utc": started.isoformat(timespec="seconds"),
+                "finished_utc": finished.isoformat(timespec="seconds"),
+            },
+        )
+        final = history[-1]
+        split = splits.eval_split
+        print(
+            f"done: seed {member.seed}: {split} accuracy {final[f'{split}_acc']:.2f}% after {final['epoch']} epochs",
+            flush=True,
+        )
     # Outputs are complete: the checkpoint has done its job and must not outlive them.
     checkpoint.unlink(missing_ok=True)
-    final = run.history[-1]
-    split = splits.eval_split
-    print(f"done: {split} accuracy {final[f'{split}_acc']:.2f}% after {final['epoch']} epochs", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", type=Path, required=True, help="settings.json of the run")
+    parser.add_argument(
+        "--settings", type=Path, nargs="+", required=True, help="settings.json of the run (several: a pack of seeds)"
+    )
     parser.add_argument(
         "--data", type=Path, nargs="+", required=True, help="the IDX files: all four, or a tuning run's training pair"
     )
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
-    parser.add_argument("--model", type=Path, required=True, help="model.pt to write")
-    parser.add_argument("--history", type=Path, required=True, help="history.csv to write")
-    parser.add_argument("--job", type=Path, required=True, help="job.json to write (device, timing, checksums)")
+    parser.add_argument("--model", type=Path, nargs="+", required=True, help="model.pt to write, per run")
+    parser.add_argument("--history", type=Path, nargs="+", required=True, help="history.csv to write, per run")
+    parser.add_argument(
+        "--job", type=Path, nargs="+", required=True, help="job.json to write per run (device, timing, checksums)"
+    )
     parser.add_argument("--checkpoint", type=Path, required=True, help="per-epoch checkpoint, resumed if it matches")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     # Test hook: simulate a job killed after epoch K (the checkpoint stays, the outputs are not written).
@@ -129,5 +154,5 @@ if __name__ == "__main__":
         )
     except InterruptedError as error:
         sys.exit(f"interrupted: {error}")
-    except (DataIntegrityError, TrainingDivergedError) as error:
+    except (DataIntegrityError, TrainingDivergedError, PackError) as error:
         sys.exit(f"error: {error}")

@@ -26,6 +26,12 @@ from normstudy.dataset import CANONICAL_MD5, MNIST_TRAIN_SIZE
 # 4,292, layer 5,100 vs 4,195, instance 2,472 vs 4,075 (GroupNorm(C, C) over NHWC is 1.6x slower).
 FASTER_LAYOUT = {"batch": "channels_last", "group": "channels_last", "layer": "channels_last", "instance": "contiguous"}
 
+# The batch study packs a variant's seeds into one network (model.NormNet with copies) at batch sizes up to this
+# (batch_study.pack: auto). Measured by `make bench` (1 thread, 3 seeds packed against one model, in FASTER_LAYOUT,
+# img/s of every model's images together, 2-core development machine): bn 1.6-2.0x and gn 1.5-2.2x at batch 2 to 16,
+# but 1.11x and 0.93x at 32, and 0.94x and 0.82x at 128 (README, Benchmark).
+PACKING_PAYS_UP_TO = 16
+
 # GroupNorm's group count when a group variant names none: 2 divides every channel count of this CNN.
 DEFAULT_GROUPS = 2
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
@@ -205,7 +211,11 @@ def variant_recipe(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _schedule_problems(config: dict[str, Any], name: str, images: int, where: str) -> list[str]:
     """OneCycleLR needs more than one warm-up step."""
-    recipe = variant_recipe(config, name)
+    return _warm_up_problems(variant_recipe(config, name), images, where)
+
+
+def _warm_up_problems(recipe: dict[str, Any], images: int, where: str) -> list[str]:
+    """A recipe's OneCycleLR needs more than one warm-up step on `images` training images."""
     total_steps = recipe["epochs"] * steps_per_epoch(images, recipe["batch_size"])
     pct_start = recipe["schedule"]["pct_start"]
     if pct_start * total_steps > 1:
@@ -273,7 +283,12 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     problems = non_finite_problems(config) + schema_problems(config, schema)
     if not problems:
         filled = with_defaults(config, schema)
-        problems = schema_problems(filled, schema) or rule_problems(filled) or tune_problems(filled, schema)
+        problems = (
+            schema_problems(filled, schema)
+            or rule_problems(filled)
+            or tune_problems(filled, schema)
+            or batch_study_problems(filled, schema)
+        )
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return filled
@@ -384,6 +399,15 @@ class DataSettings:
     # 0: a study run (trains on every training image, is scored on the test set). N > 0: a tuning run (trains
     # on all but the last N training images and is scored on those; the test files are not even read).
     validation_size: int
+    # N > 0: the run trains on the first N images of its training split (the batch study); 0: on all of them.
+    # Added after runs were recorded: settings.json leaves it out when 0, so earlier settings keep their digest.
+    train_images: int = 0
+
+
+def training_images(data: DataSettings) -> int:
+    """How many images a run with these data settings trains on."""
+    full = MNIST_TRAIN_SIZE if data.synthetic is None else data.synthetic.train_size
+    return data.train_images or full - data.validation_size
 
 
 @dataclass(frozen=True)
@@ -396,8 +420,8 @@ class RunSettings:
     seed: int
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form (settings.json)."""
-        return dataclasses.asdict(self)
+        """Plain JSON-ready form (settings.json); a field with a default is left out while it holds it."""
+        return _plain(self)
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no spaces, so equal settings give equal text."""
@@ -416,6 +440,19 @@ class RunSettings:
     def read(cls, path: str | Path) -> RunSettings:
         """Read settings.json."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _plain(value: Any) -> Any:
+    """A settings dataclass as plain dicts and values, leaving out fields that hold their default."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+        }
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _check_value(kind: Any, value: Any, where: str) -> Any:
@@ -443,11 +480,14 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {short(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown, missing = sorted(set(data) - set(fields)), sorted(set(fields) - set(data))
+    required = {name for name, spec in fields.items() if spec.default is dataclasses.MISSING}
+    unknown, missing = sorted(set(data) - set(fields)), sorted(required - set(data))
     if unknown or missing:
         raise ConfigError(f"{where}: unknown keys {unknown}, missing keys {missing}")
     values = {}
     for name, spec in fields.items():
+        if name not in data:
+            continue  # left out at its default (see _plain)
         kind, value, at = spec.type, data[name], f"{where}.{name}"
         optional = kind.endswith(" | None")
         kind = kind.removesuffix(" | None")
@@ -467,7 +507,7 @@ def variant_settings(config: dict[str, Any], name: str) -> VariantSettings:
     return VariantSettings(name, variant["norm"], groups, float(variant["l1"]), float(variant["dropout"]))
 
 
-def data_settings(config: dict[str, Any], validation_size: int = 0) -> DataSettings:
+def data_settings(config: dict[str, Any], validation_size: int = 0, train_images: int = 0) -> DataSettings:
     """The data's identity and normalization constants from the validated config."""
     data = config["data"]
     mnist = data["dataset"] == "mnist"
@@ -478,15 +518,21 @@ def data_settings(config: dict[str, Any], validation_size: int = 0) -> DataSetti
         mean=float(data["mean"]),
         std=float(data["std"]),
         validation_size=validation_size,
+        train_images=train_images,
     )
+
+
+def _train_settings(recipe: dict[str, Any], norm: str, where: str) -> TrainSettings:
+    """A recipe as typed settings, `auto` memory format resolved for the norm (FASTER_LAYOUT)."""
+    if recipe["memory_format"] == "auto":
+        recipe = {**recipe, "memory_format": FASTER_LAYOUT[norm]}
+    return _build(TrainSettings, recipe, where)
 
 
 def run_settings(config: dict[str, Any], variant: str, seed: int, validation_size: int = 0) -> RunSettings:
     """The one typed settings object of a run, from the validated config (a tuning run holds out images)."""
-    recipe = variant_recipe(config, variant)
-    if recipe["memory_format"] == "auto":
-        recipe["memory_format"] = FASTER_LAYOUT[config["variants"][variant]["norm"]]
-    train = _build(TrainSettings, recipe, f"variants.{variant}.train")
+    norm = config["variants"][variant]["norm"]
+    train = _train_settings(variant_recipe(config, variant), norm, f"variants.{variant}.train")
     return RunSettings(variant_settings(config, variant), train, data_settings(config, validation_size), int(seed))
 
 
@@ -562,6 +608,92 @@ def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
             if found:
                 problems += found
                 break  # the same value usually fails every variant: one is enough to name it
+    return problems
+
+
+# ---- The batch-size study: listed variants at each batch size, the learning rate scaled from their own recipe's.
+
+LR_SCALING = {"linear": lambda ratio: ratio, "sqrt": math.sqrt, "none": lambda ratio: 1.0}
+
+
+def scaled_lr(max_lr: float, batch_size: int, base_batch_size: int, rule: str) -> float:
+    """The peak learning rate at `batch_size` from the recipe's at `base_batch_size`: linear (Goyal et al. 2017,
+    as in the GN paper), square root, or unchanged."""
+    return max_lr * LR_SCALING[rule](batch_size / base_batch_size)
+
+
+def study_batch_sizes(config: dict[str, Any]) -> list[int]:
+    """The batch study's batch sizes, smallest first."""
+    return sorted(config["batch_study"]["batch_sizes"])
+
+
+def is_packed(config: dict[str, Any], batch_size: int) -> bool:
+    """Whether the batch study trains its seeds at this batch size packed into one network (one job per variant)."""
+    study = config["batch_study"]
+    if len(study["seeds"]) < 2:
+        return False
+    return {"always": True, "never": False, "auto": batch_size <= PACKING_PAYS_UP_TO}[study["pack"]]
+
+
+def batch_recipe(config: dict[str, Any], variant: str, batch_size: int) -> dict[str, Any]:
+    """A variant's recipe at one batch size of the batch study: its epochs, and the peak LR scaled by its rule."""
+    study, recipe = config["batch_study"], variant_recipe(config, variant)
+    schedule = recipe["schedule"]
+    schedule["max_lr"] = scaled_lr(schedule["max_lr"], batch_size, recipe["batch_size"], study["lr_scaling"])
+    return {**recipe, "batch_size": batch_size, "epochs": study["epochs"], "schedule": schedule}
+
+
+def batch_train_images(config: dict[str, Any]) -> int:
+    """Training images of a batch-study run (the first N of the training set)."""
+    return config["batch_study"]["train_images"] or train_size(config)
+
+
+def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> RunSettings:
+    """The settings of one batch-study run: a variant at a batch size, on the first train_images images."""
+    norm = config["variants"][variant]["norm"]
+    where = f"batch_study batch size {batch_size}, variant {variant}"
+    train = _train_settings(batch_recipe(config, variant, batch_size), norm, where)
+    # The whole training set is 0, as in every other run's settings: one run, one digest.
+    images = batch_train_images(config)
+    data = data_settings(config, train_images=0 if images == train_size(config) else images)
+    return RunSettings(variant_settings(config, variant), train, data, int(seed))
+
+
+def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """The batch study's variants must be enabled ones, and every batch size a valid recipe on its images."""
+    study = config["batch_study"]
+    if not study["enabled"]:
+        return []
+    problems = []
+    for name in study["variants"]:
+        if name not in config["variants"]:
+            problems.append(
+                f"'batch_study.variants': {short(name)} is not a variant (variants: {', '.join(config['variants'])})"
+            )
+        elif not config["variants"][name]["enabled"]:
+            problems.append(
+                f"'batch_study.variants': {name} is disabled (variants.{name}.enabled: false); enable it or leave it "
+                "out here"
+            )
+    if problems:
+        return problems
+    images, available = batch_train_images(config), train_size(config)
+    if images > available:
+        return [f"'batch_study.train_images': {images} is more than the {available} training images"]
+    for batch_size in study_batch_sizes(config):
+        if batch_size > images:
+            problems.append(f"'batch_study.batch_sizes': {batch_size} is more than the {images} training images")
+            continue
+        for name in study["variants"]:
+            recipe, where = (
+                batch_recipe(config, name, batch_size),
+                f"batch_study batch size {batch_size}, variant {name}",
+            )
+            found = [f"{where}: {p}" for p in schema_problems(recipe, schema["properties"]["train"])]
+            found = found or _warm_up_problems(recipe, images, f"{where}: train")
+            if found:
+                problems += found
+                break  # one variant is enough to name a batch size that fails
     return problems
 
 

@@ -41,7 +41,8 @@ def load_splits(
     """Verify the run's IDX files against their provenance, then load them onto `device` (47 MB for MNIST).
 
     A tuning run (data.validation_size N > 0) gets the two training files only: it trains on all but their
-    last N images and is scored on those.
+    last N images and is scored on those. A run with data.train_images M > 0 trains on the first M images of
+    its training split (the batch study).
     """
     arrays, sha256 = read_dataset(paths, provenance, data, needed_files(data))
 
@@ -51,14 +52,17 @@ def load_splits(
     def labels(name: str) -> torch.Tensor:
         return torch.from_numpy(arrays[name].astype(np.int64)).to(device)
 
-    if not data.validation_size:
-        return Splits(images(TRAIN_IMAGES), labels(TRAIN_LABELS), images(TEST_IMAGES), labels(TEST_LABELS), sha256)
     train_images, train_labels, held_out = images(TRAIN_IMAGES), labels(TRAIN_LABELS), data.validation_size
     if held_out >= len(train_images):
         raise ValueError(f"validation_size {held_out} leaves none of the {len(train_images)} training images")
     keep = len(train_images) - held_out
+    if data.train_images > keep:
+        raise ValueError(f"train_images {data.train_images} is more than the {keep} training images")
+    used = data.train_images or keep
+    if not held_out:
+        return Splits(train_images[:used], train_labels[:used], images(TEST_IMAGES), labels(TEST_LABELS), sha256)
     return Splits(
-        train_images[:keep], train_labels[:keep], train_images[keep:], train_labels[keep:], sha256, eval_split="val"
+        train_images[:used], train_labels[:used], train_images[keep:], train_labels[keep:], sha256, eval_split="val"
     )
 
 

@@ -1,7 +1,13 @@
-"""Training and evaluation on in-memory tensors: seeded, resumable from per-epoch checkpoints."""
+"""Training and evaluation on in-memory tensors: seeded, resumable from per-epoch checkpoints.
+
+A job trains one run, or a pack: several seeds of one variant and recipe trained as one packed network
+(model.NormNet with copies), each with its own initial weights, data order and rotations. Packed and alone, a
+seed's model computes the same sums in another order; each mode is bitwise deterministic on its own.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -24,7 +30,7 @@ from tqdm import tqdm
 from normstudy import atomic
 from normstudy.config import RunSettings, steps_per_epoch
 from normstudy.data import Splits, eval_batch, training_batch
-from normstudy.model import build_model, conv_weights
+from normstudy.model import build_model, conv_weights, pack_state_dicts
 
 
 def history_columns(eval_split: str = "test") -> tuple[str, ...]:
@@ -36,6 +42,10 @@ HISTORY_COLUMNS = history_columns()
 # The files whose code decides a run's numbers: a checkpoint from other code is never resumed.
 PACKAGE_DIR = Path(__file__).resolve().parent
 ENGINE_MODULES = ("engine.py", "data.py", "model.py", "norms.py", "architecture.py", "idx.py", "config.py")
+
+
+class PackError(ValueError):
+    """Runs that cannot be trained as one packed network."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -59,13 +69,16 @@ def seed_everything(seed: int, device: torch.device) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # Deterministic mode also fills every new tensor with NaN, a debugging aid that cost 10 % of a CPU step
+    # (torch.profiler: aten::fill_, 240 calls a step); no kernel reads memory it has not written.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.benchmark = False
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
 
 
-def rng_state(generator: torch.Generator) -> dict[str, Any]:
+def rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
     """Every random state a run draws from, in types torch.load(weights_only=True) accepts."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
@@ -73,11 +86,11 @@ def rng_state(generator: torch.Generator) -> dict[str, Any]:
         "numpy": [kind, torch.from_numpy(np.array(keys)), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "generator": generator.get_state(),
+        "generators": [generator.get_state() for generator in generators],
     }
 
 
-def restore_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+def restore_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
     """Put back what rng_state saved."""
     random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
     kind, keys, pos, has_gauss, gauss = state["numpy"]
@@ -85,7 +98,8 @@ def restore_rng_state(state: dict[str, Any], generator: torch.Generator) -> None
     torch.set_rng_state(state["torch"])
     if state["cuda"]:
         torch.cuda.set_rng_state_all(state["cuda"])
-    generator.set_state(state["generator"])
+    for generator, saved in zip(generators, state["generators"], strict=True):
+        generator.set_state(saved)
 
 
 def code_digest() -> str:
@@ -96,10 +110,11 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def checkpoint_key(settings: RunSettings, data_sha256: dict[str, str], device: torch.device, threads: int) -> str:
-    """What a checkpoint must match to be resumed: settings, the data's checksums, code, torch, device, threads."""
+def checkpoint_key(pack: Pack, data_sha256: dict[str, str], device: torch.device, threads: int) -> str:
+    """What a checkpoint must match to be resumed: each run's settings, the data's checksums, code, torch, device,
+    threads."""
     key = {
-        "settings": settings.digest(),
+        "settings": [settings.digest() for settings in pack],
         "data": data_sha256,
         "code": code_digest(),
         "torch": torch.__version__,
@@ -117,9 +132,29 @@ def memory_format(settings: RunSettings) -> torch.memory_format:
     return MEMORY_FORMATS[settings.train.memory_format]
 
 
-def prepare_model(settings: RunSettings, device: torch.device) -> nn.Module:
-    """The variant's model on `device`, in the memory format the run trains (and evaluates) in."""
-    return build_model(settings.variant).to(device=device, memory_format=memory_format(settings))
+def prepare_model(settings: RunSettings, device: torch.device, copies: int = 1) -> nn.Module:
+    """The variant's model (`copies` of it packed) on `device`, in the memory format the run trains and evaluates in."""
+    return build_model(settings.variant, copies).to(device=device, memory_format=memory_format(settings))
+
+
+# The runs one job trains: one, or several seeds of one variant and recipe packed into one network.
+Pack = tuple[RunSettings, ...]
+
+
+def check_pack(pack: Pack) -> None:
+    """A pack is runs that differ in their seed alone, each seed once."""
+    if not pack:
+        raise PackError("a pack needs at least one run")
+    seeds = [settings.seed for settings in pack]
+    if len(set(seeds)) < len(seeds):
+        raise PackError(f"a pack trains each seed once, not seeds {seeds}")
+    first = pack[0]
+    for settings in pack[1:]:
+        if dataclasses.replace(settings, seed=first.seed) != first:
+            raise PackError(
+                f"seed {settings.seed} has other settings than seed {first.seed}: only runs that differ in their seed "
+                "can be packed into one network"
+            )
 
 
 def save_torch(path: Path, obj: Any) -> None:
@@ -138,7 +173,45 @@ def l1_penalty(model: nn.Module) -> torch.Tensor:
     return torch.stack([w.abs().sum() for w in conv_weights(model)]).sum()
 
 
+def per_model(log_probs: torch.Tensor) -> torch.Tensor:
+    """A model's [N, 10] output, or a packed model's [N, k, 10], as [N, k, 10]."""
+    return log_probs.unsqueeze(1) if log_probs.dim() == 2 else log_probs
+
+
 @torch.inference_mode()
+def evaluate_pack(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: float,
+    std: float,
+    batch_size: int = 1000,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> list[tuple[float, float, torch.Tensor]]:
+    """Per packed model (one for a plain NormNet), with its running statistics: mean NLL loss, accuracy in percent
+    and the [N, 10] log-probabilities on a test set, which every model of the pack sees whole."""
+    model.eval()
+    copies = getattr(model, "copies", 1)
+    outputs = [
+        per_model(
+            model(
+                eval_batch(images[i : i + batch_size], mean, std)
+                .expand(-1, copies, -1, -1)
+                .contiguous(memory_format=layout)
+            )
+        )
+        for i in range(0, len(images), batch_size)
+    ]
+    stacked = torch.cat(outputs)
+    results = []
+    for index in range(copies):
+        log_probs = stacked[:, index]
+        loss = F.nll_loss(log_probs, labels, reduction="sum").item() / len(labels)
+        accuracy = 100.0 * (log_probs.argmax(1) == labels).sum().item() / len(labels)
+        results.append((loss, accuracy, log_probs))
+    return results
+
+
 def evaluate(
     model: nn.Module,
     images: torch.Tensor,
@@ -148,40 +221,39 @@ def evaluate(
     batch_size: int = 1000,
     layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float, torch.Tensor]:
-    """Mean NLL loss, accuracy in percent, and the [N, 10] log-probabilities on a test set."""
-    model.eval()
-    outputs = [
-        model(eval_batch(images[i : i + batch_size], mean, std).contiguous(memory_format=layout))
-        for i in range(0, len(images), batch_size)
-    ]
-    log_probs = torch.cat(outputs)
-    loss = F.nll_loss(log_probs, labels, reduction="sum").item() / len(labels)
-    accuracy = 100.0 * (log_probs.argmax(1) == labels).sum().item() / len(labels)
-    return loss, accuracy, log_probs
+    """Mean NLL loss, accuracy in percent, and the [N, 10] log-probabilities of one model on a test set."""
+    (result,) = evaluate_pack(model, images, labels, mean, std, batch_size, layout)
+    return result
 
 
 @dataclass
 class Run:
-    """Everything a training run updates, and what it checkpoints after each epoch."""
+    """Everything a training job updates, and what it checkpoints after each epoch: one model, or a packed one."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator
-    history: list[dict[str, float]] = field(default_factory=list)
+    generators: list[torch.Generator]  # per packed model: its data order and rotations
+    histories: list[list[dict[str, float]]] = field(default_factory=list)  # per packed model, one row per epoch
     resumed_from: int = 0
     key: str = ""  # the checkpoint key it was trained under (see checkpoint_key)
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """The history of a job that trains one model."""
+        (history,) = self.histories
+        return history
 
     def checkpoint(self, path: Path, key: str) -> None:
         """Save the run's whole state atomically, so a killed job resumes where it was."""
         state = {
             "settings_hash": key,
-            "epoch": len(self.history),
+            "epoch": len(self.histories[0]),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "history": self.history,
-            "rng": rng_state(self.generator),
+            "histories": self.histories,
+            "rng": rng_state(self.generators),
         }
         save_torch(path, state)
 
@@ -200,20 +272,33 @@ class Run:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.history = list(state["history"])
-        restore_rng_state(state["rng"], self.generator)
+        self.histories = [list(history) for history in state["histories"]]
+        restore_rng_state(state["rng"], self.generators)
         log(f"resumed from {path} after epoch {state['epoch']}")
         self.resumed_from = int(state["epoch"])
         return self.resumed_from
 
 
-def new_run(settings: RunSettings, train_size: int, device: torch.device, generator: torch.Generator) -> Run:
-    """Model, SGD and OneCycleLR for one variant's settings."""
+def new_run(pack: Pack, train_size: int, device: torch.device) -> Run:
+    """Seeded model, SGD and OneCycleLR for a pack of runs (one run: a pack of one).
+
+    Each seed's model gets the initial weights and the data generator it would get alone (seed_everything, then
+    the model), so that a packed seed starts where its unpacked run starts.
+    """
+    check_pack(pack)
+    settings = pack[0]
     recipe, schedule, sgd = settings.train, settings.train.schedule, settings.train.optimizer
     total_steps = recipe.epochs * steps_per_epoch(train_size, recipe.batch_size)
     if schedule.pct_start * total_steps <= 1:
         raise ValueError(f"OneCycleLR: pct_start {schedule.pct_start} of {total_steps} steps is under one step")
-    model = prepare_model(settings, device)
+    generators, states = [], []
+    for member in pack:
+        generators.append(seed_everything(member.seed, device))
+        model = prepare_model(member, device)
+        states.append(model.state_dict())
+    if len(pack) > 1:
+        model = prepare_model(settings, device, copies=len(pack))
+        model.load_state_dict(pack_state_dicts(states))
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=schedule.max_lr / schedule.div_factor,
@@ -232,39 +317,61 @@ def new_run(settings: RunSettings, train_size: int, device: torch.device, genera
         # The momentum is the configured one; OneCycleLR would otherwise cycle it between 0.85 and 0.95.
         cycle_momentum=False,
     )
-    return Run(model, optimizer, scheduler, generator)
+    return Run(model, optimizer, scheduler, generators, [[] for _ in pack])
 
 
-def train_epoch(run: Run, splits: Splits, settings: RunSettings, progress: bool = False) -> tuple[float, float, float]:
-    """One pass over the shuffled training set: (mean loss, accuracy %, learning rate of its last step)."""
+def model_losses(log_probs: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+    """Each packed model's mean NLL loss on its own batch, as a [k] tensor; their sum trains each on its own."""
+    packed = per_model(log_probs)
+    return torch.stack([F.nll_loss(packed[:, index], target) for index, target in enumerate(targets)])
+
+
+def train_epoch(
+    run: Run, splits: Splits, settings: RunSettings, progress: bool = False
+) -> tuple[list[float], list[float], float]:
+    """One pass over the shuffled training set per packed model: (mean loss, accuracy %) of each, and the learning
+    rate of the last step."""
     data, l1 = settings.data, settings.variant.l1
     batch_size, degrees = settings.train.batch_size, settings.train.augment.rotation_degrees
     layout = memory_format(settings)
     images, labels = splits.train_images, splits.train_labels
-    order = torch.randperm(len(images), generator=run.generator, device=run.generator.device).to(images.device)
+    orders = [
+        torch.randperm(len(images), generator=generator, device=generator.device).to(images.device)
+        for generator in run.generators
+    ]
     steps = steps_per_epoch(len(images), batch_size)
-    loss_sum = torch.zeros((), device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    copies = len(run.generators)
+    loss_sum = torch.zeros(copies, device=images.device)
+    correct = torch.zeros(copies, dtype=torch.long, device=images.device)
     seen = 0
     run.model.train()
     for step in tqdm(range(steps), disable=not progress, leave=False, unit="batch"):
-        index = order[step * batch_size : (step + 1) * batch_size]
-        inputs = training_batch(images[index], degrees, data.mean, data.std, run.generator)
-        inputs = inputs.contiguous(memory_format=layout)
-        targets = labels[index]
+        indices = [order[step * batch_size : (step + 1) * batch_size] for order in orders]
+        batches = [
+            training_batch(images[index], degrees, data.mean, data.std, generator)
+            for index, generator in zip(indices, run.generators, strict=True)
+        ]
+        # Model i of a pack reads input channel i: its own images, in its own order and rotations.
+        inputs = (batches[0] if copies == 1 else torch.cat(batches, dim=1)).contiguous(memory_format=layout)
+        targets = [labels[index] for index in indices]
         log_probs = run.model(inputs)
-        loss = F.nll_loss(log_probs, targets)
-        objective = loss + l1 * l1_penalty(run.model) if l1 > 0 else loss
+        losses = model_losses(log_probs, targets)
+        objective = losses.sum()
+        if l1 > 0:
+            # The packed weights' sum of |w| is the models' sums added: each model's gradient is its own.
+            objective = objective + l1 * l1_penalty(run.model)
         run.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         lr = run.optimizer.param_groups[0]["lr"]
         run.optimizer.step()
         run.scheduler.step()
         # Accumulated on the device: a .item() per step would wait for the GPU every batch.
-        loss_sum += loss.detach() * len(index)
-        correct += (log_probs.detach().argmax(1) == targets).sum()
-        seen += len(index)
-    return loss_sum.item() / seen, 100.0 * correct.item() / seen, lr
+        count = len(indices[0])
+        loss_sum += losses.detach() * count
+        predictions = per_model(log_probs.detach()).argmax(2)
+        correct += torch.stack([(predictions[:, i] == target).sum() for i, target in enumerate(targets)])
+        seen += count
+    return [total / seen for total in loss_sum.tolist()], [100.0 * hits / seen for hits in correct.tolist()], lr
 
 
 def check_finite(epoch: int, settings: RunSettings, **values: float) -> None:
@@ -280,6 +387,60 @@ def check_finite(epoch: int, settings: RunSettings, **values: float) -> None:
         )
 
 
+def fit_pack(
+    pack: Pack,
+    splits: Splits,
+    device: torch.device,
+    threads: int,
+    checkpoint_path: Path,
+    log: Callable[[str], None] = print,
+    stop_after_epoch: int | None = None,
+) -> Run:
+    """Train a pack of runs (seeds of one variant and recipe) as one network, resuming from `checkpoint_path` when
+    it matches these settings and data; a pack of one is a plain run."""
+    torch.set_num_threads(threads)
+    run = new_run(pack, len(splits.train_images), device)
+    key = run.key = checkpoint_key(pack, splits.sha256, device, threads)
+    done = run.resume(checkpoint_path, key, log)
+    progress = sys.stderr.isatty()
+    settings = pack[0]
+    mean, std, epochs = settings.data.mean, settings.data.std, settings.train.epochs
+    split = splits.eval_split
+    for epoch in range(done + 1, epochs + 1):
+        started = time.perf_counter()
+        train_losses, train_accs, lr = train_epoch(run, splits, settings, progress)
+        scores = evaluate_pack(
+            run.model, splits.eval_images, splits.eval_labels, mean, std, layout=memory_format(settings)
+        )
+        seconds = time.perf_counter() - started
+        for member, train_loss, (eval_loss, _, _) in zip(pack, train_losses, scores, strict=True):
+            check_finite(epoch, member, train_loss=train_loss, **{f"{split}_loss": eval_loss})
+        for member, history, train_loss, train_acc, (eval_loss, eval_acc, _) in zip(
+            pack, run.histories, train_losses, train_accs, scores, strict=True
+        ):
+            history.append(
+                {
+                    "epoch": epoch,
+                    "lr": lr,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    f"{split}_loss": eval_loss,
+                    f"{split}_acc": eval_acc,
+                    # A pack's epoch is one pass of the packed network: the same seconds for each of its runs.
+                    "seconds": seconds,
+                }
+            )
+            seed = f" seed {member.seed}" if len(pack) > 1 else ""
+            log(
+                f"epoch {epoch:3d}/{epochs}{seed}  lr {lr:.5f}  train loss {train_loss:.4f} acc {train_acc:.2f}%  "
+                f"{split} loss {eval_loss:.4f} acc {eval_acc:.2f}%  {seconds:.1f} s"
+            )
+        run.checkpoint(checkpoint_path, key)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            raise InterruptedError(f"stopped after epoch {epoch} as asked (--stop-after-epoch)")
+    return run
+
+
 def fit(
     settings: RunSettings,
     splits: Splits,
@@ -290,36 +451,4 @@ def fit(
     stop_after_epoch: int | None = None,
 ) -> Run:
     """Train one variant for one seed, resuming from `checkpoint_path` when it matches these settings and data."""
-    torch.set_num_threads(threads)
-    generator = seed_everything(settings.seed, device)
-    run = new_run(settings, len(splits.train_images), device, generator)
-    key = run.key = checkpoint_key(settings, splits.sha256, device, threads)
-    done = run.resume(checkpoint_path, key, log)
-    progress = sys.stderr.isatty()
-    mean, std, epochs = settings.data.mean, settings.data.std, settings.train.epochs
-    for epoch in range(done + 1, epochs + 1):
-        started = time.perf_counter()
-        train_loss, train_acc, lr = train_epoch(run, splits, settings, progress)
-        eval_loss, eval_acc, _ = evaluate(
-            run.model, splits.eval_images, splits.eval_labels, mean, std, layout=memory_format(settings)
-        )
-        split = splits.eval_split
-        check_finite(epoch, settings, train_loss=train_loss, **{f"{split}_loss": eval_loss})
-        row = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            f"{split}_loss": eval_loss,
-            f"{split}_acc": eval_acc,
-            "seconds": time.perf_counter() - started,
-        }
-        run.history.append(row)
-        run.checkpoint(checkpoint_path, key)
-        log(
-            f"epoch {epoch:3d}/{epochs}  lr {lr:.5f}  train loss {train_loss:.4f} "
-            f"acc {train_acc:.2f}%  {split} loss {eval_loss:.4f} acc {eval_acc:.2f}%  {row['seconds']:.1f} s"
-        )
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            raise InterruptedError(f"stopped after epoch {epoch} as asked (--stop-after-epoch)")
-    return run
+    return fit_pack((settings,), splits, device, threads, checkpoint_path, log, stop_after_epoch)

@@ -6,38 +6,80 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normstudy.architecture import INPUT_SIZE, LAYERS, Pool
+from normstudy.architecture import INPUT_SIZE, LAYERS, NUM_CLASSES, Pool
 from normstudy.config import VariantSettings
 from normstudy.norms import create_norm
 
 
 class NormNet(nn.Module):
-    """Conv blocks (conv -> norm -> dropout -> ReLU), two pools and a 1x1 classifier, log-softmax out."""
+    """Conv blocks (conv -> norm -> dropout -> ReLU), two pools and a 1x1 classifier, log-softmax out.
 
-    def __init__(self, norm: str, groups: int | None, dropout: float) -> None:
+    With `copies` k > 1 it is k such networks packed into one: every convolution is grouped (k groups), every
+    norm normalizes each model's channels on their own (norms.py), and model i reads input channel i. Each model
+    computes what it would alone, in one pass of wider layers, which is what makes small batches affordable.
+    """
+
+    def __init__(self, norm: str, groups: int | None, dropout: float, copies: int = 1) -> None:
         super().__init__()
+        self.copies = copies
         layers: list[nn.Module] = []
         for spec in LAYERS:
             if isinstance(spec, Pool):
                 layers.append(nn.MaxPool2d(spec.kernel) if spec.kind == "max" else nn.AvgPool2d(spec.kernel))
                 continue
-            layers.append(nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel, padding=spec.padding, bias=False))
+            layers.append(
+                nn.Conv2d(
+                    copies * spec.in_channels,
+                    copies * spec.out_channels,
+                    spec.kernel,
+                    padding=spec.padding,
+                    groups=copies,
+                    bias=False,
+                )
+            )
             if spec.normed:
                 layers += [
-                    create_norm(norm, spec.out_channels, groups),
+                    create_norm(norm, spec.out_channels, groups, copies),
                     nn.Dropout(dropout),
                     nn.ReLU(inplace=True),
                 ]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of the ten classes for a batch of [N, 1, 28, 28] images."""
-        return F.log_softmax(self.layers(x).flatten(1), dim=1)
+        """Log-probabilities of the ten classes: [N, 10] for [N, 1, 28, 28] images; [N, k, 10] when packed."""
+        logits = self.layers(x).flatten(1)
+        if self.copies == 1:
+            return F.log_softmax(logits, dim=1)
+        return F.log_softmax(logits.view(len(x), self.copies, NUM_CLASSES), dim=2)
 
 
-def build_model(variant: VariantSettings) -> NormNet:
-    """The network for one variant's settings."""
-    return NormNet(variant.norm, variant.groups, variant.dropout)
+def build_model(variant: VariantSettings, copies: int = 1) -> NormNet:
+    """The network for one variant's settings (`copies` of it packed into one, for a pack of seeds)."""
+    return NormNet(variant.norm, variant.groups, variant.dropout, copies)
+
+
+def pack_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The state dict of a packed NormNet holding these models, model i as block i of every tensor.
+
+    Every weight, affine and running statistic of this network has the output channel first, so packing is a
+    concatenation along dim 0; BatchNorm's step counter is a scalar the models share.
+    """
+    first = states[0]
+    return {
+        key: first[key].clone() if first[key].dim() == 0 else torch.cat([state[key] for state in states])
+        for key in first
+    }
+
+
+def unpack_state_dict(packed: dict[str, torch.Tensor], copies: int) -> list[dict[str, torch.Tensor]]:
+    """The state dicts of the `copies` models a packed NormNet holds (the inverse of pack_state_dicts)."""
+    return [
+        {
+            key: tensor.clone() if tensor.dim() == 0 else tensor.chunk(copies)[index].clone()
+            for key, tensor in packed.items()
+        }
+        for index in range(copies)
+    ]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -93,6 +93,7 @@ def read_job(entry: dict[str, Any]) -> dict[str, Any]:
         "max_rss": float(row["max_rss"]),
         "device": job["device_name"] or job["device"],
         "threads": job["threads"],
+        "pack_seeds": job["pack_seeds"],
         "started": job["started_utc"],
         "finished": job["finished_utc"],
     }

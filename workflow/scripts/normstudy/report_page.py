@@ -18,6 +18,14 @@ import pandas as pd
 import yaml
 
 from normstudy import provenance
+from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
+from normstudy.config import (
+    PACKING_PAYS_UP_TO,
+    batch_train_images,
+    is_packed,
+    study_batch_sizes,
+    variant_recipe,
+)
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import Power, key_results, verdict
 from normstudy.norms import describe_norm
@@ -25,6 +33,17 @@ from normstudy.tuning import configured_matches_chosen, search_digest
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
+
+
+@dataclass(frozen=True)
+class BatchInputs:
+    """The batch-size study's tables, figure and training jobs (batch_study.smk)."""
+
+    summary: Path
+    comparisons: Path
+    changes: Path
+    figure: Path
+    jobs: list[dict[str, Any]]  # per training job: variant, first seed, batch size, its job.json and benchmark file
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,7 @@ class ReportInputs:
     tuning_summary: Path  # the recorded recipe search (workflow/resources/tuning/, written by `make tune`)
     tuning_search: Path
     tuning_figure: Path
+    batch: BatchInputs | None = None  # None: batch_study.enabled is false
 
 
 def data_uri(path: Path, _name: str = "") -> str:
@@ -148,6 +168,51 @@ def tuning_context(
     }
 
 
+def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
+    """The batch-size section: the verdict on the GN paper's ordering, the error table beside the paper's, the
+    comparisons at each batch size, and how the runs were made."""
+    study = config["batch_study"]
+    summary = pd.read_csv(batch.summary)
+    comparisons = pd.read_csv(batch.comparisons)
+    changes = pd.read_csv(batch.changes)
+    variants = list(dict.fromkeys(summary["variant"]))
+    cells = summary.set_index(["variant", "batch_size"])
+    paper = {name: dict(zip(GN_PAPER_BATCH_SIZES, errors, strict=True)) for name, errors in GN_PAPER_ERROR.items()}
+    sizes = sorted(summary["batch_size"].unique(), reverse=True)
+    rows = [
+        {
+            "batch_size": int(size),
+            "packed": bool(cells.loc[(variants[0], size), "packed"]),
+            "cells": [cells.loc[(variant, size)].to_dict() for variant in variants],
+            "paper": [paper[name].get(int(size)) for name in GN_PAPER_ERROR],
+        }
+        for size in sizes
+    ]
+    jobs = [{**provenance.read_job(entry), "batch_size": entry["batch_size"]} for entry in batch.jobs]
+    packed = [size for size in study_batch_sizes(config) if is_packed(config, size)]
+    return {
+        "ordering": ordering(summary, comparisons, changes),
+        "variants": variants,
+        "rows": rows,
+        "paper_names": list(GN_PAPER_ERROR),
+        "comparisons": comparisons.to_dict("records"),
+        "changes": changes.to_dict("records"),
+        "figure": image(batch.figure, "error_vs_batch_size"),
+        "study": study,
+        "train_images": batch_train_images(config),
+        "base_batch_size": int(max(sizes)),
+        "recipe_batch_sizes": sorted({variant_recipe(config, variant)["batch_size"] for variant in variants}),
+        "packed_sizes": packed,
+        "pack_limit": PACKING_PAYS_UP_TO,
+        "lrs": {
+            variant: ", ".join(f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}" for size in sorted(sizes))
+            for variant in variants
+        },
+        "jobs": jobs,
+        "job_time": provenance.duration(sum(j["s"] for j in jobs)),
+    }
+
+
 def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the template shows, from the study's files; `image` places each picture on the page."""
     config = inputs.config
@@ -162,6 +227,11 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     mnist = config["data"]["dataset"] == "mnist"
     power = Power.of(runs_table[["variant", "seed", "test_acc"]])
     git = provenance.git_state(Path.cwd())
+    batch = batch_context(config, inputs.batch, image) if inputs.batch else None
+    findings = key_results(summary, comparisons, power, mnist)
+    if batch:
+        findings.append(f"Batch size ({', '.join(batch['variants'])}): {batch['ordering'].sentences[0]}")
+    trained = jobs + (batch["jobs"] if batch else [])
     first_runs = {entry["variant"]: entry for entry in inputs.runs if entry["seed"] == first_seed}
     misclassified = [
         {
@@ -185,7 +255,8 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
         "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
         "recipe": {"train": config["train"], "data": config["data"]},
-        "key_results": key_results(summary, comparisons, power, mnist),
+        "key_results": findings,
+        "batch": batch,
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
         "verdict": verdict(comparisons, len(seeds)),
@@ -216,10 +287,11 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
             "python": platform.python_version(),
             "packages": provenance.package_versions(),
             "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",
-            "devices": sorted({j["device"] for j in jobs}),
+            "devices": sorted({j["device"] for j in trained}),
             "data": data,
-            "wall_time": f"{provenance.duration(provenance.wall_time(jobs))}, from the first training job's start "
-            "to the last one's end",
+            "wall_time": f"{provenance.duration(provenance.wall_time(trained))}, from the first training job's start "
+            f"to the last one's end, over all {len(trained)} training jobs"
+            + (" (the main study's and the batch study's)" if batch else ""),
             "job_time": provenance.duration(sum(j["s"] for j in jobs)),
             "jobs": jobs,
         },

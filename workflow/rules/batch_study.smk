@@ -1,0 +1,174 @@
+# The batch-size study (part of `all` unless batch_study.enabled is false): every variant of batch_study.variants
+# at every batch size, per seed, on the first batch_study.train_images training images, scored on the test set.
+# At the batch sizes where packing pays, one job per variant trains all seeds as one network (adding a seed
+# retrains that job); elsewhere one job per seed.
+
+
+rule batch_settings:
+    input:
+        script=f"{SCRIPTS}/write_settings.py",
+        modules=package_modules("atomic", *SETTINGS_MODULES),
+    output:
+        settings=f"{BATCH_RUN}/settings.json",
+    log:
+        "results/logs/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["run_settings"]),
+        runtime=minutes(1),
+    params:
+        settings=batch_settings_json,
+    shell:
+        SETTINGS_SHELL
+
+
+rule batch_train_packed:
+    input:
+        script=f"{SCRIPTS}/train.py",
+        modules=package_modules(
+            "atomic", "data", "engine", "idx", "model", "norms", *SETTINGS_MODULES
+        ),
+        settings=expand(
+            f"{BATCH_RUN}/settings.json",
+            seed=config["batch_study"]["seeds"],
+            allow_missing=True,
+        ),
+        data=data_files(),
+        provenance=raw_data_files()["provenance"],
+    output:
+        model=expand(
+            f"{BATCH_RUN}/model.pt",
+            seed=config["batch_study"]["seeds"],
+            allow_missing=True,
+        ),
+        history=expand(
+            f"{BATCH_RUN}/history.csv",
+            seed=config["batch_study"]["seeds"],
+            allow_missing=True,
+        ),
+        job=expand(
+            f"{BATCH_RUN}/job.json",
+            seed=config["batch_study"]["seeds"],
+            allow_missing=True,
+        ),
+    log:
+        "results/logs/batch_study/train/{variant}/batch{batch_size}.log",
+    benchmark:
+        BATCH_PACK_BENCHMARK
+    wildcard_constraints:
+        batch_size=batch_sizes_pattern(packed=True),
+    priority: 1
+    conda:
+        ENV
+    threads: train_threads
+    resources:
+        mem_mb=variant_mem_mb("train"),
+        runtime=batch_train_runtime,
+        gpu=train_gpus,
+    params:
+        # One checkpoint for the pack: all its seeds resume together.
+        checkpoint=f"{BATCH_PACK}/checkpoint.pt",
+    shell:
+        TRAIN_SHELL
+
+
+rule batch_train:
+    input:
+        script=f"{SCRIPTS}/train.py",
+        modules=package_modules(
+            "atomic", "data", "engine", "idx", "model", "norms", *SETTINGS_MODULES
+        ),
+        settings=f"{BATCH_RUN}/settings.json",
+        data=data_files(),
+        provenance=raw_data_files()["provenance"],
+    output:
+        model=f"{BATCH_RUN}/model.pt",
+        history=f"{BATCH_RUN}/history.csv",
+        job=f"{BATCH_RUN}/job.json",
+    log:
+        "results/logs/batch_study/train/{variant}/batch{batch_size}/seed{seed}.log",
+    benchmark:
+        BATCH_BENCHMARK
+    wildcard_constraints:
+        batch_size=batch_sizes_pattern(packed=False),
+    conda:
+        ENV
+    threads: train_threads
+    resources:
+        mem_mb=variant_mem_mb("train"),
+        runtime=batch_train_runtime,
+        gpu=train_gpus,
+    params:
+        checkpoint=f"{BATCH_RUN}/checkpoint.pt",
+    shell:
+        TRAIN_SHELL
+
+
+rule batch_summary:
+    input:
+        script=f"{SCRIPTS}/batch_summary.py",
+        modules=package_modules(
+            "atomic", "batches", "stats", "tables", *SETTINGS_MODULES
+        ),
+        settings=batch_files("settings"),
+        histories=batch_files("history"),
+        jobs=batch_files("job"),
+    output:
+        runs=BATCH_OUTPUTS["runs"],
+        summary=report(
+            BATCH_OUTPUTS["summary"],
+            caption="../report/batch_summary.rst",
+            category="Batch size",
+        ),
+        summary_md=BATCH_OUTPUTS["summary_md"],
+        comparisons=BATCH_OUTPUTS["comparisons"],
+        changes=BATCH_OUTPUTS["changes"],
+    log:
+        "results/logs/batch_study/summary.log",
+    benchmark:
+        "results/benchmarks/batch_study/summary.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
+        runtime=minutes(10),
+    shell:
+        "python {input.script} --settings {input.settings} --histories {input.histories}"
+        " --jobs {input.jobs} --runs {output.runs} --summary {output.summary}"
+        " --summary-md {output.summary_md} --comparisons {output.comparisons}"
+        " --changes {output.changes} > {log} 2>&1"
+
+
+rule plot_batch_study:
+    input:
+        script=f"{SCRIPTS}/plot_batch_study.py",
+        modules=package_modules("atomic", "batches", "plots", "stats"),
+        summary=BATCH_OUTPUTS["summary"],
+    output:
+        png=report(
+            BATCH_OUTPUTS["figure"],
+            caption="../report/batch_study.rst",
+            category="Batch size",
+        ),
+        svg=BATCH_OUTPUTS["figure_svg"],
+    log:
+        "results/logs/batch_study/plot.log",
+    benchmark:
+        "results/benchmarks/batch_study/plot.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["plot"]),
+        runtime=minutes(20),
+    params:
+        variants=batch_variants(),
+    shell:
+        "python {input.script} --table {input.summary}"
+        " --error-vs-batch-size {output.png} {output.svg}"
+        " --variants {params.variants} > {log} 2>&1"
