@@ -47,7 +47,7 @@ smoke: venv
 
 # The Debian packages the selected tests need (Chromium today): installed when missing, never silently skipped.
 system-deps: venv
-	python tests/system_deps.py --pytest-args '$(PYTEST_ARGS)'
+	python tests/system_deps.py --pytest-args='$(PYTEST_ARGS)'
 
 test: venv system-deps
 	pytest $(PYTEST_ARGS)

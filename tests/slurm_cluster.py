@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/bin/squeue")
-# Seconds a finished job stays in squeue; the plugin's first status check must come well inside it.
-MIN_JOB_AGE = 120
+# Seconds a finished job stays in squeue; the plugin's first status check must come well inside it, and the test
+# reads every job's end state from squeue after the whole small study (24 jobs, about 4 minutes).
+MIN_JOB_AGE = 900
 # Where every SLURM command finds the config. SLURM_CONF would do for sbatch, but the Snakemake job step
 # (snakemake-executor-plugin-slurm-jobstep) strips SLURM_* variables before its srun, as on a real cluster,
 # whose config sits here.

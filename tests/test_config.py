@@ -15,9 +15,13 @@ from normstudy.config import (
     MAX_CONFIG_NODES,
     ConfigError,
     RunSettings,
+    batch_run_settings,
+    batch_study_variants,
+    is_packed,
     load_yaml,
     merge,
     run_settings,
+    scaled_lr,
     steps_per_epoch,
     tuning_points,
     tuning_settings,
@@ -116,6 +120,31 @@ BAD_CONFIGS = [
             "data": {"dataset": "synthetic", "synthetic": {"train_size": 1000}},
         },
         "'train.schedule.pct_start'",
+        "less than one warm-up step",
+    ),
+    (_set("batch_study.variants", ["bx"]), "'batch_study.variants'", "'bx' is not a variant"),
+    (_set("batch_study.variants", []), "'batch_study.variants'", "should be non-empty"),
+    (
+        {"variants": {name: {"enabled": False} for name in ("bn", "gn", "ln")}},
+        "'batch_study.variants'",
+        "every variant it lists is disabled",
+    ),
+    (_set("batch_study.batch_sizes", [1, 4]), "'batch_study.batch_sizes.0'", "minimum of 2"),
+    (_set("batch_study.batch_sizes", [4]), "'batch_study.batch_sizes'", "too short"),
+    (_set("batch_study.batch_sizes", [2, 2]), "'batch_study.batch_sizes'", "non-unique"),
+    (_set("batch_study.batch_sizes", [2, 30000]), "'batch_study.batch_sizes'", "30000 is more than the 20000"),
+    (_set("batch_study.train_images", 70000), "'batch_study.train_images'", "more than the 60000 training images"),
+    (_set("batch_study.train_images", 20000.0), "'batch_study.train_images'", "expected integer or null, got float"),
+    (_set("batch_study.epochs", 0), "'batch_study.epochs'", "minimum of 1"),
+    (_set("batch_study.seeds", [1, 1]), "'batch_study.seeds'", "non-unique"),
+    (_set("batch_study.lr_scaling", "cubic"), "'batch_study.lr_scaling'", "not one of linear, sqrt, none"),
+    (_set("batch_study.pack", "sometimes"), "'batch_study.pack'", "not one of auto, always, never"),
+    (_set("batch_study.size", 3), "'batch_study.size'", "unknown key"),
+    # Linear scaling from bn's 0.2 at 128 gives 12.8 at 8,192: over the schema's maximum peak rate.
+    (_set("batch_study.batch_sizes", [2, 8192]), "batch_study batch size 8192, variant bn", "maximum of 10"),
+    (
+        {"batch_study": {"batch_sizes": [2, 10000], "lr_scaling": "none"}},
+        "batch_study batch size 10000, variant bn: train.schedule.pct_start",
         "less than one warm-up step",
     ),
 ]
@@ -342,3 +371,59 @@ def test_snakemake_refuses_a_variant_name_with_a_newline(workflow_copy: Path) ->
     done = snakemake(workflow_copy, "-n", "--configfile", "newline.yaml", check=False)
     assert done.returncode != 0
     assert "with nothing after it" in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("rule", "batch_size", "expected"),
+    [("linear", 2, 0.2 / 64), ("linear", 128, 0.2), ("linear", 512, 0.8), ("sqrt", 32, 0.1), ("none", 2, 0.2)],
+)
+def test_the_peak_learning_rate_scales_with_the_batch_size(rule: str, batch_size: int, expected: float) -> None:
+    """From a peak of 0.2 at 128: linear 0.2 x 2/128 = 0.003125; square root 0.2 x (32/128)^0.5 = 0.1."""
+    assert scaled_lr(0.2, batch_size, 128, rule) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_batch_study_run_is_its_variants_recipe_at_that_batch_size() -> None:
+    config = validate_config(shipped())
+    settings = batch_run_settings(config, "gn", 4, 2)
+    main = run_settings(config, "gn", 2)
+    assert settings.variant == main.variant and settings.seed == 2
+    assert settings.train.batch_size == 4 and settings.train.epochs == config["batch_study"]["epochs"]
+    assert settings.train.schedule.max_lr == pytest.approx(main.train.schedule.max_lr * 4 / 128)
+    same = ("optimizer", "augment", "device", "memory_format", "threads")
+    assert all(getattr(settings.train, key) == getattr(main.train, key) for key in same)
+    assert settings.data.train_images == config["batch_study"]["train_images"] and main.data.train_images == 0
+    assert RunSettings.from_dict(settings.to_dict()) == settings
+    # The whole training set is written as 0, as every other run writes it: one run, one settings digest.
+    everything = validate_config(merged(shipped(), _set("batch_study.train_images", 60000)))
+    assert batch_run_settings(everything, "gn", 4, 2).data.train_images == 0
+    assert batch_run_settings(
+        validate_config(merged(shipped(), _set("batch_study.train_images", None))), "gn", 4, 2
+    ) == (batch_run_settings(everything, "gn", 4, 2))
+
+
+def test_settings_json_leaves_out_the_training_subset_of_a_run_that_has_none() -> None:
+    """Runs recorded before batch_study existed keep their settings.json and digest (the tuning record's)."""
+    config = validate_config(shipped())
+    assert "train_images" not in run_settings(config, "bn", 1).to_dict()["data"]
+    assert batch_run_settings(config, "bn", 2, 1).to_dict()["data"]["train_images"] == 20000
+    data = run_settings(config, "bn", 1).to_dict()
+    data["data"]["train_images"] = "all"
+    with pytest.raises(ConfigError, match=r"settings\.data\.train_images: expected int"):
+        RunSettings.from_dict(data)
+
+
+def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
+    def packed(**study: Any) -> list[int]:
+        config = validate_config(merged(shipped(), {"batch_study": study}))
+        return [size for size in config["batch_study"]["batch_sizes"] if is_packed(config, size)]
+
+    assert packed() == [2, 4, 8, 16]  # auto: up to PACKING_PAYS_UP_TO
+    assert packed(pack="always") == [2, 4, 8, 16, 32, 128]
+    assert packed(pack="never") == []
+    assert packed(pack="always", seeds=[7]) == []  # one seed: nothing to pack
+
+
+def test_a_disabled_variant_is_left_out_of_the_batch_study() -> None:
+    config = validate_config(merged(shipped(), _set("variants.gn.enabled", False)))
+    assert batch_study_variants(config) == ["bn", "ln"]
+    assert batch_study_variants(validate_config(shipped())) == ["bn", "gn", "ln"]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from normstudy.architecture import NORMED_CHANNELS, Conv, Pool, receptive_field_rows
-from normstudy.model import NormNet, count_parameters, model_summary
+from normstudy.model import NormNet, count_parameters, model_summary, pack_state_dicts, unpack_state_dict
 from normstudy.norms import NORM_MAP, create_norm, normalize_name
 
 NORMS = sorted(NORM_MAP)
@@ -139,3 +139,61 @@ def test_receptive_field_of_this_network_by_hand() -> None:
     pool = next(r for r in rows if r["layer"] == "avg-pool 5")
     assert (pool["n_out"], pool["rf_out"], pool["jump_out"]) == (1, 28, 10)
     assert rows[-1]["rf_out"] == 28
+
+
+# ---- Packing: k models in one network, each computing what it computes alone.
+
+
+def packed_pair(norm: str, copies: int = 3, seed: int = 0) -> tuple[list[NormNet], NormNet]:
+    """`copies` models with their own initial weights, and one packed network holding them."""
+    models = []
+    for index in range(copies):
+        torch.manual_seed(seed + index)
+        models.append(NormNet(norm, 2, 0.0))
+    packed = NormNet(norm, 2, 0.0, copies)
+    packed.load_state_dict(pack_state_dicts([model.state_dict() for model in models]))
+    return models, packed
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_a_packed_norm_is_each_models_own_norm(norm: str) -> None:
+    """Channels i*C..(i+1)*C - 1 of the packed layer are normalized as model i's layer alone would."""
+    copies, channels = 3, 8
+    alone = create_norm(norm, channels, 2).train()
+    packed = create_norm(norm, channels, 2, copies).train()
+    torch.manual_seed(1)
+    x = torch.randn(4, copies * channels, 5, 5) * 3 + 1
+    out = packed(x)
+    for index in range(copies):
+        block = slice(index * channels, (index + 1) * channels)
+        torch.testing.assert_close(out[:, block], alone(x[:, block]), atol=1e-5, rtol=1e-5)
+    assert sum(p.numel() for p in packed.parameters()) == copies * 2 * channels
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_packed_network_computes_each_models_output(norm: str, mode: str) -> None:
+    models, packed = packed_pair(norm)
+    for model in (*models, packed):
+        model.train(mode == "train")
+    torch.manual_seed(5)
+    inputs = [torch.randn(6, 1, 28, 28) for _ in models]  # each model its own batch
+    out = packed(torch.cat(inputs, dim=1))
+    assert out.shape == (6, 3, 10)
+    for index, (model, x) in enumerate(zip(models, inputs, strict=True)):
+        torch.testing.assert_close(out[:, index], model(x), atol=1e-5, rtol=1e-4)
+    assert count_parameters(packed) == 3 * 7652
+
+
+def test_packing_a_state_dict_and_unpacking_it_gives_each_model_back() -> None:
+    models, packed = packed_pair("batch")
+    for model in models:  # non-default running statistics and step counter, like a trained model's
+        model.train()
+        model(torch.randn(4, 1, 28, 28))
+    packed.load_state_dict(pack_state_dicts([model.state_dict() for model in models]))
+    unpacked = unpack_state_dict(packed.state_dict(), len(models))
+    for model, state in zip(models, unpacked, strict=True):
+        assert state.keys() == model.state_dict().keys()
+        assert all(torch.equal(state[key], tensor) for key, tensor in model.state_dict().items())
+    # Each unpacked state is a plain model's: it loads into the 7,652-parameter network as it is.
+    NormNet("batch", None, 0.0).load_state_dict(unpacked[1])

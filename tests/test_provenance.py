@@ -50,6 +50,7 @@ def job_files(folder: Path, variant: str, seed: int, started: str, finished: str
                 "device": "cpu",
                 "device_name": "",
                 "threads": 1,
+                "pack_seeds": [seed],
                 "started_utc": started,
                 "finished_utc": finished,
             }
@@ -64,6 +65,7 @@ def test_read_job_and_wall_time(tmp_path: Path) -> None:
     first = read_job(job_files(tmp_path, "bn", 1, "2026-01-01T10:00:00+00:00", "2026-01-01T10:05:00+00:00"))
     second = read_job(job_files(tmp_path, "gn", 1, "2026-01-01T10:01:00+00:00", "2026-01-01T10:07:30+00:00"))
     assert (first["s"], first["max_rss"], first["cpu_time"], first["device"]) == (12.5, 480.2, 11.9, "cpu")
+    assert first["pack_seeds"] == [1]
     assert wall_time([first, second]) == 450.0
 
 

@@ -17,13 +17,15 @@ from conftest import REPO, snakemake
 from test_config import merged
 
 import report
-from normstudy.config import FetchSettings, validate_config
-from normstudy.report_page import ReportInputs
+from normstudy.batches import ordering
+from normstudy.config import PACKING_PAYS_UP_TO, FetchSettings, validate_config
+from normstudy.report_page import BatchInputs, ReportInputs
 
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+IMAGES = 5 + 5 + 1 + 1
 TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
@@ -38,6 +40,30 @@ def without_fetch(config: dict) -> dict:
 
 
 RECORD = REPO / "workflow" / "resources" / "tuning"
+
+
+def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
+    """The smoke batch study's files, as the report rule passes them (None when the config leaves it out)."""
+    if not config["batch_study"]["enabled"]:
+        return None
+    root, jobs = study / "results" / "batch_study", []
+    for variant in config["batch_study"]["variants"]:
+        for size in config["batch_study"]["batch_sizes"]:
+            packed = size <= PACKING_PAYS_UP_TO
+            for seed in config["batch_study"]["seeds"][:1] if packed else config["batch_study"]["seeds"]:
+                folder = study / "results" / "benchmarks" / "batch_study" / "train" / variant
+                jobs.append(
+                    {
+                        "variant": variant,
+                        "seed": seed,
+                        "batch_size": size,
+                        "job": root / "runs" / variant / f"batch{size}" / f"seed{seed}" / "job.json",
+                        "benchmark": folder / (f"batch{size}.tsv" if packed else f"batch{size}/seed{seed}.tsv"),
+                    }
+                )
+    return BatchInputs(
+        root / "summary.csv", root / "comparisons.csv", root / "changes.csv", root / "error_vs_batch_size.png", jobs
+    )
 
 
 def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInputs:
@@ -69,6 +95,7 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         record / "summary.csv",
         record / "search.json",
         record / "validation_accuracy.png",
+        batch_inputs(study, config),
     )
 
 
@@ -92,10 +119,11 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
         "model",
         "seeds",
         "provenance",
+        "batch-size",
     ):
         assert f'<section id="{section}">' in html
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) == 5 + 5 + 1  # five figures, one misclassified grid per variant, the tuning figure
+    assert len(images) == IMAGES  # five figures, a misclassified grid per variant, the tuning and batch figures
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not fetch anything"
     assert "<script" not in html
@@ -215,10 +243,14 @@ def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
         targets = re.findall(r'(?:src|href)="([^"#]+)"', html)
         assert not [t for t in targets if t.startswith(("data:", "/", "http:", "https:", "file:"))]
         assert all((site / t).is_file() for t in targets), [t for t in targets if not (site / t).is_file()]
-        assert sum(t.endswith(".svg") for t in targets) == 5 and "tables/summary.csv" in targets
-        assert sorted(p.name for p in (site / "tables").iterdir()) == sorted(
+        assert sum(t.endswith(".svg") for t in targets) == 6 and "tables/summary.csv" in targets
+        assert "tables/batch_study/summary.csv" in targets and "figures/error_vs_batch_size.svg" in targets
+        assert sorted(p.name for p in (site / "tables").glob("*.csv")) == sorted(
             p.name for p in (smoke_study / "results" / "tables").glob("*.csv")
         )
+        assert sorted(p.name for p in (site / "tables" / "batch_study").iterdir()) == [
+            "changes.csv", "comparisons.csv", "runs.csv", "summary.csv",
+        ]  # fmt: skip
         assert yaml.safe_load((site / "config-used.yaml").read_text()) == without_fetch(smoke_config())
     finally:
         shutil.rmtree(site)
@@ -232,6 +264,41 @@ def test_report_provenance_traces_the_numbers(smoke_study: Path) -> None:
     summary = (smoke_study / "results" / "tables" / "summary.csv").read_text().splitlines()[1].split(",")
     assert f"{float(summary[4]):,.2f}" in html  # bn's mean test accuracy, as the table holds it
     assert "config hash" in html and "git commit" in html and "torch 2.14.1" in html
+
+
+def section_text(html: str, section: str) -> str:
+    """The words of the report's section with this id (tags dropped, white space collapsed)."""
+    part = html.split(f'id="{section}"', 1)[1].split(">", 1)[1].split("</section>", 1)[0]
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", part)).split())
+
+
+def test_batch_size_section_says_what_the_numbers_say(smoke_study: Path) -> None:
+    html = (smoke_study / "report" / "index.html").read_text()
+    text = section_text(html, "batch-size")
+    root = smoke_study / "results" / "batch_study"
+    summary = pd.read_csv(root / "summary.csv")
+    found = ordering(summary, pd.read_csv(root / "comparisons.csv"), pd.read_csv(root / "changes.csv"))
+    assert " ".join(found.text.split()) in text  # the verdict, generated from the tables
+    key = section_text(html, "key-results")
+    assert f"Batch size 4 to 64 (bn, gn, ln): the GN paper's ordering {found.verdict} here (see Batch size)." in key
+    # One row per batch size, largest first, with the GN paper's figure where it has that batch size.
+    rows = re.findall(r"<tr><td>(\d+)(?: <small>\(packed\)</small>)?</td>", html.split('id="batch-size"')[1])
+    assert rows[:3] == ["64", "16", "4"]
+    bn_4 = summary[(summary["variant"] == "bn") & (summary["batch_size"] == 4)].iloc[0]
+    assert f"{bn_4['test_err_mean']:.2f}" in text and "27.3" in text and "24.1" in text  # the paper's batch 4
+    assert "bn 0.0125 at 4, 0.05 at 16, 0.2 at 64" in text  # linear from bn's 0.2 at the recipe's 64
+    assert "At batch sizes 4, 16 a variant's seeds were trained as one network" in text
+    provenance = section_text(html, "provenance")
+    assert "over all 22 training jobs (the main study's and the batch study's)" in provenance  # 10 + 12 jobs
+
+
+def test_a_study_without_the_batch_study_says_so(smoke_study: Path, tmp_path: Path) -> None:
+    config = without_fetch(validate_config(merged(smoke_config(), {"batch_study": {"enabled": False}})))
+    html = render_report(smoke_study, config, tmp_path / "index.html")
+    assert "Not run in this study (batch_study.enabled: false)." in section_text(html, "batch-size")
+    assert "Batch size 4 to 64" not in html and len(re.findall(r"<img ", html)) == IMAGES - 1
+    provenance = section_text(html, "provenance")
+    assert "over all 10 training jobs" in provenance and "the batch study's" not in provenance
 
 
 def test_config_text_is_escaped(smoke_study: Path, tmp_path: Path) -> None:
@@ -289,7 +356,7 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
         "return Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, "
         "height: i.naturalHeight, shown: i.getBoundingClientRect().width, alt: i.alt}))"
     )
-    assert len(images) == 11
+    assert len(images) == IMAGES
     for image in images:
         assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
         assert image["shown"] > 100, image
@@ -346,4 +413,4 @@ def test_escaped_title_shows_as_text_in_the_browser(smoke_study: Path, browser, 
     browser.get(page.as_uri())
     assert browser.find_element("css selector", "h1").text == title
     assert browser.title == title
-    assert len(browser.execute_script("return document.images")) == 11
+    assert len(browser.execute_script("return document.images")) == IMAGES

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.workflow
 
 SMOKE_RUNS = 10  # 5 variants x 2 seeds
 FIGURE_RULES = {"plot_curves": 1, "plot_final": 1, "plot_confusion": 1}
+# The smoke batch study: bn, gn, ln x batch 4, 16 (packed: one job per variant) and 64 (one job per seed) x 2 seeds.
+BATCH_RUNS, PACKED_JOBS, SINGLE_JOBS = 18, 6, 6
+BATCH_TABLES = {"batch_summary": 1, "plot_batch_study": 1}
 
 
 def planned(study: Path, *extra: str) -> Counter:
@@ -81,8 +84,38 @@ def test_changing_the_tuning_grid_or_validation_split_reruns_only_the_report(smo
 def test_a_variants_own_recipe_retrains_that_variant_only(smoke_study: Path) -> None:
     with override(smoke_study, "variants:\n  gn:\n    train: {schedule: {max_lr: 0.3}}\n") as extra:
         jobs = planned(smoke_study, extra)
+    main = {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES}
+    # gn's batch-study runs scale their rate from gn's recipe: its 6 settings, its 2 packs and 2 single jobs.
+    batch = {"batch_settings": 6, "batch_train_packed": 2, "batch_train": 2, **BATCH_TABLES}
+    assert jobs == Counter({**main, **batch, "report": 1})
+
+
+def test_changing_only_the_batch_study_reruns_only_the_batch_study_and_the_report(smoke_study: Path) -> None:
+    with override(smoke_study, "batch_study:\n  epochs: 2\n") as extra:
+        jobs = planned(smoke_study, extra)
     assert jobs == Counter(
-        {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES, "report": 1}
+        {
+            "batch_settings": BATCH_RUNS,
+            "batch_train_packed": PACKED_JOBS,
+            "batch_train": SINGLE_JOBS,
+            **BATCH_TABLES,
+            "report": 1,
+        }
+    )
+    # The square-root rule gives batch 64, the recipe's own batch size, the rate it had: those runs stay.
+    with override(smoke_study, "batch_study:\n  lr_scaling: sqrt\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs == Counter({"batch_settings": 12, "batch_train_packed": PACKED_JOBS, **BATCH_TABLES, "report": 1})
+    with override(smoke_study, "batch_study:\n  enabled: false\n") as extra:
+        assert planned(smoke_study, extra) == Counter({"report": 1})
+
+
+def test_adding_a_batch_study_seed_retrains_its_packs_and_only_the_new_single_runs(smoke_study: Path) -> None:
+    """What packing costs in rerun precision: a new seed joins every pack, so each packed job runs again."""
+    with override(smoke_study, "batch_study:\n  seeds: [1, 2, 3]\n") as extra:
+        jobs = planned(smoke_study, extra)
+    assert jobs == Counter(
+        {"batch_settings": 9, "batch_train_packed": PACKED_JOBS, "batch_train": 3, **BATCH_TABLES, "report": 1}
     )
 
 
@@ -114,8 +147,8 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
 def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path) -> None:
     with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "plots.py", "\n# an edit\n"):
         jobs = planned(smoke_study)
-    # The per-run misclassified grids are figures drawn by the same module.
-    assert jobs == Counter({**FIGURE_RULES, "misclassified": SMOKE_RUNS, "report": 1})
+    # The per-run misclassified grids and the batch study's figure are drawn by the same module.
+    assert jobs == Counter({**FIGURE_RULES, "misclassified": SMOKE_RUNS, "plot_batch_study": 1, "report": 1})
     with edited(smoke_study / "workflow" / "scripts" / "plot_final.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({"plot_final": 1, "report": 1})
 
@@ -138,9 +171,17 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
             "misclassified": SMOKE_RUNS,
             "aggregate": 1,
             **FIGURE_RULES,
+            "batch_train_packed": PACKED_JOBS,
+            "batch_train": SINGLE_JOBS,
+            **BATCH_TABLES,
             "report": 1,
         }
     )
+
+
+def test_editing_the_batch_study_tables_code_reruns_its_tables_figure_and_the_report(smoke_study: Path) -> None:
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "batches.py", "\n# an edit\n"):
+        assert planned(smoke_study) == Counter({**BATCH_TABLES, "report": 1})
 
 
 def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:
@@ -149,12 +190,15 @@ def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:
     assert jobs["run_settings"] == SMOKE_RUNS and jobs["train"] == SMOKE_RUNS and jobs["evaluate"] == SMOKE_RUNS
     assert jobs["report"] == 1
     assert "model_summary" not in jobs and "make_synthetic" not in jobs
+    # The batch study has epochs of its own: its runs stay.
+    assert not {"batch_settings", "batch_train", "batch_train_packed"} & set(jobs)
 
 
 def test_changing_the_dataset_regenerates_it_and_retrains(smoke_study: Path) -> None:
     with override(smoke_study, "data:\n  synthetic:\n    seed: 5\n") as extra:
         jobs = planned(smoke_study, extra)
     assert jobs["make_synthetic"] == 1 and jobs["run_settings"] == SMOKE_RUNS and jobs["train"] == SMOKE_RUNS
+    assert jobs["batch_settings"] == BATCH_RUNS and jobs["batch_train_packed"] == PACKED_JOBS
 
 
 def test_nothing_left_to_do_after_the_checks(smoke_study: Path) -> None:

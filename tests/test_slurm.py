@@ -20,8 +20,12 @@ from test_study import comparable
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
-# The smoke study cut to two variants and one seed.
-SMALL_STUDY = "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
+# The smoke study cut to two variants and one seed, and its batch study to bn at batch 4 (its two seeds in one
+# packed job) and 64 (a job per seed).
+SMALL_STUDY = (
+    "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
+    "batch_study: {variants: [bn], batch_sizes: [4, 64], seeds: [1, 2]}\n"
+)
 CONFIG_ARGS = ("--configfile", "tests/smoke.yaml", "small.yaml")
 # The first status check comes this soon, and later ones at most 10 s apart while nothing finishes; MinJobAge
 # keeps finished jobs in squeue far longer (the plugin needs at least three times this).
@@ -74,7 +78,10 @@ def test_every_job_went_through_sbatch(through_slurm: tuple[Path, str, float], c
     stats = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
     expected = sum(n for rule, n in planned.items() if rule not in ("all", "total"))
-    assert expected == 15, planned  # synthetic data, 2 x (settings, train, evaluate, grid), tables, figures, report
+    # synthetic data, 2 x (settings, train, evaluate, grid), tables, figures, report; the batch study's 4 settings,
+    # 1 packed and 2 single training jobs, its table and its figure
+    assert expected == 15 + 9, planned
+    assert planned["batch_train_packed"] == 1 and planned["batch_train"] == 2, planned
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
     assert len(submitted) == expected, output[-3000:]
     # The scheduler's own record: every one of those ids ran and completed.
@@ -94,6 +101,9 @@ def test_outputs_are_byte_identical_to_a_local_run(through_slurm: tuple[Path, st
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     files = sorted(p.relative_to(local) for p in (local / "results" / "runs").rglob("*") if p.is_file())
     assert len(files) == 2 * 8
+    batch = sorted(p.relative_to(local) for p in (local / "results" / "batch_study" / "runs").rglob("*") if p.is_file())
+    assert len(batch) == 4 * 4  # settings, model, history and job of bn at batch 4 and 64, seeds 1 and 2
+    files += batch
     for relative in files:
         first, second = comparable(study / relative), comparable(local / relative)
         if relative.name == "history.csv":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import batch_summary
 import evaluate
 import make_synthetic
 import misclassified
@@ -167,7 +169,57 @@ def test_train_cli_interruption_keeps_the_checkpoint_and_writes_no_outputs(tmp_p
     assert json.loads(outputs["job.json"].read_text())["resumed_from_epoch"] == 1
 
 
-@pytest.mark.parametrize("script", [train, evaluate, misclassified, make_synthetic, write_settings])
+def train_command(data: DataFiles, runs: list[Path], checkpoint: Path) -> list:
+    """train.py's command line for the runs in these folders (several: one packed network)."""
+    return [
+        sys.executable, train.__file__, "--settings", *(run / "settings.json" for run in runs), "--data", *data.files,
+        "--provenance", data.provenance, "--model", *(run / "model.pt" for run in runs),
+        "--history", *(run / "history.csv" for run in runs), "--job", *(run / "job.json" for run in runs),
+        "--checkpoint", checkpoint,
+    ]  # fmt: skip
+
+
+def test_train_packs_seeds_into_one_network_and_writes_each_runs_files(tmp_path: Path) -> None:
+    """Each packed run gets a plain 7,652-parameter model.pt, which evaluate.py scores as the pack scored it."""
+    base = tiny_settings(epochs=2, seed=5, train_size=320, test_size=80, data_seed=4)
+    data = synthetic_files(tmp_path / "raw", base)
+    runs = [tmp_path / "runs" / f"seed{seed}" for seed in (5, 6)]
+    for run, seed in zip(runs, (5, 6), strict=True):
+        write_settings.main(dataclasses.replace(base, seed=seed).to_dict(), run / "settings.json")
+    done = subprocess.run(train_command(data, runs, tmp_path / "pack.pt"), capture_output=True, text=True, check=True)
+    assert "seeds 5, 6 packed into one network" in done.stdout
+    assert not (tmp_path / "pack.pt").exists()
+    jobs = [json.loads((run / "job.json").read_text()) for run in runs]
+    assert [job["seed"] for job in jobs] == [5, 6] and all(job["pack_seeds"] == [5, 6] for job in jobs)
+    assert all(job["params"] == 7652 for job in jobs)
+    histories = [pd.read_csv(run / "history.csv") for run in runs]
+    assert all(history["epoch"].tolist() == [1, 2] for history in histories)
+    assert histories[0]["seconds"].equals(histories[1]["seconds"])  # one pass of the packed network per epoch
+    assert not histories[0]["train_loss"].equals(histories[1]["train_loss"])
+    for run, history in zip(runs, histories, strict=True):
+        metrics = evaluate_run(data, run)  # the plain model, alone, with its running statistics
+        assert metrics["test_acc"] == pytest.approx(history["test_acc"].iloc[-1], abs=100 / 80 + 1e-9)
+        assert metrics["test_loss"] == pytest.approx(history["test_loss"].iloc[-1], rel=1e-4)
+
+
+def test_train_refuses_a_pack_whose_runs_differ_in_more_than_their_seed(tmp_path: Path) -> None:
+    base = tiny_settings(epochs=2, seed=5, train_size=320, test_size=80, data_seed=4)
+    data = synthetic_files(tmp_path / "raw", base)
+    other = dataclasses.replace(base, seed=6, variant=dataclasses.replace(base.variant, l1=0.01))
+    runs = [tmp_path / "seed5", tmp_path / "seed6"]
+    for run, settings in zip(runs, (base, other), strict=True):
+        write_settings.main(settings.to_dict(), run / "settings.json")
+    done = subprocess.run(train_command(data, runs, tmp_path / "pack.pt"), capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "error: seed 6 has other settings than seed 5" in done.stderr
+    command = train_command(data, runs, tmp_path / "pack.pt")
+    del command[command.index("--model") + 2]  # two runs, one model path
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 1 and "need one path per run each" in done.stderr
+    assert sorted(p.name for run in runs for p in run.iterdir()) == ["settings.json", "settings.json"]
+
+
+@pytest.mark.parametrize("script", [train, evaluate, misclassified, make_synthetic, write_settings, batch_summary])
 def test_every_step_has_a_help_text(script) -> None:
     done = subprocess.run([sys.executable, script.__file__, "--help"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("usage:") and "--help" in done.stdout

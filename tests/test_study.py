@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import REPO, copy_workflow, run_smoke, snakemake
 
-from normstudy.config import RunSettings
+from normstudy.config import PACKING_PAYS_UP_TO, RunSettings
 from normstudy.dataset import RAW_FILES
+from normstudy.model import build_model, count_parameters
 
 pytestmark = pytest.mark.workflow
 
@@ -42,6 +44,55 @@ def test_every_run_has_every_file(smoke_study: Path) -> None:
             assert not (run / "checkpoint.pt").exists()
             assert (smoke_study / "results" / "logs" / "train" / variant / f"seed{seed}.log").is_file()
             assert (smoke_study / "results" / "benchmarks" / "train" / variant / f"seed{seed}.tsv").is_file()
+
+
+BATCH = SMOKE["batch_study"]
+BATCH_RUN_FILES = ["model.pt", "history.csv", "settings.json", "job.json"]
+
+
+def batch_runs(study: Path) -> list[Path]:
+    """Every run folder of the smoke batch study."""
+    return [
+        study / "results" / "batch_study" / "runs" / variant / f"batch{size}" / f"seed{seed}"
+        for variant in BATCH["variants"]
+        for size in BATCH["batch_sizes"]
+        for seed in BATCH["seeds"]
+    ]
+
+
+def test_the_batch_study_has_every_run_and_a_tidy_table(smoke_study: Path) -> None:
+    for run in batch_runs(smoke_study):
+        missing = [name for name in BATCH_RUN_FILES if not (run / name).is_file()]
+        assert not missing, f"{run}: missing {missing}"
+    assert not list((smoke_study / "results" / "batch_study").rglob("checkpoint.pt"))
+    runs = pd.read_csv(smoke_study / "results" / "batch_study" / "runs.csv")
+    assert len(runs) == 3 * 3 * 2
+    assert {"variant", "batch_size", "seed", "test_acc", "test_err", "test_loss"} <= set(runs.columns)
+    assert sorted(set(runs["batch_size"])) == BATCH["batch_sizes"] and sorted(set(runs["seed"])) == BATCH["seeds"]
+    assert ((runs["test_acc"] + runs["test_err"]) - 100).abs().max() < 1e-4  # the CSV keeps 6 significant digits
+    assert (runs["train_images"] == BATCH["train_images"]).all() and (runs["epochs"] == BATCH["epochs"]).all()
+    # Linear scaling from each variant's recipe at the smoke study's batch size, 64.
+    bn = runs[(runs["variant"] == "bn")].set_index(["batch_size", "seed"])
+    assert bn.loc[(4, 1), "max_lr"] == pytest.approx(0.2 * 4 / 64) and bn.loc[(64, 1), "max_lr"] == 0.2
+    summary = pd.read_csv(smoke_study / "results" / "batch_study" / "summary.csv")
+    assert len(summary) == 9 and (summary["n_seeds"] == 2).all()
+
+
+def test_the_batch_study_packs_seeds_at_small_batches_and_trains_them_alone_above(smoke_study: Path) -> None:
+    root = smoke_study / "results"
+    for run in batch_runs(smoke_study):
+        job = json.loads((run / "job.json").read_text())
+        size, seed = int(run.parent.name.removeprefix("batch")), int(run.name.removeprefix("seed"))
+        assert job["pack_seeds"] == (BATCH["seeds"] if size <= PACKING_PAYS_UP_TO else [seed]), run
+        # Whether packed or not, model.pt is one plain 7,652-parameter model.
+        settings = RunSettings.read(run / "settings.json")
+        model = build_model(settings.variant)
+        model.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+        assert count_parameters(model) == 7652 and settings.train.batch_size == size
+    packs = sorted(p.name for p in (root / "benchmarks" / "batch_study" / "train" / "bn").glob("*.tsv"))
+    assert packs == ["batch16.tsv", "batch4.tsv"]  # one job each; batch 64 has one per seed
+    assert (root / "logs" / "batch_study" / "train" / "bn" / "batch4.log").is_file()
+    assert (root / "logs" / "batch_study" / "train" / "bn" / "batch64" / "seed2.log").is_file()
 
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:
@@ -97,6 +148,21 @@ def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, tmp_
         assert (smoke_study / relative).read_bytes() == (again / relative).read_bytes(), relative
     for table in ("summary.csv", "runs.csv", "epochs.csv"):
         first, second = (pd.read_csv(study / "results" / "tables" / table) for study in (smoke_study, again))
+        timing = [column for column in first.columns if "seconds" in column]
+        pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing))
+    # The batch study too, packed runs included.
+    for first_run, second_run in zip(batch_runs(smoke_study), batch_runs(again), strict=True):
+        for name in BATCH_RUN_FILES:
+            first, second = comparable(first_run / name), comparable(second_run / name)
+            if isinstance(first, pd.DataFrame):
+                pd.testing.assert_frame_equal(first, second)
+            else:
+                assert first == second, first_run / name
+    for table in ("comparisons.csv", "changes.csv"):
+        relative = Path("results") / "batch_study" / table
+        assert (smoke_study / relative).read_bytes() == (again / relative).read_bytes(), relative
+    for table in ("summary.csv", "runs.csv"):
+        first, second = (pd.read_csv(study / "results" / "batch_study" / table) for study in (smoke_study, again))
         timing = [column for column in first.columns if "seconds" in column]
         pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
-from normstudy.config import load_config
+from normstudy.config import is_packed, load_config
 from normstudy.dataset import RAW_FILES
 from normstudy.idx import read_verified
 
@@ -52,26 +52,41 @@ def planned_resources(study: Path, *args: str) -> list[str]:
     ]
 
 
+DEFAULT = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+
+
 def default_runs() -> int:
     """Training runs of the default study: every variant of config.yaml once per seed."""
-    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
-    return len(config["variants"]) * len(config["seeds"])
+    return len(DEFAULT["variants"]) * len(DEFAULT["seeds"])
+
+
+def batch_study_jobs() -> tuple[int, int]:
+    """The default batch study's runs, and its training jobs: one per packed variant and batch size, else per seed."""
+    study = DEFAULT["batch_study"]
+    sizes, seeds = study["batch_sizes"], len(study["seeds"])
+    packed = sum(is_packed(DEFAULT, size) for size in sizes)
+    return len(study["variants"]) * len(sizes) * seeds, len(study["variants"]) * (
+        packed + (len(sizes) - packed) * seeds
+    )
 
 
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
     lines = planned_resources(workflow_copy)
     runs = default_runs()
-    # download, per run (settings, train, evaluate, grid), two tables, 3 figures, report
-    assert len(lines) == 1 + 4 * runs + 2 + 3 + 1
+    batch_runs, batch_jobs = batch_study_jobs()
+    assert (batch_runs, batch_jobs) == (54, 12 + 18)  # 3 variants x 6 sizes x 3 seeds; 4 sizes packed
+    # download, per run (settings, train, evaluate, grid), two tables, 3 figures, report; the batch study's
+    # settings per run, training jobs, its table and its figure
+    assert len(lines) == 1 + 4 * runs + 2 + 3 + 1 + batch_runs + batch_jobs + 2
     for line in lines:
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]
-    assert len(train) == runs and all("gpu=0" in line for line in train)
+    assert len(train) == runs + batch_jobs and all("gpu=0" in line for line in train)
 
 
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
     (workflow_copy / "cuda.yaml").write_text("train:\n  device: cuda\n")
     train = [line for line in planned_resources(workflow_copy, "--configfile", "cuda.yaml") if "gpu=" in line]
-    assert len(train) == default_runs() and all("gpu=1" in line for line in train)
+    assert len(train) == default_runs() + batch_study_jobs()[1] and all("gpu=1" in line for line in train)
     # CUDA's host memory on top of the CPU job's.
     assert all(int(re.search(r"mem_mb=(\d+)", line).group(1)) >= 3500 for line in train)

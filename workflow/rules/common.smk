@@ -14,6 +14,7 @@ from normstudy.config import (
     FetchSettings,
     batch_recipe,
     batch_run_settings,
+    batch_study_variants,
     batch_train_images,
     is_packed,
     load_yaml,
@@ -261,6 +262,7 @@ def report_inputs():
         "script": f"{SCRIPTS}/report.py",
         "modules": package_modules(
             "atomic",
+            "batches",
             "findings",
             "norms",
             "provenance",
@@ -382,8 +384,8 @@ def batch_study_enabled():
 
 
 def batch_variants():
-    """The batch study's variants, in its own order (none when it is disabled)."""
-    return config["batch_study"]["variants"] if batch_study_enabled() else []
+    """The batch study's enabled variants, in its own order (none when it is disabled)."""
+    return batch_study_variants(config) if batch_study_enabled() else []
 
 
 def batch_sizes_pattern(packed):

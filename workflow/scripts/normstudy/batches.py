@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from normstudy.stats import ALPHA, bh_adjust, compare_pair, t_interval
+from normstudy.stats import PAIR_COLUMNS, compare_pair, t_interval, with_adjusted_p
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
 GN_PAPER_BATCH_SIZES = (32, 16, 8, 4, 2)
@@ -77,28 +76,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def _adjusted(table: pd.DataFrame) -> pd.DataFrame:
-    """Benjamini-Hochberg over the table's testable rows, and the significance flag."""
-    tested = table["p_value"].notna()
-    table["p_adjusted"] = math.nan
-    if tested.any():
-        table.loc[tested, "p_adjusted"] = bh_adjust(table.loc[tested, "p_value"])
-    table["significant"] = table["p_adjusted"] < ALPHA
-    return table
-
-
-COMPARISON_COLUMNS = (
-    "batch_size",
-    "variant_a",
-    "variant_b",
-    "n_a",
-    "n_b",
-    "paired",
-    "diff_mean",
-    "ci95_low",
-    "ci95_high",
-    "p_value",
-)
+COMPARISON_COLUMNS = ("batch_size", *PAIR_COLUMNS)
 
 
 def compare_at_each_batch_size(runs: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +91,7 @@ def compare_at_each_batch_size(runs: pd.DataFrame) -> pd.DataFrame:
                 if a in errors and b in errors:
                     rows.append({"batch_size": int(batch_size), "variant_a": a, "variant_b": b,
                                  **compare_pair(errors[a], errors[b])})  # fmt: skip
-    return _adjusted(pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS)))
+    return with_adjusted_p(pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS)))
 
 
 CHANGE_COLUMNS = (
@@ -151,7 +129,7 @@ def changes_from_base(runs: pd.DataFrame) -> pd.DataFrame:
                     **{key: result[key] for key in ("diff_mean", "ci95_low", "ci95_high", "p_value")},
                 }
             )
-    return _adjusted(pd.DataFrame(rows, columns=list(CHANGE_COLUMNS)))
+    return with_adjusted_p(pd.DataFrame(rows, columns=list(CHANGE_COLUMNS)))
 
 
 @dataclass(frozen=True)

@@ -659,32 +659,37 @@ def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, se
     return RunSettings(variant_settings(config, variant), train, data, int(seed))
 
 
+def batch_study_variants(config: dict[str, Any]) -> list[str]:
+    """The batch study's variants, in its own order: those it lists that are enabled (`enabled: false` skips a
+    variant everywhere)."""
+    return [name for name in config["batch_study"]["variants"] if config["variants"][name]["enabled"]]
+
+
 def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """The batch study's variants must be enabled ones, and every batch size a valid recipe on its images."""
+    """The batch study must name known variants, some enabled, and every batch size must be a valid recipe."""
     study = config["batch_study"]
     if not study["enabled"]:
         return []
-    problems = []
-    for name in study["variants"]:
-        if name not in config["variants"]:
-            problems.append(
-                f"'batch_study.variants': {short(name)} is not a variant (variants: {', '.join(config['variants'])})"
-            )
-        elif not config["variants"][name]["enabled"]:
-            problems.append(
-                f"'batch_study.variants': {name} is disabled (variants.{name}.enabled: false); enable it or leave it "
-                "out here"
-            )
-    if problems:
-        return problems
+    unknown = [name for name in study["variants"] if name not in config["variants"]]
+    if unknown:
+        return [
+            f"'batch_study.variants': {short(name)} is not a variant (variants: {', '.join(config['variants'])})"
+            for name in unknown
+        ]
+    if not batch_study_variants(config):
+        return [
+            "'batch_study.variants': every variant it lists is disabled (enabled: false); list an enabled one, "
+            "or set batch_study.enabled: false to leave the batch study out"
+        ]
     images, available = batch_train_images(config), train_size(config)
     if images > available:
         return [f"'batch_study.train_images': {images} is more than the {available} training images"]
+    problems = []
     for batch_size in study_batch_sizes(config):
         if batch_size > images:
             problems.append(f"'batch_study.batch_sizes': {batch_size} is more than the {images} training images")
             continue
-        for name in study["variants"]:
+        for name in batch_study_variants(config):
             recipe, where = (
                 batch_recipe(config, name, batch_size),
                 f"batch_study batch size {batch_size}, variant {name}",

@@ -230,7 +230,11 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     batch = batch_context(config, inputs.batch, image) if inputs.batch else None
     findings = key_results(summary, comparisons, power, mnist)
     if batch:
-        findings.append(f"Batch size ({', '.join(batch['variants'])}): {batch['ordering'].sentences[0]}")
+        sizes = batch["rows"][-1]["batch_size"], batch["rows"][0]["batch_size"]
+        findings.append(
+            f"Batch size {sizes[0]} to {sizes[1]} ({', '.join(batch['variants'])}): the GN paper's ordering "
+            f"{batch['ordering'].verdict} here (see Batch size)."
+        )
     trained = jobs + (batch["jobs"] if batch else [])
     first_runs = {entry["variant"]: entry for entry in inputs.runs if entry["seed"] == first_seed}
     misclassified = [

@@ -52,6 +52,21 @@ def bh_adjust(p_values: Sequence[float] | pd.Series) -> np.ndarray:
     return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
 
 
+# The columns of a table of pairwise comparisons (compare_pair's, named by the pair), before the correction.
+PAIR_COLUMNS = ("variant_a", "variant_b", "n_a", "n_b", "paired", "diff_mean", "ci95_low", "ci95_high", "p_value")
+
+
+def with_adjusted_p(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with Benjamini-Hochberg adjusted p-values over its testable rows (one family) and a flag for
+    those significant at ALPHA."""
+    tested = table["p_value"].notna()
+    table["p_adjusted"] = math.nan
+    if tested.any():
+        table.loc[tested, "p_adjusted"] = bh_adjust(table.loc[tested, "p_value"])
+    table["significant"] = table["p_adjusted"] < ALPHA
+    return table
+
+
 def compare_variants(final_acc: pd.DataFrame) -> pd.DataFrame:
     """Every pair of variants compared on final test accuracy, with Benjamini-Hochberg adjusted p-values.
 
@@ -62,26 +77,7 @@ def compare_variants(final_acc: pd.DataFrame) -> pd.DataFrame:
         {"variant_a": a, "variant_b": b, **compare_pair(by_variant[a], by_variant[b])}
         for a, b in itertools.combinations(by_variant, 2)
     ]
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "variant_a",
-            "variant_b",
-            "n_a",
-            "n_b",
-            "paired",
-            "diff_mean",
-            "ci95_low",
-            "ci95_high",
-            "p_value",
-        ],
-    )
-    tested = table["p_value"].notna()
-    table["p_adjusted"] = math.nan
-    if tested.any():
-        table.loc[tested, "p_adjusted"] = bh_adjust(table.loc[tested, "p_value"])
-    table["significant"] = table["p_adjusted"] < ALPHA
-    return table
+    return with_adjusted_p(pd.DataFrame(rows, columns=list(PAIR_COLUMNS)))
 
 
 POWER = 0.8
