@@ -27,9 +27,9 @@ from normstudy.dataset import CANONICAL_MD5, MNIST_TRAIN_SIZE
 FASTER_LAYOUT = {"batch": "channels_last", "group": "channels_last", "layer": "channels_last", "instance": "contiguous"}
 
 # The batch study packs a variant's seeds into one network (model.NormNet with copies) at batch sizes up to this
-# (batch_study.pack: auto). Measured by `make bench` (1 thread, 3 seeds packed against one model, in FASTER_LAYOUT,
-# img/s of every model's images together, 2-core development machine): bn 1.6-2.0x and gn 1.5-2.2x at batch 2 to 16,
-# but 1.11x and 0.93x at 32, and 0.94x and 0.82x at 128 (README, Benchmark).
+# (batch_study.pack: auto). `make bench` (1 thread, 3 seeds packed against one model, in FASTER_LAYOUT, img/s of
+# every model's images, 2-core development machine, two runs): packing paid 1.25-2.24x for bn, gn and ln at every
+# batch size from 2 to 16, 0.93-1.40x at 32, and cost 0.60-0.94x at 128 (README, Benchmark).
 PACKING_PAYS_UP_TO = 16
 
 # GroupNorm's group count when a group variant names none: 2 divides every channel count of this CNN.
