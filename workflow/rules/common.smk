@@ -489,9 +489,9 @@ BATCH_BENCHMARK = (
 BATCH_PACK_BENCHMARK = (
     "results/benchmarks/batch_study/train/{variant}/batch{batch_size}.tsv"
 )
-# Per-image seconds of one model at batch size b, one CPU thread: a fixed per-step cost plus a per-image one,
-# fitted to `make bench`'s bn figures on the 2-core development machine (b 2: 284 img/s, b 128: about 3,000).
-STEP_SECONDS, IMAGE_SECONDS = 0.0065, 0.0003
+# Seconds of one model's training step at batch size b, one CPU thread: STEP_SECONDS + b x IMAGE_SECONDS, fitted to
+# `make bench`'s bn alone on the 2-core development machine (240 img/s at batch 2, 2,385 at 128).
+STEP_SECONDS, IMAGE_SECONDS = 0.0076, 0.00036
 
 
 def batch_train_runtime(wildcards):
