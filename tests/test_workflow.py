@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import snakemake
+from snakemake.settings.types import MaxJobsPerTimespan
 
 from normstudy.config import is_packed, load_config
 from normstudy.dataset import RAW_FILES
@@ -39,6 +41,15 @@ def test_smoke_config_builds_the_synthetic_data(workflow_copy: Path) -> None:
     # A second run finds nothing to do.
     again = snakemake(workflow_copy, *targets, "-n", "--configfile", "tests/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+def test_a_profile_lets_snakemake_exit_soon_after_its_last_job(profile: str) -> None:
+    # Snakemake's process ends only once its last rate-limit timer has fired, a timespan after the last job.
+    text = (Path(__file__).resolve().parents[1] / "profiles" / profile / "profile.yaml").read_text()
+    limit = MaxJobsPerTimespan.parse_choice(yaml.safe_load(text)["max-jobs-per-timespan"])
+    assert limit.timespan <= 10, limit.timespan
+    assert limit.max_jobs >= 100, limit.max_jobs
 
 
 def planned_resources(study: Path, *args: str) -> list[str]:

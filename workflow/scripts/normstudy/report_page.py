@@ -20,7 +20,6 @@ import yaml
 from normstudy import provenance
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.config import (
-    PACKING_PAYS_UP_TO,
     batch_train_images,
     is_packed,
     study_batch_sizes,
@@ -203,7 +202,6 @@ def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource
         "base_batch_size": int(max(sizes)),
         "recipe_batch_sizes": sorted({variant_recipe(config, variant)["batch_size"] for variant in variants}),
         "packed_sizes": packed,
-        "pack_limit": PACKING_PAYS_UP_TO,
         "lrs": {
             variant: ", ".join(f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}" for size in sorted(sizes))
             for variant in variants
