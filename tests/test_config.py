@@ -418,7 +418,7 @@ def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
         return [size for size in config["batch_study"]["batch_sizes"] if is_packed(config, size)]
 
     assert packed() == [2, 4, 8, 16]  # auto: up to PACKING_PAYS_UP_TO
-    assert packed(pack="always") == [2, 4, 8, 16, 32, 128]
+    assert packed(pack="always") == [2, 4, 8, 16, 32]
     assert packed(pack="never") == []
     assert packed(pack="always", seeds=[7]) == []  # one seed: nothing to pack
 

@@ -85,7 +85,7 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
     lines = planned_resources(workflow_copy)
     runs = default_runs()
     batch_runs, batch_jobs = batch_study_jobs()
-    assert (batch_runs, batch_jobs) == (54, 12 + 18)  # 3 variants x 6 sizes x 3 seeds; 4 sizes packed
+    assert (batch_runs, batch_jobs) == (45, 12 + 9)  # 3 variants x 5 sizes x 3 seeds; 4 sizes packed
     # download, per run (settings, train, evaluate, grid), two tables, 3 figures, report; the batch study's
     # settings per run, training jobs, its table and its figure
     assert len(lines) == 1 + 4 * runs + 2 + 3 + 1 + batch_runs + batch_jobs + 2
@@ -93,6 +93,22 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]
     assert len(train) == runs + batch_jobs and all("gpu=0" in line for line in train)
+
+
+def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(workflow_copy: Path) -> None:
+    done = snakemake(workflow_copy, "-n")
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", done.stdout + done.stderr)
+    priorities: dict[str, set[int]] = {}
+    for block in blocks:
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if rule:
+            found = re.search(r"priority: (\d+)", block)
+            priorities.setdefault(rule.group(1), set()).add(int(found.group(1)) if found else 0)
+    # A settings job that waits behind a training job holds back the training that needs it.
+    assert min(priorities["run_settings"]) > max(priorities["train"] | priorities["batch_train_packed"]), priorities
+    assert min(priorities["batch_settings"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
+    # The main study's training (the longest jobs) starts before the batch study's.
+    assert min(priorities["train"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
 
 
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:

@@ -14,6 +14,8 @@ rule batch_settings:
         "results/logs/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.log",
     benchmark:
         "results/benchmarks/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.tsv"
+    # Above the batch study's training jobs, which wait for it (run_settings says why).
+    priority: 2
     conda:
         ENV
     threads: 1

@@ -11,6 +11,9 @@ rule run_settings:
         "results/logs/settings/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/settings/{variant}/seed{seed}.tsv"
+    # Above every training job's: at 0, the batch study's ready jobs (priority 1) held back the last main runs'
+    # settings, and with them their long training, until the end (one core idle for 8 minutes of the study).
+    priority: 3
     conda:
         ENV
     threads: 1
