@@ -52,15 +52,18 @@ def test_a_profile_lets_snakemake_exit_soon_after_its_last_job(profile: str) -> 
     assert limit.max_jobs >= 100, limit.max_jobs
 
 
+def planned_jobs(study: Path, *args: str) -> list[tuple[str, str]]:
+    """The rule and the printed block of every job a dry run plans (the `all` target left out)."""
+    done = snakemake(study, "-n", *args)
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", done.stdout + done.stderr)
+    rules = [(re.match(r"(?:local)?rule (\w+):", block), block) for block in blocks]
+    return [(rule.group(1), block) for rule, block in rules if rule and rule.group(1) != "all"]
+
+
 def planned_resources(study: Path, *args: str) -> list[str]:
     """The resources line of every job a dry run of the SLURM profile plans (the `all` target left out)."""
-    done = snakemake(study, "-n", "--workflow-profile", "profiles/slurm", *args)
-    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", done.stdout + done.stderr)
-    return [
-        re.search(r"resources: (.*)", block).group(1)
-        for block in blocks
-        if re.match(r"(local)?rule \w+:", block) and not block.startswith(("rule all:", "localrule all:"))
-    ]
+    jobs = planned_jobs(study, "--workflow-profile", "profiles/slurm", *args)
+    return [re.search(r"resources: (.*)", block).group(1) for _, block in jobs]
 
 
 DEFAULT = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -96,16 +99,13 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
 
 
 def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(workflow_copy: Path) -> None:
-    done = snakemake(workflow_copy, "-n")
-    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", done.stdout + done.stderr)
     priorities: dict[str, set[int]] = {}
-    for block in blocks:
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        if rule:
-            found = re.search(r"priority: (\d+)", block)
-            priorities.setdefault(rule.group(1), set()).add(int(found.group(1)) if found else 0)
+    for rule, block in planned_jobs(workflow_copy):
+        found = re.search(r"priority: (\d+)", block)
+        priorities.setdefault(rule, set()).add(int(found.group(1)) if found else 0)
+    training = priorities["train"] | priorities["batch_train_packed"] | priorities["batch_train"]
     # A settings job that waits behind a training job holds back the training that needs it.
-    assert min(priorities["run_settings"]) > max(priorities["train"] | priorities["batch_train_packed"]), priorities
+    assert min(priorities["run_settings"]) > max(training), priorities
     assert min(priorities["batch_settings"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
     # The main study's training (the longest jobs) starts before the batch study's.
     assert min(priorities["train"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
