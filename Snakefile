@@ -13,14 +13,16 @@ report: "workflow/report/workflow.rst"
 
 # Validates the merged config (defaults + --configfile + --config) before any job is scheduled.
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/batch_study.smk"
+# Last: the report reads every stage's outputs.
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -8,8 +8,10 @@ from typing import Any
 
 import make_synthetic
 
-from normstudy.config import RunSettings, load_config, merge, run_settings, validate_config
 from normstudy.dataset import RAW_FILES
+from normstudy.recipes import merge, run_settings
+from normstudy.settings import RunSettings
+from normstudy.validation import load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +39,7 @@ def tiny_settings(
     `validation_size` > 0)."""
     config = study_config(
         {
-            "variants": {"tiny": {"norm": norm, "l1": l1, "dropout": 0.05}},
+            "variants": {"tiny": {"norm": norm, "l1": l1, "dropout": 0.05, **({"groups": 2} if norm == "group" else {})}},
             "train": {"epochs": epochs, "batch_size": 32, "device": "cpu", **train},
             "data": {
                 "synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed},

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import tiny_settings
 
-from normstudy.config import RunSettings
+from normstudy.settings import RunSettings
 
 # Final test accuracy per (variant, seed); 10-image test sets so that the confusion matrices stay small.
 FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0}

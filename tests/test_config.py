@@ -11,22 +11,18 @@ import yaml
 from conftest import REPO, snakemake
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
-from normstudy.config import (
-    MAX_CONFIG_NODES,
-    ConfigError,
-    RunSettings,
+from normstudy.packing import is_packed
+from normstudy.recipes import (
     batch_run_settings,
     batch_study_variants,
-    is_packed,
-    load_yaml,
     merge,
     run_settings,
     scaled_lr,
-    steps_per_epoch,
     tuning_points,
     tuning_settings,
-    validate_config,
 )
+from normstudy.settings import ConfigError, RunSettings, steps_per_epoch
+from normstudy.validation import MAX_CONFIG_NODES, load_yaml, validate_config
 
 
 def shipped() -> dict[str, Any]:

@@ -10,10 +10,10 @@ import pytest
 import torch
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.config import SyntheticSettings
 from normstudy.data import eval_batch, load_splits, random_angles, rotate, training_batch
 from normstudy.dataset import CANONICAL_MD5, RAW_FILES
 from normstudy.idx import DataIntegrityError, read_verified
+from normstudy.settings import SyntheticSettings
 
 
 def test_load_splits_gives_uint8_images_and_int64_labels(tmp_path: Path) -> None:

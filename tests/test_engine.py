@@ -9,7 +9,6 @@ import pytest
 import torch
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.config import steps_per_epoch
 from normstudy.data import load_splits
 from normstudy.engine import (
     TrainingDivergedError,
@@ -21,6 +20,7 @@ from normstudy.engine import (
     train_epoch,
 )
 from normstudy.model import NormNet, conv_weights
+from normstudy.settings import steps_per_epoch
 
 CPU = torch.device("cpu")
 

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from normstudy.architecture import NORMED_CHANNELS, Conv, Pool, receptive_field_rows
-from normstudy.model import NormNet, count_parameters, model_summary, pack_state_dicts, unpack_state_dict
+from normstudy.model import NormNet, count_parameters, model_summary
 from normstudy.norms import NORM_MAP, create_norm, normalize_name
+from normstudy.packing import pack_state_dicts, unpack_state_dict
 
 NORMS = sorted(NORM_MAP)
 

@@ -11,18 +11,16 @@ from helpers import synthetic_files, tiny_settings
 
 from normstudy.data import load_splits, training_batch
 from normstudy.engine import (
-    PackError,
     evaluate,
     evaluate_pack,
     fit,
     fit_pack,
     l1_penalty,
     memory_format,
-    model_losses,
     new_run,
     prepare_model,
 )
-from normstudy.model import unpack_state_dict
+from normstudy.packing import PackError, model_losses, unpack_state_dict
 
 CPU = torch.device("cpu")
 SEEDS = (3, 4, 5)

@@ -18,8 +18,10 @@ from test_config import merged
 
 import report
 from normstudy.batches import ordering
-from normstudy.config import PACKING_PAYS_UP_TO, FetchSettings, validate_config
+from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.report_page import BatchInputs, ReportInputs
+from normstudy.settings import FetchSettings
+from normstudy.validation import validate_config
 
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
@@ -135,7 +137,7 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
 
 def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
     """A recorded search of `config`'s grid in `folder`, choosing `chosen[variant]` for each variant."""
-    from normstudy.config import tuning_points
+    from normstudy.recipes import tuning_points
     from normstudy.tuning import search_digest
 
     folder.mkdir()

@@ -20,8 +20,8 @@ import write_settings
 from helpers import DataFiles, synthetic_files, tiny_settings
 from matplotlib import image as mpimg
 
-from normstudy.config import RunSettings
 from normstudy.engine import HISTORY_COLUMNS
+from normstudy.settings import RunSettings
 
 
 def train_run(run_dir: Path, data: DataFiles, settings: RunSettings, **extra) -> None:

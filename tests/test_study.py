@@ -15,9 +15,10 @@ import torch
 import yaml
 from conftest import REPO, copy_workflow, run_smoke, snakemake
 
-from normstudy.config import PACKING_PAYS_UP_TO, RunSettings
 from normstudy.dataset import RAW_FILES
 from normstudy.model import build_model, count_parameters
+from normstudy.packing import PACKING_PAYS_UP_TO
+from normstudy.settings import RunSettings
 
 pytestmark = pytest.mark.workflow
 

@@ -13,17 +13,12 @@ import yaml
 from conftest import copy_workflow, snakemake
 from helpers import study_config, synthetic_files, tiny_settings
 
-from normstudy.config import (
-    ConfigError,
-    merge,
-    run_settings,
-    tuning_points,
-    tuning_settings,
-    validate_config,
-)
 from normstudy.data import load_splits
 from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from normstudy.recipes import merge, run_settings, tuning_points, tuning_settings
+from normstudy.settings import ConfigError
 from normstudy.tuning import chosen_overrides, chosen_yaml, configured_matches_chosen, search_digest, summarize
+from normstudy.validation import validate_config
 
 
 def test_a_variant_overrides_train_keys_and_only_its_own() -> None:

@@ -23,18 +23,14 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from normstudy.config import (
-    FASTER_LAYOUT,
-    PACKING_PAYS_UP_TO,
-    RunSettings,
-    batch_run_settings,
-    load_config,
-    run_settings,
-)
 from normstudy.data import Splits, load_splits
 from normstudy.dataset import RAW_FILES
 from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
 from normstudy.model import build_model
+from normstudy.packing import PACKING_PAYS_UP_TO
+from normstudy.recipes import FASTER_LAYOUT, batch_run_settings, run_settings
+from normstudy.settings import RunSettings
+from normstudy.validation import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ rule download_mnist:
         runtime=minutes(8 * config["data"]["timeout_s"] + 60),
     params:
         # An object, not builtin values: how MNIST is fetched never reruns this rule (see FetchSettings).
-        fetch=FetchSettings.from_config(config),
+        fetch=fetch_settings(config),
     shell:
         "python {input.script} --data {output.train_images} {output.train_labels} {output.test_images}"
         " {output.test_labels} --provenance {output.provenance} {params.fetch} > {log} 2>&1"

@@ -4,16 +4,7 @@
 rule evaluate:
     input:
         script=f"{SCRIPTS}/evaluate.py",
-        modules=package_modules(
-            "atomic",
-            "data",
-            "engine",
-            "idx",
-            "metrics",
-            "model",
-            "norms",
-            *SETTINGS_MODULES,
-        ),
+        modules=[*RUN_CODE, f"{PACKAGE}/metrics.py"],
         settings=f"{RUN}/settings.json",
         model=f"{RUN}/model.pt",
         data=data_files(),

@@ -1,4 +1,5 @@
-# Stage 2: train every enabled variant once per seed.
+# Stage 2: train every enabled variant once per seed. The tuning and batch-study runs derive their settings and
+# training rules from these two with `use rule ... with:` (tune.smk, batch_study.smk).
 
 
 rule run_settings:
@@ -18,20 +19,20 @@ rule run_settings:
         ENV
     threads: 1
     resources:
-        mem_mb=mem_mb(PEAK_RSS_MB["run_settings"]),
-        runtime=minutes(1),
+        **SETTINGS_RESOURCES,
     params:
         settings=settings_json,
     shell:
-        SETTINGS_SHELL
+        "python {input.script} --settings {params.settings:q} --out {output.settings} > {log} 2>&1"
+
+
+# What every training job reads besides its settings: the script and the code that decides its numbers.
+TRAIN_CODE = {"script": f"{SCRIPTS}/train.py", "modules": RUN_CODE}
 
 
 rule train:
     input:
-        script=f"{SCRIPTS}/train.py",
-        modules=package_modules(
-            "atomic", "data", "engine", "idx", "model", "norms", *SETTINGS_MODULES
-        ),
+        **TRAIN_CODE,
         settings=f"{RUN}/settings.json",
         data=data_files(),
         provenance=raw_data_files()["provenance"],
@@ -49,11 +50,11 @@ rule train:
         ENV
     threads: train_threads
     resources:
-        mem_mb=variant_mem_mb("train"),
-        runtime=train_runtime,
-        gpu=train_gpus,
+        **TRAIN_RESOURCES,
     params:
         # Not an output: it exists only while a job is unfinished, and is resumed from when it matches.
         checkpoint=f"{RUN}/checkpoint.pt",
     shell:
-        TRAIN_SHELL
+        "python {input.script} --settings {input.settings} --data {input.data}"
+        " --provenance {input.provenance} --model {output.model} --history {output.history}"
+        " --job {output.job} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"

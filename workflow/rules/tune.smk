@@ -3,34 +3,89 @@
 # and scored on those. Only the two training files are inputs: the test set is never read.
 
 
-rule tuning_settings:
-    input:
-        script=f"{SCRIPTS}/write_settings.py",
-        modules=package_modules("atomic", *SETTINGS_MODULES),
+TUNING_RECORD = {
+    "summary": "workflow/resources/tuning/summary.csv",
+    "search": "workflow/resources/tuning/search.json",
+    "figure": "workflow/resources/tuning/validation_accuracy.png",
+}
+
+
+def tuning_data_files():
+    """The two training IDX files: all a tuning run reads (it never sees the test set)."""
+    return [raw_data_files()[role] for role in ("train_images", "train_labels")]
+
+
+TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
+TUNING_FIGURE = "results/tuning/validation_accuracy"
+
+
+def tuning_settings_json(wildcards):
+    """One tuning run's typed settings as canonical JSON."""
+    settings = tuning_settings(
+        config, wildcards.variant, wildcards.point, int(wildcards.seed)
+    )
+    return settings.to_json()
+
+
+def tuning_manifest():
+    """Per tuning run, in config order: variant, grid point, seed and its files."""
+    return [
+        {
+            "variant": variant,
+            "point": point,
+            "seed": seed,
+            **{
+                name: f"{TUNING_RUN}/{name}.{ext}".format(
+                    variant=variant, point=point, seed=seed
+                )
+                for name, ext in (
+                    ("settings", "json"),
+                    ("history", "csv"),
+                    ("job", "json"),
+                )
+            },
+        }
+        for variant in enabled_variants()
+        for point in tuning_points(config)
+        for seed in config["tune"]["seeds"]
+    ]
+
+
+def tuning_files(name):
+    """One file of every tuning run, in manifest order."""
+    return [run[name] for run in tuning_manifest()]
+
+
+def tuning_config():
+    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity."""
+    keys = ("variants", "train", "tune")
+    data = {
+        key: config["data"][key]
+        for key in ("dataset", "synthetic", "mean", "std", "validation")
+    }
+    # Not sorted: the grid's key order names the points.
+    return json.dumps({**{key: config[key] for key in keys}, "data": data})
+
+
+wildcard_constraints:
+    point="|".join(re.escape(name) for name in tuning_points(config)),
+
+
+use rule run_settings as tuning_settings with:
     output:
         settings=f"{TUNING_RUN}/settings.json",
     log:
         "results/logs/tuning/settings/{variant}/{point}/seed{seed}.log",
     benchmark:
         "results/benchmarks/tuning/settings/{variant}/{point}/seed{seed}.tsv"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=mem_mb(PEAK_RSS_MB["run_settings"]),
-        runtime=minutes(1),
+    priority: 0
     params:
         settings=tuning_settings_json,
-    shell:
-        SETTINGS_SHELL
 
 
-rule tuning_train:
+use rule train as tuning_train with:
     input:
-        script=f"{SCRIPTS}/train.py",
-        modules=package_modules(
-            "atomic", "data", "engine", "idx", "model", "norms", *SETTINGS_MODULES
-        ),
+        **TRAIN_CODE,
         settings=f"{TUNING_RUN}/settings.json",
         data=tuning_data_files(),
         provenance=raw_data_files()["provenance"],
@@ -42,24 +97,16 @@ rule tuning_train:
         "results/logs/tuning/train/{variant}/{point}/seed{seed}.log",
     benchmark:
         "results/benchmarks/tuning/train/{variant}/{point}/seed{seed}.tsv"
-    conda:
-        ENV
-    threads: train_threads
-    resources:
-        mem_mb=variant_mem_mb("train"),
-        runtime=train_runtime,
-        gpu=train_gpus,
+    priority: 0
     params:
         checkpoint=f"{TUNING_RUN}/checkpoint.pt",
-    shell:
-        TRAIN_SHELL
 
 
 rule tuning_summary:
     input:
         script=f"{SCRIPTS}/tune_summary.py",
         modules=package_modules(
-            "atomic", "provenance", "stats", "tables", "tuning", *SETTINGS_MODULES
+            "atomic", "provenance", "recipes", "stats", "tables", "tuning", *SETTINGS_MODULES
         ),
         settings=tuning_files("settings"),
         histories=tuning_files("history"),

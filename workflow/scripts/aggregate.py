@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 
-from normstudy.config import RunSettings
+from normstudy.settings import RunSettings
 from normstudy.stats import compare_variants, t_interval
 from normstudy.tables import shown, write_csv, write_text
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy.batches import RUN_COLUMNS, changes_from_base, compare_at_each_batch_size, ordering, summarize
-from normstudy.config import RunSettings, steps_per_epoch, training_images
+from normstudy.settings import RunSettings, steps_per_epoch, training_images
 from normstudy.tables import shown, write_csv, write_text
 
 

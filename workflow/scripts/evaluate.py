@@ -15,12 +15,12 @@ import torch
 
 from normstudy import atomic
 from normstudy.architecture import NUM_CLASSES
-from normstudy.config import RunSettings
 from normstudy.data import load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
 from normstudy.idx import DataIntegrityError
 from normstudy.metrics import confusion_matrix, per_class_accuracy
 from normstudy.model import count_parameters
+from normstudy.settings import RunSettings
 
 PREDICTION_COLUMNS = ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(NUM_CLASSES)]
 

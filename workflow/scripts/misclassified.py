@@ -12,10 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.config import RunSettings
 from normstudy.dataset import TEST_IMAGES
 from normstudy.idx import DataIntegrityError, read_dataset
 from normstudy.plots import misclassified_grid, save_figures
+from normstudy.settings import RunSettings
 
 COLUMNS = ["index", "label", "prediction", "confidence"]
 

@@ -14,8 +14,8 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.architecture import receptive_field_rows
-from normstudy.config import VariantSettings
 from normstudy.model import build_model, model_summary
+from normstudy.settings import VariantSettings
 
 
 def main(variants: list[VariantSettings], out_summary: Path, out_receptive_field: Path) -> None:

@@ -16,10 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 
 from normstudy import atomic
-from normstudy.config import RunSettings
 from normstudy.data import load_splits
 from normstudy.engine import (
-    PackError,
     TrainingDivergedError,
     fit_pack,
     history_columns,
@@ -27,7 +25,9 @@ from normstudy.engine import (
     save_torch,
 )
 from normstudy.idx import DataIntegrityError
-from normstudy.model import count_parameters, unpack_state_dict
+from normstudy.model import count_parameters
+from normstudy.packing import PackError, unpack_state_dict
+from normstudy.settings import RunSettings
 
 
 def write_history(path: Path, history: list[dict[str, float]], eval_split: str = "test") -> None:

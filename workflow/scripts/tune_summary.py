@@ -16,8 +16,9 @@ import pandas as pd
 import torch
 
 from normstudy import atomic
-from normstudy.config import RunSettings, tuning_points
 from normstudy.provenance import cpu_name, duration, git_state
+from normstudy.recipes import tuning_points
+from normstudy.settings import RunSettings
 from normstudy.tables import shown, write_csv, write_text
 from normstudy.tuning import RUN_COLUMNS, chosen_yaml, search_digest, summarize
 

@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.config import ConfigError, RunSettings
+from normstudy.settings import ConfigError, RunSettings
 
 
 def main(settings: dict, out: Path) -> RunSettings:

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from normstudy.config import DataSettings
 from normstudy.dataset import RAW_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from normstudy.idx import read_dataset
+from normstudy.settings import DataSettings
 
 
 @dataclass(frozen=True)

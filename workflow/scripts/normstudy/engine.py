@@ -7,7 +7,6 @@ seed's model computes the same sums in another order; each mode is bitwise deter
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -28,9 +27,10 @@ from torch import nn
 from tqdm import tqdm
 
 from normstudy import atomic
-from normstudy.config import RunSettings, steps_per_epoch
 from normstudy.data import Splits, eval_batch, training_batch
-from normstudy.model import build_model, conv_weights, pack_state_dicts
+from normstudy.model import build_model, conv_weights
+from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
+from normstudy.settings import RUN_CODE_MODULES, RunSettings, steps_per_epoch
 
 
 def history_columns(eval_split: str = "test") -> tuple[str, ...]:
@@ -39,13 +39,7 @@ def history_columns(eval_split: str = "test") -> tuple[str, ...]:
 
 
 HISTORY_COLUMNS = history_columns()
-# The files whose code decides a run's numbers: a checkpoint from other code is never resumed.
 PACKAGE_DIR = Path(__file__).resolve().parent
-ENGINE_MODULES = ("engine.py", "data.py", "model.py", "norms.py", "architecture.py", "idx.py", "config.py")
-
-
-class PackError(ValueError):
-    """Runs that cannot be trained as one packed network."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -103,9 +97,11 @@ def restore_rng_state(state: dict[str, Any], generators: list[torch.Generator]) 
 
 
 def code_digest() -> str:
-    """SHA-256 over the modules that decide a run's numbers."""
+    """SHA-256 over the modules that decide a run's numbers (settings.RUN_CODE_MODULES): a checkpoint made by other
+    code is never resumed."""
     digest = hashlib.sha256()
-    for name in ENGINE_MODULES:
+    for module in RUN_CODE_MODULES:
+        name = f"{module}.py"
         digest.update(name.encode() + b"\0" + (PACKAGE_DIR / name).read_bytes())
     return digest.hexdigest()
 
@@ -137,26 +133,6 @@ def prepare_model(settings: RunSettings, device: torch.device, copies: int = 1) 
     return build_model(settings.variant, copies).to(device=device, memory_format=memory_format(settings))
 
 
-# The runs one job trains: one, or several seeds of one variant and recipe packed into one network.
-Pack = tuple[RunSettings, ...]
-
-
-def check_pack(pack: Pack) -> None:
-    """A pack is runs that differ in their seed alone, each seed once."""
-    if not pack:
-        raise PackError("a pack needs at least one run")
-    seeds = [settings.seed for settings in pack]
-    if len(set(seeds)) < len(seeds):
-        raise PackError(f"a pack trains each seed once, not seeds {seeds}")
-    first = pack[0]
-    for settings in pack[1:]:
-        if dataclasses.replace(settings, seed=first.seed) != first:
-            raise PackError(
-                f"seed {settings.seed} has other settings than seed {first.seed}: only runs that differ in their seed "
-                "can be packed into one network"
-            )
-
-
 def save_torch(path: Path, obj: Any) -> None:
     """torch.save, atomically and byte-reproducibly.
 
@@ -171,11 +147,6 @@ def save_torch(path: Path, obj: Any) -> None:
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """Sum of |w| over every convolution weight."""
     return torch.stack([w.abs().sum() for w in conv_weights(model)]).sum()
-
-
-def per_model(log_probs: torch.Tensor) -> torch.Tensor:
-    """A model's [N, 10] output, or a packed model's [N, k, 10], as [N, k, 10]."""
-    return log_probs.unsqueeze(1) if log_probs.dim() == 2 else log_probs
 
 
 @torch.inference_mode()
@@ -318,12 +289,6 @@ def new_run(pack: Pack, train_size: int, device: torch.device) -> Run:
         cycle_momentum=False,
     )
     return Run(model, optimizer, scheduler, generators, [[] for _ in pack])
-
-
-def model_losses(log_probs: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
-    """Each packed model's mean NLL loss on its own batch, as a [k] tensor; their sum trains each on its own."""
-    packed = per_model(log_probs)
-    return torch.stack([F.nll_loss(packed[:, index], target) for index, target in enumerate(targets)])
 
 
 def train_epoch(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from normstudy.config import DataSettings
 from normstudy.dataset import EXPECTED_DIMS, RAW_FILES, SPLITS, paths_by_name
+from normstudy.settings import DataSettings
 
 _UBYTE = 0x08
 

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from normstudy.architecture import INPUT_SIZE, LAYERS, NUM_CLASSES, Pool
-from normstudy.config import VariantSettings
 from normstudy.norms import create_norm
+from normstudy.settings import VariantSettings
 
 
 class NormNet(nn.Module):
@@ -56,30 +56,6 @@ class NormNet(nn.Module):
 def build_model(variant: VariantSettings, copies: int = 1) -> NormNet:
     """The network for one variant's settings (`copies` of it packed into one, for a pack of seeds)."""
     return NormNet(variant.norm, variant.groups, variant.dropout, copies)
-
-
-def pack_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The state dict of a packed NormNet holding these models, model i as block i of every tensor.
-
-    Every weight, affine and running statistic of this network has the output channel first, so packing is a
-    concatenation along dim 0; BatchNorm's step counter is a scalar the models share.
-    """
-    first = states[0]
-    return {
-        key: first[key].clone() if first[key].dim() == 0 else torch.cat([state[key] for state in states])
-        for key in first
-    }
-
-
-def unpack_state_dict(packed: dict[str, torch.Tensor], copies: int) -> list[dict[str, torch.Tensor]]:
-    """The state dicts of the `copies` models a packed NormNet holds (the inverse of pack_state_dicts)."""
-    return [
-        {
-            key: tensor.clone() if tensor.dim() == 0 else tensor.chunk(copies)[index].clone()
-            for key, tensor in packed.items()
-        }
-        for index in range(copies)
-    ]
 
 
 def count_parameters(model: nn.Module) -> int:

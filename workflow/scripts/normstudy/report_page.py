@@ -19,15 +19,11 @@ import yaml
 
 from normstudy import provenance
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
-from normstudy.config import (
-    batch_train_images,
-    is_packed,
-    study_batch_sizes,
-    variant_recipe,
-)
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import Power, key_results, verdict
 from normstudy.norms import describe_norm
+from normstudy.packing import is_packed
+from normstudy.recipes import batch_train_images, study_batch_sizes, variant_recipe
 from normstudy.tuning import configured_matches_chosen, search_digest
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from normstudy.config import tuned_variant, tuning_points, tuning_settings, variant_recipe
+from normstudy.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
 from normstudy.stats import t_interval
 
 RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")

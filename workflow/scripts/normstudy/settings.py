@@ -1,0 +1,264 @@
+"""The typed settings of one run: frozen dataclasses, their JSON form and digest (settings.json).
+
+Low-level modules (the IDX reader, the data, the network) import these types alone: this module reads no YAML
+and knows no schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import reprlib
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from normstudy.dataset import MNIST_TRAIN_SIZE
+
+# The package modules whose code decides a run's numbers: the rules list them as the training and evaluation
+# jobs' inputs, and the checkpoint key hashes them, so an edit to any of them reruns the run and never resumes
+# a checkpoint made by other code.
+RUN_CODE_MODULES = (
+    "architecture",
+    "atomic",
+    "data",
+    "dataset",
+    "engine",
+    "idx",
+    "model",
+    "norms",
+    "packing",
+    "settings",
+)
+MAX_QUOTED = 60
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, MAX_QUOTED, 40
+
+
+class ConfigError(ValueError):
+    """A config or settings file the study cannot run with; the message names every offending key."""
+
+
+def short(value: Any) -> str:
+    """A bounded repr of a config value, for error messages: huge or deep values are cut."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_QUOTED + 20 else text[: MAX_QUOTED + 17] + "..."
+
+
+def strict_integer(value: Any) -> bool:
+    """An int that is not a bool: JSON Schema counts 2.0 as an integer; Python's range(), torch and argparse do
+    not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    """SGD steps per epoch; a last batch of one image is left out (BatchNorm cannot train on it).
+
+    The one count of steps: the config check and the training engine both use it.
+    """
+    usable = train_size - 1 if train_size % batch_size == 1 else train_size
+    return -(-usable // batch_size)
+
+
+@dataclass(frozen=True)
+class VariantSettings:
+    """One normalization variant: its name, norm layer, resolved group count, L1 weight and dropout."""
+
+    name: str
+    norm: str
+    groups: int | None
+    l1: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """SGD's settings."""
+
+    momentum: float
+    weight_decay: float
+    nesterov: bool
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """OneCycleLR's settings."""
+
+    max_lr: float
+    pct_start: float
+    div_factor: float
+    final_div_factor: float
+    anneal_strategy: str
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Training-time augmentation."""
+
+    rotation_degrees: float
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training recipe."""
+
+    epochs: int
+    batch_size: int
+    optimizer: OptimizerSettings
+    schedule: ScheduleSettings
+    augment: AugmentSettings
+    device: str
+    memory_format: str  # channels_last | contiguous: `auto` is resolved per norm (FASTER_LAYOUT)
+    threads: int
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """What the synthetic digits are a pure function of."""
+
+    train_size: int
+    test_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The data's identity (MNIST's canonical MD5s, or the generator's settings) and input normalization."""
+
+    dataset: str
+    md5: dict[str, str]
+    synthetic: SyntheticSettings | None
+    mean: float
+    std: float
+    # 0: a study run (trains on every training image, is scored on the test set). N > 0: a tuning run (trains
+    # on all but the last N training images and is scored on those; the test files are not even read).
+    validation_size: int
+    # N > 0: the run trains on the first N images of its training split (the batch study); 0: on all of them.
+    # Added after runs were recorded: settings.json leaves it out when 0, so earlier settings keep their digest.
+    train_images: int = 0
+
+
+def training_images(data: DataSettings) -> int:
+    """How many images a run with these data settings trains on."""
+    full = MNIST_TRAIN_SIZE if data.synthetic is None else data.synthetic.train_size
+    return data.train_images or full - data.validation_size
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides one run's numbers, besides code and environment."""
+
+    variant: VariantSettings
+    train: TrainSettings
+    data: DataSettings
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (settings.json); a field with a default is left out while it holds it."""
+        return _plain(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, so equal settings give equal text."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
+        """Rebuild from settings.json, refusing missing or unknown keys and values of the wrong type."""
+        return build_settings(cls, data, "settings")
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunSettings:
+        """Read settings.json."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _plain(value: Any) -> Any:
+    """A settings dataclass as plain dicts and values, leaving out fields that hold their default."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+        }
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _check_value(kind: Any, value: Any, where: str) -> Any:
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = strict_integer(value)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:  # dict[str, str]
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if not ok:
+        raise ConfigError(f"{where}: expected {getattr(kind, '__name__', 'dict')}, got {short(value)}")
+    return value
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict[str, str]": dict}
+
+
+def build_settings(cls: type, data: Any, where: str) -> Any:
+    """A settings dataclass from its dict form, type-checked field by field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object, got {short(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    required = {name for name, spec in fields.items() if spec.default is dataclasses.MISSING}
+    unknown, missing = sorted(set(data) - set(fields)), sorted(required - set(data))
+    if unknown or missing:
+        raise ConfigError(f"{where}: unknown keys {unknown}, missing keys {missing}")
+    values = {}
+    for name, spec in fields.items():
+        if name not in data:
+            continue  # left out at its default (see _plain)
+        kind, value, at = spec.type, data[name], f"{where}.{name}"
+        optional = kind.endswith(" | None")
+        kind = kind.removesuffix(" | None")
+        if value is None and optional:
+            values[name] = None
+        elif kind in _TYPES:
+            values[name] = _check_value(_TYPES[kind], value, at)
+        else:
+            values[name] = build_settings(globals()[kind], value, at)
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How MNIST is fetched, not what it is: the data is defined by its canonical checksums alone.
+
+    The download rule gets these as one object, not as builtin params: Snakemake's params rerun trigger only
+    compares builtin values, so changing a source, mirror, local folder or timeout never reruns the download
+    (which would delete verified files first) nor anything downstream.
+    """
+
+    sources: tuple[str, ...]
+    mirrors: tuple[str, ...]
+    local_dir: str | None
+    timeout_s: float
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FetchSettings:
+        """The fetch-only keys of the validated config's `data` section."""
+        data = config["data"]
+        return cls(tuple(data["sources"]), tuple(data["mirrors"]), data["local_dir"], float(data["timeout_s"]))
+
+    def __str__(self) -> str:
+        """The download script's options, shell-quoted."""
+        words = ["--sources", *self.sources, "--mirrors", *self.mirrors]
+        words += [f"--local-dir={self.local_dir or ''}", "--timeout", repr(self.timeout_s)]
+        return shlex.join(words)
