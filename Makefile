@@ -52,12 +52,13 @@ system-deps: venv
 test: venv system-deps
 	pytest $(PYTEST_ARGS)
 
-# Training throughput of the engine against the seeds' loop, on real MNIST (downloaded first).
+# Training throughput of the engine against the write-ups' loop, on real MNIST (downloaded first).
 bench: venv
 	snakemake --cores 1 results/data/MNIST/raw/provenance.json
 	python tests/benchmarks/bench_training.py --data-root results/data
 
 lint: venv
+	python tests/check_sizes.py
 	ruff check .
 	ruff format --check .
 	snakefmt --check Snakefile workflow/rules

@@ -66,3 +66,27 @@ def run_smoke(dest: Path) -> Path:
 def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke study, run once per test session; tests must leave it as they found it."""
     return run_smoke(tmp_path_factory.mktemp("smoke") / "study")
+
+
+# The smoke study cut to two variants and one seed, and its batch study to bn at batch 4 (its two seeds in one
+# packed job) and 64 (a job per seed): the second study from scratch, and the SLURM test's study.
+SMALL_STUDY = (
+    "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
+    "batch_study: {variants: [bn], batch_sizes: [4, 64], seeds: [1, 2]}\n"
+)
+SMALL_CONFIG_ARGS = ("--configfile", "tests/smoke.yaml", "small.yaml")
+
+
+def small_study(folder: Path) -> Path:
+    """A copy of the workflow configured for the small study (not run)."""
+    study = copy_workflow(folder)
+    (study / "small.yaml").write_text(SMALL_STUDY)
+    return study
+
+
+@pytest.fixture(scope="session")
+def small_study_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small study run locally from scratch, once per test session; tests must leave it as they found it."""
+    study = small_study(tmp_path_factory.mktemp("small") / "study")
+    snakemake(study, "--cores", "2", *SMALL_CONFIG_ARGS)
+    return study

@@ -39,7 +39,9 @@ def tiny_settings(
     `validation_size` > 0)."""
     config = study_config(
         {
-            "variants": {"tiny": {"norm": norm, "l1": l1, "dropout": 0.05, **({"groups": 2} if norm == "group" else {})}},
+            "variants": {
+                "tiny": {"norm": norm, "l1": l1, "dropout": 0.05, **({"groups": 2} if norm == "group" else {})}
+            },
             "train": {"epochs": epochs, "batch_size": 32, "device": "cpu", **train},
             "data": {
                 "synthetic": {"train_size": train_size, "test_size": test_size, "seed": data_seed},

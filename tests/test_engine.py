@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from helpers import synthetic_files, tiny_settings
+from test_workflow import package_imports
 
+from normstudy import engine
 from normstudy.data import load_splits
 from normstudy.engine import (
     TrainingDivergedError,
@@ -20,7 +24,7 @@ from normstudy.engine import (
     train_epoch,
 )
 from normstudy.model import NormNet, conv_weights
-from normstudy.settings import steps_per_epoch
+from normstudy.settings import RUN_CODE_MODULES, steps_per_epoch
 
 CPU = torch.device("cpu")
 
@@ -128,6 +132,50 @@ def test_checkpoint_from_other_settings_is_not_resumed(splits, tmp_path: Path) -
     assert [r["epoch"] for r in run.history] == [1, 2, 3]
     fresh = fit(changed, splits, CPU, 1, tmp_path / "fresh.pt", log=lambda _: None)
     assert torch.equal(run.model.layers[0].weight, fresh.model.layers[0].weight)
+
+
+@pytest.fixture(scope="module")
+def cut_checkpoint(splits, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of the tiny run after one epoch, made by this package's code."""
+    checkpoint = tmp_path_factory.mktemp("cut") / "cut.pt"
+    with pytest.raises(InterruptedError):
+        fit(tiny_settings(epochs=3, seed=3), splits, CPU, 1, checkpoint, log=lambda _: None, stop_after_epoch=1)
+    return checkpoint
+
+
+def test_the_unedited_code_resumes_the_checkpoint(splits, cut_checkpoint: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "cut.pt"
+    shutil.copyfile(cut_checkpoint, checkpoint)
+    said = []
+    with pytest.raises(InterruptedError):
+        fit(tiny_settings(epochs=3, seed=3), splits, CPU, 1, checkpoint, log=said.append, stop_after_epoch=2)
+    assert said[0] == f"resumed from {checkpoint} after epoch 1"
+
+
+@pytest.mark.parametrize("module", RUN_CODE_MODULES)
+def test_an_edit_to_any_module_that_decides_a_runs_numbers_is_never_resumed(
+    module: str, splits, cut_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same list is every training and evaluation job's module inputs (tests/test_workflow.py checks them).
+    package = tmp_path / "normstudy"
+    shutil.copytree(engine.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(package / f"{module}.py", "a", encoding="utf-8") as handle:
+        handle.write("\n# an edit\n")
+    monkeypatch.setattr(engine, "PACKAGE_DIR", package)
+    checkpoint = tmp_path / "cut.pt"
+    shutil.copyfile(cut_checkpoint, checkpoint)
+    said = []
+    with pytest.raises(InterruptedError):
+        fit(tiny_settings(epochs=3, seed=3), splits, CPU, 1, checkpoint, log=said.append, stop_after_epoch=1)
+    assert said[0] == f"checkpoint {checkpoint} is from other settings, data or code; starting afresh"
+
+
+def test_the_training_jobs_list_the_code_the_checkpoint_key_hashes() -> None:
+    imported = package_imports(REPO / "workflow" / "scripts" / "train.py") | package_imports(
+        REPO / "workflow" / "scripts" / "evaluate.py"
+    )
+    # Everything training and evaluation import is hashed, except the file writers' helpers that decide no number.
+    assert imported - {"metrics"} <= set(RUN_CODE_MODULES), imported - set(RUN_CODE_MODULES)
 
 
 def test_checkpoint_key_covers_settings_data_threads_and_device(splits) -> None:

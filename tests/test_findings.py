@@ -72,10 +72,10 @@ def test_key_results_on_mnist() -> None:
         "None of the 2 pairwise differences is significant after Benjamini–Hochberg correction; "
         "the study could detect differences of 0.26 points or more."
     )
-    assert lines[3] == f"Seed 002's {TARGET_ACCURACY} % target (mean over seeds): met by bn; missed by gn, ln, in."
-    # Seed 003's GN 99.54 is above gn's interval; its LN 99.48 is inside ln's.
+    assert lines[3] == f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by bn; missed by gn, ln, in."
+    # Write-up 003's GN 99.54 is above gn's interval; its LN 99.48 is inside ln's.
     assert lines[4] == (
-        "Seed 003's single runs (8,880 parameters, 20 epochs): gn 99.54 % vs our 99.39 % (above our 95 % CI); "
+        "Write-up 003's single runs (8,880 parameters, 20 epochs): gn 99.54 % vs our 99.39 % (above our 95 % CI); "
         "ln 99.48 % vs our 99.32 % (inside our 95 % CI)."
     )
 
@@ -90,15 +90,15 @@ def test_key_results_with_one_seed_and_no_target_met() -> None:
     lines = key_results(one_seed, UNTESTED, Power.of(pd.DataFrame(columns=["variant", "seed", "test_acc"])), True)
     assert lines[0] == "Highest mean test accuracy: ln, 99.60 % (one seed, no interval)."
     assert lines[2] == "No difference could be tested (fewer than two seeds per variant)."
-    assert lines[3] == f"Seed 002's {TARGET_ACCURACY} % target (mean over seeds): met by ln; missed by gn."
+    assert lines[3] == f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by ln; missed by gn."
     assert "gn 99.54 % vs our 99.10 % (one seed, no interval)" in lines[4]
     assert "ln 99.48 % vs our 99.60 % (one seed, no interval)" in lines[4]
 
 
 def test_key_results_on_synthetic_data_check_no_mnist_claim() -> None:
     lines = key_results(STUDY, NOTHING, POWER, mnist=False)
-    assert lines[-1] == "Synthetic digits, not MNIST: the seeds' MNIST claims are not checked on this data."
-    assert not any("Seed 002" in line for line in lines)
+    assert lines[-1] == "Synthetic digits, not MNIST: the write-ups' MNIST claims are not checked on this data."
+    assert not any("Write-up 002" in line for line in lines)
 
 
 def test_power_from_runs_and_its_sentence() -> None:

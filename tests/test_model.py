@@ -93,7 +93,7 @@ def test_summary_matches_the_seeds_table() -> None:
     assert [r["output_shape"][1] for r in norms] == list(NORMED_CHANNELS)
 
 
-# Seed 004's receptive-field table for its CIFAR-10 network (input 32), as printed there:
+# Write-up 004's receptive-field table for its CIFAR-10 network (input 32), as printed there:
 # layer, input size, input RF, jump in, padding, kernel, stride, output size, output RF, jump out.
 SEED_004_TABLE = [
     (1, 32, 1, 1, 0, 3, 1, 30, 3, 1),
@@ -114,7 +114,7 @@ SEED_004_TABLE = [
 
 
 def seed_004_layers() -> tuple:
-    """Seed 004's network as layer specs (channel counts do not enter the receptive field)."""
+    """Write-up 004's network as layer specs (channel counts do not enter the receptive field)."""
     conv = lambda k, p=0: Conv(8, 8, k, padding=p)  # noqa: E731
     return (
         conv(3), conv(3), conv(1), Pool("max", 2), conv(3, 1), conv(3, 1), conv(3, 1), conv(1),

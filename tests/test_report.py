@@ -7,9 +7,11 @@ import dataclasses
 import json
 import re
 import shutil
+import tempfile
 from html import unescape
 from pathlib import Path
 
+import describe_study
 import pandas as pd
 import pytest
 import yaml
@@ -83,8 +85,11 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         for v in config["variants"]
         for s in config["seeds"]
     ]
+    # What the describe_study rule writes for this config, beside the smoke study (which stays as it was).
+    facts = Path(tempfile.mkdtemp()) / "study.json"
+    describe_study.main(copy.deepcopy(config), record / "summary.csv", facts)
     return ReportInputs(
-        copy.deepcopy(config),
+        facts,
         tables / "summary.csv",
         tables / "comparisons.csv",
         tables / "per_class.csv",

@@ -175,7 +175,7 @@ def train_command(data: DataFiles, runs: list[Path], checkpoint: Path) -> list:
         sys.executable, train.__file__, "--settings", *(run / "settings.json" for run in runs), "--data", *data.files,
         "--provenance", data.provenance, "--model", *(run / "model.pt" for run in runs),
         "--history", *(run / "history.csv" for run in runs), "--job", *(run / "job.json" for run in runs),
-        "--checkpoint", checkpoint,
+        "--checkpoint", checkpoint, "--threads", "1",
     ]  # fmt: skip
 
 

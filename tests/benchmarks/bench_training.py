@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: normstudy's in-memory engine against a training loop written the seeds' way.
+"""Benchmark: normstudy's in-memory engine against a training loop written the write-ups' way.
 
 Prints images per second for each configuration and the speed-up; it asserts nothing (not a test).
 The reference is seeds 000-004's loop: torchvision MNIST, per-image PIL RandomRotation + ToTensor +
@@ -172,7 +172,7 @@ def engine_side_by_side(raw_dir: str, variant: str, images: int, jobs: int) -> f
 
 
 def reference_throughput(data_root: str, variant: str, images: int, workers: int) -> float:
-    """Images per second of the seeds' loop: torchvision dataset, PIL transforms, DataLoader workers."""
+    """Images per second of the write-ups' loop: torchvision dataset, PIL transforms, DataLoader workers."""
     settings = study_settings(variant)
     mean, std = settings.data.mean, settings.data.std
     degrees = settings.train.augment.rotation_degrees
@@ -217,7 +217,7 @@ def main(data_root: Path, variant: str, images: int, repeats: int = 3) -> None:
     )
     rows = [
         (
-            "reference: seeds' loop, DataLoader 2 workers, 1 process",
+            "reference: write-ups' loop, DataLoader 2 workers, 1 process",
             reference_throughput(str(data_root), variant, images, 2),
         ),
         ("engine: 1 job, 1 thread", engine_throughput(raw_dir, variant, images, 1)),
@@ -231,7 +231,7 @@ def main(data_root: Path, variant: str, images: int, repeats: int = 3) -> None:
     print(f"{'configuration':<62} {'img/s':>8} {'ratio':>6}")
     for name, rate in rows:
         print(f"{name:<62} {rate:8.0f} {rate / reference:5.2f}x")
-    print(f"study speed-up (jobs side by side vs the seeds' loop): {rows[-1][1] / reference:.2f}x")
+    print(f"study speed-up (jobs side by side vs the write-ups' loop): {rows[-1][1] / reference:.2f}x")
     layout_table(raw_dir, images)
     packing_table(raw_dir, repeats)
 

@@ -4,7 +4,7 @@
 rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
-        modules=package_modules("atomic", "stats", "tables", *SETTINGS_MODULES),
+        modules=package_modules("atomic", "runs", "stats", "tables", *SETTINGS_MODULES),
         settings=run_files("settings.json"),
         metrics=run_files("metrics.json"),
         histories=run_files("history.csv"),
@@ -50,7 +50,9 @@ rule aggregate:
 rule model_summary:
     input:
         script=f"{SCRIPTS}/model_summary.py",
-        modules=package_modules("atomic", "model", "norms", *SETTINGS_MODULES),
+        modules=package_modules(
+            "architecture", "atomic", "model", "norms", *SETTINGS_MODULES
+        ),
     output:
         summary="results/tables/model_summary.csv",
         receptive_field="results/tables/receptive_field.csv",

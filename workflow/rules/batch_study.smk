@@ -4,131 +4,7 @@
 # retrains that job; normstudy.packing.is_packed decides where); elsewhere one job per seed.
 
 
-BATCH_PACK = "results/batch_study/runs/{variant}/batch{batch_size}"
-BATCH_RUN = f"{BATCH_PACK}/seed{{seed}}"
-BATCH_FIGURE = "results/batch_study/error_vs_batch_size"
-BATCH_OUTPUTS = {
-    "runs": "results/batch_study/runs.csv",
-    "summary": "results/batch_study/summary.csv",
-    "summary_md": "results/batch_study/summary.md",
-    "comparisons": "results/batch_study/comparisons.csv",
-    "changes": "results/batch_study/changes.csv",
-    "figure": f"{BATCH_FIGURE}.png",
-    "figure_svg": f"{BATCH_FIGURE}.svg",
-}
-
-
-BATCH_BENCHMARK = (
-    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}/seed{seed}.tsv"
-)
-BATCH_PACK_BENCHMARK = (
-    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}.tsv"
-)
-
-
-def batch_study_enabled():
-    """Whether the default study includes the batch study."""
-    return config["batch_study"]["enabled"]
-
-
-def batch_variants():
-    """The batch study's enabled variants, in its own order (none when it is disabled)."""
-    return batch_study_variants(config) if batch_study_enabled() else []
-
-
-def batch_sizes_pattern(packed):
-    """A wildcard pattern of the batch sizes trained packed (or one job per seed); one that never matches if none."""
-    sizes = [b for b in study_batch_sizes(config) if is_packed(config, b) == packed]
-    return "|".join(map(str, sizes)) or "(?!)"
-
-
-def batch_settings_json(wildcards):
-    """One batch-study run's typed settings as canonical JSON."""
-    settings = batch_run_settings(
-        config, wildcards.variant, int(wildcards.batch_size), int(wildcards.seed)
-    )
-    return settings.to_json()
-
-
-def batch_manifest():
-    """Per batch-study run, in order (variant, batch size, seed): its files, and the job that trains it."""
-    runs = []
-    for variant in batch_variants():
-        for batch_size in study_batch_sizes(config):
-            packed = is_packed(config, batch_size)
-            for seed in config["batch_study"]["seeds"]:
-                names = {"variant": variant, "batch_size": batch_size, "seed": seed}
-                runs.append(
-                    {
-                        **names,
-                        "packed": packed,
-                        **{
-                            name: f"{BATCH_RUN}/{name}.{ext}".format(**names)
-                            for name, ext in (
-                                ("settings", "json"),
-                                ("history", "csv"),
-                                ("job", "json"),
-                            )
-                        },
-                        "benchmark": (
-                            BATCH_PACK_BENCHMARK if packed else BATCH_BENCHMARK
-                        ).format(**names),
-                    }
-                )
-    return runs
-
-
-def batch_files(name):
-    """One file of every batch-study run, in manifest order."""
-    return [run[name] for run in batch_manifest()]
-
-
-def batch_jobs():
-    """Per training job of the batch study: the variant and first seed it trains, its job.json and benchmark file."""
-    jobs = {}
-    for run in batch_manifest():
-        key = (
-            run["variant"],
-            run["batch_size"],
-            run["seed"] if not run["packed"] else None,
-        )
-        jobs.setdefault(
-            key,
-            {
-                "variant": run["variant"],
-                "seed": run["seed"],
-                "batch_size": run["batch_size"],
-                "job": run["job"],
-                "benchmark": run["benchmark"],
-            },
-        )
-    return list(jobs.values())
-
-
-def batch_report_inputs():
-    """What the report reads of the batch study (nothing when it is disabled)."""
-    if not batch_study_enabled():
-        return {}
-    jobs = batch_jobs()
-    return {
-        **{
-            f"batch_{name}": BATCH_OUTPUTS[name]
-            for name in ("summary", "comparisons", "changes", "figure")
-        },
-        "batch_job_files": [job["job"] for job in jobs],
-        "batch_benchmarks": [job["benchmark"] for job in jobs],
-    }
-
-
-def batch_report_args(wildcards, input):
-    """The report script's batch-study arguments (none when the study is disabled)."""
-    if not batch_study_enabled():
-        return ""
-    tables = " ".join(
-        f"--batch-{name} {getattr(input, f'batch_{name}')}"
-        for name in ("summary", "comparisons", "changes", "figure")
-    )
-    return f"{tables} --batch-jobs {shlex.quote(json.dumps(batch_jobs()))}"
+include: "inputs/batch_study.smk"
 
 
 wildcard_constraints:
@@ -146,13 +22,6 @@ use rule run_settings as batch_settings with:
     priority: 2
     params:
         settings=batch_settings_json,
-
-
-def pack_files(name):
-    """One file of each seed of a pack: the batch study's seeds, the variant and batch size left as wildcards."""
-    return expand(
-        f"{BATCH_RUN}/{name}", seed=config["batch_study"]["seeds"], allow_missing=True
-    )
 
 
 use rule train as batch_train_packed with:
@@ -206,7 +75,7 @@ rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
         modules=package_modules(
-            "atomic", "batches", "stats", "tables", *SETTINGS_MODULES
+            "atomic", "batches", "runs", "stats", "tables", *SETTINGS_MODULES
         ),
         settings=batch_files("settings"),
         histories=batch_files("history"),

@@ -89,7 +89,6 @@ def batch_train_runtime(wildcards):
     return math.ceil((seconds * 2 + 120) / 60)
 
 
-
 # A training job's resources; the tuning and batch-study training rules derive from rule train and keep them,
 # the batch study with its own runtime.
 TRAIN_RESOURCES = {
@@ -98,4 +97,7 @@ TRAIN_RESOURCES = {
     "gpu": train_gpus,
 }
 # A settings job's: it only writes one JSON file.
-SETTINGS_RESOURCES = {"mem_mb": mem_mb(PEAK_RSS_MB["run_settings"]), "runtime": minutes(1)}
+SETTINGS_RESOURCES = {
+    "mem_mb": mem_mb(PEAK_RSS_MB["run_settings"]),
+    "runtime": minutes(1),
+}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -13,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 
-from normstudy.settings import RunSettings
-from normstudy.stats import compare_variants, t_interval
+from normstudy.runs import read_run
+from normstudy.stats import compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
 
 SUMMARY_COLUMNS = [
@@ -41,14 +40,8 @@ def read_runs(
     """Per-run rows, the long per-epoch table, and per-run metrics, from each run's three files (same order)."""
     runs, epochs, metrics = [], [], {}
     for settings_file, metrics_file, history_file in zip(settings_files, metrics_files, history_files, strict=True):
-        settings = RunSettings.read(settings_file)
-        variant, seed = settings.variant.name, settings.seed
-        result = json.loads(metrics_file.read_text())
-        if (result["variant"], result["seed"]) != (variant, seed):
-            raise ValueError(
-                f"{metrics_file} is of {result['variant']} seed {result['seed']}, not {variant} seed {seed}"
-            )
-        history = pd.read_csv(history_file)
+        run = read_run(settings_file, history_file, metrics=metrics_file)
+        (variant, seed), result, history = run.identity, run.metrics, run.history
         epochs.append(history.assign(variant=variant, seed=seed))
         metrics[(variant, seed)] = result
         final = history.iloc[-1]
@@ -56,7 +49,7 @@ def read_runs(
             {
                 "variant": variant,
                 "seed": seed,
-                "norm": settings.variant.norm,
+                "norm": run.settings.variant.norm,
                 "params": result["params"],
                 "test_acc": result["test_acc"],
                 "test_loss": result["test_loss"],
@@ -75,17 +68,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per variant: mean, spread and t-interval of test accuracy over seeds, and the rest."""
     rows = []
     for variant, group in runs.groupby("variant", sort=False):
-        low, high = t_interval(group["test_acc"].to_numpy())
         rows.append(
             {
                 "variant": variant,
                 "norm": group["norm"].iloc[0],
                 "params": int(group["params"].iloc[0]),
                 "n_seeds": len(group),
-                "test_acc_mean": group["test_acc"].mean(),
-                "test_acc_std": group["test_acc"].std(ddof=1) if len(group) > 1 else np.nan,
-                "test_acc_ci95_low": low,
-                "test_acc_ci95_high": high,
+                **over_seeds(group["test_acc"], "test_acc"),
                 "best_epoch_test_acc_mean": group["best_epoch_test_acc"].mean(),
                 "final_train_acc_mean": group["final_train_acc"].mean(),
                 "train_test_gap_mean": group["train_test_gap"].mean(),

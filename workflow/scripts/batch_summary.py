@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy.batches import RUN_COLUMNS, changes_from_base, compare_at_each_batch_size, ordering, summarize
-from normstudy.settings import RunSettings, steps_per_epoch, training_images
+from normstudy.runs import read_run
+from normstudy.settings import steps_per_epoch, training_images
 from normstudy.tables import shown, write_csv, write_text
 
 
@@ -21,11 +21,8 @@ def read_runs(settings_files: list[Path], history_files: list[Path], job_files: 
     """One row per run: its variant, batch size and seed, the recipe it ran and its final test scores."""
     rows = []
     for settings_file, history_file, job_file in zip(settings_files, history_files, job_files, strict=True):
-        settings = RunSettings.read(settings_file)
-        job = json.loads(job_file.read_text(encoding="utf-8"))
-        if (job["variant"], job["seed"]) != (settings.variant.name, settings.seed):
-            raise ValueError(f"{job_file} is of {job['variant']} seed {job['seed']}, not {settings_file}'s run")
-        history = pd.read_csv(history_file)
+        run = read_run(settings_file, history_file, job=job_file)
+        settings, job, history = run.settings, run.job, run.history
         final = history.iloc[-1]
         train, images = settings.train, training_images(settings.data)
         rows.append(

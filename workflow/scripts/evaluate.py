@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
     parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv to write")
     parser.add_argument("--metrics", type=Path, required=True, help="metrics.json to write")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, required=True, help="CPU threads for torch (the job's threads)")
     return parser.parse_args(argv)
 
 

@@ -60,9 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
-    parser.add_argument("--train-size", type=int, default=6000, help="training images")
-    parser.add_argument("--test-size", type=int, default=1000, help="test images")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser.add_argument("--train-size", type=int, required=True, help="training images")
+    parser.add_argument("--test-size", type=int, required=True, help="test images")
+    parser.add_argument("--seed", type=int, required=True, help="generator seed")
     return parser.parse_args(argv)
 
 

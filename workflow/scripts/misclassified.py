@@ -62,10 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv of the run")
     parser.add_argument("--out-csv", type=Path, required=True, help="misclassified.csv to write")
     parser.add_argument("--out-png", type=Path, required=True, help="grid image to write")
-    parser.add_argument("--count", type=int, default=10, help="images in the grid")
-    parser.add_argument("--rows", type=int, default=5, help="grid rows")
-    parser.add_argument("--cols", type=int, default=2, help="grid columns")
-    parser.add_argument("--title", default="misclassified", help="figure title")
+    parser.add_argument("--count", type=int, required=True, help="images in the grid")
+    parser.add_argument("--rows", type=int, required=True, help="grid rows")
+    parser.add_argument("--cols", type=int, required=True, help="grid columns")
+    parser.add_argument("--title", required=True, help="figure title")
     return parser.parse_args(argv)
 
 

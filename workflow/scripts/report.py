@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, render
+from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, read_study, render
 
 
 def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:
@@ -47,7 +47,7 @@ def write_site(
         shutil.copyfile(table, site / "tables" / table.name)
     for table in batch_tables:
         shutil.copyfile(table, site / "tables" / "batch_study" / table.name)
-    atomic.write_bytes(site / "config-used.yaml", config_yaml(inputs.config).encode())
+    atomic.write_bytes(site / "config-used.yaml", config_yaml(read_study(inputs.study)["config"]).encode())
     links = {
         "config": "config-used.yaml",
         **{f"table_{t.stem}": f"tables/{t.name}" for t in tables},
@@ -63,7 +63,7 @@ def write_site(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=json.loads, required=True, help="the validated study config as JSON")
+    parser.add_argument("--study", type=Path, required=True, help="study.json: the config and what it derives")
     for name in ("summary", "comparisons", "per-class", "runs-table", "model-summary", "receptive-field"):
         parser.add_argument(f"--{name}", type=Path, required=True, help=f"the {name} table (CSV)")
     parser.add_argument("--figures", type=Path, nargs="+", required=True, help="PNG figures, named by role")
@@ -118,7 +118,7 @@ def batch_inputs(args: argparse.Namespace) -> BatchInputs | None:
 if __name__ == "__main__":
     args = parse_args()
     report_inputs = ReportInputs(
-        args.config,
+        args.study,
         args.summary,
         args.comparisons,
         args.per_class,

@@ -10,6 +10,7 @@ import datetime as dt
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -18,6 +19,7 @@ import torch
 from normstudy import atomic
 from normstudy.data import load_splits
 from normstudy.engine import (
+    Run,
     TrainingDivergedError,
     fit_pack,
     history_columns,
@@ -36,6 +38,37 @@ def write_history(path: Path, history: list[dict[str, float]], eval_split: str =
         writer = csv.DictWriter(handle, fieldnames=history_columns(eval_split), lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
+
+
+def job_record(
+    member: RunSettings,
+    run: Run,
+    seeds: list[int],
+    device: torch.device,
+    threads: int,
+    data_sha256: dict[str, str],
+    span: tuple[dt.datetime, dt.datetime],
+) -> dict[str, Any]:
+    """job.json of one run: where, how and when it was trained."""
+    started, finished = span
+    return {
+        "variant": member.variant.name,
+        "seed": member.seed,
+        "params": count_parameters(run.model) // len(seeds),
+        # The seeds trained together in this job's packed network (this one alone when unpacked).
+        "pack_seeds": seeds,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "data_sha256": data_sha256,
+        "checkpoint_key": run.key,
+        "resumed_from_epoch": run.resumed_from,
+        # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
+        "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": finished.isoformat(timespec="seconds"),
+    }
 
 
 def main(
@@ -85,27 +118,7 @@ def main(
     ):
         save_torch(model_path, state)
         write_history(history_path, history, splits.eval_split)
-        atomic.write_json(
-            job_path,
-            {
-                "variant": member.variant.name,
-                "seed": member.seed,
-                "params": count_parameters(run.model) // len(pack),
-                # The seeds trained together in this job's packed network (this one alone when unpacked).
-                "pack_seeds": seeds,
-                "device": str(device),
-                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-                "threads": threads,
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "data_sha256": splits.sha256,
-                "checkpoint_key": run.key,
-                "resumed_from_epoch": run.resumed_from,
-                # When this job ran (a resumed job counts from its restart); the report's wall time comes from these.
-                "started_utc": started.isoformat(timespec="seconds"),
-                "finished_utc": finished.isoformat(timespec="seconds"),
-            },
-        )
+        atomic.write_json(job_path, job_record(member, run, seeds, device, threads, splits.sha256, (started, finished)))
         final = history[-1]
         split = splits.eval_split
         print(
@@ -132,7 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--job", type=Path, nargs="+", required=True, help="job.json to write per run (device, timing, checksums)"
     )
     parser.add_argument("--checkpoint", type=Path, required=True, help="per-epoch checkpoint, resumed if it matches")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, required=True, help="CPU threads for torch (the job's threads)")
     # Test hook: simulate a job killed after epoch K (the checkpoint stays, the outputs are not written).
     parser.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -18,7 +18,7 @@ import torch
 from normstudy import atomic
 from normstudy.provenance import cpu_name, duration, git_state
 from normstudy.recipes import tuning_points
-from normstudy.settings import RunSettings
+from normstudy.runs import read_run
 from normstudy.tables import shown, write_csv, write_text
 from normstudy.tuning import RUN_COLUMNS, chosen_yaml, search_digest, summarize
 
@@ -27,11 +27,12 @@ def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
     """One row per tuning run (final-epoch validation scores) and each run's job.json, from the manifest."""
     rows, jobs = [], []
     for entry in runs:
-        settings = RunSettings.read(entry["settings"])
-        said = (settings.variant.name, settings.seed)
-        if said != (entry["variant"], entry["seed"]) or not settings.data.validation_size:
-            raise ValueError(f"{entry['settings']} is not tuning run {entry['variant']} seed {entry['seed']}")
-        history = pd.read_csv(entry["history"])
+        run = read_run(
+            entry["settings"], entry["history"], job=entry["job"], expected=(entry["variant"], entry["seed"])
+        )
+        if not run.settings.data.validation_size:
+            raise ValueError(f"{entry['settings']} is not a tuning run (it holds out no validation images)")
+        history = run.history
         if "val_acc" not in history:
             raise ValueError(f"{entry['history']}: no val_acc column; not a tuning run's history")
         final = history.iloc[-1]
@@ -46,7 +47,7 @@ def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
                 "seconds_per_epoch": history["seconds"].mean(),
             }
         )
-        jobs.append(json.loads(Path(entry["job"]).read_text(encoding="utf-8")))
+        jobs.append(run.job)
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), jobs
 
 

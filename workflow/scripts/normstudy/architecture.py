@@ -1,4 +1,4 @@
-"""The seeds' 7,652-parameter CNN as data, so config checks and reports need no torch."""
+"""The write-ups' 7,652-parameter CNN as data, so config checks and reports need no torch."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def valid_group_counts() -> list[int]:
 def receptive_field_rows(
     layers: tuple[Conv | Pool, ...] = LAYERS, input_size: int = INPUT_SIZE
 ) -> list[dict[str, int | str]]:
-    """The receptive-field table (seed 004's columns): size, jump and receptive field in and out per layer.
+    """The receptive-field table (write-up 004's columns): size, jump and receptive field in and out per layer.
 
     Convolutions have stride 1; pools stride as wide as their kernel (PyTorch's default).
     """

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from normstudy.stats import PAIR_COLUMNS, compare_pair, t_interval, with_adjusted_p
+from normstudy.stats import PAIR_COLUMNS, compare_pair, over_seeds, with_adjusted_p
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
 GN_PAPER_BATCH_SIZES = (32, 16, 8, 4, 2)
@@ -54,7 +53,6 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per variant and batch size: test error over seeds (mean, sd, 95 % t-interval) and how the runs were made."""
     rows = []
     for (variant, batch_size), group in runs.groupby(["variant", "batch_size"], sort=False):
-        low, high = t_interval(group["test_err"].to_numpy())
         rows.append(
             {
                 "variant": variant,
@@ -63,10 +61,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 "max_lr": group["max_lr"].iloc[0],
                 "steps": int(group["steps"].iloc[0]),
                 "n_seeds": len(group),
-                "test_err_mean": group["test_err"].mean(),
-                "test_err_std": group["test_err"].std(ddof=1) if len(group) > 1 else np.nan,
-                "test_err_ci95_low": low,
-                "test_err_ci95_high": high,
+                **over_seeds(group["test_err"], "test_err"),
                 "test_acc_mean": group["test_acc"].mean(),
                 "test_loss_mean": group["test_loss"].mean(),
                 "packed": bool((group["pack_seeds"] > 1).any()),
@@ -168,6 +163,69 @@ def paper_sentence() -> str:
     )
 
 
+@dataclass(frozen=True)
+class BatchNormGap:
+    """At the smallest batch size: one BatchNorm variant against one batch-free variant."""
+
+    bn: str
+    free: str
+    diff: float  # bn's error minus the batch-free one's, in points
+    p_adjusted: float
+    worse: bool  # bn significantly behind
+
+
+def gaps_at(
+    comparisons: pd.DataFrame, batch_size: int, batch_norm: list[str], batch_free: list[str]
+) -> list[BatchNormGap]:
+    """Every BatchNorm variant against every batch-free one at `batch_size`, signed as BatchNorm minus the other."""
+    pairs = comparisons[comparisons["batch_size"] == batch_size]
+    gaps = []
+    for bn in batch_norm:
+        for free in batch_free:
+            match, sign = pairs[(pairs["variant_a"] == bn) & (pairs["variant_b"] == free)], 1
+            if match.empty:
+                match, sign = pairs[(pairs["variant_a"] == free) & (pairs["variant_b"] == bn)], -1
+            row = match.iloc[0]
+            diff = sign * row["diff_mean"]
+            gaps.append(BatchNormGap(bn, free, diff, row["p_adjusted"], bool(row["significant"]) and diff > 0))
+    return gaps
+
+
+def judged(
+    batch_norm: list[str],
+    batch_free: list[str],
+    bn_rose: list[str],
+    free_rose: list[str],
+    gaps: list[BatchNormGap],
+    smallest: int,
+    base: int,
+) -> tuple[str, str]:
+    """The verdict, and the sentence that states it, from which variants' error rose significantly."""
+    all_above = all(gap.worse for gap in gaps)
+    if len(bn_rose) == len(batch_norm) and not free_rose and all_above:
+        return "holds", (
+            f"The GN paper's ordering holds here: BatchNorm's error rises at small batches, significantly, while "
+            f"{', '.join(batch_free)} do not get significantly worse, and at batch {smallest} BatchNorm is "
+            "significantly behind them."
+        )
+    if bn_rose:
+        missing = []
+        if len(bn_rose) < len(batch_norm):
+            missing.append(f"{', '.join(v for v in batch_norm if v not in bn_rose)} did not degrade significantly")
+        if free_rose:
+            missing.append(f"{', '.join(free_rose)} got significantly worse too")
+        if not all_above:
+            missing.append(f"at batch {smallest} BatchNorm is not significantly behind every batch-free norm")
+        return "holds in part", (
+            f"The GN paper's ordering holds in part here: {', '.join(bn_rose)} got significantly worse at small "
+            f"batches, but {'; '.join(missing)}."
+        )
+    return "does not hold", (
+        "The GN paper's ordering does not hold here: no BatchNorm variant's error at batch "
+        f"{smallest} is significantly above its error at batch {base}."
+    )
+
+
 def ordering(summary: pd.DataFrame, comparisons: pd.DataFrame, changes: pd.DataFrame) -> Ordering:
     """Does BN degrade at small batches while the batch-free norms stay flat, as in the GN paper? From the numbers.
 
@@ -181,14 +239,11 @@ def ordering(summary: pd.DataFrame, comparisons: pd.DataFrame, changes: pd.DataF
     batch_norm = [v for v, n in norms.items() if n == "batch"]
     batch_free = [v for v, n in norms.items() if n in BATCH_FREE_NORMS]
     if not batch_norm or not batch_free:
-        return Ordering(
-            "cannot be tested",
-            (
-                "The ordering needs a BatchNorm variant and a batch-free one (group, layer or instance norm) in the "
-                f"batch study; it has {', '.join(norms)}.",
-                paper_sentence(),
-            ),
+        needs = (
+            "The ordering needs a BatchNorm variant and a batch-free one (group, layer or instance norm) in the "
+            f"batch study; it has {', '.join(norms)}."
         )
+        return Ordering("cannot be tested", (needs, paper_sentence()))
     at_smallest = changes[changes["batch_size"] == smallest].set_index("variant")
     mean_err = summary.set_index(["variant", "batch_size"])["test_err_mean"]
     described = [
@@ -198,61 +253,19 @@ def ordering(summary: pd.DataFrame, comparisons: pd.DataFrame, changes: pd.DataF
     ]
     sentences = [f"From batch {base} to batch {smallest}, mean test error went: " + "; ".join(described) + "."]
     if at_smallest["p_adjusted"].isna().all():
-        return Ordering(
-            "cannot be tested",
-            (*sentences, "With fewer than two seeds per point no change can be tested.", paper_sentence()),
-        )
+        untestable = "With fewer than two seeds per point no change can be tested."
+        return Ordering("cannot be tested", (*sentences, untestable, paper_sentence()))
 
     def rose(variant: str) -> bool:
         row = at_smallest.loc[variant]
         return bool(row["significant"]) and row["diff_mean"] > 0
 
-    pairs = comparisons[comparisons["batch_size"] == smallest]
-    above = []
-    for bn in batch_norm:
-        for free in batch_free:
-            match = pairs[((pairs["variant_a"] == bn) & (pairs["variant_b"] == free))]
-            sign = 1
-            if match.empty:
-                match, sign = pairs[(pairs["variant_a"] == free) & (pairs["variant_b"] == bn)], -1
-            row = match.iloc[0]
-            worse = bool(row["significant"]) and sign * row["diff_mean"] > 0
-            above.append((bn, free, sign * row["diff_mean"], row["p_adjusted"], worse))
-    sentences.append(
-        f"At batch {smallest}: "
-        + "; ".join(
-            f"{bn} − {free} {_points(diff)} (adjusted p = {p:.3f}{', significant' if worse else ''})"
-            for bn, free, diff, p, worse in above
-        )
-        + "."
+    gaps = gaps_at(comparisons, smallest, batch_norm, batch_free)
+    said = "; ".join(
+        f"{g.bn} − {g.free} {_points(g.diff)} (adjusted p = {g.p_adjusted:.3f}{', significant' if g.worse else ''})"
+        for g in gaps
     )
-    bn_rose = [v for v in batch_norm if rose(v)]
-    free_rose = [v for v in batch_free if rose(v)]
-    all_above = all(worse for *_, worse in above)
-    if len(bn_rose) == len(batch_norm) and not free_rose and all_above:
-        verdict = "holds"
-        said = (
-            f"The GN paper's ordering holds here: BatchNorm's error rises at small batches, significantly, while "
-            f"{', '.join(batch_free)} do not get significantly worse, and at batch {smallest} BatchNorm is "
-            "significantly behind them."
-        )
-    elif bn_rose:
-        verdict = "holds in part"
-        missing = []
-        if len(bn_rose) < len(batch_norm):
-            missing.append(f"{', '.join(v for v in batch_norm if v not in bn_rose)} did not degrade significantly")
-        if free_rose:
-            missing.append(f"{', '.join(free_rose)} got significantly worse too")
-        if not all_above:
-            missing.append(f"at batch {smallest} BatchNorm is not significantly behind every batch-free norm")
-        said = (
-            f"The GN paper's ordering holds in part here: {', '.join(bn_rose)} got significantly worse at small "
-            f"batches, but {'; '.join(missing)}."
-        )
-    else:
-        verdict = "does not hold"
-        said = (
-            "The GN paper's ordering does not hold here: no BatchNorm variant's error at batch "
-            f"{smallest} is significantly above its error at batch {base}."
-        )
-    return Ordering(verdict, (said, *sentences, paper_sentence()))
+    sentences.append(f"At batch {smallest}: {said}.")
+    bn_rose, free_rose = [v for v in batch_norm if rose(v)], [v for v in batch_free if rose(v)]
+    verdict, stated = judged(batch_norm, batch_free, bn_rose, free_rose, gaps, smallest, base)
+    return Ordering(verdict, (stated, *sentences, paper_sentence()))

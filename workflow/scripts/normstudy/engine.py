@@ -11,8 +11,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +27,7 @@ from normstudy import atomic
 from normstudy.data import Splits, eval_batch, training_batch
 from normstudy.model import build_model, conv_weights
 from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
+from normstudy.seeding import restore_rng_state, rng_state, seed_everything
 from normstudy.settings import RUN_CODE_MODULES, RunSettings, steps_per_epoch
 
 
@@ -53,47 +51,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device")
     return torch.device(name)
-
-
-def seed_everything(seed: int, device: torch.device) -> torch.Generator:
-    """Seed Python, NumPy and torch (CPU and CUDA), pick deterministic kernels, return the data generator."""
-    # Must be set before cuBLAS starts, for deterministic matrix products on CUDA.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    # Deterministic mode also fills every new tensor with NaN, a debugging aid that cost 10 % of a CPU step
-    # (torch.profiler: aten::fill_, 240 calls a step); no kernel reads memory it has not written.
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    torch.backends.cudnn.benchmark = False
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
-
-
-def rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
-    """Every random state a run draws from, in types torch.load(weights_only=True) accepts."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(np.array(keys)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "generators": [generator.get_state() for generator in generators],
-    }
-
-
-def restore_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
-    """Put back what rng_state saved."""
-    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    for generator, saved in zip(generators, state["generators"], strict=True):
-        generator.set_state(saved)
 
 
 def code_digest() -> str:

@@ -9,11 +9,11 @@ import pandas as pd
 
 from normstudy.stats import ALPHA, POWER, detectable_difference, pooled_paired_sd, seeds_needed
 
-# Seed 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
+# Write-up 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
 TARGET_ACCURACY = 99.4
-# Seed 003's single runs (8,880 parameters, 20 epochs), by norm.
+# Write-up 003's single runs (8,880 parameters, 20 epochs), by norm.
 SEED_003_RESULTS = {"group": 99.54, "layer": 99.48}
-# The difference the power figure is also quoted for: about the size of the seeds' claims.
+# The difference the power figure is also quoted for: about the size of the write-ups' claims.
 REFERENCE_DIFFERENCE = 0.05
 
 
@@ -120,12 +120,12 @@ def key_results(summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, 
         )
         lines.append(f"Significant after Benjamini–Hochberg correction ({len(significant)} of {len(tested)}): {pairs}.")
     if not mnist:
-        lines.append("Synthetic digits, not MNIST: the seeds' MNIST claims are not checked on this data.")
+        lines.append("Synthetic digits, not MNIST: the write-ups' MNIST claims are not checked on this data.")
         return lines
     met = list(summary.loc[summary["test_acc_mean"] >= TARGET_ACCURACY, "variant"])
     missed = list(summary.loc[summary["test_acc_mean"] < TARGET_ACCURACY, "variant"])
     lines.append(
-        f"Seed 002's {TARGET_ACCURACY} % target (mean over seeds): met by {_names(met)}; missed by {_names(missed)}."
+        f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by {_names(met)}; missed by {_names(missed)}."
     )
     claims = []
     for norm, claimed in SEED_003_RESULTS.items():
@@ -139,5 +139,5 @@ def key_results(summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, 
                 where = f"{'above' if claimed > high else 'below'} our 95 % CI"
             claims.append(f"{row.variant} {claimed:.2f} % vs our {row.test_acc_mean:.2f} % ({where})")
     if claims:
-        lines.append("Seed 003's single runs (8,880 parameters, 20 epochs): " + "; ".join(claims) + ".")
+        lines.append("Write-up 003's single runs (8,880 parameters, 20 epochs): " + "; ".join(claims) + ".")
     return lines

@@ -1,4 +1,4 @@
-"""The seeds' 7,652-parameter MNIST CNN, with the normalization layer chosen by name."""
+"""The write-ups' 7,652-parameter MNIST CNN, with the normalization layer chosen by name."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def _group(channels: int, groups: int | None, copies: int) -> nn.Module:
 
 
 def _layer(channels: int, groups: int | None, copies: int) -> nn.Module:
-    # Layer norm for CNNs: statistics over C x H x W per sample, one affine pair per channel. Seed 001's
+    # Layer norm for CNNs: statistics over C x H x W per sample, one affine pair per channel. Write-up 001's
     # nn.LayerNorm(W) normalizes over the width alone (52 params on [8, 26, 26]): a known mistake.
     return nn.GroupNorm(copies, copies * channels)
 

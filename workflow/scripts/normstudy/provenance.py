@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import json
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from normstudy.runs import read_named_json
 
 PACKAGES = (
     "torch",
@@ -79,11 +80,7 @@ def read_job(entry: dict[str, Any]) -> dict[str, Any]:
 
     `entry` names the run (variant, seed) and its files (job, benchmark); a job.json of another run is an error.
     """
-    job = json.loads(Path(entry["job"]).read_text())
-    if (job["variant"], job["seed"]) != (entry["variant"], entry["seed"]):
-        raise ValueError(
-            f"{entry['job']} is of {job['variant']} seed {job['seed']}, not {entry['variant']} seed {entry['seed']}"
-        )
+    job = read_named_json(entry["job"], (entry["variant"], entry["seed"]))
     row = pd.read_csv(entry["benchmark"], sep="\t").iloc[0]
     return {
         "variant": job["variant"],

@@ -50,7 +50,6 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-
 def variant_settings(config: dict[str, Any], name: str) -> VariantSettings:
     """The typed settings of one configured variant (group count resolved)."""
     variant = config["variants"][name]
@@ -183,8 +182,6 @@ def batch_study_variants(config: dict[str, Any]) -> list[str]:
     """The batch study's variants, in its own order: those it lists that are enabled (`enabled: false` skips a
     variant everywhere)."""
     return [name for name in config["batch_study"]["variants"] if config["variants"][name]["enabled"]]
-
-
 
 
 def fetch_settings(config: dict[str, Any]) -> FetchSettings:

@@ -22,9 +22,6 @@ from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import Power, key_results, verdict
 from normstudy.norms import describe_norm
-from normstudy.packing import is_packed
-from normstudy.recipes import batch_train_images, study_batch_sizes, variant_recipe
-from normstudy.tuning import configured_matches_chosen, search_digest
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -45,7 +42,7 @@ class BatchInputs:
 class ReportInputs:
     """Every file the report reads, named by what it is (the report rule spells each path)."""
 
-    config: dict[str, Any]
+    study: Path  # study.json: the config and what the recipes derive from it (describe_study.py)
     summary: Path
     comparisons: Path
     per_class: Path
@@ -145,14 +142,17 @@ def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any
     return rows
 
 
-def tuning_context(
-    config: dict[str, Any], names: list[str], inputs: ReportInputs, image: ImageSource
-) -> dict[str, Any]:
+def read_study(path: Path) -> dict[str, Any]:
+    """study.json: the validated config, and what the recipes derive from it."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs, image: ImageSource) -> dict[str, Any]:
     """The recorded recipe search: its table, whether it is this config's search, and whether the config uses it."""
     record = json.loads(inputs.tuning_search.read_text(encoding="utf-8"))
     summary = pd.read_csv(inputs.tuning_summary)
-    same_search = record["search_sha256"] == search_digest(config, names)
-    uses_choice = configured_matches_chosen(config, summary) if same_search else {}
+    same_search = record["search_sha256"] == study["tuning"]["search_sha256"]
+    uses_choice = study["tuning"]["uses_choice"] if same_search else {}
     return {
         "record": record,
         "rows": summary.to_dict("records"),
@@ -163,10 +163,10 @@ def tuning_context(
     }
 
 
-def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
+def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
     """The batch-size section: the verdict on the GN paper's ordering, the error table beside the paper's, the
     comparisons at each batch size, and how the runs were made."""
-    study = config["batch_study"]
+    facts = study["batch"]
     summary = pd.read_csv(batch.summary)
     comparisons = pd.read_csv(batch.comparisons)
     changes = pd.read_csv(batch.changes)
@@ -184,7 +184,6 @@ def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource
         for size in sizes
     ]
     jobs = [{**provenance.read_job(entry), "batch_size": entry["batch_size"]} for entry in batch.jobs]
-    packed = [size for size in study_batch_sizes(config) if is_packed(config, size)]
     return {
         "ordering": ordering(summary, comparisons, changes),
         "variants": variants,
@@ -193,11 +192,11 @@ def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource
         "comparisons": comparisons.to_dict("records"),
         "changes": changes.to_dict("records"),
         "figure": image(batch.figure, "error_vs_batch_size"),
-        "study": study,
-        "train_images": batch_train_images(config),
+        "study": study["config"]["batch_study"],
+        "train_images": facts["train_images"],
         "base_batch_size": int(max(sizes)),
-        "recipe_batch_sizes": sorted({variant_recipe(config, variant)["batch_size"] for variant in variants}),
-        "packed_sizes": packed,
+        "recipe_batch_sizes": facts["recipe_batch_sizes"],
+        "packed_sizes": facts["packed_sizes"],
         "lrs": {
             variant: ", ".join(f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}" for size in sorted(sizes))
             for variant in variants
@@ -207,31 +206,10 @@ def batch_context(config: dict[str, Any], batch: BatchInputs, image: ImageSource
     }
 
 
-def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything the template shows, from the study's files; `image` places each picture on the page."""
-    config = inputs.config
-    summary = pd.read_csv(inputs.summary)
-    comparisons = pd.read_csv(inputs.comparisons)
-    runs_table = pd.read_csv(inputs.runs_table)
-    model_rows = pd.read_csv(inputs.model_summary)
-    names = list(summary["variant"])
-    seeds, first_seed = config["seeds"], config["seeds"][0]
-    jobs = [provenance.read_job(entry) for entry in inputs.runs]
-    data = json.loads(inputs.data_provenance.read_text())
-    mnist = config["data"]["dataset"] == "mnist"
-    power = Power.of(runs_table[["variant", "seed", "test_acc"]])
-    git = provenance.git_state(Path.cwd())
-    batch = batch_context(config, inputs.batch, image) if inputs.batch else None
-    findings = key_results(summary, comparisons, power, mnist)
-    if batch:
-        sizes = batch["rows"][-1]["batch_size"], batch["rows"][0]["batch_size"]
-        findings.append(
-            f"Batch size {sizes[0]} to {sizes[1]} ({', '.join(batch['variants'])}): the GN paper's ordering "
-            f"{batch['ordering'].verdict} here (see Batch size)."
-        )
-    trained = jobs + (batch["jobs"] if batch else [])
+def misclassified_context(inputs: ReportInputs, names: list[str], first_seed: int, image: ImageSource) -> list[dict]:
+    """Per variant: the first seed's grid of mistakes and how many it made."""
     first_runs = {entry["variant"]: entry for entry in inputs.runs if entry["seed"] == first_seed}
-    misclassified = [
+    return [
         {
             "variant": name,
             "image": image(Path(first_runs[name]["grid"]), f"misclassified_{name}_seed{first_seed}"),
@@ -239,6 +217,74 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         }
         for name in names
     ]
+
+
+def provenance_context(
+    config: dict[str, Any], jobs: list[dict], batch: dict[str, Any] | None, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Where the numbers come from: the checkout, config digest, software, machine, data and each training job."""
+    git = provenance.git_state(Path.cwd())
+    trained = jobs + (batch["jobs"] if batch else [])
+    return {
+        "git_commit": git.commit,
+        "git_dirty": git.dirty,
+        "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+        "python": platform.python_version(),
+        "packages": provenance.package_versions(),
+        "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",
+        "devices": sorted({j["device"] for j in trained}),
+        "data": data,
+        "wall_time": f"{provenance.duration(provenance.wall_time(trained))}, from the first training job's start "
+        f"to the last one's end, over all {len(trained)} training jobs"
+        + (" (the main study's and the batch study's)" if batch else ""),
+        "job_time": provenance.duration(sum(j["s"] for j in jobs)),
+        "jobs": jobs,
+    }
+
+
+def findings_context(
+    summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, mnist: bool, batch: dict[str, Any] | None
+) -> list[str]:
+    """The Key-results sentences, the batch study's verdict last."""
+    findings = key_results(summary, comparisons, power, mnist)
+    if batch:
+        sizes = batch["rows"][-1]["batch_size"], batch["rows"][0]["batch_size"]
+        findings.append(
+            f"Batch size {sizes[0]} to {sizes[1]} ({', '.join(batch['variants'])}): the GN paper's ordering "
+            f"{batch['ordering'].verdict} here (see Batch size)."
+        )
+    return findings
+
+
+def model_context(inputs: ReportInputs, config: dict[str, Any]) -> dict[str, Any]:
+    """The per-variant layer tables and the receptive field."""
+    model_rows = pd.read_csv(inputs.model_summary)
+    summaries = [
+        {
+            "variant": name,
+            "norm": config["variants"][name]["norm"],
+            "rows": group.to_dict("records"),
+            "total": int(group["params"].sum()),
+        }
+        for name, group in model_rows.groupby("variant", sort=False)
+    ]
+    return {"summaries": summaries, "receptive_field": pd.read_csv(inputs.receptive_field).to_dict("records")}
+
+
+def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the template shows, from the study's files; `image` places each picture on the page."""
+    study = read_study(inputs.study)
+    config = study["config"]
+    summary = pd.read_csv(inputs.summary)
+    comparisons = pd.read_csv(inputs.comparisons)
+    runs_table = pd.read_csv(inputs.runs_table)
+    names = list(summary["variant"])
+    seeds = config["seeds"]
+    jobs = [provenance.read_job(entry) for entry in inputs.runs]
+    data = json.loads(inputs.data_provenance.read_text())
+    mnist = config["data"]["dataset"] == "mnist"
+    power = Power.of(runs_table[["variant", "seed", "test_acc"]])
+    batch = batch_context(study, inputs.batch, image) if inputs.batch else None
     return {
         "title": config["report"]["title"],
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -247,13 +293,13 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "train_size": data["files"][TRAIN_IMAGES]["shape"][0],
         "test_size": data["files"][TEST_IMAGES]["shape"][0],
         "seeds": seeds,
-        "first_seed": first_seed,
+        "first_seed": seeds[0],
         "variants": variant_rows(config, names),
-        "tuning": tuning_context(config, names, inputs, image),
+        "tuning": tuning_context(study, names, inputs, image),
         "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
         "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
         "recipe": {"train": config["train"], "data": config["data"]},
-        "key_results": findings,
+        "key_results": findings_context(summary, comparisons, power, mnist, batch),
         "batch": batch,
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
@@ -261,36 +307,13 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "power": power.sentence(),
         "figures": {path.stem: image(path, path.stem) for path in inputs.figures},
         "misclassified_count": config["misclassified"]["count"],
-        "misclassified": misclassified,
+        "misclassified": misclassified_context(inputs, names, seeds[0], image),
         "per_class": [
             {"variant": name, "accuracies": list(group.sort_values("class")["acc_mean"])}
             for name, group in pd.read_csv(inputs.per_class).groupby("variant", sort=False)
         ],
-        "summaries": [
-            {
-                "variant": name,
-                "norm": config["variants"][name]["norm"],
-                "rows": group.to_dict("records"),
-                "total": int(group["params"].sum()),
-            }
-            for name, group in model_rows.groupby("variant", sort=False)
-        ],
-        "receptive_field": pd.read_csv(inputs.receptive_field).to_dict("records"),
-        "reproduce": reproduce(config, git, "config-used.yaml"),
+        **model_context(inputs, config),
+        "reproduce": reproduce(config, provenance.git_state(Path.cwd()), "config-used.yaml"),
         "links": links or {},
-        "provenance": {
-            "git_commit": git.commit,
-            "git_dirty": git.dirty,
-            "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
-            "python": platform.python_version(),
-            "packages": provenance.package_versions(),
-            "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",
-            "devices": sorted({j["device"] for j in trained}),
-            "data": data,
-            "wall_time": f"{provenance.duration(provenance.wall_time(trained))}, from the first training job's start "
-            f"to the last one's end, over all {len(trained)} training jobs"
-            + (" (the main study's and the batch study's)" if batch else ""),
-            "job_time": provenance.duration(sum(j["s"] for j in jobs)),
-            "jobs": jobs,
-        },
+        "provenance": provenance_context(config, jobs, batch, data),
     }

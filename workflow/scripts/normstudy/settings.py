@@ -31,6 +31,7 @@ RUN_CODE_MODULES = (
     "model",
     "norms",
     "packing",
+    "seeding",
     "settings",
 )
 MAX_QUOTED = 60

@@ -24,6 +24,19 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     return float(low), float(high)
 
 
+def over_seeds(values: Sequence[float] | pd.Series, name: str) -> dict[str, float]:
+    """One measure over seeds: `{name}_mean`, `{name}_std` (sample sd, NaN for one seed) and its 95 % t-interval
+    (`{name}_ci95_low`, `{name}_ci95_high`); the one summary every table over seeds uses."""
+    series = pd.Series(values, dtype=float).reset_index(drop=True)
+    low, high = t_interval(series.to_numpy())
+    return {
+        f"{name}_mean": series.mean(),
+        f"{name}_std": series.std(ddof=1) if len(series) > 1 else math.nan,
+        f"{name}_ci95_low": low,
+        f"{name}_ci95_high": high,
+    }
+
+
 def compare_pair(a: pd.Series, b: pd.Series) -> dict:
     """Difference of mean accuracy (a - b), its 95 % CI and p-value; paired when both ran the same seeds."""
     common = a.index.intersection(b.index)

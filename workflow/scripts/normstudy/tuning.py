@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from normstudy.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
-from normstudy.stats import t_interval
+from normstudy.stats import over_seeds
 
 RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")
 SUMMARY_COLUMNS = (
@@ -43,16 +43,12 @@ def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
     """
     rows = []
     for (variant, point), group in runs.groupby(["variant", "point"], sort=False):
-        low, high = t_interval(group["val_acc"].to_numpy())
         rows.append(
             {
                 "variant": variant,
                 "point": point,
                 "n_seeds": len(group),
-                "val_acc_mean": group["val_acc"].mean(),
-                "val_acc_std": group["val_acc"].std(ddof=1),
-                "val_acc_ci95_low": low,
-                "val_acc_ci95_high": high,
+                **over_seeds(group["val_acc"], "val_acc"),
                 "val_loss_mean": group["val_loss"].mean(),
             }
         )

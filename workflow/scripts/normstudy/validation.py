@@ -332,5 +332,3 @@ def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list
                 problems += found
                 break  # one variant is enough to name a batch size that fails
     return problems
-
-

@@ -1,0 +1,64 @@
+# The recipe search's paths, manifests and run settings (its rules: tune.smk).
+
+TUNING_RECORD = {
+    "summary": "workflow/resources/tuning/summary.csv",
+    "search": "workflow/resources/tuning/search.json",
+    "figure": "workflow/resources/tuning/validation_accuracy.png",
+}
+
+
+def tuning_data_files():
+    """The two training IDX files: all a tuning run reads (it never sees the test set)."""
+    return [raw_data_files()[role] for role in ("train_images", "train_labels")]
+
+
+TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
+TUNING_FIGURE = "results/tuning/validation_accuracy"
+
+
+def tuning_settings_json(wildcards):
+    """One tuning run's typed settings as canonical JSON."""
+    settings = tuning_settings(
+        config, wildcards.variant, wildcards.point, int(wildcards.seed)
+    )
+    return settings.to_json()
+
+
+def tuning_manifest():
+    """Per tuning run, in config order: variant, grid point, seed and its files."""
+    return [
+        {
+            "variant": variant,
+            "point": point,
+            "seed": seed,
+            **{
+                name: f"{TUNING_RUN}/{name}.{ext}".format(
+                    variant=variant, point=point, seed=seed
+                )
+                for name, ext in (
+                    ("settings", "json"),
+                    ("history", "csv"),
+                    ("job", "json"),
+                )
+            },
+        }
+        for variant in enabled_variants()
+        for point in tuning_points(config)
+        for seed in config["tune"]["seeds"]
+    ]
+
+
+def tuning_files(name):
+    """One file of every tuning run, in manifest order."""
+    return [run[name] for run in tuning_manifest()]
+
+
+def tuning_config():
+    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity."""
+    keys = ("variants", "train", "tune")
+    data = {
+        key: config["data"][key]
+        for key in ("dataset", "synthetic", "mean", "std", "validation")
+    }
+    # Not sorted: the grid's key order names the points.
+    return json.dumps({**{key: config[key] for key in keys}, "data": data})
