@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,39 @@ def small_study_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     study = small_study(tmp_path_factory.mktemp("small") / "study")
     snakemake(study, "--cores", "2", *SMALL_CONFIG_ARGS)
     return study
+
+
+# The SLURM module's study, started once the tests are collected (where any SLURM test is selected).
+SLURM_STUDY = pytest.StashKey[object]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the SLURM test's cluster and study in the background as soon as the tests are known.
+
+    The run is latency-bound (each job waits for the scheduler's next status check), so the suite runs the
+    other tests meanwhile; tests/test_slurm.py waits for it and checks it. Where no cluster can be started the
+    module says why and is skipped, as before.
+    """
+    if session.config.option.collectonly or not any(item.get_closest_marker("slurm") for item in session.items):
+        return
+    from slurm_cluster import SLURM_ARGS, BackgroundStudy, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        session.stash[SLURM_STUDY] = reason
+        return
+    root = Path(tempfile.mkdtemp(prefix="normstudy-slurm-"))
+    study = small_study(root / "through-slurm" / "study")
+    try:
+        session.stash[SLURM_STUDY] = BackgroundStudy.start(
+            root, study, [sys.executable, "-m", "snakemake", *SLURM_ARGS, *SMALL_CONFIG_ARGS]
+        )
+    except Exception as error:  # the module's fixture reports it, with the tests that needed it
+        session.stash[SLURM_STUDY] = error
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the background SLURM study and its cluster, if the module's fixture has not already."""
+    run = session.stash.get(SLURM_STUDY, None)
+    if hasattr(run, "stop"):
+        run.stop()

@@ -173,3 +173,62 @@ class LocalSlurm:
             shutil.move(self.saved_conf, self.conf)
         else:
             self.conf.unlink(missing_ok=True)
+
+
+# The first status check comes this soon, and later ones at most 10 s apart while nothing finishes; MinJobAge
+# keeps finished jobs in squeue far longer (the plugin needs at least three times this).
+STATUS_SECONDS = 2
+SLURM_ARGS = (
+    "--workflow-profile",
+    "profiles/slurm",
+    "--slurm-init-seconds-before-status-checks",
+    str(STATUS_SECONDS),
+)
+
+
+@dataclass
+class BackgroundStudy:
+    """A study submitted through a started cluster while the rest of the suite runs.
+
+    Most of its minutes are waits on the scheduler's status checks, which the tests before the SLURM module fill.
+    """
+
+    cluster: LocalSlurm
+    study: Path
+    process: subprocess.Popen
+    log: Path
+    started: float = field(default_factory=time.monotonic)
+    stopped: bool = False
+
+    @classmethod
+    def start(cls, root: Path, study: Path, snakemake_args: list[str]) -> BackgroundStudy:
+        """Start the cluster under `root`, then Snakemake in `study` with this interpreter's folder first on PATH."""
+        cluster = LocalSlurm(root / "slurm")
+        cluster.start()
+        env = cluster.env()
+        env["PATH"] = f"{Path(snakemake_args[0]).parent}{os.pathsep}{env.get('PATH', '')}"
+        log = root / "snakemake.log"
+        with open(log, "w") as handle:
+            process = subprocess.Popen(snakemake_args, cwd=study, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        return cls(cluster, study, process, log)
+
+    def result(self, timeout: float) -> tuple[int, str, float]:
+        """Wait for the run: its exit code, Snakemake's output and its wall time in seconds."""
+        try:
+            code = self.process.wait(timeout=max(1.0, timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            code = -9
+        return code, self.log.read_text(), time.monotonic() - self.started
+
+    def stop(self) -> None:
+        """End the run if it still goes on, then stop the cluster (once: a second stop would delete the config the
+        first put back)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.cluster.stop()

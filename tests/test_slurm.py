@@ -1,47 +1,46 @@
 """The study through a real SLURM scheduler (profiles/slurm): every job via sbatch, the same bytes as locally.
 
-A single-node cluster (munged, slurmctld, slurmd from Debian) is started on this machine for the module and
-stopped by PID afterwards. `make test` installs the packages (tests/system_deps.py); the module is skipped,
-with the reason, only where the daemons cannot be started (not root, or SLURM not installed).
+A single-node cluster (munged, slurmctld, slurmd from Debian) is started on this machine as soon as the tests
+are collected, with the small study submitted to it in the background (conftest.py: the run mostly waits on
+the scheduler, and the other tests fill that time), and stopped by PID after this module. `make test` installs
+the packages (tests/system_deps.py); the module is skipped, with the reason, only where the daemons cannot be
+started (not root, or SLURM not installed).
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SMALL_CONFIG_ARGS, small_study, snakemake
-from slurm_cluster import MIN_JOB_AGE, LocalSlurm, unavailable_reason
+from conftest import SLURM_STUDY, SMALL_CONFIG_ARGS, snakemake
+from slurm_cluster import MIN_JOB_AGE, SLURM_ARGS, STATUS_SECONDS, BackgroundStudy, LocalSlurm
 from test_study import comparable
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
-# The first status check comes this soon, and later ones at most 10 s apart while nothing finishes; MinJobAge
-# keeps finished jobs in squeue far longer (the plugin needs at least three times this).
-STATUS_SECONDS = 2
-SLURM_ARGS = (
-    "--workflow-profile",
-    "profiles/slurm",
-    "--slurm-init-seconds-before-status-checks",
-    str(STATUS_SECONDS),
-)
+
+@pytest.fixture(scope="module")
+def background(request: pytest.FixtureRequest) -> BackgroundStudy:
+    """The small study conftest started through a local cluster as soon as the tests were collected."""
+    started = request.session.stash.get(SLURM_STUDY, None)
+    if isinstance(started, str):
+        pytest.skip(f"no SLURM cluster can be started here: {started}")
+    if isinstance(started, Exception):
+        raise started
+    assert isinstance(started, BackgroundStudy)
+    assert MIN_JOB_AGE >= 3 * STATUS_SECONDS
+    yield started
+    started.stop()
+    assert not any(p.poll() is None for p in started.cluster.processes.values())
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"no SLURM cluster can be started here: {reason}")
-    assert MIN_JOB_AGE >= 3 * STATUS_SECONDS
-    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm"))
-    slurm.start()
-    yield slurm
-    slurm.stop()
-    assert not any(p.poll() is None for p in slurm.processes.values())
+def cluster(background: BackgroundStudy) -> LocalSlurm:
+    """The running single-node cluster."""
+    return background.cluster
 
 
 def run(study: Path, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -50,14 +49,11 @@ def run(study: Path, env: dict[str, str], *args: str, timeout: float) -> subproc
 
 
 @pytest.fixture(scope="module")
-def through_slurm(cluster: LocalSlurm, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+def through_slurm(background: BackgroundStudy) -> tuple[Path, str, float]:
     """The small study run through the cluster: its folder, Snakemake's output and the wall time."""
-    study = small_study(tmp_path_factory.mktemp("through-slurm") / "study")
-    started = time.monotonic()
-    done = run(study, cluster.env(), *SLURM_ARGS, *SMALL_CONFIG_ARGS, timeout=900)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-5000:]
-    return study, output, time.monotonic() - started
+    code, output, seconds = background.result(timeout=900)
+    assert code == 0, output[-5000:]
+    return background.study, output, seconds
 
 
 def test_every_job_went_through_sbatch(through_slurm: tuple[Path, str, float], cluster: LocalSlurm) -> None:

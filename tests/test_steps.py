@@ -157,6 +157,8 @@ def test_train_cli_interruption_keeps_the_checkpoint_and_writes_no_outputs(tmp_p
         outputs["job.json"],
         "--checkpoint",
         outputs["checkpoint.pt"],
+        "--threads",
+        "1",
         "--stop-after-epoch",
         "1",
     ]

@@ -65,13 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, required=True, help="sources to try, in order")
     parser.add_argument(
-        "--sources", nargs="+", choices=SOURCES, required=True, help="sources to try, in order"
+        "--mirrors", nargs="*", required=True, help="base URLs of MNIST mirrors (gz files; none: nothing after it)"
     )
-    parser.add_argument("--mirrors", nargs="*", required=True, help="base URLs of MNIST mirrors (gz files; none: nothing after it)")
-    parser.add_argument(
-        "--local-dir", required=True, help="directory holding the four files (raw or .gz); empty: none"
-    )
+    parser.add_argument("--local-dir", required=True, help="directory holding the four files (raw or .gz); empty: none")
     parser.add_argument("--timeout", type=float, required=True, help="seconds allowed per network fetch")
     return parser.parse_args(argv)
 

@@ -125,7 +125,8 @@ def key_results(summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, 
     met = list(summary.loc[summary["test_acc_mean"] >= TARGET_ACCURACY, "variant"])
     missed = list(summary.loc[summary["test_acc_mean"] < TARGET_ACCURACY, "variant"])
     lines.append(
-        f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by {_names(met)}; missed by {_names(missed)}."
+        f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by {_names(met)}; "
+        f"missed by {_names(missed)}."
     )
     claims = []
     for norm, claimed in SEED_003_RESULTS.items():
