@@ -220,10 +220,13 @@ def misclassified_context(inputs: ReportInputs, names: list[str], first_seed: in
 
 
 def provenance_context(
-    config: dict[str, Any], jobs: list[dict], batch: dict[str, Any] | None, data: dict[str, Any]
+    config: dict[str, Any],
+    git: provenance.GitState,
+    jobs: list[dict],
+    batch: dict[str, Any] | None,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
     """Where the numbers come from: the checkout, config digest, software, machine, data and each training job."""
-    git = provenance.git_state(Path.cwd())
     trained = jobs + (batch["jobs"] if batch else [])
     return {
         "git_commit": git.commit,
@@ -285,6 +288,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     mnist = config["data"]["dataset"] == "mnist"
     power = Power.of(runs_table[["variant", "seed", "test_acc"]])
     batch = batch_context(study, inputs.batch, image) if inputs.batch else None
+    git = provenance.git_state(Path.cwd())
     return {
         "title": config["report"]["title"],
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -313,7 +317,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
             for name, group in pd.read_csv(inputs.per_class).groupby("variant", sort=False)
         ],
         **model_context(inputs, config),
-        "reproduce": reproduce(config, provenance.git_state(Path.cwd()), "config-used.yaml"),
+        "reproduce": reproduce(config, git, "config-used.yaml"),
         "links": links or {},
-        "provenance": provenance_context(config, jobs, batch, data),
+        "provenance": provenance_context(config, git, jobs, batch, data),
     }
