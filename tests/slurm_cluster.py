@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from background import BackgroundRuns
+
 DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/bin/squeue")
 # Seconds a finished job stays in squeue; the plugin's first status check must come well inside it, and the test
 # reads every job's end state from squeue after the whole small study (24 jobs, about 4 minutes).
@@ -186,18 +188,21 @@ SLURM_ARGS = (
 )
 
 
+# The model that the follow-up run breaks, in a copy of the finished study: its evaluate job reruns and fails.
+BROKEN_MODEL = Path("results/runs/gn/seed1/model.pt")
+
+
 @dataclass
 class BackgroundStudy:
-    """A study submitted through a started cluster while the rest of the suite runs.
+    """A study submitted through a started cluster while the rest of the suite runs, then a run that must fail.
 
-    Most of its minutes are waits on the scheduler's status checks, which the tests before the SLURM module fill.
+    Both are waits on the scheduler's status checks, which the tests before the SLURM module fill. The failing
+    run works on a copy, so the tests that read the study never see the broken model.
     """
 
     cluster: LocalSlurm
     study: Path
-    process: subprocess.Popen
-    log: Path
-    started: float = field(default_factory=time.monotonic)
+    runs: BackgroundRuns
     stopped: bool = False
 
     @classmethod
@@ -207,28 +212,34 @@ class BackgroundStudy:
         cluster.start()
         env = cluster.env()
         env["PATH"] = f"{Path(snakemake_args[0]).parent}{os.pathsep}{env.get('PATH', '')}"
-        log = root / "snakemake.log"
-        with open(log, "w") as handle:
-            process = subprocess.Popen(snakemake_args, cwd=study, env=env, stdout=handle, stderr=subprocess.STDOUT)
-        return cls(cluster, study, process, log)
+        runs = BackgroundRuns()
+        runs.add("study", lambda r: r.run(snakemake_args, study, env, log=root / "snakemake.log"))
+        runs.add("failing job", lambda r: cls._failing_run(r, study, root / "broken", snakemake_args, env))
+        runs.start()
+        return cls(cluster, study, runs)
 
-    def result(self, timeout: float) -> tuple[int, str, float]:
-        """Wait for the run: its exit code, Snakemake's output and its wall time in seconds."""
-        try:
-            code = self.process.wait(timeout=max(1.0, timeout - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            code = -9
-        return code, self.log.read_text(), time.monotonic() - self.started
+    @staticmethod
+    def _failing_run(
+        runs: BackgroundRuns, study: Path, copy: Path, snakemake_args: list[str], env: dict[str, str]
+    ) -> tuple[int, str]:
+        """The finished study copied (times kept), one model overwritten with junk, and Snakemake run again."""
+        code, _ = runs.result("study")
+        if code != 0:
+            return code, "the study itself failed: no follow-up run"
+        shutil.copytree(study, copy, symlinks=True)
+        (copy / BROKEN_MODEL).write_bytes(b"not a model")  # newer than its predictions: evaluate reruns
+        return runs.run(snakemake_args, copy, env, log=copy.parent / "broken.log")
+
+    def result(self, step: str = "study", timeout: float = 900) -> tuple[int, str, float]:
+        """Wait for a step ("study" or "failing job"): its exit code, Snakemake's output and its wall time."""
+        code, output = self.runs.result(step, timeout)
+        return code, output, self.runs.seconds(step)
 
     def stop(self) -> None:
-        """End the run if it still goes on, then stop the cluster (once: a second stop would delete the config the
+        """End the runs if they still go on, then stop the cluster (once: a second stop would delete the config the
         first put back)."""
         if self.stopped:
             return
         self.stopped = True
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.runs.stop()
         self.cluster.stop()

