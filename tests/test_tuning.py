@@ -92,6 +92,7 @@ def test_grid_points_are_every_combination_and_name_their_values() -> None:
         ),
         ({"grid": {"norm": ["batch"]}}, "'tune.grid': key 'norm' does not match ^(dropout"),
         ({"seeds": [1]}, "'tune.seeds'"),
+        ({"seeds": [2, 101]}, "'tune.seeds': 2 also in 'seeds'; a study run would repeat a tuning run's"),
         ({"grid": {"train.epochs": [0.5]}}, "'train.epochs': expected integer"),
     ],
 )

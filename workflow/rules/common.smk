@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -36,6 +37,10 @@ from normstudy.settings import (
 from normstudy.validation import load_yaml, validate_config
 
 try:
+    # Each file read strictly first: Snakemake's own YAML reading keeps a key written twice, reads 010 as 8, etc.
+    for path in workflow.configfiles:
+        relative = os.path.relpath(path)
+        load_yaml(path if relative.startswith("..") else relative)
     config.update(validate_config(config))
 except ConfigError as error:
     # A plain message naming the keys, not a traceback; nothing has been scheduled or written yet.

@@ -28,6 +28,7 @@ from normstudy.recipes import (
     variant_recipe,
 )
 from normstudy.settings import MAX_QUOTED, ConfigError, short, steps_per_epoch, strict_integer
+from normstudy.strict_yaml import read_strict_yaml
 
 __all__ = ["ConfigError", "load_config", "load_schema", "load_yaml", "validate_config"]
 
@@ -257,12 +258,14 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML config file, refused when its aliases expand past MAX_CONFIG_NODES values."""
-    with open(path, encoding="utf-8") as handle:
-        # Aliases load as shared references (cheap); walking them is what would blow up, so count first.
-        loaded = yaml.safe_load(handle)
+    """A config file read strictly (strict_yaml), refused when its aliases expand past MAX_CONFIG_NODES values or
+    when it is not a mapping of keys."""
+    # Aliases load as shared references (cheap); walking them is what would blow up, so count first.
+    loaded = read_strict_yaml(path)
     for _ in walk(loaded):
         pass
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: holds a {type(loaded).__name__}, not keys and values (such as 'seeds: [1, 2]')")
     return loaded or {}
 
 
@@ -283,6 +286,12 @@ def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
         return [f"'tune.grid': keys {list(config['tune']['grid'])} end in the same name; point folders would clash"]
     if len(set(names)) < len(names):
         return [f"'tune.grid': values that print alike ({', '.join(names)}) would share a folder"]
+    shared = sorted(set(config["tune"]["seeds"]) & set(config["seeds"]))
+    if shared:
+        return [
+            f"'tune.seeds': {', '.join(map(str, shared))} also in 'seeds'; a study run would repeat a tuning run's "
+            "initialization and data order, so the test set would score a run the search chose on"
+        ]
     problems = []
     variant_schema = schema["properties"]["variants"]["additionalProperties"]
     images = train_size(config, config["data"]["validation"])

@@ -1,0 +1,90 @@
+"""Config files read as written: keys twice, leading zeros, base-60 numbers, bare exponents, bad encodings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import snakemake
+
+from normstudy.settings import ConfigError
+from normstudy.validation import load_yaml
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("seeds: [1]\ntrain:\n  epochs: 2\ntrain:\n  epochs: 3\n", "key 'train' is written twice (lines 2 and 4)"),
+        ("train:\n  epochs: 2\n  epochs: 3\n", "key 'epochs' is written twice (lines 2 and 3)"),
+        ("seeds: [010]\n", "line 1: 010 has a leading zero, which YAML reads as an octal number (8); write 10"),
+        ("seeds: [08]\n", "line 1: 08 has a leading zero, which YAML reads as text; write 8"),
+        ("train:\n  schedule: {max_lr: 1e-4}\n", "line 2: 1e-4 is text to YAML, which needs a decimal point"),
+        ("train:\n  schedule: {max_lr: -2E3}\n", "write -2.0E3"),
+        ("train:\n  schedule: {max_lr: 1e400}\n", "line 2: 1e400 is not a finite number"),
+        ("data: {timeout_s: 1:30}\n", "line 1: 1:30 is read by YAML as a base-60 number (90)"),
+        ("seeds: [1\n", "line 2, column 1: not valid YAML"),
+        ("- 1\n- 2\n", "holds a list, not keys and values"),
+    ],
+)
+def test_a_config_read_differently_from_how_it_is_written_is_refused_naming_the_line(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    path = tmp_path / "extra.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path)
+    assert str(caught.value).startswith(f"{path}")
+    assert words in str(caught.value)
+
+
+def test_what_yaml_reads_as_written_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "extra.yaml"
+    path.write_text(
+        "train:\n  schedule: {max_lr: 1.0e-4}\nreport: {title: \"010\", subtitle: '1e-4'}\n"
+        "base: &base {epochs: 2}\nother: {<<: *base, epochs: 3}\nseeds: [0, 10, -3]\n"
+    )
+    assert load_yaml(path) == {
+        "train": {"schedule": {"max_lr": 0.0001}},
+        "report": {"title": "010", "subtitle": "1e-4"},
+        "base": {"epochs": 2},
+        "other": {"epochs": 3},  # a merge key's values may be overridden: that is what it is for
+        "seeds": [0, 10, -3],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"seeds: [1]\nreport: {title: caf\xe9}\n", "not UTF-8 text (byte 0xe9 at offset 30); save it as UTF-8"),
+        (None, "no such config file"),
+    ],
+)
+def test_an_unreadable_config_file_is_named_in_one_line(tmp_path: Path, content: bytes | None, words: str) -> None:
+    path = tmp_path / "extra.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(words)) as caught:
+        load_yaml(path)
+    assert str(caught.value).startswith(f"{path}") and "\n" not in str(caught.value)
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_a_key_written_twice_before_any_job(workflow_copy: Path) -> None:
+    config = workflow_copy / "config.yaml"
+    config.write_text(config.read_text() + "\nseeds: [7]\n")  # config.yaml already has its seeds
+    done = snakemake(workflow_copy, "-n", check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "config.yaml: key 'seeds' is written twice" in output and "Traceback" not in output
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_snakemake_names_the_spelling_of_a_bare_exponent_in_a_configfile(workflow_copy: Path) -> None:
+    (workflow_copy / "lr.yaml").write_text("train:\n  schedule:\n    max_lr: 5e-2\n")
+    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "lr.yaml", check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "lr.yaml, line 3: 5e-2 is text to YAML" in output and "write 5.0e-2" in output
+    assert list((workflow_copy / "results").iterdir()) == []
