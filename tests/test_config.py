@@ -118,6 +118,25 @@ BAD_CONFIGS = [
         "'train.schedule.pct_start'",
         "less than one warm-up step",
     ),
+    (
+        {"train": {"batch_size": 2000}, "data": {"dataset": "synthetic", "synthetic": {"train_size": 1000}}},
+        "'train.batch_size'",
+        "2000 is more than the 1000 training images",
+    ),
+    (
+        {
+            "variants": {"gn": {"train": {"batch_size": 2000}}},
+            "data": {"dataset": "synthetic", "validation": 200, "synthetic": {"train_size": 1000}},
+        },
+        "'variants.gn.train.batch_size'",
+        "2000 is more than the 1000 training images",
+    ),
+    # Tuning runs keep 60,000 - 10,000 validation images.
+    (
+        {"train": {"batch_size": 55000}},
+        "'tune.grid point max_lr=0.05, variant bn: train.batch_size'",
+        "55000 is more than the 50000 training images",
+    ),
     (_set("batch_study.variants", ["bx"]), "'batch_study.variants'", "'bx' is not a variant"),
     (_set("batch_study.variants", []), "'batch_study.variants'", "should be non-empty"),
     (

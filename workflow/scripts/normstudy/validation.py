@@ -178,7 +178,9 @@ def _schedule_problems(config: dict[str, Any], name: str, images: int, where: st
 
 
 def _warm_up_problems(recipe: dict[str, Any], images: int, where: str) -> list[str]:
-    """A recipe's OneCycleLR needs more than one warm-up step on `images` training images."""
+    """A recipe's batch must fit in `images` training images, and its OneCycleLR needs more than one warm-up step."""
+    if recipe["batch_size"] > images:
+        return [f"'{where}.batch_size': {recipe['batch_size']} is more than the {images} training images"]
     total_steps = recipe["epochs"] * steps_per_epoch(images, recipe["batch_size"])
     pct_start = recipe["schedule"]["pct_start"]
     if pct_start * total_steps > 1:
