@@ -110,6 +110,11 @@ BAD_CONFIGS = [
     (_set("variants.bn\n", {"norm": "batch"}), "'variants'", "nothing after it"),
     (_set("variants.bn ", {"norm": "batch"}), "'variants'", "does not match"),
     (_set("report.title", "x" * 5000), "'report.title'", "is too long"),
+    (_set("report.title", "red \x1b[31mtext"), "'report.title'", "control character U+001B (ESC) at position 5"),
+    (_set("report.title", "a\x00b"), "'report.title'", "U+0000 (NUL) at position 2; remove it"),
+    (_set("report.title", "Norms\nstudy"), "'report.title'", "U+000A (newline) at position 6"),
+    (_set("report.title", "abc\u202efdp.exe"), "'report.title'", "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 4"),
+    (_set("data.mirrors", ["https://a.example/\x07"]), "'data.mirrors.0'", "U+0007 (BEL)"),
     (
         {
             "train": {"epochs": 1, "batch_size": 1000},

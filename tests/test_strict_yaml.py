@@ -1,4 +1,5 @@
-"""Config files read as written: keys twice, leading zeros, base-60 numbers, bare exponents, bad encodings."""
+"""Config files read as written (keys twice, leading zeros, base-60 numbers, bare exponents, bad encodings), and
+control characters kept out of the text the report shows."""
 
 from __future__ import annotations
 
@@ -87,4 +88,14 @@ def test_snakemake_names_the_spelling_of_a_bare_exponent_in_a_configfile(workflo
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "lr.yaml, line 3: 5e-2 is text to YAML" in output and "write 5.0e-2" in output
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_a_control_character_in_the_title_before_any_job(workflow_copy: Path) -> None:
+    (workflow_copy / "title.yaml").write_text('report:\n  title: "Norms \\e[2J\\u202e study"\n')
+    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "title.yaml", check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "'report.title': holds the control character U+001B (ESC) at position 7; remove it" in output
     assert list((workflow_copy / "results").iterdir()) == []

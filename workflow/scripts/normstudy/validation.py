@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,30 @@ def non_finite_problems(config: Any) -> list[str]:
         for path, value in walk(config)
         if isinstance(value, float) and not math.isfinite(value)
     ]
+
+
+# Bidirectional controls (Unicode category Cf) can make the report show text in another order than it holds.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Unicode gives the C0 and C1 controls no names.
+CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "backspace", 9: "tab", 10: "newline", 13: "carriage return", 27: "ESC"}
+
+
+def control_character_problems(config: Any) -> list[str]:
+    """One message per text value holding a control character (NUL, ESC, newline, ...) or a bidirectional
+    control: the report shows these values, and a terminal or browser would act on such characters."""
+    problems = []
+    for path, value in walk(config):
+        if not isinstance(value, str):
+            continue
+        for position, char in enumerate(value):
+            if unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS:
+                name = CONTROL_NAMES.get(ord(char)) or unicodedata.name(char, "control")
+                problems.append(
+                    f"'{_key(path)}': holds the control character U+{ord(char):04X} ({name}) at position "
+                    f"{position + 1}; remove it"
+                )
+                break
+    return sorted(problems)
 
 
 def _without_defaults(node: Any) -> Any:
@@ -245,7 +270,7 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """Return `config` with defaults filled in, or raise ConfigError listing every problem."""
     schema = load_schema(schema_path)
-    problems = non_finite_problems(config) + schema_problems(config, schema)
+    problems = non_finite_problems(config) + control_character_problems(config) + schema_problems(config, schema)
     if not problems:
         filled = with_defaults(config, schema)
         problems = (
