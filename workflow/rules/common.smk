@@ -142,3 +142,38 @@ def all_targets():
         *run_files("misclassified.csv"),
         *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
     ]
+
+
+def cuda_without_gpu():
+    """Why the configured training cannot run here: CUDA asked for where torch sees no GPU (None when it can)."""
+    asking = [
+        name
+        for name in enabled_variants()
+        if variant_recipe(config, name)["device"] == "cuda"
+    ]
+    if not asking:
+        return None
+    import torch  # only here: the workflow's parse stays torch-free otherwise
+
+    if torch.cuda.is_available():
+        return None
+    own = [
+        name for name in asking if "device" in config["variants"][name].get("train", {})
+    ]
+    keys = [f"variants.{name}.train.device" for name in own] + (
+        ["train.device"] if len(own) < len(asking) else []
+    )
+    return (
+        f"'{keys[0]}': cuda (for {', '.join(asking)}), but torch sees no GPU on this machine; use device: auto "
+        "(a GPU where there is one) or cpu, or run through a cluster profile whose nodes have one "
+        "(--workflow-profile profiles/slurm)"
+    )
+
+
+# After planning, before any job: only then does Snakemake know whether the jobs run here (a cluster's login node
+# has no GPU, its nodes do). Dry runs skip onstart.
+onstart:
+    if workflow.local_exec and not workflow.remote_exec:
+        problem = cuda_without_gpu()
+        if problem:
+            raise WorkflowError(problem)

@@ -1,5 +1,5 @@
-"""Config files read as written (keys twice, leading zeros, base-60 numbers, bare exponents, bad encodings), and
-control characters kept out of the text the report shows."""
+"""Careless input refused before any job: config files read as written (keys twice, leading zeros, base-60
+numbers, bare exponents, bad encodings), control characters in shown text, CUDA where there is no GPU."""
 
 from __future__ import annotations
 
@@ -98,4 +98,20 @@ def test_snakemake_refuses_a_control_character_in_the_title_before_any_job(workf
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "'report.title': holds the control character U+001B (ESC) at position 7; remove it" in output
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_cuda_without_a_gpu_is_refused_before_any_local_job(workflow_copy: Path) -> None:
+    import torch
+
+    (workflow_copy / "cuda.yaml").write_text("variants:\n  gn:\n    train: {device: cuda}\n")
+    target, configs = "results/data/synthetic/raw/provenance.json", ("tests/smoke.yaml", "cuda.yaml")
+    done = snakemake(workflow_copy, target, "--cores", "1", "--configfile", *configs, check=False)
+    output = done.stdout + done.stderr
+    if torch.cuda.is_available():  # the same request where there is a GPU: planned and run
+        assert done.returncode == 0, output
+        return
+    assert done.returncode != 0
+    assert "'variants.gn.train.device': cuda (for gn), but torch sees no GPU on this machine" in output
     assert list((workflow_copy / "results").iterdir()) == []
