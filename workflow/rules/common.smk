@@ -170,9 +170,10 @@ def cuda_without_gpu():
     )
 
 
-# After planning, before any job: only then does Snakemake know whether the jobs run here (a cluster's login node
-# has no GPU, its nodes do). Dry runs skip onstart.
+# After planning, before any job: what the run trains, and whether it can train here (only now does Snakemake know
+# whether the jobs run here: a cluster's login node has no GPU, its nodes do). Dry runs skip onstart.
 onstart:
+    print(plan_summary(), file=sys.stderr)
     if workflow.local_exec and not workflow.remote_exec:
         problem = cuda_without_gpu()
         if problem:

@@ -57,13 +57,17 @@ def variant_mem_mb(rule):
     return job_mem_mb
 
 
-def train_runtime(wildcards):
-    """A training job's minutes: epochs x the measured CPU seconds per epoch for its norm, twice, plus start-up."""
-    variant = config["variants"][wildcards.variant]
+def train_seconds(name):
+    """A study run's CPU seconds: epochs x the measured seconds per epoch for its norm (no margin)."""
+    variant = config["variants"][name]
     per_epoch = TRAIN_SECONDS_PER_EPOCH[variant["norm"]] * train_size(config) / 60000
     per_epoch *= L1_SLOWDOWN if variant["l1"] > 0 else 1
-    epochs = variant_recipe(config, wildcards.variant)["epochs"]
-    return math.ceil((epochs * per_epoch * 2 + 120) / 60)
+    return variant_recipe(config, name)["epochs"] * per_epoch
+
+
+def train_runtime(wildcards):
+    """A training job's minutes: its run's CPU seconds, twice, plus start-up."""
+    return math.ceil((train_seconds(wildcards.variant) * 2 + 120) / 60)
 
 
 def synthetic_mem_mb(wildcards):
@@ -77,16 +81,49 @@ def synthetic_mem_mb(wildcards):
 STEP_SECONDS, IMAGE_SECONDS = 0.0076, 0.00036
 
 
-def batch_train_runtime(wildcards):
-    """A batch-study job's minutes: its images (every seed's, packed or not) at the unpacked per-image cost, twice,
-    plus start-up; packing only makes it faster."""
-    batch_size = int(wildcards.batch_size)
+def batch_train_seconds(name, batch_size):
+    """A batch-study job's CPU seconds: its images (every seed's, packed or not) at the unpacked per-image cost;
+    packing only makes it faster."""
     seeds = len(config["batch_study"]["seeds"]) if is_packed(config, batch_size) else 1
-    recipe = batch_recipe(config, wildcards.variant, batch_size)
-    images = batch_train_images(config)
-    steps = recipe["epochs"] * steps_per_epoch(images, batch_size)
-    seconds = seeds * steps * (STEP_SECONDS + batch_size * IMAGE_SECONDS)
+    recipe = batch_recipe(config, name, batch_size)
+    steps = recipe["epochs"] * steps_per_epoch(batch_train_images(config), batch_size)
+    return seeds * steps * (STEP_SECONDS + batch_size * IMAGE_SECONDS)
+
+
+def batch_train_runtime(wildcards):
+    """A batch-study job's minutes: its CPU seconds, twice, plus start-up."""
+    seconds = batch_train_seconds(wildcards.variant, int(wildcards.batch_size))
     return math.ceil((seconds * 2 + 120) / 60)
+
+
+def plan_summary():
+    """What the default target trains, counted, with its training CPU time by the estimates above (no margin)."""
+    names, seeds = enabled_variants(), config["seeds"]
+    epochs = sorted({variant_recipe(config, name)["epochs"] for name in names})
+    seconds = len(seeds) * sum(train_seconds(name) for name in names)
+    lines = [
+        f"plan: {len(names)} variants ({', '.join(names)}) x {len(seeds)} seeds = {len(names) * len(seeds)} "
+        f"training runs of {'/'.join(map(str, epochs))} epochs on {train_size(config)} images"
+    ]
+    if batch_study_enabled():
+        study, sizes = config["batch_study"], study_batch_sizes(config)
+        jobs = [(name, size) for name in batch_variants() for size in sizes]
+        per_seed = [job for job in jobs if not is_packed(config, job[1])]
+        count = len(jobs) - len(per_seed) + len(per_seed) * len(study["seeds"])
+        seconds += sum(
+            batch_train_seconds(name, size)
+            * (1 if is_packed(config, size) else len(study["seeds"]))
+            for name, size in jobs
+        )
+        lines.append(
+            f"  batch study: {len(batch_variants())} variants x {len(sizes)} batch sizes x {len(study['seeds'])} "
+            f"seeds = {len(jobs) * len(study['seeds'])} runs in {count} training jobs, {batch_train_images(config)} images"
+        )
+    lines.append(
+        f"  training CPU time, by workflow/rules/resources.smk's estimates: about {seconds / 3600:.1f} h "
+        f"({seconds / 60:.0f} min); `snakemake -n` lists every job"
+    )
+    return "\n".join(lines)
 
 
 # A training job's resources; the tuning and batch-study training rules derive from rule train and keep them,
