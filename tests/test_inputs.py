@@ -109,10 +109,10 @@ def test_the_plan_is_printed_and_cuda_without_a_gpu_refused_before_any_local_job
     target, configs = "results/data/synthetic/raw/provenance.json", ("tests/smoke.yaml", "cuda.yaml")
     done = snakemake(workflow_copy, target, "--cores", "1", "--configfile", *configs, check=False)
     output = done.stdout + done.stderr
-    # The plan comes first, either way: the smoke study's 5 variants x 2 seeds, its batch study's 3 x 3 x 2 runs
+    # The plan comes first, either way: the smoke study's 5 variants x 2 seeds, its batch study's 2 x 3 x 2 runs
     # (batch 4 and 16 packed: one job per variant; 64: one per seed).
     assert "plan: 5 variants (bn, gn, ln, in, bn_l1) x 2 seeds = 10 training runs of 2 epochs on 1000 images" in output
-    assert "batch study: 3 variants x 3 batch sizes x 2 seeds = 18 runs in 12 training jobs, 400 images" in output
+    assert "batch study: 2 variants x 3 batch sizes x 2 seeds = 12 runs in 8 training jobs, 400 images" in output
     if torch.cuda.is_available():  # the same request where there is a GPU: planned and run
         assert done.returncode == 0, output
         return
