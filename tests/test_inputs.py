@@ -82,22 +82,24 @@ def test_snakemake_refuses_a_key_written_twice_before_any_job(workflow_copy: Pat
 
 
 @pytest.mark.workflow
-def test_snakemake_names_the_spelling_of_a_bare_exponent_in_a_configfile(workflow_copy: Path) -> None:
-    (workflow_copy / "lr.yaml").write_text("train:\n  schedule:\n    max_lr: 5e-2\n")
-    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "lr.yaml", check=False)
-    output = done.stdout + done.stderr
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("train:\n  schedule:\n    max_lr: 5e-2\n", ("extra.yaml, line 3: 5e-2 is text to YAML", "write 5.0e-2")),
+        (
+            'report:\n  title: "Norms \\e[2J\\u202e study"\n',
+            ("'report.title': holds the control character U+001B (ESC) at position 7; remove it",),
+        ),
+    ],
+    ids=["bare-exponent", "control-character"],
+)
+def test_snakemake_refuses_a_configfile_before_any_job_saying_what_to_write(
+    workflow_copy: Path, text: str, words: tuple[str, ...]
+) -> None:
+    (workflow_copy / "extra.yaml").write_text(text)
+    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "extra.yaml", check=False)
     assert done.returncode != 0
-    assert "lr.yaml, line 3: 5e-2 is text to YAML" in output and "write 5.0e-2" in output
-    assert list((workflow_copy / "results").iterdir()) == []
-
-
-@pytest.mark.workflow
-def test_snakemake_refuses_a_control_character_in_the_title_before_any_job(workflow_copy: Path) -> None:
-    (workflow_copy / "title.yaml").write_text('report:\n  title: "Norms \\e[2J\\u202e study"\n')
-    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "title.yaml", check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert "'report.title': holds the control character U+001B (ESC) at position 7; remove it" in output
+    assert all(part in done.stdout + done.stderr for part in words), done.stdout + done.stderr
     assert list((workflow_copy / "results").iterdir()) == []
 
 

@@ -37,10 +37,12 @@ from normstudy.settings import (
 from normstudy.validation import load_yaml, validate_config
 
 try:
-    # Each file read strictly first: Snakemake's own YAML reading keeps a key written twice, reads 010 as 8, etc.
+    # Each file read strictly first (Snakemake's own YAML reading keeps a key written twice, reads 010 as 8, ...),
+    # and kept for variant_order.
+    CONFIG_FILES = {}
     for path in workflow.configfiles:
         relative = os.path.relpath(path)
-        load_yaml(path if relative.startswith("..") else relative)
+        CONFIG_FILES[path] = load_yaml(path if relative.startswith("..") else relative)
     config.update(validate_config(config))
 except ConfigError as error:
     # A plain message naming the keys, not a traceback; nothing has been scheduled or written yet.
@@ -53,10 +55,10 @@ def variant_order():
     Snakemake puts --configfile values in before config.yaml's, so a file that only changes gn would move gn
     to the front of every table and figure; this order does not depend on which variants a file mentions.
     """
-    files = sorted(
-        workflow.configfiles, key=lambda path: Path(path).name != "config.yaml"
-    )
-    named = [name for path in files for name in (load_yaml(path).get("variants") or {})]
+    files = sorted(CONFIG_FILES, key=lambda path: Path(path).name != "config.yaml")
+    named = [
+        name for path in files for name in (CONFIG_FILES[path].get("variants") or {})
+    ]
     return list(dict.fromkeys([*named, *config["variants"]]))
 
 

@@ -106,18 +106,14 @@ def plan_summary():
         f"training runs of {'/'.join(map(str, epochs))} epochs on {train_size(config)} images"
     ]
     if batch_study_enabled():
-        study, sizes = config["batch_study"], study_batch_sizes(config)
-        jobs = [(name, size) for name in batch_variants() for size in sizes]
-        per_seed = [job for job in jobs if not is_packed(config, job[1])]
-        count = len(jobs) - len(per_seed) + len(per_seed) * len(study["seeds"])
+        study, jobs = config["batch_study"], batch_jobs()
         seconds += sum(
-            batch_train_seconds(name, size)
-            * (1 if is_packed(config, size) else len(study["seeds"]))
-            for name, size in jobs
+            batch_train_seconds(job["variant"], job["batch_size"]) for job in jobs
         )
         lines.append(
-            f"  batch study: {len(batch_variants())} variants x {len(sizes)} batch sizes x {len(study['seeds'])} "
-            f"seeds = {len(jobs) * len(study['seeds'])} runs in {count} training jobs, {batch_train_images(config)} images"
+            f"  batch study: {len(batch_variants())} variants x {len(study_batch_sizes(config))} batch sizes x "
+            f"{len(study['seeds'])} seeds = {len(batch_manifest())} runs in {len(jobs)} training jobs, "
+            f"{batch_train_images(config)} images"
         )
     lines.append(
         f"  training CPU time, by workflow/rules/resources.smk's estimates: about {seconds / 3600:.1f} h "

@@ -41,14 +41,15 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool 
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # '<<: *alias' merges another mapping in; its keys may be overridden
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, list | dict):
+            continue  # unhashable: SafeConstructor refuses it below
         line = key_node.start_mark.line + 1
-        if not isinstance(key, list | dict) and key in seen:
+        if key in seen:
             raise ConfigError(
                 f"{loader.file_name}: key {key!r} is written twice (lines {seen[key]} and {line}), and YAML would keep "
                 "only the second; merge the two into one"
             )
-        if not isinstance(key, list | dict):
-            seen[key] = line
+        seen[key] = line
     return SafeConstructor.construct_mapping(loader, node, deep=deep)
 
 
