@@ -23,6 +23,8 @@ include: "workflow/rules/tune.smk"
 include: "workflow/rules/batch_study.smk"
 # Last: the report reads every stage's outputs.
 include: "workflow/rules/report.smk"
+# After every stage has named its runs: existing run files checked against the config.
+include: "workflow/rules/run_files.smk"
 
 
 rule all:

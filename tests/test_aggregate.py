@@ -29,10 +29,11 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
         matrix[k][k if k < correct else 0] += 1
     paths = {name: folder / name for name in ("settings.json", "metrics.json", "history.csv")}
     folder.mkdir(parents=True)
-    paths["settings.json"].write_text(json.dumps(settings.to_dict()))
+    paths["settings.json"].write_text(json.dumps(settings.file_dict()))
     metrics = {
         "variant": variant,
         "seed": seed,
+        "settings_digest": settings.digest(),
         "test_acc": accuracy,
         "test_loss": 0.5,
         "n_test": 10,
@@ -126,3 +127,11 @@ def test_metrics_of_another_run_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="is of bn seed 2, not bn seed 1"):
         aggregate.read_runs([first["settings.json"]], [second["metrics.json"]], [first["history.csv"]])
     assert RunSettings.read(first["settings.json"]).variant.name == "bn"
+
+
+def test_metrics_from_other_settings_of_the_same_run_are_refused(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "a", "bn", "batch", 1)
+    metrics = json.loads(run["metrics.json"].read_text())
+    run["metrics.json"].write_text(json.dumps({**metrics, "settings_digest": "0" * 64}))
+    with pytest.raises(ValueError, match=r"metrics.json was made with other settings than the run's settings.json"):
+        aggregate.read_runs([run["settings.json"]], [run["metrics.json"]], [run["history.csv"]])

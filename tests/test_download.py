@@ -289,7 +289,7 @@ def test_download_cli_exits_with_the_error(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "error: no source delivered MNIST" in done.stderr
     assert "neither train-images-idx3-ubyte" in done.stderr
 

@@ -47,6 +47,7 @@ def job_files(folder: Path, variant: str, seed: int, started: str, finished: str
             {
                 "variant": variant,
                 "seed": seed,
+                "settings_digest": "0" * 64,
                 "device": "cpu",
                 "device_name": "",
                 "threads": 1,

@@ -103,6 +103,7 @@ def test_misclassified_lists_every_mistake_and_draws_the_grid(trained: tuple[Dat
     out_csv, out_png = run_dir / "misclassified.csv", run_dir / "misclassified.png"
     count = misclassified.main(
         run_dir / "settings.json",
+        run_dir / "metrics.json",
         data.files,
         data.provenance,
         run_dir / "predictions.csv",
@@ -212,12 +213,12 @@ def test_train_refuses_a_pack_whose_runs_differ_in_more_than_their_seed(tmp_path
     for run, settings in zip(runs, (base, other), strict=True):
         write_settings.main(settings.to_dict(), run / "settings.json")
     done = subprocess.run(train_command(data, runs, tmp_path / "pack.pt"), capture_output=True, text=True)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "error: seed 6 has other settings than seed 5" in done.stderr
     command = train_command(data, runs, tmp_path / "pack.pt")
     del command[command.index("--model") + 2]  # two runs, one model path
     done = subprocess.run(command, capture_output=True, text=True)
-    assert done.returncode == 1 and "need one path per run each" in done.stderr
+    assert done.returncode == 2 and "need one path per run each" in done.stderr
     assert sorted(p.name for run in runs for p in run.iterdir()) == ["settings.json", "settings.json"]
 
 

@@ -7,11 +7,13 @@ import os
 import re
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from normstudy.dataset import raw_paths
+from normstudy.atomic import UnreadableFileError
 from normstudy.idx import DataIntegrityError, check_unchanged
 from normstudy.packing import is_packed
 from normstudy.recipes import (
@@ -72,12 +74,14 @@ ENV = "../../environment.yml"
 
 
 def package_modules(*names):
-    """The package modules a script imports, to list under input (Snakemake does not see a script's imports)."""
-    return [f"{PACKAGE}/__init__.py"] + [f"{PACKAGE}/{name}.py" for name in names]
+    """The package modules a script imports, to list under input (Snakemake does not see a script's imports):
+    `names`, and cli.py, which every script ends through."""
+    unique = dict.fromkeys(["__init__", "cli", *names])
+    return [f"{PACKAGE}/{name}.py" for name in unique]
 
 
 # What a script that reads the run settings (settings.py) imports with them.
-SETTINGS_MODULES = ("settings", "dataset")
+SETTINGS_MODULES = ("settings", "atomic", "dataset")
 # The code that decides a run's numbers: the training and evaluation jobs' inputs, and what the checkpoint key
 # hashes (normstudy.settings.RUN_CODE_MODULES, the one list).
 RUN_CODE = package_modules(*RUN_CODE_MODULES)
@@ -96,7 +100,7 @@ def data_files():
 try:
     # An edited data file is refused here, before Snakemake deletes the outputs that depend on it.
     check_unchanged(data_files(), raw_data_files()["provenance"])
-except DataIntegrityError as error:
+except (DataIntegrityError, UnreadableFileError) as error:
     raise WorkflowError(str(error)) from None
 
 
@@ -134,6 +138,19 @@ REPORT_FIGURES = [
 ]
 
 
+# Each study run's files, in the order its rules write them.
+RUN_FILES = (
+    "settings.json",
+    "model.pt",
+    "history.csv",
+    "job.json",
+    "predictions.csv",
+    "metrics.json",
+    "misclassified.csv",
+    "misclassified.png",
+)
+
+
 def all_targets():
     """Everything the default target builds for the configured study."""
     return [
@@ -141,8 +158,15 @@ def all_targets():
         "results/tables/summary.md",
         "results/tables/summary.html",
         *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
-        *run_files("misclassified.csv"),
+        # Every run file, not only the last of each chain: Snakemake rebuilds a missing intermediate only when
+        # something needs it, so a deleted settings.json or metrics.json would otherwise go unnoticed.
+        *(run_file for name in RUN_FILES for run_file in run_files(name)),
         *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
+        *(
+            path
+            for name in ("settings", "history", "job")
+            for path in batch_files(name)
+        ),
     ]
 
 

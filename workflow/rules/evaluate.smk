@@ -31,8 +31,9 @@ rule evaluate:
 rule misclassified:
     input:
         script=f"{SCRIPTS}/misclassified.py",
-        modules=package_modules("atomic", "idx", "plots", *SETTINGS_MODULES),
+        modules=package_modules("idx", "plots", "runs", *SETTINGS_MODULES),
         settings=f"{RUN}/settings.json",
+        metrics=f"{RUN}/metrics.json",
         data=data_files(),
         provenance=raw_data_files()["provenance"],
         predictions=f"{RUN}/predictions.csv",
@@ -58,7 +59,7 @@ rule misclassified:
         grid=config["misclassified"],
         title="{variant}, seed {seed}",
     shell:
-        "python {input.script} --settings {input.settings} --data {input.data}"
+        "python {input.script} --settings {input.settings} --metrics {input.metrics} --data {input.data}"
         " --provenance {input.provenance} --predictions {input.predictions}"
         " --out-csv {output.table} --out-png {output.grid} --count {params.grid[count]}"
         " --rows {params.grid[rows]} --cols {params.grid[cols]} --title {params.title:q} > {log} 2>&1"

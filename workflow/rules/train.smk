@@ -5,7 +5,7 @@
 rule run_settings:
     input:
         script=f"{SCRIPTS}/write_settings.py",
-        modules=package_modules("atomic", *SETTINGS_MODULES),
+        modules=package_modules(*SETTINGS_MODULES),
     output:
         settings=f"{RUN}/settings.json",
     log:

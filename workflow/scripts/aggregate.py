@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 
+from normstudy.cli import run_cli
 from normstudy.runs import read_run
 from normstudy.stats import compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
@@ -151,4 +152,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.settings, args.metrics, args.histories, {name: getattr(args, name) for name in OUTPUTS})
+    run_cli(lambda: main(args.settings, args.metrics, args.histories, {name: getattr(args, name) for name in OUTPUTS}))

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy.batches import RUN_COLUMNS, changes_from_base, compare_at_each_batch_size, ordering, summarize
+from normstudy.cli import run_cli
 from normstudy.runs import read_run
 from normstudy.settings import steps_per_epoch, training_images
 from normstudy.tables import shown, write_csv, write_text
@@ -82,4 +83,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.settings, args.histories, args.jobs, {name: getattr(args, name) for name in OUTPUTS})
+    run_cli(lambda: main(args.settings, args.histories, args.jobs, {name: getattr(args, name) for name in OUTPUTS}))

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy import atomic
+from normstudy.cli import run_cli
 from normstudy.packing import is_packed
 from normstudy.recipes import batch_study_variants, batch_train_images, study_batch_sizes, variant_recipe
 from normstudy.tuning import configured_matches_chosen, search_digest
@@ -63,4 +64,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.config, args.tuning_summary, args.out)
+    run_cli(lambda: main(args.config, args.tuning_summary, args.out))

@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
+from normstudy.cli import positive_float, run_cli
 from normstudy.dataset import RAW_FILES, paths_by_name
 from normstudy.mnist_sources import (
     DownloadError,
@@ -70,13 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mirrors", nargs="*", required=True, help="base URLs of MNIST mirrors (gz files; none: nothing after it)"
     )
     parser.add_argument("--local-dir", required=True, help="directory holding the four files (raw or .gz); empty: none")
-    parser.add_argument("--timeout", type=float, required=True, help="seconds allowed per network fetch")
+    parser.add_argument("--timeout", type=positive_float, required=True, help="seconds allowed per network fetch")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    try:
-        main(args.data, args.provenance, args.sources, args.mirrors, args.local_dir or None, args.timeout)
-    except DownloadError as error:
-        sys.exit(f"error: {error}")
+    run_cli(
+        lambda: main(args.data, args.provenance, args.sources, args.mirrors, args.local_dir or None, args.timeout),
+        also=(DownloadError,),
+    )

@@ -15,11 +15,12 @@ import torch
 
 from normstudy import atomic
 from normstudy.architecture import NUM_CLASSES
+from normstudy.cli import positive_int, run_cli
 from normstudy.data import load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
-from normstudy.idx import DataIntegrityError
 from normstudy.metrics import confusion_matrix, per_class_accuracy
 from normstudy.model import count_parameters
+from normstudy.model_file import load_model
 from normstudy.settings import RunSettings
 
 PREDICTION_COLUMNS = ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(NUM_CLASSES)]
@@ -51,7 +52,7 @@ def main(
         raise ValueError(f"{settings_path}: a tuning run's settings; only study runs are scored on the test set")
     device = resolve_device(settings.train.device)
     model = prepare_model(settings, device)
-    model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    load_model(model, model_path, settings, settings_path)
     splits = load_splits(data_files, provenance, settings.data, device)
     loss, accuracy, log_probs = evaluate(
         model,
@@ -71,6 +72,7 @@ def main(
     metrics = {
         "variant": settings.variant.name,
         "seed": settings.seed,
+        "settings_digest": settings.digest(),
         "test_acc": accuracy,
         "test_loss": loss,
         "n_test": len(labels),
@@ -93,13 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
     parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv to write")
     parser.add_argument("--metrics", type=Path, required=True, help="metrics.json to write")
-    parser.add_argument("--threads", type=int, required=True, help="CPU threads for torch (the job's threads)")
+    parser.add_argument("--threads", type=positive_int, required=True, help="CPU threads for torch (the job's threads)")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    try:
-        main(args.settings, args.model, args.data, args.provenance, args.predictions, args.metrics, args.threads)
-    except DataIntegrityError as error:
-        sys.exit(f"error: {error}")
+    run_cli(
+        lambda: main(
+            args.settings, args.model, args.data, args.provenance, args.predictions, args.metrics, args.threads
+        )
+    )

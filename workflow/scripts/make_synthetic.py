@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
+from normstudy.cli import non_negative_int, positive_int, run_cli
 from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
 from normstudy.idx import encode_idx, md5_hex, sha256_hex
 from normstudy.synthetic import generate
@@ -60,12 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
-    parser.add_argument("--train-size", type=int, required=True, help="training images")
-    parser.add_argument("--test-size", type=int, required=True, help="test images")
-    parser.add_argument("--seed", type=int, required=True, help="generator seed")
+    parser.add_argument("--train-size", type=positive_int, required=True, help="training images")
+    parser.add_argument("--test-size", type=positive_int, required=True, help="test images")
+    parser.add_argument("--seed", type=non_negative_int, required=True, help="generator seed")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.data, args.provenance, args.train_size, args.test_size, args.seed)
+    run_cli(lambda: main(args.data, args.provenance, args.train_size, args.test_size, args.seed))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.architecture import receptive_field_rows
+from normstudy.cli import run_cli
 from normstudy.model import build_model, model_summary
 from normstudy.settings import VariantSettings
 
@@ -46,4 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main([VariantSettings(**variant) for variant in args.variants], args.out_summary, args.out_receptive_field)
+    run_cli(
+        lambda: main(
+            [VariantSettings(**variant) for variant in args.variants], args.out_summary, args.out_receptive_field
+        )
+    )

@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR
+from normstudy.cli import run_cli
 from normstudy.plots import figure_args, save_figures, use_style
 
 
@@ -77,4 +78,4 @@ def main(summary_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 if __name__ == "__main__":
     args = figure_args(__doc__, "results/batch_study/summary.csv", ("error_vs_batch_size",))
-    main(args.table, args.error_vs_batch_size, args.variants)
+    run_cli(lambda: main(args.table, args.error_vs_batch_size, args.variants))

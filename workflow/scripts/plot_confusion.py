@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from normstudy.cli import run_cli
 from normstudy.plots import figure_args, save_figures, use_style
 
 
@@ -55,4 +56,4 @@ def main(confusion_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 if __name__ == "__main__":
     args = figure_args(__doc__, "results/tables/confusion.csv", ("confusion",))
-    main(args.table, args.confusion, args.variants)
+    run_cli(lambda: main(args.table, args.confusion, args.variants))

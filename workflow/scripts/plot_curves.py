@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from normstudy.cli import run_cli
 from normstudy.plots import figure_args, save_figures, use_style
 
 
@@ -93,4 +94,4 @@ def main(epochs_csv: Path, outputs: dict[str, list[Path]], order: list[str]) -> 
 
 if __name__ == "__main__":
     args = figure_args(__doc__, "results/tables/epochs.csv", FIGURES)
-    main(args.table, {name: getattr(args, name) for name in FIGURES}, args.variants)
+    run_cli(lambda: main(args.table, {name: getattr(args, name) for name in FIGURES}, args.variants))

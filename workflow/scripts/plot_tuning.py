@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from normstudy.cli import run_cli
 from normstudy.plots import figure_args, save_figures, use_style
 
 
@@ -44,4 +45,4 @@ def main(runs_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 if __name__ == "__main__":
     args = figure_args(__doc__, "results/tuning/runs.csv", ("validation_accuracy",))
-    main(args.table, args.validation_accuracy, args.variants)
+    run_cli(lambda: main(args.table, args.validation_accuracy, args.variants))

@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
+from normstudy.cli import run_cli
 from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, read_study, render
 
 
@@ -115,8 +116,8 @@ def batch_inputs(args: argparse.Namespace) -> BatchInputs | None:
     )
 
 
-if __name__ == "__main__":
-    args = parse_args()
+def report_from(args: argparse.Namespace) -> None:
+    """The page or the site, from the command line's arguments."""
     report_inputs = ReportInputs(
         args.study,
         args.summary,
@@ -137,3 +138,8 @@ if __name__ == "__main__":
         write_page(report_inputs, args.template, args.out)
     else:
         write_site(report_inputs, args.template, args.site, args.svgs, args.tables, args.batch_tables)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    run_cli(lambda: report_from(args))

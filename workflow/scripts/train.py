@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 
 from normstudy import atomic
+from normstudy.cli import positive_int, run_cli
 from normstudy.data import load_splits
 from normstudy.engine import (
     Run,
@@ -24,10 +25,9 @@ from normstudy.engine import (
     fit_pack,
     history_columns,
     resolve_device,
-    save_torch,
 )
-from normstudy.idx import DataIntegrityError
 from normstudy.model import count_parameters
+from normstudy.model_file import save_model
 from normstudy.packing import PackError, unpack_state_dict
 from normstudy.settings import RunSettings
 
@@ -54,6 +54,7 @@ def job_record(
     return {
         "variant": member.variant.name,
         "seed": member.seed,
+        "settings_digest": member.digest(),
         "params": count_parameters(run.model) // len(seeds),
         # The seeds trained together in this job's packed network (this one alone when unpacked).
         "pack_seeds": seeds,
@@ -116,7 +117,7 @@ def main(
     for member, state, history, model_path, history_path, job_path in zip(
         pack, states, run.histories, model_paths, history_paths, job_paths, strict=True
     ):
-        save_torch(model_path, state)
+        save_model(model_path, state, member)
         write_history(history_path, history, splits.eval_split)
         atomic.write_json(job_path, job_record(member, run, seeds, device, threads, splits.sha256, (started, finished)))
         final = history[-1]
@@ -145,14 +146,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--job", type=Path, nargs="+", required=True, help="job.json to write per run (device, timing, checksums)"
     )
     parser.add_argument("--checkpoint", type=Path, required=True, help="per-epoch checkpoint, resumed if it matches")
-    parser.add_argument("--threads", type=int, required=True, help="CPU threads for torch (the job's threads)")
+    parser.add_argument("--threads", type=positive_int, required=True, help="CPU threads for torch (the job's threads)")
     # Test hook: simulate a job killed after epoch K (the checkpoint stays, the outputs are not written).
-    parser.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stop-after-epoch", type=positive_int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-if __name__ == "__main__":
-    args = parse_args()
+def train_from(args: argparse.Namespace) -> None:
+    """main() with the command line's arguments; a job stopped as asked (the test hook) exits 1, its checkpoint
+    kept."""
     try:
         main(
             args.settings,
@@ -165,7 +167,10 @@ if __name__ == "__main__":
             args.threads,
             args.stop_after_epoch,
         )
-    except InterruptedError as error:
+    except InterruptedError as error:  # an OSError: caught here, before run_cli takes it for bad input
         sys.exit(f"interrupted: {error}")
-    except (DataIntegrityError, TrainingDivergedError, PackError) as error:
-        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    run_cli(lambda: train_from(args), also=(TrainingDivergedError,))

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from normstudy import atomic
+from normstudy.cli import run_cli
 from normstudy.provenance import cpu_name, duration, git_state
 from normstudy.recipes import tuning_points
 from normstudy.runs import read_run
@@ -108,4 +109,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    main(args.config, args.runs, {name: getattr(args, name) for name in OUTPUTS})
+    run_cli(lambda: main(args.config, args.runs, {name: getattr(args, name) for name in OUTPUTS}))

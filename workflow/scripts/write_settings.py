@@ -11,13 +11,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
-from normstudy.settings import ConfigError, RunSettings
+from normstudy.cli import run_cli
+from normstudy.settings import RunSettings
 
 
 def main(settings: dict, out: Path) -> RunSettings:
     """Check `settings` field by field (types, finiteness, no unknown keys) and write them to `out`."""
     typed = RunSettings.from_dict(settings)
-    atomic.write_json(out, typed.to_dict())
+    atomic.write_json(out, typed.file_dict())
     print(f"{out}: {typed.variant.name} seed {typed.seed}, settings {typed.digest()[:12]}")
     return typed
 
@@ -32,7 +33,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    try:
-        main(args.settings, args.out)
-    except ConfigError as error:
-        sys.exit(f"error: {error}")
+    run_cli(lambda: main(args.settings, args.out))

@@ -59,3 +59,24 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
         handle.write("\n")
+
+
+class UnreadableFileError(ValueError):
+    """A file the study wrote, or must read, that is missing, not UTF-8, or not the JSON it should hold."""
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """A JSON file's contents; a missing, truncated or non-UTF-8 file is refused in one line naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFileError(f"{path}: missing; rebuild it (snakemake {path})") from None
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"{path}: not UTF-8 text (byte {error.start}); rebuild it or restore it") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UnreadableFileError(
+            f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}; truncated or edited?);"
+            " rebuild it or restore it"
+        ) from None

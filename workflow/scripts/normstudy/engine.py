@@ -8,7 +8,6 @@ seed's model computes the same sums in another order; each mode is bitwise deter
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import sys
@@ -16,16 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from normstudy import atomic
 from normstudy.data import Splits, eval_batch, training_batch
 from normstudy.model import build_model, conv_weights
+from normstudy.model_file import save_torch
 from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
 from normstudy.seeding import restore_rng_state, rng_state, seed_everything
 from normstudy.settings import RUN_CODE_MODULES, RunSettings, steps_per_epoch
@@ -88,17 +86,6 @@ def memory_format(settings: RunSettings) -> torch.memory_format:
 def prepare_model(settings: RunSettings, device: torch.device, copies: int = 1) -> nn.Module:
     """The variant's model (`copies` of it packed) on `device`, in the memory format the run trains and evaluates in."""
     return build_model(settings.variant, copies).to(device=device, memory_format=memory_format(settings))
-
-
-def save_torch(path: Path, obj: Any) -> None:
-    """torch.save, atomically and byte-reproducibly.
-
-    Saved to a path, torch names the zip's inner folder after the (temporary) file name; saved to a buffer it is
-    always "archive", so identical objects give identical files.
-    """
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic.write_bytes(path, buffer.getvalue())
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
@@ -165,6 +152,7 @@ class Run:
     histories: list[list[dict[str, float]]] = field(default_factory=list)  # per packed model, one row per epoch
     resumed_from: int = 0
     key: str = ""  # the checkpoint key it was trained under (see checkpoint_key)
+    settings_digests: list[str] = field(default_factory=list)  # per packed model, its settings' digest
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -176,6 +164,7 @@ class Run:
         """Save the run's whole state atomically, so a killed job resumes where it was."""
         state = {
             "settings_hash": key,
+            "settings_digests": self.settings_digests,
             "epoch": len(self.histories[0]),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -323,6 +312,7 @@ def fit_pack(
     torch.set_num_threads(threads)
     run = new_run(pack, len(splits.train_images), device)
     key = run.key = checkpoint_key(pack, splits.sha256, device, threads)
+    run.settings_digests = [member.digest() for member in pack]
     done = run.resume(checkpoint_path, key, log)
     progress = sys.stderr.isatty()
     settings = pack[0]

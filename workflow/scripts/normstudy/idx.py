@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from normstudy import atomic
 from normstudy.dataset import EXPECTED_DIMS, RAW_FILES, SPLITS, paths_by_name
 from normstudy.settings import DataSettings
 
@@ -110,7 +110,7 @@ def read_verified(
     canonical MD5 differs.
     """
     provenance_path = Path(provenance_path)
-    provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+    provenance = atomic.read_json(provenance_path)
     by_name = paths_by_name(paths, names)
     redo = redo_hint(provenance_path)
     if provenance.get("dataset") != dataset:
@@ -149,8 +149,16 @@ def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) ->
     """
     files = [Path(p) for p in paths]
     provenance_path = Path(provenance_path)
-    if not provenance_path.exists() or not all(p.exists() for p in files):
-        return  # nothing there yet, or a fetch that did not finish: the data rule will (re)make it
-    recorded = json.loads(provenance_path.read_text(encoding="utf-8"))["files"]
+    if not provenance_path.exists():
+        return  # nothing there yet, or a fetch that did not finish (provenance.json is written last)
+    missing = [str(path) for path in files if not path.exists()]
+    if missing:
+        # Snakemake would not notice (the runs trained on it are up to date), or would fetch all four again and
+        # retrain every run on files that are newer, not different.
+        raise DataIntegrityError(
+            f"{', '.join(missing)}: missing, though {provenance_path} records it as fetched and verified; restore"
+            f" it, or delete {provenance_path} to fetch the data again (every run then retrains)"
+        )
+    recorded = atomic.read_json(provenance_path)["files"]
     for path in files:
         sha256_as_recorded(path, path.read_bytes(), recorded, provenance_path)

@@ -3,13 +3,13 @@ metrics.json), each checked to be of the run it is read for."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from normstudy import atomic
 from normstudy.settings import RunSettings
 
 # A run's identity: its variant's name and its random seed.
@@ -26,10 +26,17 @@ def check_identity(path: str | Path, said: Identity, expected: Identity) -> None
         raise RunMismatchError(f"{path} is of {said[0]} seed {said[1]}, not {expected[0]} seed {expected[1]}")
 
 
-def read_named_json(path: str | Path, expected: Identity) -> dict[str, Any]:
-    """A job.json or metrics.json, checked to name the expected run."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+def read_named_json(path: str | Path, expected: Identity, settings_digest: str | None = None) -> dict[str, Any]:
+    """A job.json or metrics.json, checked to name the expected run and (when given) to come from its settings."""
+    data = atomic.read_json(path)
+    if not isinstance(data, dict) or not {"variant", "seed", "settings_digest"} <= set(data):
+        raise RunMismatchError(f"{path}: does not name its run (variant, seed, settings_digest); rebuild it")
     check_identity(path, (data["variant"], data["seed"]), expected)
+    if settings_digest is not None and data["settings_digest"] != settings_digest:
+        raise RunMismatchError(
+            f"{path} was made with other settings than the run's settings.json (digest"
+            f" {str(data['settings_digest'])[:12]}, not {settings_digest[:12]}); rebuild it"
+        )
     return data
 
 
@@ -63,6 +70,6 @@ def read_run(
     return RunFiles(
         settings=typed,
         history=pd.read_csv(history),
-        job=None if job is None else read_named_json(job, identity),
-        metrics=None if metrics is None else read_named_json(metrics, identity),
+        job=None if job is None else read_named_json(job, identity, typed.digest()),
+        metrics=None if metrics is None else read_named_json(metrics, identity, typed.digest()),
     )

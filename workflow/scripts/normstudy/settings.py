@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from normstudy import atomic
 from normstudy.dataset import MNIST_TRAIN_SIZE
 
 # The package modules whose code decides a run's numbers: the rules list them as the training and evaluation
@@ -29,11 +30,15 @@ RUN_CODE_MODULES = (
     "engine",
     "idx",
     "model",
+    "model_file",
     "norms",
     "packing",
     "seeding",
     "settings",
 )
+# settings.json holds the settings and, under this key, the digest of their canonical JSON: a file edited by hand
+# no longer matches its digest and is refused, before it is trained, evaluated or published.
+FILE_DIGEST = "digest"
 MAX_QUOTED = 60
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, MAX_QUOTED, 40
@@ -174,10 +179,67 @@ class RunSettings:
         """Rebuild from settings.json, refusing missing or unknown keys and values of the wrong type."""
         return build_settings(cls, data, "settings")
 
+    def file_dict(self) -> dict[str, Any]:
+        """settings.json's contents: the settings and their digest."""
+        return {**self.to_dict(), FILE_DIGEST: self.digest()}
+
     @classmethod
     def read(cls, path: str | Path) -> RunSettings:
-        """Read settings.json."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read settings.json, refusing a file whose settings no longer match the digest written with them."""
+        data = atomic.read_json(path)
+        recorded = data.pop(FILE_DIGEST, None) if isinstance(data, dict) else None
+        try:
+            typed = cls.from_dict(data)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+        if recorded != typed.digest():
+            raise ConfigError(
+                f"{path}: edited after it was written (its settings no longer match the digest recorded with them);"
+                " delete it to rebuild it from the config, or restore it"
+            )
+        return typed
+
+
+def settings_file_problem(path: str | Path, expected: RunSettings) -> str | None:
+    """Why an existing settings.json must not be used for the run the config plans there (None: it may).
+
+    A file as write_settings left it is fine even where the config has since changed: Snakemake rebuilds it
+    (its params changed). One edited by hand, or unreadable, is not: it would be trained and published as is.
+    """
+    try:
+        data = atomic.read_json(path)
+    except atomic.UnreadableFileError as error:
+        return str(error)
+    wanted = expected.to_dict()
+    recorded = data.pop(FILE_DIGEST, None) if isinstance(data, dict) else None
+    if data == wanted and recorded in (None, expected.digest()):
+        return None  # None: written before settings.json carried its digest
+    try:
+        if recorded is not None and recorded == RunSettings.from_dict(data).digest():
+            return None
+    except ConfigError:
+        pass
+    changes = [
+        f"{key} is {short(ours)} there, the config implies {short(theirs)}"
+        for key, ours, theirs in differences(data, wanted)
+    ]
+    return (
+        f"{path} was edited after it was written: {'; '.join(changes) or 'its recorded digest was changed'}."
+        " Delete it to rebuild it from the config (the run then retrains), or restore it"
+    )
+
+
+ABSENT = "(absent)"
+
+
+def differences(ours: Any, theirs: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, our value, their value) for every leaf where two JSON values differ."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        found = []
+        for key in sorted(set(ours) | set(theirs), key=str):
+            found += differences(ours.get(key, ABSENT), theirs.get(key, ABSENT), f"{prefix}{key}.")
+        return found
+    return [] if ours == theirs else [(prefix.rstrip(".") or "(the file)", ours, theirs)]
 
 
 def _plain(value: Any) -> Any:
