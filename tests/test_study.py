@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 from background import BackgroundRuns, background_study
 from conftest import REPO, background_snakemake, copy_workflow, snakemake
 
 from normstudy.dataset import RAW_FILES
 from normstudy.model import build_model, count_parameters
+from normstudy.model_file import load_model
 from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.settings import RunSettings
 
@@ -86,10 +86,10 @@ def test_the_batch_study_packs_seeds_at_small_batches_and_trains_them_alone_abov
         job = json.loads((run / "job.json").read_text())
         size, seed = int(run.parent.name.removeprefix("batch")), int(run.name.removeprefix("seed"))
         assert job["pack_seeds"] == (BATCH["seeds"] if size <= PACKING_PAYS_UP_TO else [seed]), run
-        # Whether packed or not, model.pt is one plain 7,652-parameter model.
+        # Whether packed or not, model.pt is one plain 7,652-parameter model, trained with this run's settings.
         settings = RunSettings.read(run / "settings.json")
         model = build_model(settings.variant)
-        model.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+        load_model(model, run / "model.pt", settings, run / "settings.json")
         assert count_parameters(model) == 7652 and settings.train.batch_size == size
     packs = sorted(p.name for p in (root / "benchmarks" / "batch_study" / "train" / "bn").glob("*.tsv"))
     assert packs == ["batch16.tsv", "batch4.tsv"]  # one job each; batch 64 has one per seed

@@ -262,7 +262,7 @@ def test_a_tuning_run_is_never_scored_on_the_test_set(tmp_path: Path) -> None:
     import evaluate
 
     settings = tiny_settings(validation_size=40)
-    (tmp_path / "settings.json").write_text(settings.to_json())
+    (tmp_path / "settings.json").write_text(json.dumps(settings.file_dict()))
     data = synthetic_files(tmp_path, settings)
     with pytest.raises(ValueError, match="a tuning run's settings; only study runs are scored on the test set"):
         evaluate.main(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from normstudy.dataset import raw_paths
+from normstudy.dataset import ROLES, raw_paths
 from normstudy.atomic import UnreadableFileError
-from normstudy.idx import DataIntegrityError, check_unchanged
+from normstudy.idx import DataIntegrityError, check_present, check_unchanged
 from normstudy.packing import is_packed
 from normstudy.recipes import (
     batch_recipe,
@@ -92,14 +92,27 @@ def raw_data_files():
     return raw_paths(config["data"]["dataset"])
 
 
-def data_files():
-    """The four IDX files the training and evaluation steps read (not the provenance)."""
-    return [path for role, path in raw_data_files().items() if role != "provenance"]
+def data_files(roles=ROLES):
+    """Input function: the IDX files of `roles` (all four unless told), refused when one is missing though the
+    provenance records it. Asked only by the jobs a run plans, so a search that never reads the test files runs
+    without them."""
+
+    def present(wildcards):
+        paths = [raw_data_files()[role] for role in roles]
+        try:
+            check_present(paths, raw_data_files()["provenance"])
+        except DataIntegrityError as error:
+            raise WorkflowError(str(error)) from None
+        return paths
+
+    return present
 
 
 try:
     # An edited data file is refused here, before Snakemake deletes the outputs that depend on it.
-    check_unchanged(data_files(), raw_data_files()["provenance"])
+    check_unchanged(
+        [raw_data_files()[role] for role in ROLES], raw_data_files()["provenance"]
+    )
 except (DataIntegrityError, UnreadableFileError) as error:
     raise WorkflowError(str(error)) from None
 

@@ -26,7 +26,8 @@ use rule train as tuning_train with:
     input:
         **TRAIN_CODE,
         settings=f"{TUNING_RUN}/settings.json",
-        data=tuning_data_files(),
+        # The two training IDX files: all a tuning run reads (it never sees the test set).
+        data=data_files(("train_images", "train_labels")),
         provenance=raw_data_files()["provenance"],
     output:
         model=f"{TUNING_RUN}/model.pt",

@@ -7,11 +7,6 @@ TUNING_RECORD = {
 }
 
 
-def tuning_data_files():
-    """The two training IDX files: all a tuning run reads (it never sees the test set)."""
-    return [raw_data_files()[role] for role in ("train_images", "train_labels")]
-
-
 TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
 TUNING_FIGURE = "results/tuning/validation_accuracy"
 

@@ -141,24 +141,34 @@ def read_dataset(
     return read_verified(paths, provenance, data.dataset, data.md5 or None, generator, names)
 
 
-def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) -> None:
-    """When a dataset and its provenance.json exist, refuse files changed since they were written.
+def check_present(paths: Sequence[str | Path], provenance_path: str | Path) -> None:
+    """When a dataset's provenance.json exists, refuse any of `paths` that is missing.
 
-    Run before Snakemake plans any job: an edited file would otherwise make it delete every trained model
-    downstream before the train job could refuse the data.
+    Snakemake would not notice (the runs trained on it are up to date), or would fetch all four again and retrain
+    every run on files that are newer, not different.
     """
-    files = [Path(p) for p in paths]
     provenance_path = Path(provenance_path)
     if not provenance_path.exists():
         return  # nothing there yet, or a fetch that did not finish (provenance.json is written last)
-    missing = [str(path) for path in files if not path.exists()]
+    missing = [str(path) for path in paths if not Path(path).exists()]
     if missing:
-        # Snakemake would not notice (the runs trained on it are up to date), or would fetch all four again and
-        # retrain every run on files that are newer, not different.
         raise DataIntegrityError(
             f"{', '.join(missing)}: missing, though {provenance_path} records it as fetched and verified; restore"
             f" it, or delete {provenance_path} to fetch the data again (every run then retrains)"
         )
+
+
+def check_unchanged(paths: Sequence[str | Path], provenance_path: str | Path) -> None:
+    """When a dataset and its provenance.json exist, refuse those of `paths` changed since they were written.
+
+    Run before Snakemake plans any job: an edited file would otherwise make it delete every trained model
+    downstream before the train job could refuse the data. A missing file is left to check_present, asked by the
+    jobs that read it.
+    """
+    provenance_path = Path(provenance_path)
+    if not provenance_path.exists():
+        return
     recorded = atomic.read_json(provenance_path)["files"]
-    for path in files:
-        sha256_as_recorded(path, path.read_bytes(), recorded, provenance_path)
+    for path in map(Path, paths):
+        if path.exists():
+            sha256_as_recorded(path, path.read_bytes(), recorded, provenance_path)
