@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 # Workflow profile of `make study`: default (local cores) or slurm (through sbatch; see README).
 PROFILE ?= default
+# The study's own Snakemake arguments, for `make study` and `make verify`, e.g. STUDY_ARGS='--configfile my.yaml'.
+STUDY_ARGS ?=
 # Extra pytest arguments, e.g. PYTEST_ARGS='-m "not browser"' on a machine where Chromium cannot be installed.
 PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study tune record-tuning publish smoke test bench lint format clean
+.PHONY: venv system-deps study verify tune record-tuning publish smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -22,7 +24,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 study: venv
-	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES)
+	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) $(STUDY_ARGS)
+
+# Audit a finished study against its config, running nothing: what is missing or out of date, models and records
+# of other settings, and the one command that rebuilds exactly that (exit status 0 only when all holds).
+verify: venv
+	python workflow/scripts/verify.py $(STUDY_ARGS)
 
 # The recipe search on the validation split (config `tune`; results/tuning/). Not part of `study`.
 tune: venv

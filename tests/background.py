@@ -24,6 +24,7 @@ class Outcome:
     value: Any = None
     error: BaseException | None = None
     seconds: float = 0.0
+    ended: float = 0.0  # time.monotonic() at its end
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -65,6 +66,12 @@ class BackgroundRuns:
     def seconds(self, name: str) -> float:
         """The wall time of a finished step."""
         return self._outcomes[name].seconds
+
+    def finished(self) -> dict[str, tuple[float, float]]:
+        """Name -> (wall time in seconds, time.monotonic() at its end) of every finished step, in the order they ran."""
+        return {
+            name: (outcome.seconds, outcome.ended) for name, outcome in self._outcomes.items() if outcome.done.is_set()
+        }
 
     def run(self, command: list[str], cwd: Path, env: dict[str, str], log: Path | None = None) -> tuple[int, str]:
         """Run `command` to its end (killable by `stop`): its exit code and its output, also kept in `log`."""
@@ -110,7 +117,8 @@ class BackgroundRuns:
                 outcome.value = step(self)
             except BaseException as error:  # handed to the test that waits for this step
                 outcome.error = error
-            outcome.seconds = time.monotonic() - started
+            outcome.ended = time.monotonic()
+            outcome.seconds = outcome.ended - started
             outcome.done.set()
 
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from background import REGISTERED, BackgroundRuns, background_study
+
+# One thread for torch in the test process (set before torch is first imported): the background studies hold the
+# other core, and two threads beside a busy core wait on each other (a 4-epoch test training: 2.2 s on two threads,
+# 0.75 s on one, with the other core busy).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 # What a run of the workflow needs; results/ and report/ start empty in the copy.
@@ -33,29 +41,81 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def no_slurm_commands() -> Path:
+    """A folder whose `scontrol` fails at once: first on the PATH of the local runs' Snakemake.
+
+    Snakemake imports its SLURM plugin in every run, and the plugin asks `scontrol show config` at import, waiting up
+    to 10 s for an answer; with `make test`'s SLURM packages installed and no controller up (or the test cluster busy
+    with its study) that wait came to 9-60 s per Snakemake process. A local run has no use for the answer.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="normstudy-no-slurm-"))
+    command = folder / "scontrol"
+    command.write_text("#!/bin/sh\necho 'scontrol: a local test run asks no SLURM controller' >&2\nexit 1\n")
+    command.chmod(0o755)
+    return folder
+
+
+NO_SLURM = no_slurm_commands()
+
+
 def snakemake_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: this process's) with this interpreter's folder first on PATH, for the shell steps' python."""
+    """`env` (default: this process's) with this interpreter's folder first on PATH, for the shell steps' python, and
+    no SLURM controller to ask (NO_SLURM)."""
     env = dict(env or os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{NO_SLURM}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+# Arguments after which Snakemake runs no job: such a call runs in this process (see snakemake()).
+PLANNING_ONLY = frozenset(("-n", "--dry-run", "--dryrun", "--lint", "--summary", "--detailed-summary"))
 
 
 def snakemake(
     workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run Snakemake in `workdir` with this interpreter, its `python` first on PATH for the shell steps."""
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        env=snakemake_env(env),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+    """Run Snakemake's command line in `workdir`, its shell steps with this interpreter's `python` first on PATH.
+
+    A call that runs no job (a dry run, --lint, --summary) goes through Snakemake's own entry point in this process:
+    the same code as `python -m snakemake`, without the 2 s of importing Snakemake again (about 100 such calls in
+    the suite). Any call that runs jobs, or needs its own environment or a timeout, is a process of its own.
+    """
+    if PLANNING_ONLY & set(args) and env is None and timeout is None:
+        done = snakemake_here(workdir, list(args))
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "snakemake", *args],
+            cwd=workdir,
+            env=snakemake_env(env),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def snakemake_here(workdir: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """snakemake.cli.main(args) in this process, in `workdir`, its output captured; the process state it changes
+    (working directory, sys.path, which the Snakefile extends, PATH) put back."""
+    out, err, cwd, path, commands = io.StringIO(), io.StringIO(), os.getcwd(), list(sys.path), os.environ["PATH"]
+    code: int | str | None = 0
+    os.chdir(workdir)
+    os.environ["PATH"] = snakemake_env()["PATH"]
+    try:
+        import snakemake.cli  # here, with no SLURM controller to ask (see no_slurm_commands)
+
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            snakemake.cli.main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        os.chdir(cwd)
+        sys.path[:] = path
+        os.environ["PATH"] = commands
+    code = 0 if code is None else code if isinstance(code, int) else 1
+    return subprocess.CompletedProcess(["snakemake", *args], code, out.getvalue(), err.getvalue())
 
 
 def background_snakemake(runs: BackgroundRuns, study: Path, *args: str) -> str:
@@ -114,6 +174,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return bool(set(REGISTERED) & set(item.fixturenames)) or item.get_closest_marker("slurm") is not None
 
     items.sort(key=reads_a_study)
+    config.stash[FIRST_READER] = next((item.nodeid for item in items if reads_a_study(item)), "")
+
+
+# When the session began (time.monotonic()), the first test that reads a study, and when it began.
+SESSION_START = pytest.StashKey[float]()
+FIRST_READER = pytest.StashKey[str]()
+FIRST_READER_START = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note the start, for the timeline in the terminal summary."""
+    session.config.stash[SESSION_START] = time.monotonic()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Note when the first test that reads a study starts (before it waits for one): the others have ended."""
+    if item.nodeid == item.config.stash.get(FIRST_READER, None):
+        item.config.stash[FIRST_READER_START] = time.monotonic()
+
+
+# The session's background runs by label (the studies; the SLURM module's), for the terminal summary.
+BACKGROUND_RUNS = pytest.StashKey[dict[str, BackgroundRuns]]()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -134,8 +217,28 @@ def background_studies(
     for name in sorted((name for name in REGISTERED if name in first_use), key=first_use.__getitem__):
         runs.add(name, functools.partial(REGISTERED[name], folder=tmp_path_factory.mktemp(name)))
     runs.start()
+    request.config.stash.setdefault(BACKGROUND_RUNS, {})["study"] = runs
     yield runs
     runs.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The suite's timeline beside --durations: when the tests that read no study ended, and each background run's
+    wall time and end (the queue of studies is the suite's critical path)."""
+    start = config.stash.get(SESSION_START, None)
+    finished = {
+        f"{label} {name}": times
+        for label, runs in config.stash.get(BACKGROUND_RUNS, {}).items()
+        for name, times in runs.finished().items()
+    }
+    if start is None or not finished:
+        return
+    terminalreporter.write_sep("=", "background runs (wall time; end, in seconds from the session's start)")
+    for name, (seconds, ended) in finished.items():
+        terminalreporter.write_line(f"{seconds:8.2f}s  ends at {ended - start:7.1f}s  {name}")
+    readers = config.stash.get(FIRST_READER_START, None)
+    if readers is not None:
+        terminalreporter.write_line(f"the tests that read no study ended at {readers - start:.1f}s")
 
 
 # The SLURM module's study, started once the tests are collected (where any SLURM test is selected).
@@ -160,9 +263,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     root = Path(tempfile.mkdtemp(prefix="normstudy-slurm-"))
     study = small_study(root / "through-slurm" / "study")
     try:
-        session.stash[SLURM_STUDY] = BackgroundStudy.start(
-            root, study, [sys.executable, "-m", "snakemake", *SLURM_ARGS, *SMALL_CONFIG_ARGS]
-        )
+        run = BackgroundStudy.start(root, study, [sys.executable, "-m", "snakemake", *SLURM_ARGS, *SMALL_CONFIG_ARGS])
+        session.stash[SLURM_STUDY] = run
+        session.config.stash.setdefault(BACKGROUND_RUNS, {})["slurm"] = run.runs
     except Exception as error:  # the module's fixture reports it, with the tests that needed it
         session.stash[SLURM_STUDY] = error
 

@@ -8,20 +8,20 @@ from typing import Any
 
 import make_synthetic
 
+from normstudy.config_sources import load_yaml, merge_sources
 from normstudy.dataset import RAW_FILES
-from normstudy.recipes import merge, run_settings
+from normstudy.recipes import run_settings
 from normstudy.settings import RunSettings
-from normstudy.validation import load_config, validate_config
+from normstudy.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def study_config(*overrides: dict[str, Any]) -> dict[str, Any]:
-    """config.yaml + tests/smoke.yaml + `overrides`, merged as Snakemake merges them, then validated."""
-    config = load_config(REPO / "config.yaml", REPO / "tests" / "smoke.yaml")
-    for override in overrides:
-        config = merge(config, override)
-    return validate_config(config)
+    """config.yaml + tests/smoke.yaml + `overrides`, merged as the workflow merges its sources, then validated."""
+    files = [REPO / "config.yaml", REPO / "tests" / "smoke.yaml"]
+    sources = [(str(path), load_yaml(path)) for path in files]
+    return validate_config(merge_sources([*sources, *(("override", override) for override in overrides)]))
 
 
 def tiny_settings(

@@ -11,6 +11,7 @@ import yaml
 from conftest import REPO, snakemake
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
+from normstudy.config_sources import load_yaml
 from normstudy.packing import is_packed
 from normstudy.recipes import (
     batch_run_settings,
@@ -22,7 +23,7 @@ from normstudy.recipes import (
     tuning_settings,
 )
 from normstudy.settings import ConfigError, RunSettings, steps_per_epoch
-from normstudy.validation import MAX_CONFIG_NODES, load_yaml, validate_config
+from normstudy.validation import MAX_CONFIG_NODES, validate_config
 
 
 def shipped() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from conftest import REPO
 from helpers import synthetic_files, tiny_settings
 from test_workflow import package_imports
 
-from normstudy import engine
+from normstudy import engine, optim
 from normstudy.data import load_splits
 from normstudy.engine import (
     TrainingDivergedError,
@@ -25,7 +25,7 @@ from normstudy.engine import (
     save_torch,
     train_epoch,
 )
-from normstudy.model import NormNet, conv_weights
+from normstudy.model import NormNet, build_model, conv_weights
 from normstudy.settings import RUN_CODE_MODULES, steps_per_epoch
 
 CPU = torch.device("cpu")
@@ -101,6 +101,46 @@ def test_same_seed_gives_bitwise_identical_runs(splits, tmp_path: Path) -> None:
     assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in second.history]
     other = fit(seeded(settings, 8), splits, CPU, 1, tmp_path / "c.pt", log=lambda _: None)
     assert not torch.equal(first.model.layers[0].weight, other.model.layers[0].weight)
+
+
+@pytest.mark.parametrize("recipe", [{}, {"weight_decay": 1e-3}, {"nesterov": True, "weight_decay": 1e-3}])
+def test_our_sgd_and_schedule_step_as_torchs_bit_for_bit(recipe: dict) -> None:
+    models, optimizers, schedulers = [], [], []
+    for sgd in (optim.SGD, torch.optim.SGD):
+        torch.manual_seed(0)
+        model = build_model(tiny_settings().variant)
+        optimizer = sgd(model.parameters(), lr=0.01, momentum=0.9, **recipe)
+        schedule = optim.OneCycleLR(optimizer, max_lr=0.1, total_steps=10, cycle_momentum=False)
+        models.append(model), optimizers.append(optimizer), schedulers.append(schedule)
+    inputs = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    targets = torch.arange(8)
+    for step in range(4):
+        for model, optimizer, schedule in zip(models, optimizers, schedulers, strict=True):
+            torch.manual_seed(step)  # the same dropout masks for both
+            optimizer.zero_grad()
+            torch.nn.functional.nll_loss(model(inputs), targets).backward()
+            optimizer.step()
+            schedule.step()
+    ours, theirs = (model.state_dict() for model in models)
+    assert all(torch.equal(ours[key], theirs[key]) for key in theirs)
+    assert str(optimizers[0].state_dict()) == str(optimizers[1].state_dict())
+    assert schedulers[0].state_dict() == schedulers[1].state_dict()
+
+
+def test_training_never_imports_the_compiler() -> None:
+    # A fresh interpreter: this one may have imported torch._dynamo for other reasons.
+    probe = (
+        "import sys, torch; from normstudy import optim; from torch import nn;"
+        " model = nn.Linear(3, 2); sgd = optim.SGD(model.parameters(), lr=0.1, momentum=0.9);"
+        " schedule = optim.OneCycleLR(sgd, max_lr=0.1, total_steps=4); sgd.zero_grad();"
+        " model(torch.ones(1, 3)).sum().backward(); sgd.step(); schedule.step();"
+        " sgd.load_state_dict(sgd.state_dict()); schedule.load_state_dict(schedule.state_dict());"
+        " print('torch._dynamo' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO / "workflow" / "scripts", capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False"]
 
 
 def test_seeding_turns_on_deterministic_kernels_without_loading_the_compiler() -> None:

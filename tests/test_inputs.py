@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
+from normstudy.config_sources import load_yaml, merge_sources
 from normstudy.settings import ConfigError
-from normstudy.validation import load_yaml
 
 
 @pytest.mark.parametrize(
@@ -108,16 +108,74 @@ def test_the_plan_is_printed_and_cuda_without_a_gpu_refused_before_any_local_job
     import torch
 
     (workflow_copy / "cuda.yaml").write_text("variants:\n  gn:\n    train: {device: cuda}\n")
-    target, configs = "results/data/synthetic/raw/provenance.json", ("tests/smoke.yaml", "cuda.yaml")
-    done = snakemake(workflow_copy, target, "--cores", "1", "--configfile", *configs, check=False)
+    configs = ("tests/smoke.yaml", "cuda.yaml")
+    # A target and what it needs: gn's two seeds and bn's first, and the batch study's gn at batch 4 (both seeds
+    # in one packed job).
+    targets = [f"results/runs/{run}/model.pt" for run in ("gn/seed1", "gn/seed2", "bn/seed1")]
+    targets.append("results/batch_study/runs/gn/batch4/seed2/model.pt")
+    done = snakemake(workflow_copy, *targets, "--cores", "1", "--configfile", *configs, check=False)
     output = done.stdout + done.stderr
-    # The plan comes first, either way: the smoke study's 5 variants x 2 seeds, its batch study's 2 x 3 x 2 runs
-    # (batch 4 and 16 packed: one job per variant; 64: one per seed).
-    assert "plan: 5 variants (bn, gn, ln, in, bn_l1) x 2 seeds = 10 training runs of 2 epochs on 1000 images" in output
-    assert "batch study: 2 variants x 3 batch sizes x 2 seeds = 12 runs in 8 training jobs, 400 images" in output
+    # The plan comes first, either way: what those targets train, counted from Snakemake's own plan.
+    assert "plan: 10 jobs, 4 of them training:" in output
+    assert "  study: 3 runs of bn, gn x seeds 1, 2, 2 epochs on 1000 images" in output
+    assert "  batch study: 2 runs in 1 training job, gn at batch sizes 4, on 400 images" in output
+    assert "  training CPU time, by workflow/rules/resources.smk's estimates: about 4 s;" in output
     if torch.cuda.is_available():  # the same request where there is a GPU: planned and run
         assert done.returncode == 0, output
         return
     assert done.returncode != 0
     assert "'variants.gn.train.device': cuda (for gn), but torch sees no GPU on this machine" in output
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+def sources(*overrides: dict) -> list[tuple[str, dict]]:
+    """config.yaml, then each override as a further source."""
+    repo = Path(__file__).resolve().parents[1]
+    return [("config.yaml", load_yaml(repo / "config.yaml"))] + [(f"extra{i}", o) for i, o in enumerate(overrides)]
+
+
+def test_a_grid_replaces_the_grid_and_other_mappings_merge() -> None:
+    merged = merge_sources(
+        sources({"tune": {"grid": {"dropout": [0.0, 0.1]}, "seeds": [7, 8]}, "train": {"epochs": 3}})
+    )
+    assert merged["tune"] == {"grid": {"dropout": [0.0, 0.1]}, "seeds": [7, 8]}
+    assert merged["train"]["epochs"] == 3 and merged["train"]["batch_size"] == 128  # merged, not replaced
+    # The last source to set the grid wins whole; one that leaves it alone keeps it.
+    merged = merge_sources(sources({"tune": {"grid": {"dropout": [0.1]}}}, {"tune": {"seeds": [5, 6]}}))
+    assert merged["tune"]["grid"] == {"dropout": [0.1]}
+
+
+def test_a_list_of_variants_chooses_them_in_its_order_and_disables_the_rest() -> None:
+    merged = merge_sources(sources({"variants": {"gn1": {"norm": "group", "groups": 1}}}, {"variants": ["gn1", "bn"]}))
+    assert list(merged["variants"]) == ["gn1", "bn", "gn", "ln", "in", "bn_l1"]
+    assert [name for name, v in merged["variants"].items() if v["enabled"]] == ["gn1", "bn"]
+    assert merged["variants"]["bn"]["train"]["schedule"]["max_lr"] == 0.2  # its definition kept
+    with pytest.raises(ConfigError, match=r"'variants' in extra0 chooses variants by name, but 'bx' is not defined"):
+        merge_sources(sources({"variants": ["bn", "bx"]}))
+    with pytest.raises(ConfigError, match="but it names none"):
+        merge_sources(sources({"variants": []}))
+
+
+@pytest.mark.workflow
+def test_snakemake_runs_the_grid_a_file_gives_and_the_variants_a_list_chooses(workflow_copy: Path) -> None:
+    (workflow_copy / "grid.yaml").write_text("tune:\n  grid:\n    dropout: [0.0, 0.1]\n")
+    planned = snakemake(workflow_copy, "-n", "tune", "--configfile", "tests/smoke.yaml", "grid.yaml").stdout
+    # 5 variants x 2 points x 2 tuning seeds: the smoke grid's two peak rates are not multiplied in.
+    assert re.search(r"^tuning_train\s+20$", planned, re.MULTILINE), planned
+    assert "/dropout=0.1/seed101/" in planned and "max_lr=" not in planned
+    chosen = snakemake(workflow_copy, "-n", "--configfile", "tests/smoke.yaml", "--config", "variants=[gn, bn]").stdout
+    assert re.search(r"^train\s+4$", chosen, re.MULTILINE), chosen
+    assert {match for match in re.findall(r"results/runs/(\w+)/seed", chosen)} == {"gn", "bn"}
+    assert list((workflow_copy / "results").iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_a_disabled_variants_file_asked_for_is_refused_as_disabled(workflow_copy: Path) -> None:
+    (workflow_copy / "off.yaml").write_text("variants:\n  ln: {enabled: false}\n")
+    target = "results/runs/ln/seed1/metrics.json"
+    done = snakemake(workflow_copy, "-n", target, "--configfile", "tests/smoke.yaml", "off.yaml", check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "variant ln is disabled in the config (variants.ln.enabled: false)" in output
+    assert "--config 'variants=[bn, gn, in, bn_l1, ln]'" in output and "No rule to produce" not in output
     assert list((workflow_copy / "results").iterdir()) == []

@@ -85,11 +85,17 @@ def test_grid_points_are_every_combination_and_name_their_values() -> None:
             "tune.grid point max_lr=fast, variant bn: 'train.schedule.max_lr'",
         ),
         ({"grid": {"train.schedule.max_lr": [20.0]}}, "tune.grid point max_lr=20.0, variant bn"),
-        # Mappings merge: the smoke grid's max_lr stays beside the new key.
+        # A key path that names no setting is refused as such, before any point is made of it.
         (
             {"grid": {"train.peak_lr": [0.1]}},
-            "point max_lr=0.05,peak_lr=0.1, variant bn: 'train.peak_lr': unknown key",
+            "'tune.grid': train.peak_lr names no setting: train has no key 'peak_lr' (its keys: epochs,",
         ),
+        (
+            {"grid": {"train.schedule.max_lr": [0.1], "train.max_lr": [0.1]}},
+            "'tune.grid': train.max_lr names no setting: train has no key 'max_lr'",
+        ),
+        ({"grid": {"train.epochs.x": [1]}}, "'tune.grid': train.epochs.x goes through train.epochs, a value"),
+        ({"grid": {"train.schedule": [1]}}, "'tune.grid': train.schedule is a section; name one of its keys"),
         ({"grid": {"norm": ["batch"]}}, "'tune.grid': key 'norm' does not match ^(dropout"),
         ({"seeds": [1]}, "'tune.seeds'"),
         ({"seeds": [2, 101]}, "'tune.seeds': 2 also in 'seeds'; a study run would repeat a tuning run's"),
@@ -201,14 +207,15 @@ def test_the_search_digest_follows_the_tuning_runs_and_nothing_else() -> None:
     assert search_digest(config, names[:-1]) != digest
 
 
-# Two variants; a second grid key with one value, so point names hold two keys in the grid's order.
+# Two variants; a second grid key with one value, so point names hold two keys in the grid's order (a grid
+# replaces the smoke grid whole, so it names max_lr again).
 SMALL_TUNE = """\
 variants:
   ln: {enabled: false}
   in: {enabled: false}
   bn_l1: {enabled: false}
 tune:
-  grid: {dropout: [0.0]}
+  grid: {train.schedule.max_lr: [0.05, 0.1], dropout: [0.0]}
 """
 
 
@@ -252,7 +259,7 @@ def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tuned_wit
     # The study's seeds are no part of the search; a change of grid reruns the tuning stage only.
     (study / "seeds.yaml").write_text("seeds: [5]\n")
     assert "Nothing to be done" in snakemake(study, "-n", "tune", *configs, "seeds.yaml").stdout
-    (study / "grid.yaml").write_text("tune: {grid: {train.schedule.max_lr: [0.05, 0.2]}}\n")
+    (study / "grid.yaml").write_text("tune: {grid: {train.schedule.max_lr: [0.05, 0.2], dropout: [0.0]}}\n")
     planned = snakemake(study, "-n", "tune", *configs, "grid.yaml").stdout
     assert "make_synthetic" not in planned and "\ntrain " not in planned
     assert "tuning_train 4" in " ".join(planned.split())

@@ -12,10 +12,10 @@ import yaml
 from conftest import snakemake
 from snakemake.settings.types import MaxJobsPerTimespan
 
+from normstudy.config_sources import load_config
 from normstudy.dataset import RAW_FILES
 from normstudy.idx import read_verified
 from normstudy.packing import is_packed
-from normstudy.validation import load_config
 
 pytestmark = pytest.mark.workflow
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
+from normstudy.config_sources import load_config
 from normstudy.data import Splits, load_splits
 from normstudy.dataset import RAW_FILES
 from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
@@ -30,7 +31,6 @@ from normstudy.model import build_model
 from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.recipes import FASTER_LAYOUT, batch_run_settings, run_settings
 from normstudy.settings import RunSettings
-from normstudy.validation import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

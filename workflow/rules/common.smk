@@ -36,35 +36,38 @@ from normstudy.settings import (
     FetchSettings,
     steps_per_epoch,
 )
-from normstudy.validation import load_yaml, validate_config
+from normstudy.config_sources import load_yaml, merge_sources
+from normstudy.validation import validate_config
+
+
+def config_sources():
+    """(name, values) of each config source in the order they apply: config.yaml (unless --replace-workflow-config),
+    each --configfile, then --config."""
+    given = [str(path) for path in workflow.overwrite_configfiles]
+    # The Snakefile's `configfile:` is appended after the command line's, when it exists.
+    own = [str(path) for path in workflow.configfiles[len(given) :]]
+    if workflow.config_settings.replace_workflow_config:
+        own = []
+    files = [
+        path if os.path.relpath(path).startswith("..") else os.path.relpath(path)
+        for path in own + given
+    ]
+    overrides = dict(workflow.config_settings.config)
+    return [(path, load_yaml(path)) for path in files] + (
+        [("--config", overrides)] if overrides else []
+    )
+
 
 try:
-    # Each file read strictly first (Snakemake's own YAML reading keeps a key written twice, reads 010 as 8, ...),
-    # and kept for variant_order.
-    CONFIG_FILES = {}
-    for path in workflow.configfiles:
-        relative = os.path.relpath(path)
-        CONFIG_FILES[path] = load_yaml(path if relative.startswith("..") else relative)
-    config.update(validate_config(config))
+    # Each file read strictly (Snakemake's own reading keeps a key written twice, reads 010 as 8, ...), and merged
+    # by normstudy.config_sources' rules: Snakemake's merge would multiply a grid a file replaces, add to variants a
+    # --config list chooses, and put the --configfile variants before config.yaml's.
+    VALIDATED = validate_config(merge_sources(config_sources()))
 except ConfigError as error:
     # A plain message naming the keys, not a traceback; nothing has been scheduled or written yet.
     raise WorkflowError(str(error)) from None
-
-
-def variant_order():
-    """Variant names as the config files list them, config.yaml's first.
-
-    Snakemake puts --configfile values in before config.yaml's, so a file that only changes gn would move gn
-    to the front of every table and figure; this order does not depend on which variants a file mentions.
-    """
-    files = sorted(CONFIG_FILES, key=lambda path: Path(path).name != "config.yaml")
-    named = [
-        name for path in files for name in (CONFIG_FILES[path].get("variants") or {})
-    ]
-    return list(dict.fromkeys([*named, *config["variants"]]))
-
-
-config["variants"] = {name: config["variants"][name] for name in variant_order()}
+config.clear()
+config.update(VALIDATED)
 
 
 SCRIPTS = "workflow/scripts"
@@ -122,18 +125,35 @@ def enabled_variants():
     return [name for name, variant in config["variants"].items() if variant["enabled"]]
 
 
+# Every configured variant, disabled ones too, so that a disabled variant's file asked for by name is refused as
+# such (studied_variant) rather than as a file no rule makes.
 wildcard_constraints:
-    variant="|".join(enabled_variants()),
+    variant="|".join(config["variants"]),
     seed=r"\d+",
 
 
 RUN = "results/runs/{variant}/seed{seed}"
+# The rules that train, the last three derived from the first; their jobs are what a plan counts.
+TRAINING_RULES = ("train", "tuning_train", "batch_train", "batch_train_packed")
 TRAIN_BENCHMARK = "results/benchmarks/train/{variant}/seed{seed}.tsv"
+
+
+def studied_variant(wildcards):
+    """The wildcards' variant, refused when the config disables it."""
+    name = wildcards.variant
+    if not config["variants"][name]["enabled"]:
+        raise WorkflowError(
+            f"variant {name} is disabled in the config (variants.{name}.enabled: false), so none of its runs is "
+            f"built; enable it, or choose it with --config 'variants=[{', '.join([*enabled_variants(), name])}]'"
+        )
+    return name
 
 
 def settings_json(wildcards):
     """One run's typed settings (normstudy.settings.RunSettings) as canonical JSON."""
-    return run_settings(config, wildcards.variant, int(wildcards.seed)).to_json()
+    return run_settings(
+        config, studied_variant(wildcards), int(wildcards.seed)
+    ).to_json()
 
 
 def run_files(name):
@@ -183,12 +203,15 @@ def all_targets():
     ]
 
 
-def cuda_without_gpu():
-    """Why the configured training cannot run here: CUDA asked for where torch sees no GPU (None when it can)."""
+def cuda_without_gpu(jobs):
+    """Why the planned training cannot run here: CUDA asked for where torch sees no GPU (None when it can)."""
+    training = {
+        job.wildcards.variant for job in jobs if job.rule.name in TRAINING_RULES
+    }
     asking = [
         name
-        for name in enabled_variants()
-        if variant_recipe(config, name)["device"] == "cuda"
+        for name in config["variants"]
+        if name in training and variant_recipe(config, name)["device"] == "cuda"
     ]
     if not asking:
         return None
@@ -210,10 +233,11 @@ def cuda_without_gpu():
 
 
 # After planning, before any job: what the run trains, and whether it can train here (only now does Snakemake know
-# whether the jobs run here: a cluster's login node has no GPU, its nodes do). Dry runs skip onstart.
+# the jobs, and whether they run here: a cluster's login node has no GPU, its nodes do). Dry runs skip onstart.
 onstart:
-    print(plan_summary(), file=sys.stderr)
+    planned = list(workflow.dag.needrun_jobs())
+    print(plan_summary(planned), file=sys.stderr)
     if workflow.local_exec and not workflow.remote_exec:
-        problem = cuda_without_gpu()
+        problem = cuda_without_gpu(planned)
         if problem:
             raise WorkflowError(problem)

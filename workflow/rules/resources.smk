@@ -96,30 +96,70 @@ def batch_train_runtime(wildcards):
     return math.ceil((seconds * 2 + 120) / 60)
 
 
-def plan_summary():
-    """What the default target trains, counted, with its training CPU time by the estimates above (no margin)."""
-    names, seeds = enabled_variants(), config["seeds"]
-    epochs = sorted({variant_recipe(config, name)["epochs"] for name in names})
-    seconds = len(seeds) * sum(train_seconds(name) for name in names)
-    lines = [
-        f"plan: {len(names)} variants ({', '.join(names)}) x {len(seeds)} seeds = {len(names) * len(seeds)} "
-        f"training runs of {'/'.join(map(str, epochs))} epochs on {train_size(config)} images"
-    ]
-    if batch_study_enabled():
-        study, jobs = config["batch_study"], batch_jobs()
-        seconds += sum(
-            batch_train_seconds(job["variant"], job["batch_size"]) for job in jobs
-        )
-        lines.append(
-            f"  batch study: {len(batch_variants())} variants x {len(study_batch_sizes(config))} batch sizes x "
-            f"{len(study['seeds'])} seeds = {len(batch_manifest())} runs in {len(jobs)} training jobs, "
-            f"{batch_train_images(config)} images"
-        )
-    lines.append(
-        f"  training CPU time, by workflow/rules/resources.smk's estimates: about {seconds / 3600:.1f} h "
-        f"({seconds / 60:.0f} min); `snakemake -n` lists every job"
+def names(values):
+    """`values` without repeats, in config order (variants) or sorted (numbers), joined for a sentence."""
+    values = set(values)
+    order = list(config["variants"]) if values <= set(config["variants"]) else None
+    ordered = [v for v in order if v in values] if order else sorted(values, key=int)
+    return ", ".join(map(str, ordered))
+
+
+def counted(count, noun):
+    """'1 run', '2 runs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def plan_summary(jobs):
+    """What this run trains: its training jobs (Snakemake's plan), counted, with their CPU time by the estimates above
+    (no margin)."""
+    planned = {}
+    for job in jobs:
+        planned.setdefault(job.rule.name, []).append(job.wildcards)
+    study, tuning = planned.get("train", []), planned.get("tuning_train", [])
+    packed, alone = planned.get("batch_train_packed", []), planned.get(
+        "batch_train", []
     )
-    return "\n".join(lines)
+    lines = []
+    if study:
+        epochs = names(variant_recipe(config, w.variant)["epochs"] for w in study)
+        lines.append(
+            f"  study: {counted(len(study), 'run')} of {names(w.variant for w in study)} x seeds "
+            f"{names(w.seed for w in study)}, {epochs} epochs on {train_size(config)} images"
+        )
+    if tuning:
+        images = train_size(config, config["data"]["validation"])
+        lines.append(
+            f"  tuning: {counted(len(tuning), 'run')} of {names(w.variant for w in tuning)} x {len(set(w.point for w in tuning))}"
+            f" grid points x seeds {names(w.seed for w in tuning)}, on {images} images"
+        )
+    batch = packed + alone
+    if batch:
+        runs = len(alone) + len(packed) * len(config["batch_study"]["seeds"])
+        lines.append(
+            f"  batch study: {counted(runs, 'run')} in {counted(len(batch), 'training job')}, {names(w.variant for w in batch)} at batch "
+            f"sizes {names(sorted(int(w.batch_size) for w in batch))}, on {batch_train_images(config)} images"
+        )
+    validation = config["data"]["validation"] / train_size(config)
+    seconds = (
+        sum(train_seconds(w.variant) for w in study)
+        + sum(train_seconds(w.variant) * (1 - validation) for w in tuning)
+        + sum(batch_train_seconds(w.variant, int(w.batch_size)) for w in batch)
+    )
+    count = len(study) + len(tuning) + len(batch)
+    head = f"plan: {counted(len(jobs), 'job')}, {count} of them training"
+    return "\n".join(
+        [
+            head + (":" if count else " (every run this target needs is trained)"),
+            *lines,
+            f"  training CPU time, by workflow/rules/resources.smk's estimates: about "
+            + (
+                f"{seconds:.0f} s"
+                if seconds < 90
+                else f"{seconds / 3600:.1f} h ({seconds / 60:.0f} min)"
+            )
+            + "; `snakemake -n` lists every job",
+        ]
+    )
 
 
 # A training job's resources; the tuning and batch-study training rules derive from rule train and keep them,

@@ -41,7 +41,10 @@ def batch_sizes_pattern(packed):
 def batch_settings_json(wildcards):
     """One batch-study run's typed settings as canonical JSON."""
     settings = batch_run_settings(
-        config, wildcards.variant, int(wildcards.batch_size), int(wildcards.seed)
+        config,
+        studied_variant(wildcards),
+        int(wildcards.batch_size),
+        int(wildcards.seed),
     )
     return settings.to_json()
 

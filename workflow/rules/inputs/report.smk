@@ -38,10 +38,10 @@ def report_inputs():
     return {
         "script": f"{SCRIPTS}/report.py",
         "modules": package_modules(
+            "architecture",
             "atomic",
             "batches",
             "findings",
-            "norms",
             "provenance",
             "report_page",
             "runs",

@@ -14,7 +14,7 @@ TUNING_FIGURE = "results/tuning/validation_accuracy"
 def tuning_settings_json(wildcards):
     """One tuning run's typed settings as canonical JSON."""
     settings = tuning_settings(
-        config, wildcards.variant, wildcards.point, int(wildcards.seed)
+        config, studied_variant(wildcards), wildcards.point, int(wildcards.seed)
     )
     return settings.to_json()
 

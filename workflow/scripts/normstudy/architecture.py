@@ -1,4 +1,4 @@
-"""The write-ups' 7,652-parameter CNN as data, so config checks and reports need no torch."""
+"""The write-ups' 7,652-parameter CNN and its norms' names as data, so config checks and reports need no torch."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Pool(NamedTuple):
     kernel: int
 
 
-# Seeds 000/001: conv 1->8 3x3 (26x26), 8->8, 8->8, max-pool 2, 8->12, 12->14, 14->8 1x1, 8->26,
+# Write-ups 000/001: conv 1->8 3x3 (26x26), 8->8, 8->8, max-pool 2, 8->12, 12->14, 14->8 1x1, 8->26,
 # 26->50 1x1, average-pool 5, 50->10 1x1, log-softmax.
 LAYERS: tuple[Conv | Pool, ...] = (
     Conv(1, 8, 3),
@@ -83,3 +83,26 @@ def receptive_field_rows(
         )
         size, jump, field = out_size, jump * stride, out_field
     return rows
+
+
+def normalize_name(name: str) -> str:
+    """Canonical norm name: 'BatchNorm', 'batch_norm' and 'batch' all become 'batch'."""
+    key = name.strip().lower().replace("_", "").replace("-", "")
+    return key.removesuffix("norm2d").removesuffix("norm") or key
+
+
+# How the report names each norm's layer; C is the channel count.
+NORM_LAYERS = {
+    "batch": "BatchNorm2d(C)",
+    "group": "GroupNorm({groups}, C)",
+    "layer": "GroupNorm(1, C)",
+    "instance": "GroupNorm(C, C)",
+}
+
+
+def describe_norm(name: str, groups: int | None = None) -> str:
+    """The layer a norm name stands for, e.g. 'GroupNorm(2, C)' for group norm with two groups."""
+    key = normalize_name(name)
+    if key not in NORM_LAYERS:
+        raise ValueError(f"unknown norm '{name}'; known: {', '.join(NORM_LAYERS)}")
+    return NORM_LAYERS[key].format(groups=groups)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from normstudy.data import Splits, eval_batch, training_batch
 from normstudy.model import build_model, conv_weights
 from normstudy.model_file import save_torch
+from normstudy.optim import SGD, OneCycleLR
 from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
 from normstudy.seeding import restore_rng_state, rng_state, seed_everything
 from normstudy.settings import RUN_CODE_MODULES, RunSettings, steps_per_epoch
@@ -216,14 +217,14 @@ def new_run(pack: Pack, train_size: int, device: torch.device) -> Run:
     if len(pack) > 1:
         model = prepare_model(settings, device, copies=len(pack))
         model.load_state_dict(pack_state_dicts(states))
-    optimizer = torch.optim.SGD(
+    optimizer = SGD(
         model.parameters(),
         lr=schedule.max_lr / schedule.div_factor,
         momentum=sgd.momentum,
         weight_decay=sgd.weight_decay,
         nesterov=sgd.nesterov,
     )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+    scheduler = OneCycleLR(
         optimizer,
         max_lr=schedule.max_lr,
         total_steps=total_steps,

@@ -39,9 +39,9 @@ def save_model(path: Path, state: dict[str, torch.Tensor], settings: RunSettings
     save_torch(path, {"model": state, "settings_digest": settings.digest()})
 
 
-def load_model(model: nn.Module, path: Path, settings: RunSettings, settings_path: Path) -> None:
-    """Load model.pt into `model`, refusing a file trained with settings other than `settings` (read from
-    `settings_path`), or one that is truncated or of another shape."""
+def read_model_file(path: Path) -> dict[str, Any]:
+    """model.pt's contents ({"model": state_dict, "settings_digest": ...}), refusing a missing, truncated or foreign
+    file."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -51,12 +51,24 @@ def load_model(model: nn.Module, path: Path, settings: RunSettings, settings_pat
         raise ModelFileError(f"{path}: not a model file torch can read ({first}); delete it to retrain") from None
     if not isinstance(saved, dict) or tuple(sorted(saved)) != MODEL_KEYS:
         raise ModelFileError(f"{path}: not a normstudy model.pt (no settings digest in it); delete it to retrain")
+    return saved
+
+
+def check_trained_with(saved: dict[str, Any], path: Path, settings: RunSettings, settings_path: Path) -> None:
+    """Refuse a model file whose recorded settings digest is not that of `settings` (read from `settings_path`)."""
     if saved["settings_digest"] != settings.digest():
         raise ModelFileError(
             f"{path} was trained with other settings than {settings_path} (settings digest"
             f" {str(saved['settings_digest'])[:12]}, not {settings.digest()[:12]}): give the run's own"
             " settings.json, or retrain the run"
         )
+
+
+def load_model(model: nn.Module, path: Path, settings: RunSettings, settings_path: Path) -> None:
+    """Load model.pt into `model`, refusing a file trained with settings other than `settings` (read from
+    `settings_path`), or one that is truncated or of another shape."""
+    saved = read_model_file(path)
+    check_trained_with(saved, path, settings, settings_path)
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as error:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from normstudy.architecture import normalize_name
+
 
 def _batch(channels: int, groups: int | None, copies: int) -> nn.Module:
     # Statistics per channel (over the batch and the map): a packed model's channels are its own.
@@ -45,12 +47,6 @@ NORM_MAP: dict[str, Callable[[int, int | None, int], nn.Module]] = {
 }
 
 
-def normalize_name(name: str) -> str:
-    """Canonical norm name: 'BatchNorm', 'batch_norm' and 'batch' all become 'batch'."""
-    key = name.strip().lower().replace("_", "").replace("-", "")
-    return key.removesuffix("norm2d").removesuffix("norm") or key
-
-
 def create_norm(name: str, channels: int, groups: int | None = None, copies: int = 1) -> nn.Module:
     """The layer `name` for `channels` channels (`groups`: group norm only), for `copies` models packed side by side."""
     key = normalize_name(name)
@@ -59,20 +55,3 @@ def create_norm(name: str, channels: int, groups: int | None = None, copies: int
     if copies < 1:
         raise ValueError(f"copies must be at least 1, not {copies}")
     return NORM_MAP[key](channels, groups, copies)
-
-
-# How the report names each norm's layer; C is the channel count.
-NORM_LAYERS = {
-    "batch": "BatchNorm2d(C)",
-    "group": "GroupNorm({groups}, C)",
-    "layer": "GroupNorm(1, C)",
-    "instance": "GroupNorm(C, C)",
-}
-
-
-def describe_norm(name: str, groups: int | None = None) -> str:
-    """The layer a norm name stands for, e.g. 'GroupNorm(2, C)' for group norm with two groups."""
-    key = normalize_name(name)
-    if key not in NORM_LAYERS:
-        raise ValueError(f"unknown norm '{name}'; known: {', '.join(NORM_MAP)}")
-    return NORM_LAYERS[key].format(groups=groups)

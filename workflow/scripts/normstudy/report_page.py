@@ -18,10 +18,10 @@ import pandas as pd
 import yaml
 
 from normstudy import provenance
+from normstudy.architecture import describe_norm
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import Power, key_results, verdict
-from normstudy.norms import describe_norm
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]

@@ -32,6 +32,7 @@ RUN_CODE_MODULES = (
     "model",
     "model_file",
     "norms",
+    "optim",
     "packing",
     "seeding",
     "settings",

@@ -20,7 +20,6 @@ from normstudy.recipes import (
     batch_study_variants,
     batch_train_images,
     grid_points,
-    merge,
     point_name,
     study_batch_sizes,
     train_size,
@@ -29,9 +28,8 @@ from normstudy.recipes import (
     variant_recipe,
 )
 from normstudy.settings import MAX_QUOTED, ConfigError, short, steps_per_epoch, strict_integer
-from normstudy.strict_yaml import read_strict_yaml
 
-__all__ = ["ConfigError", "load_config", "load_schema", "load_yaml", "validate_config"]
+__all__ = ["ConfigError", "load_schema", "validate_config"]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 # The schema's pattern is matched with re.search, where '$' also matches before a final newline.
@@ -284,28 +282,28 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     return filled
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A config file read strictly (strict_yaml), refused when its aliases expand past MAX_CONFIG_NODES values or
-    when it is not a mapping of keys."""
-    # Aliases load as shared references (cheap); walking them is what would blow up, so count first.
-    loaded = read_strict_yaml(path)
-    for _ in walk(loaded):
-        pass
-    if loaded is not None and not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: holds a {type(loaded).__name__}, not keys and values (such as 'seeds: [1, 2]')")
-    return loaded or {}
-
-
-def load_config(*paths: str | Path) -> dict[str, Any]:
-    """config.yaml merged with further config files, as Snakemake merges them, then validated."""
-    merged: dict[str, Any] = {}
-    for path in paths:
-        merged = merge(merged, load_yaml(path))
-    return validate_config(merged)
+def grid_key_problem(path: str, variant_schema: dict[str, Any]) -> str | None:
+    """Why a tuning grid key is not the path of one setting of a variant (None when it is)."""
+    node, parts = variant_schema, path.split(".")
+    for depth, part in enumerate(parts):
+        keys = node.get("properties", {})
+        where = ".".join(parts[:depth]) or "a variant"
+        if part not in keys:
+            return f"'tune.grid': {path} names no setting: {where} has no key {part!r} (its keys: {', '.join(keys)})"
+        node = keys[part]
+        if depth < len(parts) - 1 and node.get("type") != "object":
+            return f"'tune.grid': {path} goes through {'.'.join(parts[: depth + 1])}, a value, not a section"
+    if node.get("type") == "object":
+        return f"'tune.grid': {path} is a section; name one of its keys ({', '.join(node.get('properties', {}))})"
+    return None
 
 
 def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """Every grid point must give every variant a valid config, on the training images tuning runs keep."""
+    variant_schema = schema["properties"]["variants"]["additionalProperties"]
+    wrong = [grid_key_problem(path, variant_schema) for path in config["tune"]["grid"]]
+    if any(wrong):
+        return [problem for problem in wrong if problem]
     points = grid_points(config)
     names = [point_name(point) for point in points]
     leaves = [path.rsplit(".", 1)[-1] for path in config["tune"]["grid"]]
@@ -320,7 +318,6 @@ def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
             "initialization and data order, so the test set would score a run the search chose on"
         ]
     problems = []
-    variant_schema = schema["properties"]["variants"]["additionalProperties"]
     images = train_size(config, config["data"]["validation"])
     for point, name in zip(points, names, strict=True):
         for variant, settings in config["variants"].items():

@@ -1,0 +1,75 @@
+"""`make verify`: a finished study audited against its config, running nothing; what is missing, out of date or of
+other settings is listed with the one command that rebuilds exactly that."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import snakemake_env
+from test_run_files import kept, result_files
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = ["--configfile", "tests/smoke.yaml"]
+
+
+def verify(study: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """workflow/scripts/verify.py in `study`, in the environment of the tests' Snakemake runs."""
+    return subprocess.run(
+        [sys.executable, "workflow/scripts/verify.py", *args],
+        cwd=study,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild_command(smoke_study: Path) -> None:
+    done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # 10 runs of the study and 12 of its batch study.
+    assert "are present and up to date, and the models, job records and metrics of its 22 runs" in done.stdout
+    before = result_files(smoke_study)
+    run, other = smoke_study / "results/runs/gn/seed2", smoke_study / "results/runs/gn/seed1"
+    table = smoke_study / "results/tables/summary.csv"
+    with kept(table):
+        table.write_text(table.read_text() + "\n")  # a table changed after the report was built from it
+        done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "verify: 1 problem\n  outdated: report/index.html  (rule report: updated input files)" in done.stdout
+    assert "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml\n" in done.stdout
+    with kept(run / "metrics.json"), kept(run / "model.pt"):
+        (run / "metrics.json").unlink()
+        # Another seed's model in this run's place, made to look as old as the original: Snakemake sees nothing.
+        stat = (run / "model.pt").stat()
+        shutil.copyfile(other / "model.pt", run / "model.pt")
+        os.utime(run / "model.pt", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "verify: 2 problems\n  missing:  results/runs/gn/seed2/metrics.json  (rule evaluate)" in done.stdout
+    assert "wrong run: results/runs/gn/seed2/model.pt was trained with other settings than" in done.stdout
+    assert re.search(r"then \d+ files are made again after those \(rules .*aggregate.*\)", done.stdout)
+    assert (
+        "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml --forcerun"
+        " results/runs/gn/seed2/model.pt" in done.stdout
+    )
+    assert result_files(smoke_study) == before
+
+
+def test_verify_names_what_snakemake_refuses(smoke_study: Path) -> None:
+    settings = smoke_study / "results/runs/bn/seed1/settings.json"
+    with kept(settings):
+        data = json.loads(settings.read_text())
+        data["variant"]["norm"] = "instance"
+        settings.write_text(json.dumps(data))
+        done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: snakemake refused the study as it stands")
+    assert "results/runs/bn/seed1/settings.json was edited after it was written: variant.norm" in done.stderr

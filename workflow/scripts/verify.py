@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Audit a finished study against its config without running anything (`make verify`).
+
+Snakemake's own summary of the default target (its checks at parse time included: run settings against the config,
+data against its provenance) says which files are missing or out of date; then every run's model, job record and
+metrics must carry the digest of its settings.json. Prints what is wrong and the one command that rebuilds exactly
+that; exit status 0 only when everything holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from normstudy.cli import run_cli
+from normstudy.model_file import ModelFileError, check_trained_with, read_model_file
+from normstudy.runs import RunMismatchError, read_named_json
+from normstudy.settings import ConfigError, RunSettings
+
+SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
+SHOWN = 25
+# Files of one run that record the digest of its settings.
+DIGEST_RECORDS = ("job.json", "metrics.json")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One output file of the study as Snakemake's summary describes it."""
+
+    path: str
+    rule: str
+    status: str
+    pending: bool
+
+
+@dataclass
+class Audit:
+    """What is wrong, file by file, and the files to train again although Snakemake finds them up to date."""
+
+    problems: list[str] = field(default_factory=list)
+    retrain: list[str] = field(default_factory=list)
+
+
+def snakemake_summary(snakemake_args: list[str]) -> list[Planned]:
+    """Snakemake's --summary of the study, or ConfigError with what Snakemake refused (its parse-time checks)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--summary", *snakemake_args], capture_output=True, text=True, check=False
+    )
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or SUMMARY_HEADER not in lines:
+        told = [line for line in (done.stderr + done.stdout).splitlines() if line.strip() and "File " not in line]
+        raise ConfigError("snakemake refused the study as it stands:\n" + "\n".join(told[-8:]))
+    rows = [line.split("\t") for line in lines[lines.index(SUMMARY_HEADER) + 1 :] if line.count("\t") == 5]
+    return [Planned(path, rule, status, plan == "update pending") for path, _, rule, _, status, plan in rows]
+
+
+def stale_files(planned: list[Planned]) -> tuple[list[str], str]:
+    """One line per file Snakemake would make again for a reason of its own (missing; newer inputs, changed params
+    or code), and one for the files remade only because of those ("" when none)."""
+    lines, downstream = [], {}
+    for item in planned:
+        if item.status == "missing":
+            lines.append(f"missing:  {item.path}  (rule {item.rule})")
+        elif item.pending and item.status != "ok":
+            lines.append(f"outdated: {item.path}  (rule {item.rule}: {item.status})")
+        elif item.pending:
+            downstream.setdefault(item.rule, []).append(item.path)
+    count = sum(map(len, downstream.values()))
+    then = f"then {count} files are made again after those (rules {', '.join(downstream)})" if count else ""
+    return lines, then
+
+
+def audit_run(folder: Path, audit: Audit) -> None:
+    """A run's model, job record and metrics must carry the digest of its settings.json."""
+    settings_path = folder / "settings.json"
+    try:
+        settings = RunSettings.read(settings_path)
+    except (ConfigError, OSError) as error:
+        audit.problems.append(f"unreadable: {error}")
+        return
+    identity = (settings.variant.name, settings.seed)
+    model = folder / "model.pt"
+    if model.exists():
+        try:
+            check_trained_with(read_model_file(model), model, settings, settings_path)
+        except ModelFileError as error:
+            audit.problems.append(f"wrong run: {error}")
+            audit.retrain.append(str(model))
+    for name in DIGEST_RECORDS:
+        if (folder / name).exists():
+            try:
+                read_named_json(folder / name, identity, settings.digest())
+            except (RunMismatchError, ValueError) as error:
+                audit.problems.append(f"wrong run: {error}")
+                audit.retrain.append(str(folder / name))
+
+
+def rebuild_command(snakemake_args: list[str], retrain: list[str]) -> str:
+    """The one command that rebuilds what is missing or out of date, forcing the files Snakemake finds up to date."""
+    force = ["--forcerun", *retrain] if retrain else []
+    return shlex.join(["snakemake", "--cores", "all", *snakemake_args, *force])
+
+
+def main(snakemake_args: list[str]) -> int:
+    """Audit the study; print the findings and the rebuild command; return the exit status (0: all holds)."""
+    planned = snakemake_summary(snakemake_args)
+    stale, then = stale_files(planned)
+    audit = Audit(problems=stale)
+    runs = sorted({Path(item.path).parent for item in planned if item.path.endswith("/settings.json")})
+    for folder in runs:
+        audit_run(folder, audit)
+    if not audit.problems:
+        print(
+            f"verify: all {len(planned)} files of the study are present and up to date, and the models, job records"
+            f" and metrics of its {len(runs)} runs are of their settings"
+        )
+        return 0
+    print(f"verify: {len(audit.problems)} problem{'' if len(audit.problems) == 1 else 's'}")
+    for line in audit.problems[:SHOWN]:
+        print(f"  {line}")
+    if len(audit.problems) > SHOWN:
+        print(f"  ... and {len(audit.problems) - SHOWN} more")
+    if then:
+        print(then)
+    print(f"to rebuild exactly that: {rebuild_command(snakemake_args, audit.retrain)}")
+    return 1
+
+
+def parse_args(argv: list[str] | None = None) -> list[str]:
+    """Parse the command line: every argument but --help is the study's own Snakemake argument."""
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [SNAKEMAKE_ARGS ...]   (e.g. --configfile my.yaml, as the study was run with)",
+    )
+    _, snakemake_args = parser.parse_known_args(argv)
+    return snakemake_args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    run_cli(lambda: sys.exit(main(arguments)))
