@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from helpers import tiny_settings
 
+from normstudy.analysis import Plan
 from normstudy.settings import RunSettings
 
 # Final test accuracy per (variant, seed); 10-image test sets so that the confusion matrices stay small.
@@ -19,7 +20,7 @@ FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0}
 
 
 def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Path]:
-    """settings.json, metrics.json and a two-epoch history.csv of one run."""
+    """settings.json, metrics.json, predictions.csv and a two-epoch history.csv of one run."""
     base = tiny_settings(norm=norm, seed=seed)
     settings = dataclasses.replace(base, variant=dataclasses.replace(base.variant, name=variant))
     accuracy = FINAL[(variant, seed)]
@@ -27,7 +28,7 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
     matrix = [[0] * 10 for _ in range(10)]
     for k in range(10):  # image k has label k; the first `correct` are right, the rest are called 0
         matrix[k][k if k < correct else 0] += 1
-    paths = {name: folder / name for name in ("settings.json", "metrics.json", "history.csv")}
+    paths = {name: folder / name for name in ("settings.json", "metrics.json", "history.csv", "predictions.csv")}
     folder.mkdir(parents=True)
     paths["settings.json"].write_text(json.dumps(settings.file_dict()))
     metrics = {
@@ -55,7 +56,19 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
         }
     )
     history.to_csv(paths["history.csv"], index=False)
+    predictions = pd.DataFrame({"index": range(10), "label": range(10)})
+    predictions["prediction"] = [k if k < correct else 0 for k in range(10)]
+    predictions.to_csv(paths["predictions.csv"], index=False)
     return paths
+
+
+def files(runs: list[dict[str, Path]]) -> dict[str, list[Path]]:
+    """aggregate.main's inputs, a list per kind in run order."""
+    names = {"settings": "settings.json", "metrics": "metrics.json", "histories": "history.csv"}
+    return {kind: [run[name] for run in runs] for kind, name in {**names, "predictions": "predictions.csv"}.items()}
+
+
+PLAN = Plan(reference="bn", correction="holm", alpha=0.05, margin=5.0, test_resamples=200)
 
 
 @pytest.fixture
@@ -67,11 +80,11 @@ def tables(tmp_path: Path) -> dict[str, pd.DataFrame]:
     ]
     out = {name: tmp_path / "tables" / f"{name}.csv" for name in aggregate.OUTPUTS}
     out["summary_md"], out["summary_html"] = tmp_path / "tables" / "summary.md", tmp_path / "tables" / "summary.html"
-    aggregate.main(
-        [r["settings.json"] for r in runs], [r["metrics.json"] for r in runs], [r["history.csv"] for r in runs], out
-    )
+    out["analysis"] = tmp_path / "tables" / "analysis.json"
+    aggregate.main(files(runs), PLAN, out)
     return {name: pd.read_csv(path) for name, path in out.items() if path.suffix == ".csv"} | {
-        "md": out["summary_md"].read_text()
+        "md": out["summary_md"].read_text(),
+        "analysis": json.loads(out["analysis"].read_text()),
     }
 
 
@@ -84,7 +97,7 @@ def test_summary_by_hand(tables: dict) -> None:
     assert bn["test_acc_std"] == pytest.approx(math.sqrt(50), rel=1e-5)
     assert bn["test_acc_ci95_low"] == pytest.approx(85 - 12.706205 * 5, rel=1e-5)
     assert bn["test_acc_ci95_high"] == pytest.approx(85 + 12.706205 * 5, rel=1e-5)
-    assert bn["best_epoch_test_acc_mean"] == pytest.approx(88.0)  # (93 + 83) / 2
+    assert "best_epoch_test_acc_mean" not in summary.columns  # a maximum over epochs of test accuracy: not shown
     assert bn["train_test_gap_mean"] == pytest.approx(5.0)
     assert bn["misclassified_mean"] == pytest.approx(1.5)  # (1 + 2) / 2
     assert bn["seconds_per_epoch_mean"] == pytest.approx(3.0)
@@ -106,6 +119,18 @@ def test_comparison_is_paired_by_seed(tables: dict) -> None:
     assert math.isnan(row["p_value"])
 
 
+def test_the_declared_family_compares_each_variant_with_the_reference(tables: dict) -> None:
+    """gn - bn per seed: -20, -20: no residual spread (2 variants x 2 seeds, 1 residual df, zero residual), so the
+    difference is exact and nothing is testable; the facts carry the plan and the model's df."""
+    row = tables["family"].iloc[0]
+    assert (row["variant"], row["reference"], row["n_seeds"]) == ("gn", "bn", 2)
+    assert row["diff"] == pytest.approx(-20.0) and row["df"] == 1
+    assert pd.isna(row["held_equal"])  # the same recipe: only the norm differs
+    facts = tables["analysis"]
+    assert facts["plan"]["reference"] == "bn" and facts["df"] == 1
+    assert set(facts["prediction_intervals"]) == {"bn", "gn"}
+
+
 def test_per_class_and_confusion_means(tables: dict) -> None:
     """bn seed 1 gets classes 0-8 right, seed 2 classes 0-7: class 8 is right in one seed of two."""
     per_class = tables["per_class"].set_index(["variant", "class"])
@@ -125,7 +150,7 @@ def test_metrics_of_another_run_are_refused(tmp_path: Path) -> None:
     first = write_run(tmp_path / "a", "bn", "batch", 1)
     second = write_run(tmp_path / "b", "bn", "batch", 2)
     with pytest.raises(ValueError, match="is of bn seed 2, not bn seed 1"):
-        aggregate.read_runs([first["settings.json"]], [second["metrics.json"]], [first["history.csv"]])
+        aggregate.read_runs(files([{**first, "metrics.json": second["metrics.json"]}]))
     assert RunSettings.read(first["settings.json"]).variant.name == "bn"
 
 
@@ -134,4 +159,4 @@ def test_metrics_from_other_settings_of_the_same_run_are_refused(tmp_path: Path)
     metrics = json.loads(run["metrics.json"].read_text())
     run["metrics.json"].write_text(json.dumps({**metrics, "settings_digest": "0" * 64}))
     with pytest.raises(ValueError, match=r"metrics.json was made with other settings than the run's settings.json"):
-        aggregate.read_runs([run["settings.json"]], [run["metrics.json"]], [run["history.csv"]])
+        aggregate.read_runs(files([run]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from normstudy.recipes import (
     scaled_lr,
     tuning_points,
     tuning_settings,
+    variant_batch_sizes,
 )
 from normstudy.settings import ConfigError, RunSettings, steps_per_epoch
 from normstudy.validation import MAX_CONFIG_NODES, validate_config
@@ -66,6 +68,9 @@ def _set(path: str, value: Any) -> dict[str, Any]:
     node[last] = value
     return override
 
+
+# The earlier batch-study design, kept as an option: the SGD batch itself shrinks, one pass over 20,000 images.
+SGD_BATCH = {"design": "sgd_batch", "batch_sizes": [2, 4, 8, 16, 32], "epochs": 1, "train_images": 20000}
 
 BAD_CONFIGS = [
     # (override merged into config.yaml, key the message must name, words it must contain)
@@ -146,14 +151,25 @@ BAD_CONFIGS = [
     (_set("batch_study.variants", ["bx"]), "'batch_study.variants'", "'bx' is not a variant"),
     (_set("batch_study.variants", []), "'batch_study.variants'", "should be non-empty"),
     (
-        {"variants": {name: {"enabled": False} for name in ("bn", "gn", "ln")}},
+        {"variants": {name: {"enabled": False} for name in ("bn", "gn", "ln")}, "analysis": {"reference": "in"}},
         "'batch_study.variants'",
         "every variant it lists is disabled",
     ),
     (_set("batch_study.batch_sizes", [1, 4]), "'batch_study.batch_sizes.0'", "minimum of 2"),
     (_set("batch_study.batch_sizes", [4]), "'batch_study.batch_sizes'", "too short"),
     (_set("batch_study.batch_sizes", [2, 2]), "'batch_study.batch_sizes'", "non-unique"),
-    (_set("batch_study.batch_sizes", [2, 30000]), "'batch_study.batch_sizes'", "30000 is more than the 20000"),
+    (
+        {"batch_study": {**SGD_BATCH, "batch_sizes": [2, 30000]}},
+        "'batch_study.batch_sizes'",
+        "30000 is more than the 20000",
+    ),
+    (_set("batch_study.batch_sizes", [2, 64]), "'batch_study.batch_sizes'", "64 is not bn's train.batch_size 128"),
+    (_set("batch_study.precise_bn_images", 70000), "'batch_study.precise_bn_images'", "maximum of 60000"),
+    ({"batch_study": {**SGD_BATCH, "precise_bn_images": 30000}}, "'batch_study.precise_bn_images'", "20000 training"),
+    (_set("analysis.reference", "bx"), "'analysis.reference'", "'bx' is not a studied variant"),
+    (_set("analysis.margin", 0), "'analysis.margin'", "less than or equal to the minimum"),
+    (_set("analysis.correction", "bh"), "'analysis.correction'", "not one of holm, bonferroni"),
+    (_set("analysis.decisions", [{"choice": "x", "seen": "tea leaves"}]), "'analysis.decisions.0.seen'", "not one of"),
     (_set("batch_study.train_images", 70000), "'batch_study.train_images'", "more than the 60000 training images"),
     (_set("batch_study.train_images", 20000.0), "'batch_study.train_images'", "expected integer or null, got float"),
     (_set("batch_study.epochs", 0), "'batch_study.epochs'", "minimum of 1"),
@@ -162,9 +178,13 @@ BAD_CONFIGS = [
     (_set("batch_study.pack", "sometimes"), "'batch_study.pack'", "not one of auto, always, never"),
     (_set("batch_study.size", 3), "'batch_study.size'", "unknown key"),
     # Linear scaling from bn's 0.2 at 128 gives 12.8 at 8,192: over the schema's maximum peak rate.
-    (_set("batch_study.batch_sizes", [2, 8192]), "batch_study batch size 8192, variant bn", "maximum of 10"),
     (
-        {"batch_study": {"batch_sizes": [2, 10000], "lr_scaling": "none"}},
+        {"batch_study": {**SGD_BATCH, "batch_sizes": [2, 8192]}},
+        "batch_study batch size 8192, variant bn",
+        "maximum of 10",
+    ),
+    (
+        {"batch_study": {**SGD_BATCH, "batch_sizes": [2, 10000], "lr_scaling": "none"}},
         "batch_study batch size 10000, variant bn: train.schedule.pct_start",
         "less than one warm-up step",
     ),
@@ -403,30 +423,43 @@ def test_the_peak_learning_rate_scales_with_the_batch_size(rule: str, batch_size
     assert scaled_lr(0.2, batch_size, 128, rule) == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_batch_study_run_is_its_variants_recipe_at_that_batch_size() -> None:
-    config = validate_config(shipped())
+def test_a_sgd_batch_study_run_is_its_variants_recipe_at_that_batch_size() -> None:
+    config = validate_config(merged(shipped(), {"batch_study": SGD_BATCH}))
     settings = batch_run_settings(config, "gn", 4, 2)
     main = run_settings(config, "gn", 2)
     assert settings.variant == main.variant and settings.seed == 2
-    assert settings.train.batch_size == 4 and settings.train.epochs == config["batch_study"]["epochs"]
+    assert settings.train.batch_size == 4 and settings.train.epochs == 1
     assert settings.train.schedule.max_lr == pytest.approx(main.train.schedule.max_lr * 4 / 128)
     same = ("optimizer", "augment", "device", "memory_format", "threads")
     assert all(getattr(settings.train, key) == getattr(main.train, key) for key in same)
-    assert settings.data.train_images == config["batch_study"]["train_images"] and main.data.train_images == 0
+    assert settings.data.train_images == 20000 and main.data.train_images == 0
     assert RunSettings.from_dict(settings.to_dict()) == settings
     # The whole training set is written as 0, as every other run writes it: one run, one settings digest.
-    everything = validate_config(merged(shipped(), _set("batch_study.train_images", 60000)))
+    everything = validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, "train_images": 60000}}))
     assert batch_run_settings(everything, "gn", 4, 2).data.train_images == 0
     assert batch_run_settings(
-        validate_config(merged(shipped(), _set("batch_study.train_images", None))), "gn", 4, 2
+        validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, "train_images": None}})), "gn", 4, 2
     ) == (batch_run_settings(everything, "gn", 4, 2))
 
 
-def test_settings_json_leaves_out_the_training_subset_of_a_run_that_has_none() -> None:
-    """Runs recorded before batch_study existed keep their settings.json and digest (the tuning record's)."""
+def test_a_ghost_study_run_keeps_its_recipe_and_groups_batch_norms_statistics() -> None:
     config = validate_config(shipped())
+    main, reference, ghost = run_settings(config, "bn", 2), batch_run_settings(config, "bn", 128, 2), None
+    ghost = batch_run_settings(config, "bn", 4, 2)
+    assert ghost.variant == dataclasses.replace(main.variant, ghost=4) and reference.variant == main.variant
+    assert ghost.train == reference.train == dataclasses.replace(main.train, epochs=config["batch_study"]["epochs"])
+    # The batch-free norms run at the reference only: the statistics batch cannot change them.
+    assert variant_batch_sizes(config, "gn") == [128] and variant_batch_sizes(config, "bn") == [2, 4, 8, 16, 32, 128]
+    assert batch_run_settings(config, "gn", 128, 2).variant.ghost == 0
+
+
+def test_settings_json_leaves_out_the_training_subset_and_ghost_of_a_run_that_has_none() -> None:
+    """Runs recorded before batch_study existed keep their settings.json and digest (the tuning record's)."""
+    config = validate_config(merged(shipped(), {"batch_study": SGD_BATCH}))
     assert "train_images" not in run_settings(config, "bn", 1).to_dict()["data"]
+    assert "ghost" not in run_settings(config, "bn", 1).to_dict()["variant"]
     assert batch_run_settings(config, "bn", 2, 1).to_dict()["data"]["train_images"] == 20000
+    assert batch_run_settings(validate_config(shipped()), "bn", 2, 1).to_dict()["variant"]["ghost"] == 2
     data = run_settings(config, "bn", 1).to_dict()
     data["data"]["train_images"] = "all"
     with pytest.raises(ConfigError, match=r"settings\.data\.train_images: expected int"):
@@ -435,13 +468,15 @@ def test_settings_json_leaves_out_the_training_subset_of_a_run_that_has_none() -
 
 def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
     def packed(**study: Any) -> list[int]:
-        config = validate_config(merged(shipped(), {"batch_study": study}))
+        config = validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, **study}}))
         return [size for size in config["batch_study"]["batch_sizes"] if is_packed(config, size)]
 
     assert packed() == [2, 4, 8, 16]  # auto: up to PACKING_PAYS_UP_TO
     assert packed(pack="always") == [2, 4, 8, 16, 32]
     assert packed(pack="never") == []
     assert packed(pack="always", seeds=[7]) == []  # one seed: nothing to pack
+    # The ghost design keeps the recipe's SGD batch of 128 at every size: packing does not pay there.
+    assert packed(design="ghost", batch_sizes=[2, 4, 128], epochs=3, train_images=None) == []
 
 
 def test_a_disabled_variant_is_left_out_of_the_batch_study() -> None:

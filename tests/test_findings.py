@@ -1,124 +1,134 @@
-"""The report's generated sentences: every verdict branch, the key results, and the power statement."""
+"""The report's generated sentences: each reading of the declared family, the key results, the sensitivity, the target
+and the write-ups' single runs, on tables made up by hand."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
-import pytest
 
-from normstudy.findings import TARGET_ACCURACY, Power, key_results, verdict
-
-COLUMNS = ["variant_a", "variant_b", "diff_mean", "ci95_low", "ci95_high", "p_value", "p_adjusted", "significant"]
-
-
-def comparisons(*rows: tuple) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-UNTESTED = comparisons(("bn", "gn", 0.1, math.nan, math.nan, math.nan, math.nan, False))
-NOTHING = comparisons(
-    ("bn", "gn", 0.07, -0.1, 0.2, 0.3, 0.6, False),
-    ("bn", "ln", 0.14, -0.1, 0.4, 0.2, 0.6, False),
-)
-SOMETHING = comparisons(
-    ("bn", "in", 0.69, 0.4, 1.0, 0.004, 0.012, True),
-    ("in", "gn", -0.62, -0.9, -0.3, 0.006, 0.012, True),
-    ("bn", "gn", 0.07, -0.1, 0.2, 0.3, 0.3, False),
+from normstudy.analysis import FAMILY_COLUMNS
+from normstudy.findings import (
+    TARGET_ACCURACY,
+    family_verdict,
+    key_results,
+    reading_words,
+    sensitivity_sentence,
+    target_sentence,
+    write_up_003_sentence,
 )
 
+PLAN = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2, "test_resamples": 2000}
+FACTS = {
+    "plan": PLAN,
+    "residual_sd": 0.078,
+    "df": 8,
+    "sensitivity": {
+        "residual_sd": 0.078,
+        "df": 8,
+        "level": 0.0125,
+        "detectable": 0.27,
+        "detectable_low": 0.18,
+        "detectable_high": 0.51,
+    },
+    "prediction_intervals": {"bn": [99.25, 99.67], "gn": [99.21, 99.63], "ln": [99.15, 99.57], "in": [98.8, 99.2]},
+}
 
-def test_verdict_without_a_testable_pair() -> None:
-    assert verdict(UNTESTED, 1) == (
-        "With 1 seed(s) per variant no difference can be tested; the table only describes these runs, "
-        "and no variant can be called better."
+
+def family(*rows: dict) -> pd.DataFrame:
+    """A family table: each row's numbers, the rest of its columns filled in."""
+    base = dict.fromkeys(FAMILY_COLUMNS, math.nan) | {"reference": "bn", "n_seeds": 3, "df": 8, "held_equal": ""}
+    return pd.DataFrame([base | row for row in rows], columns=list(FAMILY_COLUMNS))
+
+
+FAMILY = family(
+    {"variant": "gn", "diff": -0.04, "ci_low": -0.19, "ci_high": 0.11, "p_value": 0.55, "p_adjusted": 0.80,
+     "tost_p": 0.018, "tost_p_adjusted": 0.074, "verdict": "inconclusive", "held_equal": "max_lr 0.1 vs 0.2"},
+    {"variant": "in", "diff": -0.44, "ci_low": -0.59, "ci_high": -0.30, "p_value": 0.0001, "p_adjusted": 0.0005,
+     "tost_p": 0.99, "tost_p_adjusted": 0.99, "verdict": "different"},
+    {"variant": "ln", "diff": 0.01, "ci_low": -0.05, "ci_high": 0.07, "p_value": 0.7, "p_adjusted": 0.8,
+     "tost_p": 0.001, "tost_p_adjusted": 0.003, "verdict": "equivalent"},
+)  # fmt: skip
+
+
+def test_each_reading_is_said_with_its_test() -> None:
+    rows = FAMILY.set_index("variant")
+    assert reading_words(rows.loc["in"], 0.2) == "different (Holm p = 0.001)"
+    assert reading_words(rows.loc["ln"], 0.2) == "equivalent within ±0.2 points (TOST, Holm p = 0.003)"
+    assert reading_words(rows.loc["gn"], 0.2) == (
+        "inconclusive: not shown different (Holm p = 0.80) nor within ±0.2 points (TOST Holm p = 0.07)"
     )
+    untested = family({"variant": "gn", "diff": -0.04, "verdict": "inconclusive"}).iloc[0]
+    assert reading_words(untested, 0.2).startswith("not testable")
+    assert reading_words(rows.loc["in"], 0.2, "bonferroni") == "different (Bonferroni p = 0.001)"
 
 
-def test_verdict_when_nothing_is_significant() -> None:
-    said = verdict(NOTHING, 3)
-    assert said.startswith("None of the 2 pairwise differences is significant at the 5 % level")
-    assert "with 3 seeds per variant" in said and "does not show that any normalization is better" in said
+def test_the_verdict_names_the_model_the_correction_and_what_else_differs() -> None:
+    said = family_verdict(FAMILY, FACTS)
+    assert said.startswith("Each variant against bn, by the declared model (variant + seed, 8 residual degrees of")
+    assert "Holm-corrected over the 3 comparisons at α = 0.05, with equivalence tested against ±0.2 points" in said
+    assert "in − bn: -0.44 points (95 % CI -0.59 to -0.30), different (Holm p = 0.001)" in said
+    assert "gn − bn: -0.04 points (95 % CI -0.19 to +0.11), inconclusive" in said
+    assert "it also differs in max_lr 0.1 vs 0.2" in said
+    assert "no difference" not in said and "within seed-to-seed noise" not in said
 
 
-def test_verdict_names_each_significant_pair_with_its_direction() -> None:
-    said = verdict(SOMETHING, 5)
-    assert said.startswith("2 of 3 pairwise differences are significant")
-    assert "bn above in by 0.69 points (95 % CI +0.40 to +1.00, adjusted p = 0.012)" in said
-    assert "in below gn by 0.62 points (95 % CI -0.90 to -0.30, adjusted p = 0.012)" in said
-    assert "The other 1 are within seed-to-seed noise with 5 seeds" in said
+def test_the_sensitivity_is_at_the_familys_level_with_the_sds_range() -> None:
+    said = sensitivity_sentence(FACTS)
+    assert "residual sd is 0.078 points (8 df)" in said and "(α = 0.0125)" in said
+    assert "0.27 points is detected with 80 % power" in said and "from 0.18 to 0.51 points" in said
+    none = {**FACTS, "sensitivity": {**FACTS["sensitivity"], "detectable": math.nan}}
+    assert sensitivity_sentence(none).startswith("With no residual spread")
 
 
-def summary(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["variant", "norm", "test_acc_mean", "test_acc_ci95_low", "test_acc_ci95_high"])
-
-
-STUDY = summary(
+SUMMARY = pd.DataFrame(
     [
-        ("bn", "batch", 99.46, 99.32, 99.60),
-        ("gn", "group", 99.39, 99.38, 99.41),
-        ("ln", "layer", 99.32, 99.08, 99.56),
-        ("in", "instance", 98.77, 98.45, 99.10),
-    ]
-)
-POWER = Power(seeds=3, sd=0.08, detectable=0.26, reference=0.05, seeds_for_reference=23)
-
-
-def test_key_results_on_mnist() -> None:
-    lines = key_results(STUDY, NOTHING, POWER, mnist=True)
-    assert lines[0] == "Highest mean test accuracy: bn, 99.46 % (95 % CI 99.32–99.60)."
-    assert lines[1] == "Lowest: in, 98.77 % (95 % CI 98.45–99.10)."
-    assert lines[2] == (
-        "None of the 2 pairwise differences is significant after Benjamini–Hochberg correction; "
-        "the study could detect differences of 0.26 points or more."
-    )
-    assert lines[3] == f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by bn; missed by gn, ln, in."
-    # Write-up 003's GN 99.54 is above gn's interval; its LN 99.48 is inside ln's.
-    assert lines[4] == (
-        "Write-up 003's single runs (8,880 parameters, 20 epochs): gn 99.54 % vs our 99.39 % (above our 95 % CI); "
-        "ln 99.48 % vs our 99.32 % (inside our 95 % CI)."
-    )
-
-
-def test_key_results_list_significant_pairs() -> None:
-    lines = key_results(STUDY, SOMETHING, POWER, mnist=True)
-    assert lines[2] == "Significant after Benjamini–Hochberg correction (2 of 3): bn > in (+0.69), in < gn (-0.62)."
-
-
-def test_key_results_with_one_seed_and_no_target_met() -> None:
-    one_seed = summary([("gn", "group", 99.10, math.nan, math.nan), ("ln", "layer", 99.60, math.nan, math.nan)])
-    lines = key_results(one_seed, UNTESTED, Power.of(pd.DataFrame(columns=["variant", "seed", "test_acc"])), True)
-    assert lines[0] == "Highest mean test accuracy: ln, 99.60 % (one seed, no interval)."
-    assert lines[2] == "No difference could be tested (fewer than two seeds per variant)."
-    assert lines[3] == f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by ln; missed by gn."
-    assert "gn 99.54 % vs our 99.10 % (one seed, no interval)" in lines[4]
-    assert "ln 99.48 % vs our 99.60 % (one seed, no interval)" in lines[4]
-
-
-def test_key_results_on_synthetic_data_check_no_mnist_claim() -> None:
-    lines = key_results(STUDY, NOTHING, POWER, mnist=False)
-    assert lines[-1] == "Synthetic digits, not MNIST: the write-ups' MNIST claims are not checked on this data."
-    assert not any("Write-up 002" in line for line in lines)
-
-
-def test_power_from_runs_and_its_sentence() -> None:
-    """bn - gn differences over seeds 1-3: 0.1, 0.2, 0.3 (sd 0.1)."""
-    runs = pd.DataFrame(
-        {"variant": ["bn"] * 3 + ["gn"] * 3, "seed": [1, 2, 3] * 2, "test_acc": [99.5, 99.6, 99.7, 99.4, 99.4, 99.4]}
-    )
-    power = Power.of(runs)
-    assert power.seeds == 3 and power.sd == pytest.approx(0.1)
-    said = power.sentence()
-    assert f"a true difference of {power.detectable:.2f} points with 80% power" in said
-    assert f"would take {power.seeds_for_reference} seeds" in said and "too few seeds to tell" in said
-
-
-@pytest.mark.parametrize(
-    ("power", "words"),
-    [
-        (Power(1, math.nan, math.nan, 0.05, 0), "With one seed per variant"),
-        (Power(3, 0.0, math.nan, 0.05, 2), "did not vary over the 3 seeds"),
+        ("bn", "batch", 99.46, 99.41, 99.51),
+        ("gn", "group", 99.42, 99.31, 99.53),
+        ("ln", "layer", 99.36, 99.05, 99.38),
+        ("in", "instance", 99.02, 98.79, 99.24),
     ],
+    columns=["variant", "norm", "test_acc_mean", "test_acc_ci95_low", "test_acc_ci95_high"],
 )
-def test_power_sentence_without_a_spread(power: Power, words: str) -> None:
-    assert words in power.sentence()
+RUNS = pd.DataFrame(
+    [(v, s, a) for v, accs in {"bn": [99.49, 99.48, 99.41], "gn": [99.37, 99.44, 99.45],
+                               "ln": [99.25, 99.33, 99.49], "in": [98.98, 99.12, 98.95]}.items()
+     for s, a in enumerate(accs, 1)],
+    columns=["variant", "seed", "test_acc"],
+)  # fmt: skip
+
+
+def test_the_target_is_judged_on_the_interval_with_the_share_of_runs() -> None:
+    said = target_sentence(SUMMARY, RUNS)
+    assert said.startswith(f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI:")
+    assert "bn met (3 of 3 runs at or above)" in said
+    assert "gn undecided (99.4 inside its CI) (2 of 3 runs at or above)" in said
+    assert "ln missed (1 of 3 runs at or above)" in said and "in missed (0 of 3 runs at or above)" in said
+
+
+def test_single_published_runs_are_judged_against_a_prediction_interval() -> None:
+    said = write_up_003_sentence(SUMMARY, FACTS)
+    assert "gn 99.54 % (inside our prediction interval for one run (99.21–99.63))" in said
+    assert "ln 99.48 % (inside our prediction interval for one run (99.15–99.57))" in said
+    assert "8,880 parameters and 20 epochs (so not the same network or budget)" in said
+    assert write_up_003_sentence(SUMMARY[SUMMARY["norm"] == "batch"], FACTS) is None
+
+
+def test_key_results_on_mnist_and_on_synthetic_data() -> None:
+    lines = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=True)
+    assert lines[0] == "Highest mean test accuracy: bn, 99.46 % (95 % CI 99.41–99.51)."
+    assert lines[1] == "Lowest: in, 99.02 % (95 % CI 98.79–99.24)."
+    assert lines[2] == (
+        "Against bn (declared reference; Holm over 3): in different (-0.44 points, 95 % CI -0.59 to -0.30); "
+        "ln equivalent within ±0.2 points; gn inconclusive at ±0.2 points (the study detects 0.27 points with 80 % "
+        "power)."
+    )
+    assert any(line.startswith("Write-up 002's 99.4 % target") for line in lines)
+    synthetic = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=False)
+    assert synthetic[-1].startswith("Synthetic digits, not MNIST") and not any("99.4 %" in s for s in synthetic)
+
+
+def test_one_variant_has_nothing_to_compare() -> None:
+    empty = family().iloc[0:0]
+    assert family_verdict(empty, FACTS) == "There is one variant: nothing to compare."
+    assert len(key_results(SUMMARY.iloc[:1], empty, FACTS, RUNS, mnist=False)) == 2

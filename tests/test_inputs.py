@@ -109,17 +109,16 @@ def test_the_plan_is_printed_and_cuda_without_a_gpu_refused_before_any_local_job
 
     (workflow_copy / "cuda.yaml").write_text("variants:\n  gn:\n    train: {device: cuda}\n")
     configs = ("tests/smoke.yaml", "cuda.yaml")
-    # A target and what it needs: gn's two seeds and bn's first, and the batch study's gn at batch 4 (both seeds
-    # in one packed job).
+    # A target and what it needs: gn's two seeds and bn's first, and the batch study's bn at statistics batch 4.
     targets = [f"results/runs/{run}/model.pt" for run in ("gn/seed1", "gn/seed2", "bn/seed1")]
-    targets.append("results/batch_study/runs/gn/batch4/seed2/model.pt")
+    targets.append("results/batch_study/runs/bn/batch4/seed2/model.pt")
     done = snakemake(workflow_copy, *targets, "--cores", "1", "--configfile", *configs, check=False)
     output = done.stdout + done.stderr
     # The plan comes first, either way: what those targets train, counted from Snakemake's own plan.
-    assert "plan: 10 jobs, 4 of them training:" in output
+    assert "plan: 9 jobs, 4 of them training:" in output
     assert "  study: 3 runs of bn, gn x seeds 1, 2, 2 epochs on 1000 images" in output
-    assert "  batch study: 2 runs in 1 training job, gn at batch sizes 4, on 400 images" in output
-    assert "  training CPU time, by workflow/rules/resources.smk's estimates: about 4 s;" in output
+    assert "  batch study: 1 run in 1 training job on 400 images: bn at batch sizes 4" in output
+    assert "  training CPU time, by workflow/rules/resources.smk's estimates: about 2 s;" in output
     if torch.cuda.is_available():  # the same request where there is a GPU: planned and run
         assert done.returncode == 0, output
         return
@@ -138,7 +137,7 @@ def test_a_grid_replaces_the_grid_and_other_mappings_merge() -> None:
     merged = merge_sources(
         sources({"tune": {"grid": {"dropout": [0.0, 0.1]}, "seeds": [7, 8]}, "train": {"epochs": 3}})
     )
-    assert merged["tune"] == {"grid": {"dropout": [0.0, 0.1]}, "seeds": [7, 8]}
+    assert merged["tune"] == {"grid": {"dropout": [0.0, 0.1]}, "seeds": [7, 8], "bracket": True}
     assert merged["train"]["epochs"] == 3 and merged["train"]["batch_size"] == 128  # merged, not replaced
     # The last source to set the grid wins whole; one that leaves it alone keeps it.
     merged = merge_sources(sources({"tune": {"grid": {"dropout": [0.1]}}}, {"tune": {"seeds": [5, 6]}}))

@@ -20,7 +20,8 @@ from test_config import merged
 
 import report
 from normstudy.batches import ordering
-from normstudy.packing import PACKING_PAYS_UP_TO
+from normstudy.packing import is_packed
+from normstudy.recipes import variant_batch_sizes
 from normstudy.report_page import BatchInputs, ReportInputs
 from normstudy.settings import FetchSettings
 from normstudy.validation import validate_config
@@ -52,8 +53,8 @@ def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
         return None
     root, jobs = study / "results" / "batch_study", []
     for variant in config["batch_study"]["variants"]:
-        for size in config["batch_study"]["batch_sizes"]:
-            packed = size <= PACKING_PAYS_UP_TO
+        for size in variant_batch_sizes(config, variant):
+            packed = is_packed(config, size)
             for seed in config["batch_study"]["seeds"][:1] if packed else config["batch_study"]["seeds"]:
                 folder = study / "results" / "benchmarks" / "batch_study" / "train" / variant
                 jobs.append(
@@ -65,9 +66,8 @@ def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
                         "benchmark": folder / (f"batch{size}.tsv" if packed else f"batch{size}/seed{seed}.tsv"),
                     }
                 )
-    return BatchInputs(
-        root / "summary.csv", root / "comparisons.csv", root / "changes.csv", root / "error_vs_batch_size.png", jobs
-    )
+    tables = [root / f"{name}.csv" for name in ("summary", "comparisons", "changes", "gate")]
+    return BatchInputs(*tables, root / "error_vs_batch_size.png", jobs)
 
 
 def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInputs:
@@ -102,6 +102,8 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         record / "summary.csv",
         record / "search.json",
         record / "validation_accuracy.png",
+        tables / "family.csv",
+        tables / "analysis.json",
         batch_inputs(study, config),
     )
 
@@ -191,7 +193,10 @@ def method_text(html: str) -> str:
 def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_study: Path, tmp_path: Path) -> None:
     smoke = smoke_config()
     at_005 = {name: {"train": {"schedule": {"max_lr": 0.05}}} for name in smoke["variants"]}
-    config = without_fetch(validate_config(merged(smoke, {"variants": at_005})))
+    declared = smoke["analysis"]["decisions"]
+    assert any(decision["seen"] == "test" for decision in declared)
+    unseen = {"analysis": {**smoke["analysis"], "decisions": [{"choice": "grid widened", "seen": "validation"}]}}
+    config = without_fetch(validate_config(merged(smoke, {"variants": at_005, **unseen})))
     # This config runs every variant at max_lr 0.05: a search that chose 0.05 for all is followed...
     followed = tuning_record(tmp_path / "followed", config, dict.fromkeys(config["variants"], "max_lr=0.05"))
     text = method_text(render_report(smoke_study, config, tmp_path / "a.html", followed))
@@ -199,6 +204,10 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
     assert "every variant runs with its chosen values" in text
     assert "Nothing here was chosen on the test set" in text and "the last 200" in text
     assert text.count("✓ chosen") == 5
+    # The claim stands only while no declared decision saw the test set.
+    seen_test = {**config, "analysis": {**config["analysis"], "decisions": declared}}
+    text = method_text(render_report(smoke_study, seen_test, tmp_path / "t.html", followed))
+    assert "Nothing here was chosen on the test set" not in text and "(after seeing test results)" in text
     # ... one that chose 0.1 for gn is not, and the page names gn.
     chose = {**dict.fromkeys(config["variants"], "max_lr=0.05"), "gn": "max_lr=0.1"}
     text = method_text(
@@ -215,9 +224,16 @@ def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
     html = (smoke_study / "report" / "index.html").read_text()
     comparisons = (smoke_study / "results" / "tables" / "comparisons.csv").read_text().splitlines()
     assert len(comparisons) == 1 + 10  # header and every pair of five variants
-    assert "<strong>Verdict.</strong>" in html
-    assert "pairwise differences" in html
-    assert "<strong>Statistical power.</strong> With 2 seeds and the observed seed-to-seed spread" in html
+    facts = json.loads((smoke_study / "results" / "tables" / "analysis.json").read_text())
+    assert facts["df"] == (5 - 1) * (2 - 1)  # 10 runs less 1 + 4 variant and 1 seed effects
+    assert (
+        "<strong>Verdict.</strong> Each variant against bn, by the declared model (variant + seed, 4 residual" in html
+    )
+    assert "Holm-corrected over the 4 comparisons" in unescape(html) and "no difference" not in html
+    family = pd.read_csv(smoke_study / "results" / "tables" / "family.csv")
+    assert list(family["variant"]) == ["gn", "ln", "in", "bn_l1"] and set(family["reference"]) == {"bn"}
+    assert "<strong>Sensitivity.</strong> The model's residual sd is" in html
+    assert "<h3>Every pair (exploratory)</h3>" in html and "No claim\nabove rests on this table" in html
 
 
 def test_key_results_come_first(smoke_study: Path) -> None:
@@ -256,7 +272,7 @@ def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
             p.name for p in (smoke_study / "results" / "tables").glob("*.csv")
         )
         assert sorted(p.name for p in (site / "tables" / "batch_study").iterdir()) == [
-            "changes.csv", "comparisons.csv", "runs.csv", "summary.csv",
+            "changes.csv", "comparisons.csv", "gate.csv", "runs.csv", "summary.csv",
         ]  # fmt: skip
         assert yaml.safe_load((site / "config-used.yaml").read_text()) == without_fetch(smoke_config())
     finally:
@@ -284,17 +300,20 @@ def test_batch_size_section_says_what_the_numbers_say(smoke_study: Path) -> None
     text = section_text(html, "batch-size")
     root = smoke_study / "results" / "batch_study"
     summary = pd.read_csv(root / "summary.csv")
-    found = ordering(summary, pd.read_csv(root / "comparisons.csv"), pd.read_csv(root / "changes.csv"))
+    tables = [pd.read_csv(root / f"{name}.csv") for name in ("changes", "comparisons", "gate")]
+    found = ordering(summary, *tables, ghost=True)
     assert " ".join(found.text.split()) in text  # the verdict, generated from the tables
     key = section_text(html, "key-results")
-    assert f"Batch size 4 to 64 (bn, gn): the GN paper's ordering {found.verdict} here (see Batch size)." in key
-    # One row per batch size, largest first, with the GN paper's figure where it has that batch size.
-    rows = re.findall(r"<tr><td>(\d+)(?: <small>\(packed\)</small>)?</td>", html.split('id="batch-size"')[1])
+    assert f"Batch size (bn, gn): {found.sentences[0].rstrip('.')} (see Batch size)." in key
+    # One row per statistics batch size, largest first; gn ran at the reference alone; the GN paper's figure where it
+    # has that size.
+    rows = re.findall(r"<tr><td>(\d+)</td>", html.split('id="batch-size"')[1])
     assert rows[:3] == ["64", "16", "4"]
     bn_4 = summary[(summary["variant"] == "bn") & (summary["batch_size"] == 4)].iloc[0]
-    assert f"{bn_4['test_err_mean']:.2f}" in text and "27.3" in text and "24.1" in text  # the paper's batch 4
-    assert "bn 0.0125 at 4, 0.05 at 16, 0.2 at 64" in text  # linear from bn's 0.2 at the recipe's 64
-    assert "At batch sizes 4, 16 a variant's seeds were trained as one network" in text
+    assert f"{bn_4['test_err_mean']:.2f}" in text and f"{bn_4['precise_err_mean']:.2f}" in text
+    assert "27.3" in text and "24.1" in text  # the paper's batch 4
+    assert "Ghost batch norm: every run keeps its recipe" in text and "Convergence gate:" in text
+    assert "PreciseBN" in text and "were trained as one network" not in text
     provenance = section_text(html, "provenance")
     assert "over all 18 training jobs (the main study's and the batch study's)" in provenance  # 10 + 8 jobs
 
@@ -303,7 +322,7 @@ def test_a_study_without_the_batch_study_says_so(smoke_study: Path, tmp_path: Pa
     config = without_fetch(validate_config(merged(smoke_config(), {"batch_study": {"enabled": False}})))
     html = render_report(smoke_study, config, tmp_path / "index.html")
     assert "Not run in this study (batch_study.enabled: false)." in section_text(html, "batch-size")
-    assert "Batch size 4 to 64" not in html and len(re.findall(r"<img ", html)) == IMAGES - 1
+    assert "Test error against the statistics batch size" not in html and len(re.findall(r"<img ", html)) == IMAGES - 1
     provenance = section_text(html, "provenance")
     assert "over all 10 training jobs" in provenance and "the batch study's" not in provenance
 

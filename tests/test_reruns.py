@@ -16,9 +16,12 @@ pytestmark = pytest.mark.workflow
 
 SMOKE_RUNS = 10  # 5 variants x 2 seeds
 FIGURE_RULES = {"plot_curves": 1, "plot_final": 1, "plot_confusion": 1}
-# The smoke batch study: bn, gn x batch 4, 16 (packed: one job per variant) and 64 (one job per seed) x 2 seeds.
-BATCH_RUNS, PACKED_JOBS, SINGLE_JOBS = 12, 4, 4
+# The smoke batch study (ghost design): bn at statistics batches 4, 16 and 64, gn at 64 alone, x 2 seeds, each run
+# its own training and evaluation job (the SGD batch of 64 packs nothing).
+BATCH_RUNS = 8
 BATCH_TABLES = {"batch_summary": 1, "plot_batch_study": 1}
+# The batch study's tables read the main study's summary for its convergence gate.
+GATED = BATCH_TABLES
 # A config change rewrites study.json (what the report shows of the config), and so the report.
 DESCRIBED = {"describe_study": 1, "report": 1}
 
@@ -87,46 +90,41 @@ def test_a_variants_own_recipe_retrains_that_variant_only(smoke_study: Path) -> 
     with override(smoke_study, "variants:\n  gn:\n    train: {schedule: {max_lr: 0.3}}\n") as extra:
         jobs = planned(smoke_study, extra)
     main = {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES}
-    # gn's batch-study runs scale their rate from gn's recipe: its 6 settings, its 2 packs and 2 single jobs.
-    batch = {"batch_settings": 6, "batch_train_packed": 2, "batch_train": 2, **BATCH_TABLES}
+    # gn's batch-study runs keep gn's recipe: its 2 runs at the reference.
+    batch = {"batch_settings": 2, "batch_train": 2, "batch_evaluate": 2, **BATCH_TABLES}
     assert jobs == Counter({**main, **batch, **DESCRIBED})
 
 
 def test_changing_only_the_batch_study_reruns_only_the_batch_study_and_the_report(smoke_study: Path) -> None:
     with override(smoke_study, "batch_study:\n  epochs: 2\n") as extra:
         jobs = planned(smoke_study, extra)
-    assert jobs == Counter(
-        {
-            "batch_settings": BATCH_RUNS,
-            "batch_train_packed": PACKED_JOBS,
-            "batch_train": SINGLE_JOBS,
-            **BATCH_TABLES,
-            **DESCRIBED,
-        }
-    )
-    # The square-root rule gives batch 64, the recipe's own batch size, the rate it had: those runs stay.
+    runs = {"batch_settings": BATCH_RUNS, "batch_train": BATCH_RUNS, "batch_evaluate": BATCH_RUNS}
+    assert jobs == Counter({**runs, **BATCH_TABLES, **DESCRIBED})
+    # The ghost design keeps every recipe: a learning-rate scaling rule changes no run.
     with override(smoke_study, "batch_study:\n  lr_scaling: sqrt\n") as extra:
-        jobs = planned(smoke_study, extra)
-    assert jobs == Counter({"batch_settings": 8, "batch_train_packed": PACKED_JOBS, **BATCH_TABLES, **DESCRIBED})
+        assert planned(smoke_study, extra) == Counter(DESCRIBED)
+    # PreciseBN's image count changes the batch study's evaluations only, and the gate its tables only.
+    with override(smoke_study, "batch_study:\n  precise_bn_images: 300\n") as extra:
+        assert planned(smoke_study, extra) == Counter({"batch_evaluate": BATCH_RUNS, **BATCH_TABLES, **DESCRIBED})
+    with override(smoke_study, "batch_study:\n  convergence_gate: 1.5\n") as extra:
+        # The figure reads the summary the gate's change rewrites.
+        assert planned(smoke_study, extra) == Counter({"batch_summary": 1, "plot_batch_study": 1, **DESCRIBED})
     with override(smoke_study, "batch_study:\n  enabled: false\n") as extra:
         assert planned(smoke_study, extra) == Counter(DESCRIBED)
 
 
-def test_adding_a_batch_study_seed_retrains_its_packs_and_only_the_new_single_runs(smoke_study: Path) -> None:
-    """What packing costs in rerun precision: a new seed joins every pack, so each packed job runs again."""
+def test_adding_a_batch_study_seed_trains_only_its_runs(smoke_study: Path) -> None:
     with override(smoke_study, "batch_study:\n  seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)
-    assert jobs == Counter(
-        {"batch_settings": 6, "batch_train_packed": PACKED_JOBS, "batch_train": 2, **BATCH_TABLES, **DESCRIBED}
-    )
+    new = {"batch_settings": 4, "batch_train": 4, "batch_evaluate": 4}  # bn at 3 sizes and gn at 1, seed 3
+    assert jobs == Counter({**new, **BATCH_TABLES, **DESCRIBED})
 
 
 def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
     with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)
-    assert jobs == Counter(
-        {"run_settings": 5, "train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES, **DESCRIBED}
-    )
+    main = {"run_settings": 5, "train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES}
+    assert jobs == Counter({**main, **GATED, **DESCRIBED})
 
 
 def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
@@ -141,6 +139,7 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
             "aggregate": 1,
             "model_summary": 1,
             **FIGURE_RULES,
+            **GATED,
             **DESCRIBED,
         }
     )
@@ -173,8 +172,8 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
             "misclassified": SMOKE_RUNS,
             "aggregate": 1,
             **FIGURE_RULES,
-            "batch_train_packed": PACKED_JOBS,
-            "batch_train": SINGLE_JOBS,
+            "batch_train": BATCH_RUNS,
+            "batch_evaluate": BATCH_RUNS,
             **BATCH_TABLES,
             "report": 1,
         }
@@ -193,14 +192,14 @@ def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:
     assert jobs["report"] == 1
     assert "model_summary" not in jobs and "make_synthetic" not in jobs
     # The batch study has epochs of its own: its runs stay.
-    assert not {"batch_settings", "batch_train", "batch_train_packed"} & set(jobs)
+    assert not {"batch_settings", "batch_train", "batch_evaluate"} & set(jobs)
 
 
 def test_changing_the_dataset_regenerates_it_and_retrains(smoke_study: Path) -> None:
     with override(smoke_study, "data:\n  synthetic:\n    seed: 5\n") as extra:
         jobs = planned(smoke_study, extra)
     assert jobs["make_synthetic"] == 1 and jobs["run_settings"] == SMOKE_RUNS and jobs["train"] == SMOKE_RUNS
-    assert jobs["batch_settings"] == BATCH_RUNS and jobs["batch_train_packed"] == PACKED_JOBS
+    assert jobs["batch_settings"] == BATCH_RUNS and jobs["batch_train"] == BATCH_RUNS
 
 
 def test_nothing_left_to_do_after_the_checks(smoke_study: Path) -> None:

@@ -57,8 +57,8 @@ def test_every_job_went_through_sbatch(through_slurm: tuple[Path, str, float], c
     planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
     expected = sum(n for rule, n in planned.items() if rule not in ("all", "total"))
     # synthetic data, 2 x (settings, train, evaluate, grid), tables, figures, study.json, report; the batch
-    # study's 4 settings, 1 packed and 2 single training jobs, its table and its figure
-    assert expected == 16 + 9, planned
+    # study's 4 settings, 1 packed and 2 single training jobs, 4 evaluations, its table and its figure
+    assert expected == 16 + 13, planned
     assert planned["batch_train_packed"] == 1 and planned["batch_train"] == 2, planned
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
     assert len(submitted) == expected, output[-3000:]
@@ -79,7 +79,8 @@ def test_outputs_are_byte_identical_to_a_local_run(
     files = sorted(p.relative_to(local) for p in (local / "results" / "runs").rglob("*") if p.is_file())
     assert len(files) == 2 * 8
     batch = sorted(p.relative_to(local) for p in (local / "results" / "batch_study" / "runs").rglob("*") if p.is_file())
-    assert len(batch) == 4 * 4  # settings, model, history and job of bn at batch 4 and 64, seeds 1 and 2
+    # settings, model, history, job, predictions and metrics of bn at batch 4 and 64, seeds 1 and 2
+    assert len(batch) == 4 * 6
     for relative in files + batch:
         first, second = comparable(study / relative), comparable(local / relative)
         if relative.name == "history.csv":

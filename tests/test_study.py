@@ -49,52 +49,62 @@ def test_every_run_has_every_file(smoke_study: Path) -> None:
 
 
 BATCH = SMOKE["batch_study"]
-BATCH_RUN_FILES = ["model.pt", "history.csv", "settings.json", "job.json"]
+BATCH_RUN_FILES = ["model.pt", "history.csv", "settings.json", "job.json", "predictions.csv", "metrics.json"]
 
 
-def batch_runs(study: Path) -> list[Path]:
-    """Every run folder of the smoke batch study."""
+def batch_runs(study: Path, variant_sizes: dict[str, list[int]], seeds: list[int]) -> list[Path]:
+    """The run folders of a batch study: each variant at its sizes, each seed."""
     return [
         study / "results" / "batch_study" / "runs" / variant / f"batch{size}" / f"seed{seed}"
-        for variant in BATCH["variants"]
-        for size in BATCH["batch_sizes"]
-        for seed in BATCH["seeds"]
+        for variant, sizes in variant_sizes.items()
+        for size in sizes
+        for seed in seeds
     ]
 
 
+# The smoke study's ghost design: bn at every statistics batch size, gn (no batch statistics) at the reference alone.
+SMOKE_CELLS = {"bn": BATCH["batch_sizes"], "gn": [max(BATCH["batch_sizes"])]}
+
+
 def test_the_batch_study_has_every_run_and_a_tidy_table(smoke_study: Path) -> None:
-    for run in batch_runs(smoke_study):
+    for run in batch_runs(smoke_study, SMOKE_CELLS, BATCH["seeds"]):
         missing = [name for name in BATCH_RUN_FILES if not (run / name).is_file()]
         assert not missing, f"{run}: missing {missing}"
     assert not list((smoke_study / "results" / "batch_study").rglob("checkpoint.pt"))
     runs = pd.read_csv(smoke_study / "results" / "batch_study" / "runs.csv")
-    assert len(runs) == 2 * 3 * 2  # bn and gn x batch 4, 16, 64 x seeds 1, 2
-    assert {"variant", "batch_size", "seed", "test_acc", "test_err", "test_loss"} <= set(runs.columns)
+    assert len(runs) == (3 + 1) * 2  # bn at 4, 16, 64 and gn at 64, x seeds 1, 2
+    assert {"variant", "batch_size", "seed", "test_acc", "test_err", "precise_err", "test_loss"} <= set(runs.columns)
     assert sorted(set(runs["batch_size"])) == BATCH["batch_sizes"] and sorted(set(runs["seed"])) == BATCH["seeds"]
     assert ((runs["test_acc"] + runs["test_err"]) - 100).abs().max() < 1e-4  # the CSV keeps 6 significant digits
     assert (runs["train_images"] == BATCH["train_images"]).all() and (runs["epochs"] == BATCH["epochs"]).all()
-    # Linear scaling from each variant's recipe at the smoke study's batch size, 64.
-    bn = runs[(runs["variant"] == "bn")].set_index(["batch_size", "seed"])
-    assert bn.loc[(4, 1), "max_lr"] == pytest.approx(0.2 * 4 / 64) and bn.loc[(64, 1), "max_lr"] == 0.2
+    # The recipe's SGD batch (64) and peak rate at every size; only batch norm's statistics batch shrinks.
+    assert (runs["sgd_batch"] == 64).all() and (runs.loc[runs["variant"] == "bn", "max_lr"] == 0.2).all()
+    bn = runs[runs["variant"] == "bn"].set_index(["batch_size", "seed"])
+    assert bn.loc[(4, 1), "ghost"] == 4 and bn.loc[(64, 1), "ghost"] == 0
+    gn = runs[runs["variant"] == "gn"]
+    assert (gn["precise_err"] == gn["test_err"]).all()  # nothing to recompute without batch statistics
     summary = pd.read_csv(smoke_study / "results" / "batch_study" / "summary.csv")
-    assert len(summary) == 6 and (summary["n_seeds"] == 2).all()
+    assert len(summary) == 4 and (summary["n_seeds"] == 2).all()
+    gate = pd.read_csv(smoke_study / "results" / "batch_study" / "gate.csv")
+    assert list(gate["variant"]) == ["bn", "gn"] and gate["trained"].all()  # the smoke study opens its gate
 
 
-def test_the_batch_study_packs_seeds_at_small_batches_and_trains_them_alone_above(smoke_study: Path) -> None:
-    root = smoke_study / "results"
-    for run in batch_runs(smoke_study):
-        job = json.loads((run / "job.json").read_text())
+def test_the_ghost_batch_study_trains_each_run_alone_and_scores_batch_norm_twice(smoke_study: Path) -> None:
+    for run in batch_runs(smoke_study, SMOKE_CELLS, BATCH["seeds"]):
         size, seed = int(run.parent.name.removeprefix("batch")), int(run.name.removeprefix("seed"))
-        assert job["pack_seeds"] == (BATCH["seeds"] if size <= PACKING_PAYS_UP_TO else [seed]), run
-        # Whether packed or not, model.pt is one plain 7,652-parameter model, trained with this run's settings.
+        assert json.loads((run / "job.json").read_text())["pack_seeds"] == [seed], run
         settings = RunSettings.read(run / "settings.json")
         model = build_model(settings.variant)
         load_model(model, run / "model.pt", settings, run / "settings.json")
-        assert count_parameters(model) == 7652 and settings.train.batch_size == size
-    packs = sorted(p.name for p in (root / "benchmarks" / "batch_study" / "train" / "bn").glob("*.tsv"))
-    assert packs == ["batch16.tsv", "batch4.tsv"]  # one job each; batch 64 has one per seed
-    assert (root / "logs" / "batch_study" / "train" / "bn" / "batch4.log").is_file()
-    assert (root / "logs" / "batch_study" / "train" / "bn" / "batch64" / "seed2.log").is_file()
+        assert count_parameters(model) == 7652 and settings.train.batch_size == 64
+        assert settings.variant.ghost == (size if size < 64 else 0)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert ("precise_bn" in metrics) == (settings.variant.norm == "batch"), run
+        if "precise_bn" in metrics:
+            assert metrics["precise_bn"]["images"] == BATCH["precise_bn_images"]
+    root = smoke_study / "results"
+    assert (root / "logs" / "batch_study" / "evaluate" / "bn" / "batch4" / "seed2.log").is_file()
+    assert (root / "logs" / "batch_study" / "train" / "gn" / "batch64" / "seed1.log").is_file()
 
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:
@@ -148,27 +158,31 @@ def without_timing(table: Path, keys: list[str]) -> pd.DataFrame:
 
 
 def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, small_study_run: Path) -> None:
-    """The small study, run from scratch in another folder, repeats the smoke study's runs it shares, bit for bit.
+    """The small study, run from scratch in another folder, repeats the smoke study's runs it shares, bit for bit,
+    and runs its batch study in the SGD-batch design, seeds packed where the batch is small.
 
     Every norm's training is bitwise deterministic on its own (test_engine); this is the workflow's part: separate
-    jobs and processes, the packed batch-study job and the single ones, and the files they write.
+    jobs and processes, and the files they write.
     """
     shared = sorted(
         p.relative_to(small_study_run) for p in (small_study_run / "results" / "runs").rglob("*") if p.is_file()
     )
     assert len(shared) == 2 * len(RUN_FILES)  # bn and gn, seed 1
-    batch = sorted(
-        p.relative_to(small_study_run)
-        for p in (small_study_run / "results" / "batch_study" / "runs").rglob("*")
-        if p.is_file()
-    )
-    assert len(batch) == 2 * 2 * len(BATCH_RUN_FILES)  # bn at batch 4 (packed) and 64, seeds 1 and 2
-    for relative in shared + batch:
+    for relative in shared:
         same_content(smoke_study / relative, small_study_run / relative)
-    for table, keys in (
-        ("tables/runs.csv", ["variant", "seed"]),
-        ("batch_study/runs.csv", ["variant", "batch_size", "seed"]),
-    ):
+    # The small study's batch study is the SGD-batch design: bn at batch 4, its two seeds packed into one job, and at
+    # 64, a job per seed.
+    small = small_study_run / "results"
+    for run in batch_runs(small_study_run, {"bn": [4, 64]}, [1, 2]):
+        size, seed = int(run.parent.name.removeprefix("batch")), int(run.name.removeprefix("seed"))
+        job = json.loads((run / "job.json").read_text())
+        assert job["pack_seeds"] == ([1, 2] if size <= PACKING_PAYS_UP_TO else [seed]), run
+        settings = RunSettings.read(run / "settings.json")
+        assert settings.train.batch_size == size and settings.variant.ghost == 0
+        load_model(build_model(settings.variant), run / "model.pt", settings, run / "settings.json")
+    packs = sorted(p.name for p in (small / "benchmarks" / "batch_study" / "train" / "bn").glob("*.tsv"))
+    assert packs == ["batch4.tsv"]  # one job for the pack; batch 64 has one per seed
+    for table, keys in (("tables/runs.csv", ["variant", "seed"]),):
         again = without_timing(small_study_run / "results" / table, keys)
         first = without_timing(smoke_study / "results" / table, keys).loc[again.index]
         # A column whose shared rows are whole numbers reads as int in one table and float in the other.

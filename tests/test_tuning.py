@@ -11,14 +11,23 @@ import pytest
 import torch
 import yaml
 from background import BackgroundRuns, background_study
-from conftest import background_snakemake, copy_workflow, snakemake
+from conftest import REPO, background_snakemake, copy_workflow, snakemake
 from helpers import study_config, synthetic_files, tiny_settings
+from scipy import stats
 
 from normstudy.data import load_splits
 from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from normstudy.recipes import merge, run_settings, tuning_points, tuning_settings
 from normstudy.settings import ConfigError
-from normstudy.tuning import chosen_overrides, chosen_yaml, configured_matches_chosen, search_digest, summarize
+from normstudy.tuning import (
+    chosen_overrides,
+    chosen_yaml,
+    configured_matches_chosen,
+    grid_edges,
+    pooled_spread,
+    search_digest,
+    summarize,
+)
 from normstudy.validation import validate_config
 
 
@@ -133,34 +142,64 @@ def runs_table(rows: list[tuple[str, str, int, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "point", "seed", "val_acc", "val_loss"])
 
 
-def test_the_best_mean_validation_accuracy_is_chosen_ties_by_loss_then_grid_order() -> None:
-    points = ["max_lr=0.025", "max_lr=0.05", "max_lr=0.1"]
+# The recorded search (workflow/resources/tuning/runs.csv): 2 seeds x 4 peak rates x 5 variants.
+POINTS = ["max_lr=0.025", "max_lr=0.05", "max_lr=0.1", "max_lr=0.2"]
+
+
+def test_the_pooled_spread_gives_every_cell_its_interval() -> None:
+    """Cells (99.0, 99.2), (99.3, 99.3), (99.5, 98.9): within-cell variances 0.02, 0, 0.18 with one df each, pooled
+    sd sqrt(0.2 / 3) = 0.2582 on 3 df; each mean's interval is +- t(0.975, 3) x 0.2582 / sqrt(2)."""
     table = runs_table(
         [
-            # bn: 0.05 wins on accuracy.
             ("bn", "max_lr=0.025", 1, 99.0, 0.03),
             ("bn", "max_lr=0.025", 2, 99.2, 0.03),
             ("bn", "max_lr=0.05", 1, 99.3, 0.04),
             ("bn", "max_lr=0.05", 2, 99.3, 0.04),
             ("bn", "max_lr=0.1", 1, 99.5, 0.02),
             ("bn", "max_lr=0.1", 2, 98.9, 0.02),
-            # gn: 0.025 and 0.1 tie on accuracy; 0.1 has the lower loss.
-            ("gn", "max_lr=0.025", 1, 99.1, 0.05),
-            ("gn", "max_lr=0.05", 1, 98.0, 0.01),
-            ("gn", "max_lr=0.1", 1, 99.1, 0.04),
-            # ln: a full tie; the earlier point wins.
-            ("ln", "max_lr=0.025", 1, 99.0, 0.03),
-            ("ln", "max_lr=0.05", 1, 99.0, 0.03),
-            ("ln", "max_lr=0.1", 1, 99.0, 0.03),
         ]
     )
-    summary = summarize(table, points)
+    assert pooled_spread(table) == (pytest.approx((0.2 / 3) ** 0.5), 3)
+    summary = summarize(table, POINTS[:3]).set_index("point")
+    half = stats.t.ppf(0.975, 3) * (0.2 / 3) ** 0.5 / 2**0.5
+    row = summary.loc["max_lr=0.1"]
+    assert row["val_acc_mean"] == pytest.approx(99.2) and row["val_acc_std"] == pytest.approx(0.6 / 2**0.5)
+    assert (row["val_acc_ci95_low"], row["val_acc_ci95_high"]) == pytest.approx((99.2 - half, 99.2 + half))
+    assert (row["n_seeds"], row["val_loss_mean"]) == (2, pytest.approx(0.02))
+
+
+def test_points_within_noise_of_the_best_are_alike_and_their_middle_is_chosen() -> None:
+    """On the recorded search the pooled sd is 0.0623 (20 df), one standard error of a difference 0.0623: bn's 0.05,
+    0.1 and 0.2 are alike (99.390, 99.345, 99.395) and 0.1 is their middle; in's best, 0.2, stands alone."""
+    table = pd.read_csv(REPO / "workflow" / "resources" / "tuning" / "runs.csv")
+    summary = summarize(table, POINTS)
     chosen = dict(zip(summary.loc[summary["chosen"], "variant"], summary.loc[summary["chosen"], "point"], strict=True))
-    assert chosen == {"bn": "max_lr=0.05", "gn": "max_lr=0.1", "ln": "max_lr=0.025"}
-    bn = summary[(summary["variant"] == "bn") & (summary["point"] == "max_lr=0.1")].iloc[0]
-    assert bn["val_acc_mean"] == pytest.approx(99.2)
-    assert bn["val_acc_std"] == pytest.approx(0.6 / 2**0.5)  # sd of 99.5 and 98.9
-    assert (bn["n_seeds"], bn["val_loss_mean"]) == (2, pytest.approx(0.02))
+    assert chosen == {
+        "bn": "max_lr=0.1",
+        "bn_l1": "max_lr=0.05",
+        "gn": "max_lr=0.1",  # alike with 0.2: the lower middle of two
+        "in": "max_lr=0.2",
+        "ln": "max_lr=0.05",
+    }
+    alike = summary[summary["within_noise"]].groupby("variant")["point"].apply(list).to_dict()
+    assert alike["bn"] == ["max_lr=0.05", "max_lr=0.1", "max_lr=0.2"] and alike["in"] == ["max_lr=0.2"]
+
+
+def test_a_choice_at_the_edge_of_the_grid_fails_the_search() -> None:
+    config = study_config({"tune": {"grid": {"train.schedule.max_lr": [0.025, 0.05, 0.1, 0.2], "dropout": [0.0, 0.1]}}})
+    summary = pd.DataFrame(
+        {
+            "variant": ["in", "gn", "bn"],
+            "point": ["max_lr=0.2,dropout=0.0", "max_lr=0.05,dropout=0.0", "max_lr=0.025,dropout=0.1"],
+            "chosen": [True, True, True],
+        }
+    )
+    assert grid_edges(config, summary) == [
+        "in: chosen train.schedule.max_lr 0.2 is the top of the grid [0.025, 0.05, 0.1, 0.2]; extend it above",
+        # dropout 0.0 is a bottom edge no grid can extend: not one.
+        "bn: chosen train.schedule.max_lr 0.025 is the bottom of the grid [0.025, 0.05, 0.1, 0.2]; extend it below",
+        "bn: chosen dropout 0.1 is the top of the grid [0.0, 0.1]; extend it above",
+    ]
 
 
 def test_chosen_values_written_into_the_config_are_recognised() -> None:

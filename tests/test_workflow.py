@@ -16,6 +16,7 @@ from normstudy.config_sources import load_config
 from normstudy.dataset import RAW_FILES
 from normstudy.idx import read_verified
 from normstudy.packing import is_packed
+from normstudy.recipes import variant_batch_sizes
 
 pytestmark = pytest.mark.workflow
 
@@ -77,23 +78,23 @@ def default_runs() -> int:
 
 
 def batch_study_jobs() -> tuple[int, int]:
-    """The default batch study's runs, and its training jobs: one per packed variant and batch size, else per seed."""
+    """The default batch study's runs, and its training jobs: one per packed variant and size, else per seed."""
     study = DEFAULT["batch_study"]
-    sizes, seeds = study["batch_sizes"], len(study["seeds"])
+    seeds = len(study["seeds"])
+    sizes = [size for variant in study["variants"] for size in variant_batch_sizes(DEFAULT, variant)]
     packed = sum(is_packed(DEFAULT, size) for size in sizes)
-    return len(study["variants"]) * len(sizes) * seeds, len(study["variants"]) * (
-        packed + (len(sizes) - packed) * seeds
-    )
+    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds
 
 
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
     lines = planned_resources(workflow_copy)
     runs = default_runs()
     batch_runs, batch_jobs = batch_study_jobs()
-    assert (batch_runs, batch_jobs) == (45, 12 + 9)  # 3 variants x 5 sizes x 3 seeds; 4 sizes packed
+    # bn at 6 statistics batch sizes, gn and ln at the reference alone, x 3 seeds; the SGD batch of 128 packs nothing
+    assert (batch_runs, batch_jobs) == (24, 24)
     # download, per run (settings, train, evaluate, grid), two tables, 3 figures, study.json, report; the batch
-    # study's settings per run, training jobs, its table and its figure
-    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + batch_runs + batch_jobs + 2
+    # study's settings and evaluation per run, training jobs, its table and its figure
+    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + 2 * batch_runs + batch_jobs + 2
     for line in lines:
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]
@@ -105,12 +106,13 @@ def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(work
     for rule, block in planned_jobs(workflow_copy):
         found = re.search(r"priority: (\d+)", block)
         priorities.setdefault(rule, set()).add(int(found.group(1)) if found else 0)
-    training = priorities["train"] | priorities["batch_train_packed"] | priorities["batch_train"]
+    # The default (ghost) batch study packs nothing: its training is batch_train alone.
+    batch = priorities["batch_train"] | priorities.get("batch_train_packed", set())
     # A settings job that waits behind a training job holds back the training that needs it.
-    assert min(priorities["run_settings"]) > max(training), priorities
-    assert min(priorities["batch_settings"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
+    assert min(priorities["run_settings"]) > max(priorities["train"] | batch), priorities
+    assert min(priorities["batch_settings"]) > max(batch)
     # The main study's training (the longest jobs) starts before the batch study's.
-    assert min(priorities["train"]) > max(priorities["batch_train_packed"] | priorities["batch_train"])
+    assert min(priorities["train"]) > max(batch)
 
 
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:

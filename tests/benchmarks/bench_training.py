@@ -151,6 +151,27 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
             )
 
 
+def ghost_table(raw_dir: str, images: int, repeats: int = 3) -> None:
+    """Batch norm's img/s with its statistics over each ghost group size of the batch study, against plain BatchNorm
+    at the recipe's batch (one job, one thread; timed in turn, `repeats` times, medians printed)."""
+    torch.set_num_threads(1)
+    config = load_config(REPO / "config.yaml")
+    plain = batch_run_settings(config, "bn", max(config["batch_study"]["batch_sizes"]), 0)
+    full = load_mnist(raw_dir, plain, resolve_device(plain.train.device))
+    sizes = sorted(config["batch_study"]["batch_sizes"])
+    print(f"\nghost batch norm (bn, SGD batch {plain.train.batch_size}; 1 job, 1 thread, median of {repeats})")
+    print(f"{'statistics batch':>16} {'img/s':>8} {'cost vs plain':>14}")
+    settings = {size: replace(plain, variant=replace(plain.variant, ghost=size)) for size in sizes}
+    settings[plain.train.batch_size] = plain
+    rates: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(repeats):
+        for size in sizes:
+            rates[size].append(pack_rate(full, settings[size], 1, images))
+    median = {size: sorted(values)[len(values) // 2] for size, values in rates.items()}
+    for size in sizes:
+        print(f"{size:>16} {median[size]:8.0f} {median[plain.train.batch_size] / median[size]:13.2f}x", flush=True)
+
+
 def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
     results.put(engine_timing(raw_dir, variant, images, threads, barrier))
 
@@ -234,6 +255,7 @@ def main(data_root: Path, variant: str, images: int, repeats: int = 3) -> None:
     print(f"study speed-up (jobs side by side vs the write-ups' loop): {rows[-1][1] / reference:.2f}x")
     layout_table(raw_dir, images)
     packing_table(raw_dir, repeats)
+    ghost_table(raw_dir, images, repeats)
 
 
 if __name__ == "__main__":
@@ -248,11 +270,14 @@ if __name__ == "__main__":
     parser.add_argument("--images", type=int, default=12800, help="training images per timing")
     parser.add_argument("--layouts-only", action="store_true", help="time only the memory layout per norm")
     parser.add_argument("--packing-only", action="store_true", help="time only packed against unpacked seeds")
+    parser.add_argument("--ghost-only", action="store_true", help="time only ghost batch norm against plain")
     parser.add_argument("--repeats", type=int, default=3, help="timings per packing figure (the median is printed)")
     args = parser.parse_args()
     if args.layouts_only:
         layout_table(str(args.data_root / "MNIST" / "raw"), args.images)
     elif args.packing_only:
         packing_table(str(args.data_root / "MNIST" / "raw"), args.repeats)
+    elif args.ghost_only:
+        ghost_table(str(args.data_root / "MNIST" / "raw"), args.images, args.repeats)
     else:
         main(args.data_root, args.variant, args.images, args.repeats)

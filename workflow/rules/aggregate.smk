@@ -4,10 +4,13 @@
 rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
-        modules=package_modules("atomic", "runs", "stats", "tables", *SETTINGS_MODULES),
+        modules=package_modules(
+            "analysis", "atomic", "runs", "stats", "tables", *SETTINGS_MODULES
+        ),
         settings=run_files("settings.json"),
         metrics=run_files("metrics.json"),
         histories=run_files("history.csv"),
+        predictions=run_files("predictions.csv"),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -29,6 +32,12 @@ rule aggregate:
         ),
         per_class="results/tables/per_class.csv",
         confusion="results/tables/confusion.csv",
+        family=report(
+            "results/tables/family.csv",
+            caption="../report/family.rst",
+            category="Tables",
+        ),
+        analysis="results/tables/analysis.json",
     log:
         "results/logs/aggregate.log",
     benchmark:
@@ -39,9 +48,16 @@ rule aggregate:
     resources:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
+    params:
+        # The declared analysis; its `decisions` are the report's, not the tables'.
+        plan=json.dumps(
+            {k: v for k, v in config["analysis"].items() if k != "decisions"}
+        ),
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics}"
-        " --histories {input.histories} --summary {output.summary} --summary-md {output.summary_md}"
+        " --histories {input.histories} --predictions {input.predictions} --analysis-plan {params.plan:q}"
+        " --family {output.family} --analysis {output.analysis}"
+        " --summary {output.summary} --summary-md {output.summary_md}"
         " --summary-html {output.summary_html} --runs {output.runs} --epochs {output.epochs}"
         " --comparisons {output.comparisons} --per-class {output.per_class}"
         " --confusion {output.confusion} > {log} 2>&1"

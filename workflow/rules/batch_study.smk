@@ -71,6 +71,26 @@ use rule train as batch_train with:
         checkpoint=f"{BATCH_RUN}/checkpoint.pt",
 
 
+use rule evaluate as batch_evaluate with:
+    input:
+        script=f"{SCRIPTS}/evaluate.py",
+        modules=[*RUN_CODE, f"{PACKAGE}/metrics.py"],
+        settings=f"{BATCH_RUN}/settings.json",
+        model=f"{BATCH_RUN}/model.pt",
+        data=data_files(),
+        provenance=raw_data_files()["provenance"],
+    output:
+        predictions=f"{BATCH_RUN}/predictions.csv",
+        metrics=f"{BATCH_RUN}/metrics.json",
+    log:
+        "results/logs/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.tsv"
+    params:
+        # Each batch norm scored twice: with its running averages, and with PreciseBN's statistics.
+        precise_bn=config["batch_study"]["precise_bn_images"],
+
+
 rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
@@ -80,6 +100,8 @@ rule batch_summary:
         settings=batch_files("settings"),
         histories=batch_files("history"),
         jobs=batch_files("job"),
+        metrics=batch_files("metrics"),
+        main_summary="results/tables/summary.csv",
     output:
         runs=BATCH_OUTPUTS["runs"],
         summary=report(
@@ -90,6 +112,7 @@ rule batch_summary:
         summary_md=BATCH_OUTPUTS["summary_md"],
         comparisons=BATCH_OUTPUTS["comparisons"],
         changes=BATCH_OUTPUTS["changes"],
+        gate=BATCH_OUTPUTS["gate"],
     log:
         "results/logs/batch_study/summary.log",
     benchmark:
@@ -100,11 +123,16 @@ rule batch_summary:
     resources:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
+    params:
+        design=config["batch_study"]["design"],
+        gate=config["batch_study"]["convergence_gate"],
+        margin=config["analysis"]["margin"],
     shell:
         "python {input.script} --settings {input.settings} --histories {input.histories}"
-        " --jobs {input.jobs} --runs {output.runs} --summary {output.summary}"
-        " --summary-md {output.summary_md} --comparisons {output.comparisons}"
-        " --changes {output.changes} > {log} 2>&1"
+        " --jobs {input.jobs} --metrics {input.metrics} --main-summary {input.main_summary}"
+        " --design {params.design} --gate-margin {params.gate} --margin {params.margin} --runs {output.runs}"
+        " --summary {output.summary} --summary-md {output.summary_md} --comparisons {output.comparisons}"
+        " --changes {output.changes} --gate-table {output.gate} > {log} 2>&1"
 
 
 rule plot_batch_study:

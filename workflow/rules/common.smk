@@ -24,6 +24,7 @@ from normstudy.recipes import (
     fetch_settings,
     run_settings,
     study_batch_sizes,
+    variant_batch_sizes,
     train_size,
     tuning_points,
     tuning_settings,
@@ -197,7 +198,7 @@ def all_targets():
         *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
         *(
             path
-            for name in ("settings", "history", "job")
+            for name in ("settings", "history", "job", "metrics")
             for path in batch_files(name)
         ),
     ]

@@ -47,7 +47,8 @@ REPORT_ARGS = (
     " --figures {input.figures} --runs {params.runs:q}"
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
-    " --tuning-figure {input.tuning_figure} {params.batch}"
+    " --tuning-figure {input.tuning_figure} --family {input.family} --analysis {input.analysis}"
+    " {params.batch}"
 )
 
 
@@ -84,7 +85,7 @@ use rule report as publish with:
         ],
         batch_tables=[
             BATCH_OUTPUTS[name]
-            for name in ("runs", "summary", "comparisons", "changes")
+            for name in ("runs", "summary", "comparisons", "changes", "gate")
             if batch_study_enabled()
         ],
         tables=multiext(
@@ -93,6 +94,7 @@ use rule report as publish with:
             "runs.csv",
             "epochs.csv",
             "comparisons.csv",
+            "family.csv",
             "per_class.csv",
             "confusion.csv",
             "model_summary.csv",

@@ -79,15 +79,22 @@ def synthetic_mem_mb(wildcards):
 # Seconds of one model's training step at batch size b, one CPU thread: STEP_SECONDS + b x IMAGE_SECONDS, fitted to
 # `make bench`'s bn alone on the 2-core development machine (240 img/s at batch 2, 2,385 at 128).
 STEP_SECONDS, IMAGE_SECONDS = 0.0076, 0.00036
+# A ghost-batch-norm step against a plain one (this network, one CPU thread).
+GHOST_COST = 1.3
 
 
 def batch_train_seconds(name, batch_size):
-    """A batch-study job's CPU seconds: its images (every seed's, packed or not) at the unpacked per-image cost;
-    packing only makes it faster."""
+    """A batch-study job's CPU seconds: its images (every seed's, packed or not) at the unpacked per-image cost of its
+    SGD batch; packing only makes it faster. Ghost batch norm's groups (smaller than the SGD batch) cost
+    GHOST_COST times a plain step (normstudy/norms.py).
+    """
     seeds = len(config["batch_study"]["seeds"]) if is_packed(config, batch_size) else 1
+    # The ghost design keeps the recipe's own SGD batch; sgd_batch trains at the size itself.
     recipe = batch_recipe(config, name, batch_size)
-    steps = recipe["epochs"] * steps_per_epoch(batch_train_images(config), batch_size)
-    return seeds * steps * (STEP_SECONDS + batch_size * IMAGE_SECONDS)
+    sgd_batch = recipe["batch_size"]
+    steps = recipe["epochs"] * steps_per_epoch(batch_train_images(config), sgd_batch)
+    ghost = GHOST_COST if batch_size < sgd_batch else 1.0
+    return seeds * steps * (STEP_SECONDS + sgd_batch * IMAGE_SECONDS) * ghost
 
 
 def batch_train_runtime(wildcards):
@@ -107,6 +114,20 @@ def names(values):
 def counted(count, noun):
     """'1 run', '2 runs'."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def sizes_by_variant(batch):
+    """'bn at batch sizes 2, 4, 128; gn, ln at 128': the batch sizes each planned variant trains at."""
+    sizes = {}
+    for w in batch:
+        sizes.setdefault(w.variant, set()).add(int(w.batch_size))
+    groups = {}
+    for variant, its in sizes.items():
+        groups.setdefault(frozenset(its), []).append(variant)
+    parts = [f"{names(variants)} at {names(its)}" for its, variants in groups.items()]
+    return parts[0].replace(" at ", " at batch sizes ", 1) + "".join(
+        f"; {p}" for p in parts[1:]
+    )
 
 
 def plan_summary(jobs):
@@ -136,8 +157,8 @@ def plan_summary(jobs):
     if batch:
         runs = len(alone) + len(packed) * len(config["batch_study"]["seeds"])
         lines.append(
-            f"  batch study: {counted(runs, 'run')} in {counted(len(batch), 'training job')}, {names(w.variant for w in batch)} at batch "
-            f"sizes {names(sorted(int(w.batch_size) for w in batch))}, on {batch_train_images(config)} images"
+            f"  batch study: {counted(runs, 'run')} in {counted(len(batch), 'training job')} on "
+            f"{batch_train_images(config)} images: {sizes_by_variant(batch)}"
         )
     validation = config["data"]["validation"] / train_size(config)
     seconds = (

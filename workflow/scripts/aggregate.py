@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -12,8 +15,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 
+from normstudy import atomic
+from normstudy.analysis import (
+    Plan,
+    facts_json,
+    family_table,
+    fit_model,
+    held_equal,
+    prediction_interval,
+    sensitivity,
+)
 from normstudy.cli import run_cli
 from normstudy.runs import read_run
+from normstudy.settings import RunSettings
 from normstudy.stats import compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
 
@@ -26,7 +40,6 @@ SUMMARY_COLUMNS = [
     "test_acc_std",
     "test_acc_ci95_low",
     "test_acc_ci95_high",
-    "best_epoch_test_acc_mean",
     "final_train_acc_mean",
     "train_test_gap_mean",
     "test_loss_mean",
@@ -35,16 +48,31 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def read_runs(
-    settings_files: list[Path], metrics_files: list[Path], history_files: list[Path]
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Per-run rows, the long per-epoch table, and per-run metrics, from each run's three files (same order)."""
-    runs, epochs, metrics = [], [], {}
-    for settings_file, metrics_file, history_file in zip(settings_files, metrics_files, history_files, strict=True):
+@dataclass
+class Runs:
+    """What the tables are made from: a row per run, the per-epoch rows, each run's metrics, its per-test-image
+    correctness (from predictions.csv) and settings, keyed by (variant, seed)."""
+
+    table: pd.DataFrame
+    epochs: pd.DataFrame
+    metrics: dict[tuple[str, int], dict]
+    correct: dict[tuple[str, int], np.ndarray]
+    settings: dict[tuple[str, int], RunSettings]
+
+
+def read_runs(files: dict[str, list[Path]]) -> Runs:
+    """Every run's settings, metrics, history and predictions (`files`: a list per kind, in the same run order)."""
+    runs, epochs, metrics, correct, settings = [], [], {}, {}, {}
+    kinds = ("settings", "metrics", "histories", "predictions")
+    for settings_file, metrics_file, history_file, predictions_file in zip(*(files[k] for k in kinds), strict=True):
         run = read_run(settings_file, history_file, metrics=metrics_file)
         (variant, seed), result, history = run.identity, run.metrics, run.history
         epochs.append(history.assign(variant=variant, seed=seed))
-        metrics[(variant, seed)] = result
+        metrics[(variant, seed)], settings[(variant, seed)] = result, run.settings
+        predictions = pd.read_csv(predictions_file, usecols=["label", "prediction"])
+        if len(predictions) != result["n_test"]:
+            raise ValueError(f"{predictions_file}: {len(predictions)} rows, {metrics_file} scored {result['n_test']}")
+        correct[(variant, seed)] = (predictions["label"] == predictions["prediction"]).to_numpy()
         final = history.iloc[-1]
         runs.append(
             {
@@ -54,7 +82,6 @@ def read_runs(
                 "params": result["params"],
                 "test_acc": result["test_acc"],
                 "test_loss": result["test_loss"],
-                "best_epoch_test_acc": history["test_acc"].max(),
                 "final_train_acc": final["train_acc"],
                 "train_test_gap": final["train_acc"] - result["test_acc"],
                 "misclassified": result["n_misclassified"],
@@ -62,7 +89,7 @@ def read_runs(
             }
         )
     order = ["variant", "seed", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
-    return pd.DataFrame(runs), pd.concat(epochs, ignore_index=True)[order], metrics
+    return Runs(pd.DataFrame(runs), pd.concat(epochs, ignore_index=True)[order], metrics, correct, settings)
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -76,7 +103,6 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 "params": int(group["params"].iloc[0]),
                 "n_seeds": len(group),
                 **over_seeds(group["test_acc"], "test_acc"),
-                "best_epoch_test_acc_mean": group["best_epoch_test_acc"].mean(),
                 "final_train_acc_mean": group["final_train_acc"].mean(),
                 "train_test_gap_mean": group["train_test_gap"].mean(),
                 "test_loss_mean": group["test_loss"].mean(),
@@ -113,38 +139,73 @@ def confusion_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(
-    settings_files: list[Path],
-    metrics_files: list[Path],
-    history_files: list[Path],
-    out: dict[str, Path],
-) -> pd.DataFrame:
+def main(files: dict[str, list[Path]], plan: Plan, out: dict[str, Path]) -> pd.DataFrame:
     """Write every table to its path in `out` (keys: the names of OUTPUTS) and return the summary."""
-    runs, epochs, metrics = read_runs(settings_files, metrics_files, history_files)
-    summary = summarize(runs)
+    runs = read_runs(files)
+    summary = summarize(runs.table)
     write_csv(summary, out["summary"])
-    write_csv(runs, out["runs"])
-    write_csv(epochs, out["epochs"])
-    write_csv(compare_variants(runs[["variant", "seed", "test_acc"]]), out["comparisons"])
-    write_csv(per_class_table(metrics), out["per_class"])
-    write_csv(confusion_table(metrics), out["confusion"])
+    write_csv(runs.table, out["runs"])
+    write_csv(runs.epochs, out["epochs"])
+    write_csv(compare_variants(runs.table[["variant", "seed", "test_acc"]]), out["comparisons"])
+    write_csv(per_class_table(runs.metrics), out["per_class"])
+    write_csv(confusion_table(runs.metrics), out["confusion"])
+    family, facts = analysed(runs, plan)
+    write_csv(family, out["family"])
+    atomic.write_json(out["analysis"], facts_json(facts))
     # A single seed has no spread: shown as a dash, never as "nan".
     people = shown(summary)
     write_text(out["summary_md"], people.to_markdown(index=False, missingval="–"))
     write_text(out["summary_html"], people.to_html(index=False, na_rep="–", classes="summary", border=0))
     print(people.to_string(index=False, na_rep="–"))
+    print(family[["variant", "reference", "diff", "ci_low", "ci_high", "p_adjusted", "verdict"]].to_string(index=False))
     return summary
 
 
-OUTPUTS = ("summary", "summary_md", "summary_html", "runs", "epochs", "comparisons", "per_class", "confusion")
+def analysed(runs: Runs, plan: Plan) -> tuple[pd.DataFrame, dict]:
+    """The declared analysis: the family table, and the model's facts the report quotes (plan, residual sd and df,
+    sensitivity, each variant's prediction interval for one more run)."""
+    table = runs.table[["variant", "seed", "test_acc"]]
+    reference = next(s for (variant, _), s in runs.settings.items() if variant == plan.reference)
+    others = {variant: s for (variant, _), s in runs.settings.items() if variant != plan.reference}
+    held = {variant: held_equal(settings, reference) for variant, settings in others.items()}
+    family = family_table(table, plan, runs.correct, held)
+    fit = fit_model(table, plan.reference)
+    seeds = int(table.groupby("variant")["seed"].count().min())
+    means = table.groupby("variant", sort=False)["test_acc"].agg(["mean", "count"])
+    facts = {
+        "plan": dataclasses.asdict(plan),
+        "residual_sd": fit.residual_sd,
+        "df": fit.df,
+        "sensitivity": dataclasses.asdict(sensitivity(fit, plan, seeds)),
+        "prediction_intervals": {
+            variant: list(prediction_interval(row["mean"], fit, int(row["count"]), plan.alpha))
+            for variant, row in means.iterrows()
+        },
+    }
+    return family, facts
+
+
+OUTPUTS = (
+    "summary",
+    "summary_md",
+    "summary_html",
+    "runs",
+    "epochs",
+    "comparisons",
+    "per_class",
+    "confusion",
+    "family",
+    "analysis",
+)
+INPUTS = ("settings", "metrics", "histories", "predictions")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
-    parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="every run's metrics.json, same order")
-    parser.add_argument("--histories", type=Path, nargs="+", required=True, help="every run's history.csv, same order")
+    for name in INPUTS:
+        parser.add_argument(f"--{name}", type=Path, nargs="+", required=True, help=f"every run's {name}, same order")
+    parser.add_argument("--analysis-plan", type=json.loads, required=True, help="the config's analysis section (JSON)")
     for name in OUTPUTS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} table to write")
     return parser.parse_args(argv)
@@ -152,4 +213,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.settings, args.metrics, args.histories, {name: getattr(args, name) for name in OUTPUTS}))
+    run_cli(
+        lambda: main(
+            {name: getattr(args, name) for name in INPUTS},
+            Plan.from_config(args.analysis_plan),
+            {name: getattr(args, name) for name in OUTPUTS},
+        )
+    )

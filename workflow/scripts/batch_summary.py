@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tables of the batch-size study: one row per run, test error per variant and batch size, and the comparisons."""
+"""Tables of the batch-size study: one row per run, test error per variant and size in both evaluation modes, batch
+norm's changes and its comparisons with the batch-free norms, and the convergence gate."""
 
 from __future__ import annotations
 
@@ -11,35 +12,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 
-from normstudy.batches import RUN_COLUMNS, changes_from_base, compare_at_each_batch_size, ordering, summarize
+from normstudy.batches import (
+    RUN_COLUMNS,
+    batch_norm_versus_free,
+    changes_from_reference,
+    convergence_gate,
+    ordering,
+    summarize,
+)
 from normstudy.cli import run_cli
 from normstudy.runs import read_run
 from normstudy.settings import steps_per_epoch, training_images
 from normstudy.tables import shown, write_csv, write_text
 
 
-def read_runs(settings_files: list[Path], history_files: list[Path], job_files: list[Path]) -> pd.DataFrame:
-    """One row per run: its variant, batch size and seed, the recipe it ran and its final test scores."""
+def read_runs(files: dict[str, list[Path]]) -> pd.DataFrame:
+    """One row per run: its variant, statistics batch size and seed, the recipe it ran, its final test scores."""
     rows = []
-    for settings_file, history_file, job_file in zip(settings_files, history_files, job_files, strict=True):
-        run = read_run(settings_file, history_file, job=job_file)
-        settings, job, history = run.settings, run.job, run.history
-        final = history.iloc[-1]
-        train, images = settings.train, training_images(settings.data)
+    kinds = ("settings", "histories", "jobs", "metrics")
+    for settings_file, history_file, job_file, metrics_file in zip(*(files[k] for k in kinds), strict=True):
+        run = read_run(settings_file, history_file, job=job_file, metrics=metrics_file)
+        settings, history, metrics = run.settings, run.history, run.metrics
+        train, images, final = settings.train, training_images(settings.data), history.iloc[-1]
+        error = 100.0 - metrics["test_acc"]
+        precise = metrics.get("precise_bn")
         rows.append(
             {
                 "variant": settings.variant.name,
                 "norm": settings.variant.norm,
-                "batch_size": train.batch_size,
+                # The batch its norm's training statistics were taken over: the ghost groups, or the SGD batch.
+                "batch_size": settings.variant.ghost or train.batch_size,
+                "sgd_batch": train.batch_size,
+                "ghost": settings.variant.ghost,
                 "seed": settings.seed,
                 "max_lr": train.schedule.max_lr,
                 "epochs": train.epochs,
                 "train_images": images,
                 "steps": train.epochs * steps_per_epoch(images, train.batch_size),
-                "pack_seeds": len(job["pack_seeds"]),
-                "test_acc": final["test_acc"],
-                "test_err": 100.0 - final["test_acc"],
-                "test_loss": final["test_loss"],
+                "pack_seeds": len(run.job["pack_seeds"]),
+                "test_acc": metrics["test_acc"],
+                "test_err": error,
+                # A norm without batch statistics has nothing to recompute: its PreciseBN error is its error.
+                "precise_err": 100.0 - precise["test_acc"] if precise else error,
+                "test_loss": metrics["test_loss"],
                 "train_acc": final["train_acc"],
                 "train_loss": final["train_loss"],
                 "seconds_per_epoch": history["seconds"].mean(),
@@ -49,33 +64,40 @@ def read_runs(settings_files: list[Path], history_files: list[Path], job_files: 
 
 
 def main(
-    settings_files: list[Path], history_files: list[Path], job_files: list[Path], out: dict[str, Path]
-) -> pd.DataFrame:
+    files: dict[str, list[Path]], main_summary: Path, design: str, gate_margin: float, margin: float,
+    out: dict[str, Path],
+) -> pd.DataFrame:  # fmt: skip
     """Write every table to its path in `out` (keys: OUTPUTS) and return the summary."""
-    runs = read_runs(settings_files, history_files, job_files)
+    runs = read_runs(files)
     summary = summarize(runs)
-    comparisons = compare_at_each_batch_size(runs)
-    changes = changes_from_base(runs)
-    write_csv(runs, out["runs"])
-    write_csv(summary, out["summary"])
-    write_csv(comparisons, out["comparisons"])
-    write_csv(changes, out["changes"])
+    changes = changes_from_reference(runs, margin)
+    versus = batch_norm_versus_free(runs, margin)
+    gate = convergence_gate(summary, pd.read_csv(main_summary), gate_margin)
+    for name, table in (("runs", runs), ("summary", summary), ("comparisons", versus), ("changes", changes)):
+        write_csv(table, out[name])
+    write_csv(gate, out["gate_table"])
     people = shown(summary)
     write_text(out["summary_md"], people.to_markdown(index=False, missingval="–"))
     print(people.to_string(index=False, na_rep="–"))
-    print(ordering(summary, comparisons, changes).text)
+    print(ordering(summary, changes, versus, gate, design == "ghost").text)
     return summary
 
 
-OUTPUTS = ("runs", "summary", "summary_md", "comparisons", "changes")
+OUTPUTS = ("runs", "summary", "summary_md", "comparisons", "changes", "gate_table")
+INPUTS = ("settings", "histories", "jobs", "metrics")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
-    parser.add_argument("--histories", type=Path, nargs="+", required=True, help="every run's history.csv, same order")
-    parser.add_argument("--jobs", type=Path, nargs="+", required=True, help="every run's job.json, same order")
+    for name in INPUTS:
+        parser.add_argument(f"--{name}", type=Path, nargs="+", required=True, help=f"every run's {name}, same order")
+    parser.add_argument("--main-summary", type=Path, required=True, help="the main study's summary.csv (the gate)")
+    parser.add_argument("--design", choices=("ghost", "sgd_batch"), required=True, help="the batch study's design")
+    parser.add_argument(
+        "--gate-margin", type=float, required=True, help="convergence gate: how far below the main study, in points"
+    )
+    parser.add_argument("--margin", type=float, required=True, help="equivalence margin, points of test error")
     for name in OUTPUTS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} table to write")
     return parser.parse_args(argv)
@@ -83,4 +105,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.settings, args.histories, args.jobs, {name: getattr(args, name) for name in OUTPUTS}))
+    run_cli(
+        lambda: main(
+            {name: getattr(args, name) for name in INPUTS},
+            args.main_summary,
+            args.design,
+            args.gate_margin,
+            args.margin,
+            {name: getattr(args, name) for name in OUTPUTS},
+        )
+    )

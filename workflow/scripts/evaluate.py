@@ -15,12 +15,13 @@ import torch
 
 from normstudy import atomic
 from normstudy.architecture import NUM_CLASSES
-from normstudy.cli import positive_int, run_cli
-from normstudy.data import load_splits
+from normstudy.cli import non_negative_int, positive_int, run_cli
+from normstudy.data import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
 from normstudy.metrics import confusion_matrix, per_class_accuracy
 from normstudy.model import count_parameters
 from normstudy.model_file import load_model
+from normstudy.precise_bn import batch_norms, recompute_statistics
 from normstudy.settings import RunSettings
 
 PREDICTION_COLUMNS = ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(NUM_CLASSES)]
@@ -36,6 +37,16 @@ def write_predictions(path: Path, labels: np.ndarray, probabilities: np.ndarray)
             handle.write(f"{index},{label},{predictions[index]},{row[predictions[index]]:.6f},{values}\n")
 
 
+def precise_bn_scores(model: torch.nn.Module, splits: Splits, settings: RunSettings, images: int) -> dict:
+    """The model scored again after PreciseBN: its BatchNorm statistics recomputed over the first `images` training
+    images (the model keeps them)."""
+    data, layout = settings.data, memory_format(settings)
+    recompute_statistics(model, splits.train_images[:images], data.mean, data.std, layout=layout)
+    loss, accuracy, _ = evaluate(model, splits.eval_images, splits.eval_labels, data.mean, data.std, layout=layout)
+    print(f"PreciseBN over {images} training images: test accuracy {accuracy:.2f}%")
+    return {"images": images, "test_acc": accuracy, "test_loss": loss}
+
+
 def main(
     settings_path: Path,
     model_path: Path,
@@ -44,8 +55,13 @@ def main(
     predictions_path: Path,
     metrics_path: Path,
     threads: int = 1,
+    precise_bn_images: int = 0,
 ) -> dict:
-    """Evaluate a trained model with the settings it was trained with; return the metrics."""
+    """Evaluate a trained model with the settings it was trained with; return the metrics.
+
+    `precise_bn_images` N > 0: a model with BatchNorm is scored a second time, its statistics recomputed over the
+    first N training images (PreciseBN), under metrics["precise_bn"]; predictions.csv is the first scoring's.
+    """
     torch.set_num_threads(threads)
     settings = RunSettings.read(settings_path)
     if settings.data.validation_size:
@@ -81,6 +97,8 @@ def main(
         "confusion_matrix": matrix.tolist(),
         "params": count_parameters(model),
     }
+    if precise_bn_images and batch_norms(model):
+        metrics["precise_bn"] = precise_bn_scores(model, splits, settings, precise_bn_images)
     atomic.write_json(metrics_path, metrics)
     print(f"{model_path}: test accuracy {accuracy:.2f}%, loss {loss:.4f}, {metrics['n_misclassified']} mistakes")
     return metrics
@@ -96,6 +114,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--predictions", type=Path, required=True, help="predictions.csv to write")
     parser.add_argument("--metrics", type=Path, required=True, help="metrics.json to write")
     parser.add_argument("--threads", type=positive_int, required=True, help="CPU threads for torch (the job's threads)")
+    parser.add_argument(
+        "--precise-bn-images", type=non_negative_int, required=True,
+        help="score a BatchNorm model again with its statistics over the first N training images (0: do not)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -103,6 +125,13 @@ if __name__ == "__main__":
     args = parse_args()
     run_cli(
         lambda: main(
-            args.settings, args.model, args.data, args.provenance, args.predictions, args.metrics, args.threads
+            args.settings,
+            args.model,
+            args.data,
+            args.provenance,
+            args.predictions,
+            args.metrics,
+            args.threads,
+            args.precise_bn_images,
         )
     )

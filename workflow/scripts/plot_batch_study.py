@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Test error against batch size per variant (log2 axis, 95 % bands over seeds), beside the GN paper's Figure 1 data."""
+"""Test error against the statistics batch size per variant (log2 axis, 95 % bands over seeds), batch norms with their
+running averages and with PreciseBN, a norm run at one size as a level line; beside the GN paper's Figure 1 data."""
 
 from __future__ import annotations
 
@@ -27,33 +28,44 @@ def log2_batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
     ax.set_xlim(max(sizes) * 1.25, min(sizes) / 1.25)
 
 
+def band(ax: plt.Axes, sizes: pd.Series, low: pd.Series, high: pd.Series, colour) -> None:
+    """A 95 % band; none for a single seed (no interval), and an error's band kept within 0-100 %."""
+    keep = low.notna()
+    ax.fill_between(sizes[keep], low[keep].clip(0, 100), high[keep].clip(0, 100), color=colour, alpha=0.18, linewidth=0)
+
+
+def draw_variant(ax: plt.Axes, rows: pd.DataFrame, colour, name: str) -> None:
+    """One variant's errors: a line per scoring mode, or a level line across the axis when it ran at one size only
+    (a batch-free norm in the ghost design: the statistics batch cannot change it)."""
+    if len(rows) == 1:
+        row = rows.iloc[0]
+        ax.axhline(row["test_err_mean"], color=colour, linestyle=":", label=f"{name} (no batch statistics)")
+        if pd.notna(row["test_err_ci95_low"]):
+            ax.axhspan(max(row["test_err_ci95_low"], 0), min(row["test_err_ci95_high"], 100), color=colour, alpha=0.12)
+        return
+    ax.plot(rows["batch_size"], rows["test_err_mean"], marker="o", color=colour, label=f"{name}, running averages")
+    band(ax, rows["batch_size"], rows["test_err_ci95_low"], rows["test_err_ci95_high"], colour)
+    if (rows["norm"] == "batch").all():
+        ax.plot(rows["batch_size"], rows["precise_err_mean"], marker="o", linestyle="--", color=colour,
+                alpha=0.8, label=f"{name}, PreciseBN")  # fmt: skip
+
+
 def error_vs_batch_size(summary: pd.DataFrame, order: list[str]) -> plt.Figure:
-    """Left: our mean test error per variant and batch size with its 95 % t-interval; right: the GN paper's."""
+    """Left: our mean test error per variant and statistics batch size with its 95 % t-interval; right: the paper's."""
     fig, (ours, paper) = plt.subplots(1, 2, figsize=(10.5, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     colours = dict(zip(order, sns.color_palette("deep", len(order)), strict=True))
     sizes = sorted(summary["batch_size"].unique())
     for variant in order:
         rows = summary[summary["variant"] == variant].sort_values("batch_size")
-        ours.plot(rows["batch_size"], rows["test_err_mean"], marker="o", color=colours[variant], label=variant)
-        # A single seed has no interval: the band is left out, never drawn at zero width from NaN. An error lies
-        # in 0-100 %, and so does the drawn band (a t-interval over few seeds can reach past either end).
-        banded = rows.dropna(subset=["test_err_ci95_low"])
-        ours.fill_between(
-            banded["batch_size"],
-            banded["test_err_ci95_low"].clip(0, 100),
-            banded["test_err_ci95_high"].clip(0, 100),
-            color=colours[variant],
-            alpha=0.18,
-            linewidth=0,
-        )
+        draw_variant(ours, rows, colours[variant], variant)
     log2_batch_axis(ours, sizes)
     seeds = int(summary["n_seeds"].max())
     ours.set(
-        xlabel="batch size (images per step)",
+        xlabel="statistics batch size (images)",
         ylabel="test error (%)",
         title=f"This study (band: 95 % t-interval over {seeds} seeds)",
     )
-    ours.legend(title="variant", fontsize=8)
+    ours.legend(fontsize=7)
     for name, errors in GN_PAPER_ERROR.items():
         paper.plot(GN_PAPER_BATCH_SIZES, errors, marker="s", label=name)
     log2_batch_axis(paper, list(GN_PAPER_BATCH_SIZES))

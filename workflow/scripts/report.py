@@ -78,7 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-summary", type=Path, required=True, help="the recorded recipe search's summary.csv")
     parser.add_argument("--tuning-search", type=Path, required=True, help="the recorded search's search.json")
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
-    for name in ("summary", "comparisons", "changes"):
+    parser.add_argument("--family", type=Path, required=True, help="the declared family's table (family.csv)")
+    parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
+    for name in ("summary", "comparisons", "changes", "gate"):
         parser.add_argument(
             f"--batch-{name}", type=Path, help=f"the batch study's {name}.csv (all batch options or none)"
         )
@@ -98,10 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-tables", type=Path, nargs="*", default=[], help="the batch study's CSV tables, for --site"
     )
     args = parser.parse_args(argv)
-    batch = [args.batch_summary, args.batch_comparisons, args.batch_changes, args.batch_figure, args.batch_jobs]
-    if any(value is not None for value in batch) and not all(value is not None for value in batch):
+    batch = [args.batch_summary, args.batch_comparisons, args.batch_changes, args.batch_gate, args.batch_figure]
+    if any(value is not None for value in [*batch, args.batch_jobs]) and not all(
+        value is not None for value in [*batch, args.batch_jobs]
+    ):
         parser.error(
-            "the batch study needs all of --batch-summary, --batch-comparisons, --batch-changes, "
+            "the batch study needs all of --batch-summary, --batch-comparisons, --batch-changes, --batch-gate, "
             "--batch-figure and --batch-jobs, or none of them"
         )
     return args
@@ -112,7 +116,12 @@ def batch_inputs(args: argparse.Namespace) -> BatchInputs | None:
     if args.batch_summary is None:
         return None
     return BatchInputs(
-        args.batch_summary, args.batch_comparisons, args.batch_changes, args.batch_figure, args.batch_jobs
+        args.batch_summary,
+        args.batch_comparisons,
+        args.batch_changes,
+        args.batch_gate,
+        args.batch_figure,
+        args.batch_jobs,
     )
 
 
@@ -132,6 +141,8 @@ def report_from(args: argparse.Namespace) -> None:
         args.tuning_summary,
         args.tuning_search,
         args.tuning_figure,
+        args.family,
+        args.analysis,
         batch_inputs(args),
     )
     if args.out:

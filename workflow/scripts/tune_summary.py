@@ -21,7 +21,7 @@ from normstudy.provenance import cpu_name, duration, git_state
 from normstudy.recipes import tuning_points
 from normstudy.runs import read_run
 from normstudy.tables import shown, write_csv, write_text
-from normstudy.tuning import RUN_COLUMNS, chosen_yaml, search_digest, summarize
+from normstudy.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize
 
 
 def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
@@ -79,13 +79,22 @@ def main(config: dict, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
     """Write the run table, the summary (CSV and Markdown), chosen.yaml and search.json; return the summary."""
     table, jobs = read_tuning_runs(runs)
     summary = summarize(table, list(tuning_points(config)))
+    print(shown(summary).to_string(index=False, na_rep="–"))
+    edges = grid_edges(config, summary)
+    if edges and not config["tune"]["bracket"]:
+        print(f"warning: the search does not bracket its choice: {'; '.join(edges)}")
+    elif edges:
+        # Failed, not written: a chosen edge would be copied into config.yaml as if it were the optimum. The runs stay,
+        # so a search over an extended grid trains only its new points.
+        raise ValueError(
+            "the search does not bracket its choice: " + "; ".join(edges) + " (tune.grid, in a --configfile)"
+        )
     write_csv(table, out["runs_table"])
     write_csv(summary, out["summary"])
     write_text(out["summary_md"], shown(summary).to_markdown(index=False, missingval="–"))
     write_text(out["chosen"], chosen_yaml(config, summary, str(out["summary"])))
     variants = list(dict.fromkeys(entry["variant"] for entry in runs))
     atomic.write_json(out["search"], search_record(config, variants, jobs))
-    print(shown(summary).to_string(index=False, na_rep="–"))
     return summary
 
 

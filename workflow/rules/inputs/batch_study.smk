@@ -9,6 +9,7 @@ BATCH_OUTPUTS = {
     "summary_md": "results/batch_study/summary.md",
     "comparisons": "results/batch_study/comparisons.csv",
     "changes": "results/batch_study/changes.csv",
+    "gate": "results/batch_study/gate.csv",
     "figure": f"{BATCH_FIGURE}.png",
     "figure_svg": f"{BATCH_FIGURE}.svg",
 }
@@ -53,7 +54,7 @@ def batch_manifest():
     """Per batch-study run, in order (variant, batch size, seed): its files, and the job that trains it."""
     runs = []
     for variant in batch_variants():
-        for batch_size in study_batch_sizes(config):
+        for batch_size in variant_batch_sizes(config, variant):
             packed = is_packed(config, batch_size)
             for seed in config["batch_study"]["seeds"]:
                 names = {"variant": variant, "batch_size": batch_size, "seed": seed}
@@ -67,6 +68,7 @@ def batch_manifest():
                                 ("settings", "json"),
                                 ("history", "csv"),
                                 ("job", "json"),
+                                ("metrics", "json"),
                             )
                         },
                         "benchmark": (
@@ -112,7 +114,7 @@ def batch_report_inputs():
     return {
         **{
             f"batch_{name}": BATCH_OUTPUTS[name]
-            for name in ("summary", "comparisons", "changes", "figure")
+            for name in ("summary", "comparisons", "changes", "gate", "figure")
         },
         "batch_job_files": [job["job"] for job in jobs],
         "batch_benchmarks": [job["benchmark"] for job in jobs],
@@ -125,7 +127,7 @@ def batch_report_args(wildcards, input):
         return ""
     tables = " ".join(
         f"--batch-{name} {getattr(input, f'batch_{name}')}"
-        for name in ("summary", "comparisons", "changes", "figure")
+        for name in ("summary", "comparisons", "changes", "gate", "figure")
     )
     return f"{tables} --batch-jobs {shlex.quote(json.dumps(batch_jobs()))}"
 

@@ -38,6 +38,7 @@ def report_inputs():
     return {
         "script": f"{SCRIPTS}/report.py",
         "modules": package_modules(
+            "analysis",
             "architecture",
             "atomic",
             "batches",
@@ -53,6 +54,8 @@ def report_inputs():
         "summary": "results/tables/summary.csv",
         "comparisons": "results/tables/comparisons.csv",
         "per_class": "results/tables/per_class.csv",
+        "family": "results/tables/family.csv",
+        "analysis": "results/tables/analysis.json",
         "runs_table": "results/tables/runs.csv",
         "model_summary": "results/tables/model_summary.csv",
         "receptive_field": "results/tables/receptive_field.csv",

@@ -1,4 +1,11 @@
-"""The batch-size study's tables and its verdict on the GN paper's ordering, from the runs' final test scores."""
+"""The batch-size study's tables and verdict, from its runs' final test scores in each evaluation mode.
+
+Per variant and statistics batch size: test error over seeds with BatchNorm's running averages and, for batch norms,
+with PreciseBN's recomputed statistics; each variant's change from the reference size; every batch norm against every
+batch-free norm; and a convergence gate. Every claim is a paired test by seed, read as different, equivalent within
+the declared margin (TOST), or inconclusive, Holm-corrected over the sizes of one comparison; no verdict is given
+where the gate finds the reference runs untrained.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from normstudy.stats import PAIR_COLUMNS, compare_pair, over_seeds, with_adjusted_p
+from normstudy.stats import adjusted, over_seeds, paired_difference, reading
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
 GN_PAPER_BATCH_SIZES = (32, 16, 8, 4, 2)
 GN_PAPER_ERROR = {"BN": (23.6, 23.7, 24.8, 27.3, 34.7), "GN": (24.1, 24.2, 24.0, 24.1, 24.1)}
-# Norms whose statistics do not depend on the batch (the GN paper's claim is that these stay flat).
+# Norms whose statistics do not depend on the batch.
 BATCH_FREE_NORMS = ("group", "layer", "instance")
+# Evaluation mode -> the runs table's error column: BatchNorm's running averages, or PreciseBN's statistics (a
+# batch-free norm has none to recompute, so its precise error is its error).
+MODES = {"running": "test_err", "precise": "precise_err"}
+ALPHA = 0.05
 
 RUN_COLUMNS = (
     "variant",
     "norm",
     "batch_size",
+    "sgd_batch",
+    "ghost",
     "seed",
     "max_lr",
     "epochs",
@@ -26,132 +39,124 @@ RUN_COLUMNS = (
     "pack_seeds",
     "test_acc",
     "test_err",
+    "precise_err",
     "test_loss",
     "train_acc",
     "train_loss",
     "seconds_per_epoch",
 )
-SUMMARY_COLUMNS = (
-    "variant",
-    "norm",
-    "batch_size",
-    "max_lr",
-    "steps",
-    "n_seeds",
-    "test_err_mean",
-    "test_err_std",
-    "test_err_ci95_low",
-    "test_err_ci95_high",
-    "test_acc_mean",
-    "test_loss_mean",
-    "packed",
-    "seconds_per_epoch_mean",
-)
+TEST_COLUMNS = ("n", "diff_mean", "se", "df", "ci95_low", "ci95_high", "p_value", "tost_p")
+DECIDED = ("p_adjusted", "tost_p_adjusted", "verdict", "margin")
+CHANGE_COLUMNS = ("variant", "norm", "mode", "batch_size", "reference", *TEST_COLUMNS, *DECIDED)
+VERSUS_COLUMNS = ("variant_a", "variant_b", "mode", "batch_size", "b_batch_size", *TEST_COLUMNS, *DECIDED)
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and batch size: test error over seeds (mean, sd, 95 % t-interval) and how the runs were made."""
+    """Per variant and size: test error over seeds in each mode (mean, sd, 95 % t-interval) and how the runs ran."""
     rows = []
     for (variant, batch_size), group in runs.groupby(["variant", "batch_size"], sort=False):
+        first = group.iloc[0]
         rows.append(
             {
                 "variant": variant,
-                "norm": group["norm"].iloc[0],
+                "norm": first["norm"],
                 "batch_size": int(batch_size),
-                "max_lr": group["max_lr"].iloc[0],
-                "steps": int(group["steps"].iloc[0]),
+                "sgd_batch": int(first["sgd_batch"]),
+                "max_lr": first["max_lr"],
+                "steps": int(first["steps"]),
                 "n_seeds": len(group),
                 **over_seeds(group["test_err"], "test_err"),
+                **over_seeds(group["precise_err"], "precise_err"),
                 "test_acc_mean": group["test_acc"].mean(),
                 "test_loss_mean": group["test_loss"].mean(),
                 "packed": bool((group["pack_seeds"] > 1).any()),
                 "seconds_per_epoch_mean": group["seconds_per_epoch"].mean(),
             }
         )
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return pd.DataFrame(rows)
 
 
-COMPARISON_COLUMNS = ("batch_size", *PAIR_COLUMNS)
+def errors_at(runs: pd.DataFrame, variant: str, batch_size: int, mode: str) -> pd.Series:
+    """One cell's errors in one mode, by seed."""
+    cell = runs[(runs["variant"] == variant) & (runs["batch_size"] == batch_size)]
+    return cell.set_index("seed")[MODES[mode]]
 
 
-def compare_at_each_batch_size(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of variants at every batch size: difference in test error (a - b) with the main comparison's
-    tests (paired t over common seeds, else Welch), Benjamini-Hochberg over all pairs and batch sizes together."""
-    rows = []
-    variants = list(dict.fromkeys(runs["variant"]))
-    for batch_size, group in runs.groupby("batch_size", sort=True):
-        errors = {name: part.set_index("seed")["test_err"] for name, part in group.groupby("variant", sort=False)}
-        for i, a in enumerate(variants):
-            for b in variants[i + 1 :]:
-                if a in errors and b in errors:
-                    rows.append({"batch_size": int(batch_size), "variant_a": a, "variant_b": b,
-                                 **compare_pair(errors[a], errors[b])})  # fmt: skip
-    return with_adjusted_p(pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS)))
+def decided(rows: list[dict], keys: list[str], margin: float, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows with Holm-corrected p and TOST p within each group of `keys`, and each row's reading (`columns`, in
+    order, also when there is no row)."""
+    table = pd.DataFrame(rows, columns=[name for name in columns if name not in DECIDED])
+    if table.empty:
+        return pd.DataFrame(columns=list(columns))
+    for _, index in table.groupby(keys, sort=False).groups.items():
+        table.loc[index, "p_adjusted"] = adjusted(list(table.loc[index, "p_value"]), "holm")
+        table.loc[index, "tost_p_adjusted"] = adjusted(list(table.loc[index, "tost_p"]), "holm")
+    table["verdict"] = [
+        reading(p, t, ALPHA) for p, t in zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
+    ]
+    table["margin"] = margin
+    return table[list(columns)]
 
 
-CHANGE_COLUMNS = (
-    "variant",
-    "norm",
-    "batch_size",
-    "base_batch_size",
-    "n",
-    "diff_mean",
-    "ci95_low",
-    "ci95_high",
-    "p_value",
-)
-
-
-def changes_from_base(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and batch size: test error there minus at the largest batch size (the base), paired by seed.
-
-    A seed gives a variant the same initial weights at every batch size, so the pairs share their start; the
-    Benjamini-Hochberg correction runs over every variant and batch size together.
-    """
-    rows = []
-    base = int(runs["batch_size"].max())
+def changes_from_reference(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per variant run at several sizes, mode and size: its error there minus at the reference (largest) size,
+    paired by seed (a seed gives a variant the same initial weights at every size); Holm over the sizes."""
+    reference, rows = int(runs["batch_size"].max()), []
     for variant, group in runs.groupby("variant", sort=False):
-        at_base = group[group["batch_size"] == base].set_index("seed")["test_err"]
-        for batch_size, part in group[group["batch_size"] != base].groupby("batch_size", sort=True):
-            result = compare_pair(part.set_index("seed")["test_err"], at_base)
-            rows.append(
-                {
-                    "variant": variant,
-                    "norm": group["norm"].iloc[0],
-                    "batch_size": int(batch_size),
-                    "base_batch_size": base,
-                    "n": result["n_a"],
-                    **{key: result[key] for key in ("diff_mean", "ci95_low", "ci95_high", "p_value")},
-                }
-            )
-    return with_adjusted_p(pd.DataFrame(rows, columns=list(CHANGE_COLUMNS)))
+        sizes = sorted(set(group["batch_size"]) - {reference})
+        for mode in MODES:
+            base = errors_at(runs, variant, reference, mode)
+            for size in sizes:
+                test = paired_difference(errors_at(runs, variant, size, mode), base, margin)
+                rows.append({"variant": variant, "norm": group["norm"].iloc[0], "mode": mode,
+                             "batch_size": int(size), "reference": reference, **test})  # fmt: skip
+    return decided(rows, ["variant", "mode"], margin, CHANGE_COLUMNS)
+
+
+def batch_norm_versus_free(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Every batch norm at every size against every batch-free norm (at that size if it ran there, else at its own
+    reference: it does not depend on the size), error a - b paired by seed; Holm over the sizes of each pair."""
+    norms = dict(zip(runs["variant"], runs["norm"], strict=False))
+    batch = [v for v, n in norms.items() if n == "batch"]
+    free = [v for v, n in norms.items() if n in BATCH_FREE_NORMS]
+    rows = []
+    for a in batch:
+        for b in free:
+            b_sizes = set(runs.loc[runs["variant"] == b, "batch_size"])
+            for mode in MODES:
+                for size in sorted(set(runs.loc[runs["variant"] == a, "batch_size"])):
+                    b_size = size if size in b_sizes else max(b_sizes)
+                    test = paired_difference(errors_at(runs, a, size, mode), errors_at(runs, b, b_size, mode), margin)
+                    rows.append({"variant_a": a, "variant_b": b, "mode": mode, "batch_size": int(size),
+                                 "b_batch_size": int(b_size), **test})  # fmt: skip
+    return decided(rows, ["variant_a", "variant_b", "mode"], margin, VERSUS_COLUMNS)
+
+
+def convergence_gate(summary: pd.DataFrame, main: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per variant: its reference cell's mean test accuracy against the main study's, and whether it is within
+    `margin` points (trained enough for the study to be read)."""
+    reference = int(summary["batch_size"].max())
+    main_acc = main.set_index("variant")["test_acc_mean"]
+    rows = []
+    for row in summary[summary["batch_size"] == reference].itertuples():
+        shortfall = float(main_acc[row.variant] - row.test_acc_mean) if row.variant in main_acc else float("nan")
+        rows.append({"variant": row.variant, "main_acc": main_acc.get(row.variant, float("nan")),
+                     "reference_acc": row.test_acc_mean, "shortfall": shortfall, "margin": margin,
+                     "trained": bool(shortfall <= margin)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class Ordering:
     """Whether the GN paper's ordering held here, and the sentences that say so."""
 
-    verdict: str  # holds | holds in part | does not hold | cannot be tested
+    verdict: str  # holds | holds in part | does not hold | inconclusive | not tested
     sentences: tuple[str, ...]
 
     @property
     def text(self) -> str:
         """The sentences as one paragraph."""
         return " ".join(self.sentences)
-
-
-def _points(value: float) -> str:
-    return f"{value:+.2f} points"
-
-
-def _change_words(row: pd.Series) -> str:
-    """'+1.20 points, 95 % CI +0.80 to +1.60, adjusted p = 0.010'."""
-    if pd.isna(row["p_adjusted"]):
-        return f"{_points(row['diff_mean'])}, not testable (too few seeds or no spread)"
-    return (
-        f"{_points(row['diff_mean'])}, 95 % CI {row['ci95_low']:+.2f} to {row['ci95_high']:+.2f}, adjusted p = "
-        f"{row['p_adjusted']:.3f}"
-    )
 
 
 def paper_sentence() -> str:
@@ -163,109 +168,97 @@ def paper_sentence() -> str:
     )
 
 
-@dataclass(frozen=True)
-class BatchNormGap:
-    """At the smallest batch size: one BatchNorm variant against one batch-free variant."""
-
-    bn: str
-    free: str
-    diff: float  # bn's error minus the batch-free one's, in points
-    p_adjusted: float
-    worse: bool  # bn significantly behind
-
-
-def gaps_at(
-    comparisons: pd.DataFrame, batch_size: int, batch_norm: list[str], batch_free: list[str]
-) -> list[BatchNormGap]:
-    """Every BatchNorm variant against every batch-free one at `batch_size`, signed as BatchNorm minus the other."""
-    pairs = comparisons[comparisons["batch_size"] == batch_size]
-    gaps = []
-    for bn in batch_norm:
-        for free in batch_free:
-            match, sign = pairs[(pairs["variant_a"] == bn) & (pairs["variant_b"] == free)], 1
-            if match.empty:
-                match, sign = pairs[(pairs["variant_a"] == free) & (pairs["variant_b"] == bn)], -1
-            row = match.iloc[0]
-            diff = sign * row["diff_mean"]
-            gaps.append(BatchNormGap(bn, free, diff, row["p_adjusted"], bool(row["significant"]) and diff > 0))
-    return gaps
+def tested(row: pd.Series) -> str:
+    """'+1.19 points (95 % CI +0.19 to +2.20; different, Holm p = 0.012)' from a test row."""
+    if pd.isna(row["p_value"]):
+        return f"{row['diff_mean']:+.2f} points (not testable: too few seeds or no spread)"
+    said = {
+        "different": f"different, Holm p = {row['p_adjusted']:.3f}",
+        "equivalent": f"equivalent within ±{row['margin']:g}, TOST Holm p = {row['tost_p_adjusted']:.3f}",
+        "inconclusive": f"inconclusive at ±{row['margin']:g}",
+    }[row["verdict"]]
+    return f"{row['diff_mean']:+.2f} points (95 % CI {row['ci95_low']:+.2f} to {row['ci95_high']:+.2f}; {said})"
 
 
-def judged(
-    batch_norm: list[str],
-    batch_free: list[str],
-    bn_rose: list[str],
-    free_rose: list[str],
-    gaps: list[BatchNormGap],
-    smallest: int,
-    base: int,
-) -> tuple[str, str]:
-    """The verdict, and the sentence that states it, from which variants' error rose significantly."""
-    all_above = all(gap.worse for gap in gaps)
-    if len(bn_rose) == len(batch_norm) and not free_rose and all_above:
-        return "holds", (
-            f"The GN paper's ordering holds here: BatchNorm's error rises at small batches, significantly, while "
-            f"{', '.join(batch_free)} do not get significantly worse, and at batch {smallest} BatchNorm is "
-            "significantly behind them."
+def gate_sentence(gate: pd.DataFrame) -> tuple[bool, str]:
+    """Whether every reference is trained, and the sentence that says so."""
+    parts = [f"{r.variant} {r.reference_acc:.2f} % against {r.main_acc:.2f} %" for r in gate.itertuples()]
+    margin = gate["margin"].iloc[0]
+    if gate["trained"].all():
+        return True, (
+            f"Convergence gate passed: every reference run is within {margin:g} points of the main study's accuracy "
+            f"({'; '.join(parts)})."
         )
-    if bn_rose:
-        missing = []
-        if len(bn_rose) < len(batch_norm):
-            missing.append(f"{', '.join(v for v in batch_norm if v not in bn_rose)} did not degrade significantly")
-        if free_rose:
-            missing.append(f"{', '.join(free_rose)} got significantly worse too")
-        if not all_above:
-            missing.append(f"at batch {smallest} BatchNorm is not significantly behind every batch-free norm")
-        return "holds in part", (
-            f"The GN paper's ordering holds in part here: {', '.join(bn_rose)} got significantly worse at small "
-            f"batches, but {'; '.join(missing)}."
-        )
-    return "does not hold", (
-        "The GN paper's ordering does not hold here: no BatchNorm variant's error at batch "
-        f"{smallest} is significantly above its error at batch {base}."
+    short = ", ".join(gate.loc[~gate["trained"], "variant"])
+    return False, (
+        f"Not tested: runs not trained. The reference runs of {short} are more than {margin:g} points below the main "
+        f"study's accuracy ({'; '.join(parts)}), so differences between sizes would measure training, not the norm."
     )
 
 
-def ordering(summary: pd.DataFrame, comparisons: pd.DataFrame, changes: pd.DataFrame) -> Ordering:
-    """Does BN degrade at small batches while the batch-free norms stay flat, as in the GN paper? From the numbers.
+def crossover(versus: pd.DataFrame, bn: str, free: str, mode: str) -> str:
+    """Where batch norm `bn` falls behind `free`: the largest size at which it is significantly worse, with its test;
+    or that it is behind at none."""
+    pair = versus[(versus["variant_a"] == bn) & (versus["variant_b"] == free) & (versus["mode"] == mode)]
+    behind = pair[(pair["verdict"] == "different") & (pair["diff_mean"] > 0)]
+    if behind.empty:
+        return f"{bn} is not shown behind {free} at any size"
+    row = behind.loc[behind["batch_size"].idxmax()]
+    return f"{bn} falls behind {free} from size {int(row['batch_size'])} down: {bn} − {free} {tested(row)}"
 
-    It holds when every BatchNorm variant's error at the smallest batch size is significantly above its error at
-    the base (largest) batch size, no batch-free variant's is, and at the smallest batch size every BatchNorm
-    variant is significantly worse than every batch-free one (adjusted p < 0.05 throughout).
+
+def judged(change: pd.Series, behind_all: bool, free_flat: bool) -> str:
+    """The verdict from batch norm's change at the smallest size, whether it is behind every batch-free norm there,
+    and whether the batch-free norms are flat (equivalent, or independent of the size by construction)."""
+    if change["verdict"] == "different" and change["diff_mean"] > 0:
+        return "holds" if behind_all and free_flat else "holds in part"
+    if change["verdict"] == "equivalent" or (change["verdict"] == "different" and change["diff_mean"] < 0):
+        return "does not hold"
+    return "inconclusive"
+
+
+def ordering(
+    summary: pd.DataFrame, changes: pd.DataFrame, versus: pd.DataFrame, gate: pd.DataFrame, ghost: bool
+) -> Ordering:
+    """Does batch norm degrade at small statistics batches while the batch-free norms stay flat, as in the GN paper?
+
+    Only where the gate passed. Holds when batch norm's error at the smallest size is significantly above its
+    reference's, it is significantly behind every batch-free norm there, and those are flat (by construction in the
+    ghost design; shown equivalent within the margin otherwise); does not hold when batch norm's change is shown
+    equivalent (or an improvement); inconclusive otherwise. Judged on the running averages, PreciseBN's said beside.
     """
-    sizes = sorted(summary["batch_size"].unique())
-    smallest, base = int(sizes[0]), int(sizes[-1])
     norms = dict(zip(summary["variant"], summary["norm"], strict=False))
-    batch_norm = [v for v, n in norms.items() if n == "batch"]
-    batch_free = [v for v, n in norms.items() if n in BATCH_FREE_NORMS]
-    if not batch_norm or not batch_free:
-        needs = (
-            "The ordering needs a BatchNorm variant and a batch-free one (group, layer or instance norm) in the "
-            f"batch study; it has {', '.join(norms)}."
-        )
-        return Ordering("cannot be tested", (needs, paper_sentence()))
-    at_smallest = changes[changes["batch_size"] == smallest].set_index("variant")
-    mean_err = summary.set_index(["variant", "batch_size"])["test_err_mean"]
-    described = [
-        f"{variant}'s from {mean_err[(variant, base)]:.2f} % to {mean_err[(variant, smallest)]:.2f} % "
-        f"({_change_words(at_smallest.loc[variant])})"
-        for variant in [*batch_norm, *batch_free]
-    ]
-    sentences = [f"From batch {base} to batch {smallest}, mean test error went: " + "; ".join(described) + "."]
-    if at_smallest["p_adjusted"].isna().all():
-        untestable = "With fewer than two seeds per point no change can be tested."
-        return Ordering("cannot be tested", (*sentences, untestable, paper_sentence()))
-
-    def rose(variant: str) -> bool:
-        row = at_smallest.loc[variant]
-        return bool(row["significant"]) and row["diff_mean"] > 0
-
-    gaps = gaps_at(comparisons, smallest, batch_norm, batch_free)
-    said = "; ".join(
-        f"{g.bn} − {g.free} {_points(g.diff)} (adjusted p = {g.p_adjusted:.3f}{', significant' if g.worse else ''})"
-        for g in gaps
-    )
-    sentences.append(f"At batch {smallest}: {said}.")
-    bn_rose, free_rose = [v for v in batch_norm if rose(v)], [v for v in batch_free if rose(v)]
-    verdict, stated = judged(batch_norm, batch_free, bn_rose, free_rose, gaps, smallest, base)
-    return Ordering(verdict, (stated, *sentences, paper_sentence()))
+    batch = [v for v, n in norms.items() if n == "batch"]
+    free = [v for v, n in norms.items() if n in BATCH_FREE_NORMS]
+    if not batch or not free or changes.empty:
+        needs = f"The ordering needs a batch norm at several sizes and a batch-free norm; it has {', '.join(norms)}."
+        return Ordering("not tested", (needs, paper_sentence()))
+    passed, gate_said = gate_sentence(gate)
+    if not passed:
+        return Ordering("not tested", (gate_said, paper_sentence()))
+    smallest, reference = int(changes["batch_size"].min()), int(changes["reference"].iloc[0])
+    sentences, verdicts = [gate_said], []
+    for bn in batch:
+        for mode, label in (("running", "running averages"), ("precise", "PreciseBN")):
+            row = changes[(changes["variant"] == bn) & (changes["mode"] == mode) & (changes["batch_size"] == smallest)]
+            change = row.iloc[0]
+            sentences.append(f"{bn}'s error from size {reference} to {smallest} ({label}): {tested(change)}.")
+            sentences.append("; ".join(crossover(versus, bn, other, mode) for other in free) + f" ({label}).")
+            if mode == "running":
+                at_smallest = versus[(versus["variant_a"] == bn) & (versus["mode"] == mode)
+                                     & (versus["batch_size"] == smallest)]  # fmt: skip
+                behind_all = bool(((at_smallest["verdict"] == "different") & (at_smallest["diff_mean"] > 0)).all())
+                flat_rows = changes[changes["variant"].isin(free) & (changes["mode"] == mode)]
+                free_flat = ghost or bool((flat_rows["verdict"] == "equivalent").all())
+                verdicts.append(judged(change, behind_all, free_flat))
+    if ghost:
+        have = "has" if len(free) == 1 else "have"
+        sentences.append(f"{', '.join(free)} {have} no batch statistics: the statistics batch cannot change them.")
+    verdict = verdicts[0] if len(set(verdicts)) == 1 else "holds in part"
+    lead = {
+        "holds": "The GN paper's ordering holds here",
+        "holds in part": "The GN paper's ordering holds in part here",
+        "does not hold": "The GN paper's ordering does not hold here",
+        "inconclusive": "Whether the GN paper's ordering holds here is inconclusive",
+    }[verdict]
+    return Ordering(verdict, (f"{lead}.", *sentences, paper_sentence()))

@@ -1,84 +1,114 @@
-"""The report's findings in words, generated from the numbers so that they stay true whatever the numbers are."""
+"""The report's findings in words, generated from the declared analysis' tables so that every sentence is one the
+numbers support: "different", "equivalent within ±m", or "inconclusive", never "no difference" from a test that
+merely failed to reject."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-
-from normstudy.stats import ALPHA, POWER, detectable_difference, pooled_paired_sd, seeds_needed
 
 # Write-up 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
 TARGET_ACCURACY = 99.4
 # Write-up 003's single runs (8,880 parameters, 20 epochs), by norm.
-SEED_003_RESULTS = {"group": 99.54, "layer": 99.48}
-# The difference the power figure is also quoted for: about the size of the write-ups' claims.
-REFERENCE_DIFFERENCE = 0.05
+WRITE_UP_003_RESULTS = {"group": 99.54, "layer": 99.48}
 
 
-@dataclass(frozen=True)
-class Power:
-    """What the study could detect: from the observed seed-to-seed spread of paired differences."""
-
-    seeds: int
-    sd: float
-    detectable: float  # smallest difference detected with POWER at level ALPHA (NaN: not computable)
-    reference: float  # REFERENCE_DIFFERENCE
-    seeds_for_reference: int
-
-    @classmethod
-    def of(cls, final_acc: pd.DataFrame) -> Power:
-        """From the per-run table (variant, seed, test_acc)."""
-        sd, seeds = pooled_paired_sd(final_acc)
-        if seeds < 2 or math.isnan(sd):
-            return cls(seeds, math.nan, math.nan, REFERENCE_DIFFERENCE, 0)
-        return cls(
-            seeds, sd, detectable_difference(seeds, sd), REFERENCE_DIFFERENCE, seeds_needed(REFERENCE_DIFFERENCE, sd)
-        )
-
-    def sentence(self) -> str:
-        """The power statement shown beside the verdict."""
-        if self.seeds < 2:
-            return "With one seed per variant there is no seed-to-seed spread, so no difference can be tested."
-        if self.sd == 0:
-            return (
-                f"The paired differences did not vary over the {self.seeds} seeds, so the spread gives no power figure."
-            )
-        return (
-            f"With {self.seeds} seeds and the observed seed-to-seed spread of paired differences (sd "
-            f"{self.sd:.3f} points), a paired t-test at the {ALPHA:.0%} level detects a true difference of "
-            f"{self.detectable:.2f} points with {POWER:.0%} power (before the correction for multiple comparisons). "
-            f"Detecting a {self.reference:.2f}-point difference would take {self.seeds_for_reference} seeds. "
-            'A non-significant difference smaller than that is "too few seeds to tell", not "no difference".'
-        )
+def _interval(low: float, high: float) -> str:
+    return f"95 % CI {low:+.2f} to {high:+.2f}"
 
 
-def verdict(comparisons: pd.DataFrame, seeds: int) -> str:
-    """A plain statement of which differences the seeds support, and which they do not."""
-    tested = comparisons[comparisons["p_adjusted"].notna()]
-    significant = tested[tested["significant"]]
-    if tested.empty:
-        return (
-            f"With {seeds} seed(s) per variant no difference can be tested; the table only describes these runs, "
-            "and no variant can be called better."
-        )
-    if significant.empty:
-        return (
-            f"None of the {len(tested)} pairwise differences is significant at the 5 % level after Benjamini–Hochberg "
-            f"correction, with {seeds} seeds per variant. The differences in the summary are within seed-to-seed "
-            "noise: this study does not show that any normalization is better than another here."
-        )
-    pairs = "; ".join(
-        f"{r.variant_a} {'above' if r.diff_mean > 0 else 'below'} {r.variant_b} by {abs(r.diff_mean):.2f} points "
-        f"(95 % CI {r.ci95_low:+.2f} to {r.ci95_high:+.2f}, adjusted p = {r.p_adjusted:.3f})"
-        for r in significant.itertuples()
-    )
-    rest = len(tested) - len(significant)
+def _difference(diff: float, low: float, high: float) -> str:
+    """'+0.12 points (95 % CI -0.05 to +0.29)', without the interval where the data give none (one seed)."""
+    return f"{diff:+.2f} points" + ("" if pd.isna(low) or pd.isna(high) else f" ({_interval(low, high)})")
+
+
+def reading_words(row: pd.Series, margin: float, correction: str = "holm") -> str:
+    """One comparison of the family in words: 'different (Holm p = 0.001)', 'equivalent within ±0.2 (TOST ...)'."""
+    if pd.isna(row["p_value"]):
+        return "not testable (no residual degrees of freedom: one seed, or no spread)"
+    name = correction.title()
+    if row["verdict"] == "different":
+        return f"different ({name} p = {row['p_adjusted']:.3f})"
+    if row["verdict"] == "equivalent":
+        return f"equivalent within ±{margin:g} points (TOST, {name} p = {row['tost_p_adjusted']:.3f})"
     return (
-        f"{len(significant)} of {len(tested)} pairwise differences are significant at the 5 % level after "
-        f"Benjamini–Hochberg correction: {pairs}. The other {rest} are within seed-to-seed noise "
-        f"with {seeds} seeds, and are not evidence either way."
+        f"inconclusive: not shown different ({name} p = {row['p_adjusted']:.2f}) nor within ±{margin:g} points "
+        f"(TOST {name} p = {row['tost_p_adjusted']:.2f})"
+    )
+
+
+def family_verdict(family: pd.DataFrame, facts: dict[str, Any]) -> str:
+    """The comparisons section's verdict: every variant against the reference, by the declared analysis."""
+    plan = facts["plan"]
+    if family.empty:
+        return "There is one variant: nothing to compare."
+    lines = [
+        f"{r.variant} − {r.reference}: {_difference(r.diff, r.ci_low, r.ci_high)}, "
+        f"{reading_words(pd.Series(r._asdict()), plan['margin'], plan['correction'])}"
+        + (f"; it also differs in {r.held_equal}" if isinstance(r.held_equal, str) and r.held_equal else "")
+        for r in family.itertuples()
+    ]
+    return (
+        f"Each variant against {plan['reference']}, by the declared model (variant + seed, {facts['df']} residual "
+        f"degrees of freedom), {plan['correction'].title()}-corrected over the {len(family)} comparisons at "
+        f"α = {plan['alpha']:g}, with equivalence tested against ±{plan['margin']:g} points: " + "; ".join(lines) + "."
+    )
+
+
+def sensitivity_sentence(facts: dict[str, Any]) -> str:
+    """What the family could detect, with the range the residual sd's own uncertainty implies."""
+    found = facts["sensitivity"]
+    if math.isnan(found["detectable"]):
+        return "With no residual spread (one seed, or identical runs) the study gives no sensitivity figure."
+    return (
+        f"The model's residual sd is {found['residual_sd']:.3f} points ({found['df']} df). At the family's corrected "
+        f"level (α = {found['level']:.4f}) a true difference of {found['detectable']:.2f} points is detected with 80 % "
+        f"power; over the 95 % interval of that sd the figure ranges from {found['detectable_low']:.2f} to "
+        f'{found["detectable_high"]:.2f} points. Smaller differences than that are what "inconclusive" can hide.'
+    )
+
+
+def target_sentence(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """Write-up 002's 99.4 % target per variant: judged on the 95 % CI of the mean, with the share of runs at it."""
+    parts = []
+    for row in summary.itertuples():
+        own = runs.loc[runs["variant"] == row.variant, "test_acc"]
+        share = f"{int((own >= TARGET_ACCURACY).sum())} of {len(own)} runs at or above"
+        if pd.isna(row.test_acc_ci95_low):
+            judged = "one seed, no interval"
+        elif row.test_acc_ci95_low >= TARGET_ACCURACY:
+            judged = "met"
+        elif row.test_acc_ci95_high < TARGET_ACCURACY:
+            judged = "missed"
+        else:
+            judged = f"undecided ({TARGET_ACCURACY} inside its CI)"
+        parts.append(f"{row.variant} {judged} ({share})")
+    return f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI: " + "; ".join(parts) + "."
+
+
+def write_up_003_sentence(summary: pd.DataFrame, facts: dict[str, Any]) -> str | None:
+    """Write-up 003's single published runs against our 95 % prediction interval for one more run (not the CI of the
+    mean, which a single run may well fall outside by chance); None when no variant of those norms ran."""
+    claims = []
+    for norm, claimed in WRITE_UP_003_RESULTS.items():
+        for row in summary[summary["norm"] == norm].itertuples():
+            low, high = facts["prediction_intervals"].get(row.variant, (math.nan, math.nan))
+            if math.isnan(low):
+                where = "no prediction interval (one seed)"
+            elif low <= claimed <= high:
+                where = f"inside our prediction interval for one run ({low:.2f}–{high:.2f})"
+            else:
+                side = "above" if claimed > high else "below"
+                where = f"{side} our prediction interval for one run ({low:.2f}–{high:.2f})"
+            claims.append(f"{row.variant} {claimed:.2f} % ({where})")
+    if not claims:
+        return None
+    return (
+        "Write-up 003's single runs, with 8,880 parameters and 20 epochs (so not the same network or budget): "
+        + "; ".join(claims)
+        + "."
     )
 
 
@@ -89,56 +119,48 @@ def _accuracy(row: pd.Series) -> str:
     return f"{row['test_acc_mean']:.2f} % (95 % CI {row['test_acc_ci95_low']:.2f}–{row['test_acc_ci95_high']:.2f})"
 
 
-def _names(names: list[str]) -> str:
-    return ", ".join(names) if names else "none"
+def family_summary(family: pd.DataFrame, facts: dict[str, Any]) -> str:
+    """The family in one sentence: which variants differ from the reference, which are equivalent, which undecided
+    (with what the study could have detected, so that "inconclusive" is read for what it is)."""
+    plan, found = facts["plan"], facts["sensitivity"]
+    said = [
+        f"{row.variant} different ({row.diff:+.2f} points, {_interval(row.ci_low, row.ci_high)})"
+        for row in family[family["verdict"] == "different"].itertuples()
+    ]
+    equivalent = list(family.loc[family["verdict"] == "equivalent", "variant"])
+    if equivalent:
+        said.append(f"{', '.join(equivalent)} equivalent within ±{plan['margin']:g} points")
+    undecided = list(family.loc[family["verdict"] == "inconclusive", "variant"])
+    if undecided:
+        detects = (
+            f" (the study detects {found['detectable']:.2f} points with 80 % power)"
+            if not math.isnan(found["detectable"])
+            else ""
+        )
+        said.append(f"{', '.join(undecided)} inconclusive at ±{plan['margin']:g} points{detects}")
+    return (
+        f"Against {plan['reference']} (declared reference; {plan['correction'].title()} over {len(family)}): "
+        + "; ".join(said or ["nothing testable"])
+        + "."
+    )
 
 
-def key_results(summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, mnist: bool) -> list[str]:
+def key_results(
+    summary: pd.DataFrame, family: pd.DataFrame, facts: dict[str, Any], runs: pd.DataFrame, mnist: bool
+) -> list[str]:
     """The few sentences a reader who stops after the first screen must get."""
     ranked = summary.sort_values("test_acc_mean", ascending=False, kind="stable")
     best, worst = ranked.iloc[0], ranked.iloc[-1]
     lines = [f"Highest mean test accuracy: {best['variant']}, {_accuracy(best)}."]
     if len(ranked) > 1:
         lines.append(f"Lowest: {worst['variant']}, {_accuracy(worst)}.")
-    tested = comparisons[comparisons["p_adjusted"].notna()]
-    significant = tested[tested["significant"]]
-    if tested.empty:
-        lines.append("No difference could be tested (fewer than two seeds per variant).")
-    elif significant.empty:
-        lines.append(
-            f"None of the {len(tested)} pairwise differences is significant after Benjamini–Hochberg correction; "
-            + (
-                f"the study could detect differences of {power.detectable:.2f} points or more."
-                if not math.isnan(power.detectable)
-                else "the spread gives no power figure."
-            )
-        )
-    else:
-        pairs = ", ".join(
-            f"{r.variant_a} {'>' if r.diff_mean > 0 else '<'} {r.variant_b} ({r.diff_mean:+.2f})"
-            for r in significant.itertuples()
-        )
-        lines.append(f"Significant after Benjamini–Hochberg correction ({len(significant)} of {len(tested)}): {pairs}.")
+    if not family.empty:
+        lines.append(family_summary(family, facts))
     if not mnist:
         lines.append("Synthetic digits, not MNIST: the write-ups' MNIST claims are not checked on this data.")
         return lines
-    met = list(summary.loc[summary["test_acc_mean"] >= TARGET_ACCURACY, "variant"])
-    missed = list(summary.loc[summary["test_acc_mean"] < TARGET_ACCURACY, "variant"])
-    lines.append(
-        f"Write-up 002's {TARGET_ACCURACY} % target (mean over seeds): met by {_names(met)}; "
-        f"missed by {_names(missed)}."
-    )
-    claims = []
-    for norm, claimed in SEED_003_RESULTS.items():
-        for row in summary[summary["norm"] == norm].itertuples():
-            low, high = row.test_acc_ci95_low, row.test_acc_ci95_high
-            if pd.isna(low):
-                where = "one seed, no interval"
-            elif low <= claimed <= high:
-                where = "inside our 95 % CI"
-            else:
-                where = f"{'above' if claimed > high else 'below'} our 95 % CI"
-            claims.append(f"{row.variant} {claimed:.2f} % vs our {row.test_acc_mean:.2f} % ({where})")
-    if claims:
-        lines.append("Write-up 003's single runs (8,880 parameters, 20 epochs): " + "; ".join(claims) + ".")
+    lines.append(target_sentence(summary, runs))
+    said = write_up_003_sentence(summary, facts)
+    if said:
+        lines.append(said)
     return lines

@@ -19,7 +19,7 @@ class NormNet(nn.Module):
     computes what it would alone, in one pass of wider layers, which is what makes small batches affordable.
     """
 
-    def __init__(self, norm: str, groups: int | None, dropout: float, copies: int = 1) -> None:
+    def __init__(self, norm: str, groups: int | None, dropout: float, copies: int = 1, ghost: int = 0) -> None:
         super().__init__()
         self.copies = copies
         layers: list[nn.Module] = []
@@ -39,7 +39,7 @@ class NormNet(nn.Module):
             )
             if spec.normed:
                 layers += [
-                    create_norm(norm, spec.out_channels, groups, copies),
+                    create_norm(norm, spec.out_channels, groups, copies, ghost),
                     nn.Dropout(dropout),
                     nn.ReLU(inplace=True),
                 ]
@@ -55,7 +55,7 @@ class NormNet(nn.Module):
 
 def build_model(variant: VariantSettings, copies: int = 1) -> NormNet:
     """The network for one variant's settings (`copies` of it packed into one, for a pack of seeds)."""
-    return NormNet(variant.norm, variant.groups, variant.dropout, copies)
+    return NormNet(variant.norm, variant.groups, variant.dropout, copies, variant.ghost)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -29,11 +29,13 @@ class PackError(ValueError):
 
 
 def is_packed(config: dict[str, Any], batch_size: int) -> bool:
-    """Whether the batch study trains its seeds at this batch size packed into one network (one job per variant)."""
+    """Whether the batch study trains its seeds at this size packed into one network (one job per variant): where
+    the SGD batch is small enough for packing to pay (the ghost design keeps the recipe's batch at every size)."""
     study = config["batch_study"]
     if len(study["seeds"]) < 2:
         return False
-    return {"always": True, "never": False, "auto": batch_size <= PACKING_PAYS_UP_TO}[study["pack"]]
+    sgd_batch = config["train"]["batch_size"] if study["design"] == "ghost" else batch_size
+    return {"always": True, "never": False, "auto": sgd_batch <= PACKING_PAYS_UP_TO}[study["pack"]]
 
 
 def check_pack(pack: Pack) -> None:

@@ -7,6 +7,7 @@ derived from the config is here, so the rules, the summaries and the checks all 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -150,13 +151,36 @@ def scaled_lr(max_lr: float, batch_size: int, base_batch_size: int, rule: str) -
 
 
 def study_batch_sizes(config: dict[str, Any]) -> list[int]:
-    """The batch study's batch sizes, smallest first."""
+    """The batch study's statistics batch sizes, smallest first; the largest is the reference."""
     return sorted(config["batch_study"]["batch_sizes"])
 
 
+def ghost_design(config: dict[str, Any]) -> bool:
+    """Whether the batch study shrinks BatchNorm's statistics batch alone (ghost batch norm, the SGD batch and recipe
+    kept), rather than the SGD batch with it."""
+    return config["batch_study"]["design"] == "ghost"
+
+
+def variant_batch_sizes(config: dict[str, Any], variant: str) -> list[int]:
+    """The sizes a variant of the batch study runs at: all of them; in the ghost design a batch-free norm runs only
+    at the reference, since without batch statistics it does not depend on the size."""
+    sizes = study_batch_sizes(config)
+    if ghost_design(config) and config["variants"][variant]["norm"] != "batch":
+        return sizes[-1:]
+    return sizes
+
+
+def sgd_batch_size(config: dict[str, Any], variant: str, batch_size: int) -> int:
+    """The SGD batch of a batch-study run: the recipe's in the ghost design, the study's size otherwise."""
+    return variant_recipe(config, variant)["batch_size"] if ghost_design(config) else batch_size
+
+
 def batch_recipe(config: dict[str, Any], variant: str, batch_size: int) -> dict[str, Any]:
-    """A variant's recipe at one batch size of the batch study: its epochs, and the peak LR scaled by its rule."""
+    """A variant's recipe at one size of the batch study: the study's epochs; in the SGD-batch design also that
+    batch size and the peak LR scaled to it by the study's rule."""
     study, recipe = config["batch_study"], variant_recipe(config, variant)
+    if ghost_design(config):
+        return {**recipe, "epochs": study["epochs"]}
     schedule = recipe["schedule"]
     schedule["max_lr"] = scaled_lr(schedule["max_lr"], batch_size, recipe["batch_size"], study["lr_scaling"])
     return {**recipe, "batch_size": batch_size, "epochs": study["epochs"], "schedule": schedule}
@@ -168,14 +192,19 @@ def batch_train_images(config: dict[str, Any]) -> int:
 
 
 def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> RunSettings:
-    """The settings of one batch-study run: a variant at a batch size, on the first train_images images."""
+    """The settings of one batch-study run: a variant at a statistics batch size, on the first train_images images.
+
+    In the ghost design a batch norm below the SGD batch normalizes groups of `batch_size` images (ghost).
+    """
     norm = config["variants"][variant]["norm"]
     where = f"batch_study batch size {batch_size}, variant {variant}"
-    train = _train_settings(batch_recipe(config, variant, batch_size), norm, where)
+    recipe = batch_recipe(config, variant, batch_size)
+    train = _train_settings(recipe, norm, where)
     # The whole training set is 0, as in every other run's settings: one run, one digest.
     images = batch_train_images(config)
     data = data_settings(config, train_images=0 if images == train_size(config) else images)
-    return RunSettings(variant_settings(config, variant), train, data, int(seed))
+    ghost = batch_size if ghost_design(config) and norm == "batch" and batch_size < recipe["batch_size"] else 0
+    return RunSettings(dataclasses.replace(variant_settings(config, variant), ghost=ghost), train, data, int(seed))
 
 
 def batch_study_variants(config: dict[str, Any]) -> list[str]:

@@ -18,10 +18,11 @@ import pandas as pd
 import yaml
 
 from normstudy import provenance
+from normstudy.analysis import read_facts
 from normstudy.architecture import describe_norm
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
-from normstudy.findings import Power, key_results, verdict
+from normstudy.findings import family_verdict, key_results, sensitivity_sentence
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -34,6 +35,7 @@ class BatchInputs:
     summary: Path
     comparisons: Path
     changes: Path
+    gate: Path
     figure: Path
     jobs: list[dict[str, Any]]  # per training job: variant, first seed, batch size, its job.json and benchmark file
 
@@ -55,6 +57,8 @@ class ReportInputs:
     tuning_summary: Path  # the recorded recipe search (workflow/resources/tuning/, written by `make tune`)
     tuning_search: Path
     tuning_figure: Path
+    family: Path  # the declared analysis: each variant against the reference (aggregate.py)
+    analysis: Path  # its model's facts: plan, residual sd and df, sensitivity, prediction intervals
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
 
 
@@ -164,12 +168,13 @@ def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs
 
 
 def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
-    """The batch-size section: the verdict on the GN paper's ordering, the error table beside the paper's, the
-    comparisons at each batch size, and how the runs were made."""
-    facts = study["batch"]
+    """The batch-size section: the gate and the verdict, the error table in both evaluation modes beside the GN
+    paper's, batch norm's changes and its comparisons with the batch-free norms, and how the runs were made."""
+    facts, config = study["batch"], study["config"]["batch_study"]
     summary = pd.read_csv(batch.summary)
     comparisons = pd.read_csv(batch.comparisons)
     changes = pd.read_csv(batch.changes)
+    gate = pd.read_csv(batch.gate)
     variants = list(dict.fromkeys(summary["variant"]))
     cells = summary.set_index(["variant", "batch_size"])
     paper = {name: dict(zip(GN_PAPER_BATCH_SIZES, errors, strict=True)) for name, errors in GN_PAPER_ERROR.items()}
@@ -177,28 +182,32 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
     rows = [
         {
             "batch_size": int(size),
-            "packed": bool(cells.loc[(variants[0], size), "packed"]),
-            "cells": [cells.loc[(variant, size)].to_dict() for variant in variants],
+            "cells": [cells.loc[(v, size)].to_dict() if (v, size) in cells.index else None for v in variants],
             "paper": [paper[name].get(int(size)) for name in GN_PAPER_ERROR],
         }
         for size in sizes
     ]
     jobs = [{**provenance.read_job(entry), "batch_size": entry["batch_size"]} for entry in batch.jobs]
     return {
-        "ordering": ordering(summary, comparisons, changes),
+        "ordering": ordering(summary, changes, comparisons, gate, config["design"] == "ghost"),
         "variants": variants,
         "rows": rows,
         "paper_names": list(GN_PAPER_ERROR),
         "comparisons": comparisons.to_dict("records"),
         "changes": changes.to_dict("records"),
+        "gate": gate.to_dict("records"),
         "figure": image(batch.figure, "error_vs_batch_size"),
-        "study": study["config"]["batch_study"],
+        "study": config,
         "train_images": facts["train_images"],
-        "base_batch_size": int(max(sizes)),
+        "reference": int(max(sizes)),
         "recipe_batch_sizes": facts["recipe_batch_sizes"],
         "packed_sizes": facts["packed_sizes"],
         "lrs": {
-            variant: ", ".join(f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}" for size in sorted(sizes))
+            variant: ", ".join(
+                f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}"
+                for size in sorted(sizes)
+                if (variant, size) in cells.index
+            )
             for variant in variants
         },
         "jobs": jobs,
@@ -246,17 +255,25 @@ def provenance_context(
 
 
 def findings_context(
-    summary: pd.DataFrame, comparisons: pd.DataFrame, power: Power, mnist: bool, batch: dict[str, Any] | None
+    summary: pd.DataFrame,
+    family: pd.DataFrame,
+    facts: dict[str, Any],
+    runs: pd.DataFrame,
+    mnist: bool,
+    batch: dict[str, Any] | None,
 ) -> list[str]:
     """The Key-results sentences, the batch study's verdict last."""
-    findings = key_results(summary, comparisons, power, mnist)
+    findings = key_results(summary, family, facts, runs, mnist)
     if batch:
-        sizes = batch["rows"][-1]["batch_size"], batch["rows"][0]["batch_size"]
-        findings.append(
-            f"Batch size {sizes[0]} to {sizes[1]} ({', '.join(batch['variants'])}): the GN paper's ordering "
-            f"{batch['ordering'].verdict} here (see Batch size)."
-        )
+        lead = batch["ordering"].sentences[0].rstrip(".")
+        findings.append(f"Batch size ({', '.join(batch['variants'])}): {lead} (see Batch size).")
     return findings
+
+
+def decisions_context(config: dict[str, Any]) -> dict[str, Any]:
+    """The design choices declared as made after seeing results, and whether any saw the test set."""
+    decisions = config["analysis"]["decisions"]
+    return {"list": decisions, "saw_test": any(d["seen"] == "test" for d in decisions)}
 
 
 def model_context(inputs: ReportInputs, config: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +303,8 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     jobs = [provenance.read_job(entry) for entry in inputs.runs]
     data = json.loads(inputs.data_provenance.read_text())
     mnist = config["data"]["dataset"] == "mnist"
-    power = Power.of(runs_table[["variant", "seed", "test_acc"]])
+    family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
+    facts = read_facts(inputs.analysis)
     batch = batch_context(study, inputs.batch, image) if inputs.batch else None
     git = provenance.git_state(Path.cwd())
     return {
@@ -303,12 +321,15 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
         "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
         "recipe": {"train": config["train"], "data": config["data"]},
-        "key_results": findings_context(summary, comparisons, power, mnist, batch),
+        "key_results": findings_context(summary, family, facts, runs_table, mnist, batch),
         "batch": batch,
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
-        "verdict": verdict(comparisons, len(seeds)),
-        "power": power.sentence(),
+        "family": family.to_dict("records"),
+        "plan": facts["plan"],
+        "verdict": family_verdict(family, facts),
+        "power": sensitivity_sentence(facts),
+        "decisions": decisions_context(config),
         "figures": {path.stem: image(path, path.stem) for path in inputs.figures},
         "misclassified_count": config["misclassified"]["count"],
         "misclassified": misclassified_context(inputs, names, seeds[0], image),

@@ -34,6 +34,7 @@ RUN_CODE_MODULES = (
     "norms",
     "optim",
     "packing",
+    "precise_bn",
     "seeding",
     "settings",
 )
@@ -79,6 +80,9 @@ class VariantSettings:
     groups: int | None
     l1: float
     dropout: float
+    # Batch norm only: N > 0 takes the training statistics over groups of N images of each batch (ghost batch norm,
+    # the batch study's); 0, the whole batch. Left out of settings.json when 0, so earlier settings keep their digest.
+    ghost: int = 0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from statsmodels.stats.multitest import multipletests
 
 ALPHA = 0.05
 
@@ -60,6 +61,52 @@ def compare_pair(a: pd.Series, b: pd.Series) -> dict:
     }
 
 
+def tost_p(diff: float, se: float, df: int, margin: float) -> float:
+    """Two one-sided t-tests of |true difference| >= margin: the larger of the two p-values (NaN without spread)."""
+    if not se > 0 or df < 1:
+        return math.nan
+    lower = stats.t.sf((diff + margin) / se, df)  # H0: difference <= -margin
+    upper = stats.t.cdf((diff - margin) / se, df)  # H0: difference >= +margin
+    return float(max(lower, upper))
+
+
+def adjusted(p_values: list[float], method: str) -> list[float]:
+    """p-values corrected over the family (Holm or Bonferroni); NaN ones are left out and stay NaN."""
+    tested = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    out = [math.nan] * len(p_values)
+    if tested:
+        corrected = multipletests([p_values[i] for i in tested], method=method)[1]
+        for i, p in zip(tested, corrected, strict=True):
+            out[i] = float(p)
+    return out
+
+
+def reading(p_adjusted: float, tost_adjusted: float, alpha: float) -> str:
+    """different | equivalent | inconclusive (different wins when both hold: a real but small difference)."""
+    if p_adjusted < alpha:
+        return "different"
+    if tost_adjusted < alpha:
+        return "equivalent"
+    return "inconclusive"
+
+
+def paired_difference(a: pd.Series, b: pd.Series, margin: float) -> dict[str, float]:
+    """a - b paired by index (seed): n, mean difference, its standard error and df, 95 % t-interval, two-sided p
+    (scipy's paired t-test) and the TOST p against +-margin; NaN where fewer than two pairs or no spread."""
+    common = a.index.intersection(b.index)
+    diffs = a.loc[common].to_numpy(float) - b.loc[common].to_numpy(float)
+    n, mean = len(diffs), float(np.mean(diffs)) if len(diffs) else math.nan
+    row = {"n": n, "diff_mean": mean}
+    if n < 2 or np.allclose(diffs, diffs[0]):
+        return {**row, "se": math.nan, "df": n - 1, "ci95_low": math.nan, "ci95_high": math.nan,
+                "p_value": math.nan, "tost_p": math.nan}  # fmt: skip
+    result = stats.ttest_rel(a.loc[common], b.loc[common])
+    interval = result.confidence_interval(0.95)
+    se = float(np.std(diffs, ddof=1) / math.sqrt(n))
+    return {**row, "se": se, "df": n - 1, "ci95_low": float(interval.low), "ci95_high": float(interval.high),
+            "p_value": float(result.pvalue), "tost_p": tost_p(mean, se, n - 1, margin)}  # fmt: skip
+
+
 def bh_adjust(p_values: Sequence[float] | pd.Series) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (step-up, false discovery rate), in the order given."""
     return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
@@ -96,23 +143,28 @@ def compare_variants(final_acc: pd.DataFrame) -> pd.DataFrame:
 POWER = 0.8
 
 
+def t_test_power(shift: float, df: int, alpha: float = ALPHA) -> float:
+    """Power of a two-sided t-test with `df` degrees of freedom when the true effect is `shift` standard errors,
+    from the noncentral t distribution."""
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    upper = float(stats.nct.sf(critical, df, shift))
+    lower = float(stats.nct.cdf(-critical, df, shift))
+    # scipy's noncentral t can return NaN far in a tail, where the true value is all but 0 (or 1).
+    if math.isnan(upper):
+        upper = 1.0 if shift > critical else 0.0
+    if math.isnan(lower):
+        lower = 1.0 if -shift > critical else 0.0
+    return min(1.0, upper + lower)
+
+
 def paired_power(n: int, difference: float, sd: float, alpha: float = ALPHA) -> float:
     """Power of a two-sided paired t-test with `n` pairs to detect a true mean difference `difference`.
 
-    From the noncentral t distribution: df = n - 1, noncentrality = difference / (sd / sqrt(n)).
+    df = n - 1, noncentrality = difference / (sd / sqrt(n)).
     """
     if n < 2 or sd <= 0:
         return math.nan
-    df, noncentrality = n - 1, difference / (sd / math.sqrt(n))
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    upper = float(stats.nct.sf(critical, df, noncentrality))
-    lower = float(stats.nct.cdf(-critical, df, noncentrality))
-    # scipy's noncentral t can return NaN far in a tail, where the true value is all but 0 (or 1).
-    if math.isnan(upper):
-        upper = 1.0 if noncentrality > critical else 0.0
-    if math.isnan(lower):
-        lower = 1.0 if -noncentrality > critical else 0.0
-    return min(1.0, upper + lower)
+    return t_test_power(difference / (sd / math.sqrt(n)), n - 1, alpha)
 
 
 def detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:

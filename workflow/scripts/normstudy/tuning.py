@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import pandas as pd
 import yaml
+from scipy import stats
 
 from normstudy.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
 from normstudy.stats import over_seeds
@@ -21,6 +23,7 @@ SUMMARY_COLUMNS = (
     "val_acc_ci95_low",
     "val_acc_ci95_high",
     "val_loss_mean",
+    "within_noise",
     "chosen",
 )
 
@@ -35,31 +38,65 @@ def search_digest(config: dict[str, Any], variants: list[str]) -> str:
     return digest.hexdigest()
 
 
-def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
-    """Per variant and grid point: validation accuracy over the tuning seeds, and which point is chosen.
+def pooled_spread(runs: pd.DataFrame) -> tuple[float, int]:
+    """The sd of final validation accuracy within a (variant, point) cell, pooled over every cell with two or more
+    seeds, and its degrees of freedom: two seeds give a cell one df, too few for an interval of its own."""
+    cells = runs.groupby(["variant", "point"], sort=False)["val_acc"]
+    df = int((cells.count() - 1).clip(lower=0).sum())
+    if df == 0:
+        return math.nan, 0
+    return math.sqrt(float((cells.var(ddof=1).fillna(0) * (cells.count() - 1)).sum()) / df), df
 
-    A variant's chosen point has the highest mean validation accuracy; ties go to the lower mean validation
-    loss, then to the earlier point in the grid. The test set plays no part.
-    """
+
+def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
+    """Per variant and grid point: validation accuracy over the tuning seeds (the cell's own sd; a 95 % interval
+    from the pooled sd), and the chosen point, by the declared rule: the points whose mean is within one standard
+    error of a difference (pooled sd x sqrt(1/n + 1/n_best)) of the best mean are alike, and the middle one of them in
+    grid order is chosen (the lower middle of an even number). So noise between neighbours picks no edge, and a
+    plateau's centre is chosen over its rim. The test set plays no part."""
+    sd, df = pooled_spread(runs)
+    half = stats.t.ppf(0.975, df) * sd if df else math.nan
     rows = []
     for (variant, point), group in runs.groupby(["variant", "point"], sort=False):
+        cell = over_seeds(group["val_acc"], "val_acc")
         rows.append(
             {
                 "variant": variant,
                 "point": point,
                 "n_seeds": len(group),
-                **over_seeds(group["val_acc"], "val_acc"),
+                "val_acc_mean": cell["val_acc_mean"],
+                "val_acc_std": cell["val_acc_std"],
+                "val_acc_ci95_low": cell["val_acc_mean"] - half / math.sqrt(len(group)),
+                "val_acc_ci95_high": cell["val_acc_mean"] + half / math.sqrt(len(group)),
                 "val_loss_mean": group["val_loss"].mean(),
             }
         )
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-1])
-    summary["grid_order"] = summary["point"].map(point_order.index)
-    ranked = summary.sort_values(
-        ["variant", "val_acc_mean", "val_loss_mean", "grid_order"], ascending=[True, False, True, True], kind="stable"
-    )
-    best = set(ranked.groupby("variant", sort=False).head(1).index)
-    summary["chosen"] = summary.index.isin(best)
-    return summary.drop(columns="grid_order")[list(SUMMARY_COLUMNS)]
+    summary = pd.DataFrame(rows)
+    summary["within_noise"], summary["chosen"] = False, False
+    for _, index in summary.groupby("variant", sort=False).groups.items():
+        cells = summary.loc[index].assign(order=lambda t: t["point"].map(point_order.index)).sort_values("order")
+        best = cells.loc[cells["val_acc_mean"].idxmax()]
+        noise = sd * (1 / cells["n_seeds"] + 1 / best["n_seeds"]) ** 0.5 if df else 0.0
+        alike = cells[cells["val_acc_mean"] >= best["val_acc_mean"] - noise]
+        summary.loc[alike.index, "within_noise"] = True
+        summary.loc[alike.index[(len(alike) - 1) // 2], "chosen"] = True
+    return summary[list(SUMMARY_COLUMNS)]
+
+
+def grid_edges(config: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+    """Why the search does not bracket a variant's choice: its chosen value of a grid key is the grid's first or last
+    (a first value of 0, where a key can go no lower, is not an edge); one line each."""
+    points, grid, problems = tuning_points(config), config["tune"]["grid"], []
+    for variant, name in chosen_points(summary).items():
+        for key, value in points[name].items():
+            values = grid[key]
+            if len(values) < 2:
+                continue
+            if value == max(values):
+                problems.append(f"{variant}: chosen {key} {value} is the top of the grid {values}; extend it above")
+            elif value == min(values) and value != 0:
+                problems.append(f"{variant}: chosen {key} {value} is the bottom of the grid {values}; extend it below")
+    return problems
 
 
 def chosen_points(summary: pd.DataFrame) -> dict[str, str]:

@@ -19,6 +19,7 @@ from normstudy.recipes import (
     batch_recipe,
     batch_study_variants,
     batch_train_images,
+    ghost_design,
     grid_points,
     point_name,
     study_batch_sizes,
@@ -236,6 +237,13 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"'variants.{name}.groups': only used with norm 'group', not '{variant['norm']}'")
     if not any(variant["enabled"] for variant in config["variants"].values()):
         problems.append("'variants': every variant is disabled (enabled: false); nothing to study")
+    reference = config["analysis"]["reference"]
+    if reference not in config["variants"] or not config["variants"][reference]["enabled"]:
+        enabled = [name for name, variant in config["variants"].items() if variant["enabled"]]
+        problems.append(
+            f"'analysis.reference': {short(reference)} is not a studied variant (enabled: {', '.join(enabled)}); the "
+            "family of comparisons is every other variant against it"
+        )
     data = config["data"]
     if data["dataset"] == "mnist" and "local" in data["sources"]:
         if not data["local_dir"]:
@@ -349,6 +357,19 @@ def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list
     images, available = batch_train_images(config), train_size(config)
     if images > available:
         return [f"'batch_study.train_images': {images} is more than the {available} training images"]
+    precise = study["precise_bn_images"]
+    if precise > images:
+        return [f"'batch_study.precise_bn_images': {precise} is more than the {images} training images of a run"]
+    if ghost_design(config):
+        reference = study_batch_sizes(config)[-1]
+        wrong = [
+            f"'batch_study.batch_sizes': the ghost design's largest size is its reference, the whole SGD batch, but "
+            f"{reference} is not {name}'s train.batch_size {variant_recipe(config, name)['batch_size']}"
+            for name in batch_study_variants(config)
+            if config["variants"][name]["norm"] == "batch" and variant_recipe(config, name)["batch_size"] != reference
+        ]
+        if wrong:
+            return wrong
     problems = []
     for batch_size in study_batch_sizes(config):
         if batch_size > images:

@@ -1,0 +1,130 @@
+"""Ghost batch norm (statistics over groups of a batch) and PreciseBN (population statistics after training),
+against hand computations and against plain BatchNorm."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from helpers import synthetic_files, tiny_settings
+from torch import nn
+
+from normstudy.data import eval_batch, load_splits
+from normstudy.engine import fit
+from normstudy.model import build_model
+from normstudy.norms import GhostBatchNorm2d, create_norm
+from normstudy.precise_bn import batch_norms, recompute_statistics
+
+CPU = torch.device("cpu")
+
+
+def inputs(batch: int, seed: int = 0) -> torch.Tensor:
+    """A batch of random activations, [batch, 3, 4, 5], with per-channel offsets."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, 4, 5, generator=generator) * 2 + torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize("ghost", [8, 32])
+def test_a_ghost_batch_no_smaller_than_the_batch_is_plain_batch_norm_bit_for_bit(ghost: int) -> None:
+    plain, ghosted = nn.BatchNorm2d(3), GhostBatchNorm2d(3, ghost)
+    with torch.no_grad():
+        for layer in (plain, ghosted):
+            layer.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
+            layer.bias.copy_(torch.tensor([0.1, 0.0, 3.0]))
+    x = inputs(8)
+    assert torch.equal(plain(x), ghosted(x))
+    assert torch.equal(plain.running_mean, ghosted.running_mean) and torch.equal(plain.running_var, ghosted.running_var)
+    plain.eval(), ghosted.eval()
+    assert torch.equal(plain(x), ghosted(x))
+
+
+@pytest.mark.parametrize(("batch", "ghost"), [(8, 2), (8, 4), (7, 3)])
+def test_each_ghost_group_is_normalized_with_its_own_statistics(batch: int, ghost: int) -> None:
+    layer = GhostBatchNorm2d(3, ghost)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
+        layer.bias.copy_(torch.tensor([0.1, 0.0, 3.0]))
+    x = inputs(batch, seed=1)
+    out = layer(x)
+    means, variances = [], []
+    for start in range(0, batch, ghost):  # by hand: one group at a time, a last smaller group on its own
+        group = x[start : start + ghost].double()
+        values = group.transpose(0, 1).reshape(3, -1)  # per channel, every image and position of the group
+        mean, var = values.mean(1), values.var(1, unbiased=False)
+        expected = (group - mean.view(1, 3, 1, 1)) / torch.sqrt(var.view(1, 3, 1, 1) + layer.eps)
+        expected = expected * layer.weight.double().view(1, 3, 1, 1) + layer.bias.double().view(1, 3, 1, 1)
+        torch.testing.assert_close(out[start : start + ghost].double(), expected, rtol=1e-5, atol=1e-5)
+        means.append(mean), variances.append(values.var(1, unbiased=True))
+    # Running averages: momentum 0.1 towards the mean over groups of their means and unbiased variances.
+    torch.testing.assert_close(layer.running_mean.double(), 0.1 * torch.stack(means).mean(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        layer.running_var.double(), 0.9 + 0.1 * torch.stack(variances).mean(0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_ghost_gradients_are_those_of_the_groups_own_formula() -> None:
+    layer, x = GhostBatchNorm2d(3, 3), inputs(7, seed=2).requires_grad_()
+    weight = torch.tensor([0.5, 2.0, -1.0], dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    twin = x.detach().double().requires_grad_()
+    layer(x).pow(3).sum().backward()
+    by_hand = []
+    for start in range(0, 7, 3):  # the same formula, differentiated by autograd in float64
+        group = twin[start : start + 3]
+        mean = group.mean(dim=(0, 2, 3), keepdim=True)
+        var = group.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        by_hand.append((group - mean) / torch.sqrt(var + layer.eps) * weight.view(1, 3, 1, 1))
+    torch.cat(by_hand).pow(3).sum().backward()
+    torch.testing.assert_close(x.grad.double(), twin.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(layer.weight.grad.double(), weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_ghost_statistics_are_batch_norms_alone() -> None:
+    assert isinstance(create_norm("batch", 8, ghost=4), GhostBatchNorm2d)
+    with pytest.raises(ValueError, match="group norm has no batch statistics"):
+        create_norm("group", 8, groups=2, ghost=4)
+    with pytest.raises(ValueError, match="groups of at least 2 images"):
+        GhostBatchNorm2d(8, 1)
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory):
+    data = synthetic_files(tmp_path_factory.mktemp("synthetic"), tiny_settings())
+    return load_splits(data.files, data.provenance, tiny_settings().data)
+
+
+def test_a_run_with_ghost_batches_of_the_whole_batch_is_the_plain_run_bit_for_bit(splits, tmp_path) -> None:
+    plain = tiny_settings(epochs=2)  # batch 32
+    ghost = dataclasses.replace(plain, variant=dataclasses.replace(plain.variant, ghost=32))
+    smaller = dataclasses.replace(plain, variant=dataclasses.replace(plain.variant, ghost=4))
+    quiet = {"log": lambda _: None}
+    runs = [fit(s, splits, CPU, 1, tmp_path / f"{i}.pt", **quiet).model for i, s in enumerate((plain, ghost, smaller))]
+    first, second, third = (run.state_dict() for run in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert not all(torch.equal(first[key], third[key]) for key in first)
+
+
+def test_precise_bn_sets_each_layer_to_the_population_statistics_of_its_inputs(splits) -> None:
+    settings = tiny_settings()
+    model = build_model(settings.variant)
+    images, data = splits.train_images[:100], settings.data
+    assert recompute_statistics(model, images, data.mean, data.std, batch_size=30) == 8
+    first, layers = model.layers[0], batch_norms(model)
+    with torch.no_grad():
+        values = first(eval_batch(images, data.mean, data.std)).double()  # the first norm's inputs, all at once
+    torch.testing.assert_close(layers[0].running_mean.double(), values.mean((0, 2, 3)), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        layers[0].running_var.double(), values.transpose(0, 1).reshape(8, -1).var(1, unbiased=False), rtol=1e-5, atol=0
+    )
+    # A later layer: its inputs, with every layer before it evaluating on its new statistics, have its statistics.
+    captured = []
+    hook = layers[3].register_forward_pre_hook(lambda _m, args: captured.append(args[0].double()))
+    model.eval()
+    with torch.no_grad():
+        model(eval_batch(images, data.mean, data.std))
+    hook.remove()
+    torch.testing.assert_close(layers[3].running_mean.double(), captured[0].mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    group_model = build_model(tiny_settings("group").variant)
+    assert recompute_statistics(group_model, images, data.mean, data.std) == 0
