@@ -118,7 +118,10 @@ def test_set_spread(correct: dict[tuple[str, int], np.ndarray], runs: pd.DataFra
     estimates = []
     for start in range(0, plan.test_resamples, 250):
         count = min(250, plan.test_resamples - start)
-        weights = generator.multinomial(images, np.full(images, 1.0 / images), size=count).astype(np.float64)
+        # A resample's weights: how often each image was drawn, `images` draws with replacement (multinomial counts;
+        # drawn as indices and counted, about 30x faster than Generator.multinomial over 10,000 categories).
+        drawn = generator.integers(0, images, size=(count, images)) + images * np.arange(count)[:, None]
+        weights = np.bincount(drawn.ravel(), minlength=count * images).reshape(count, images).astype(np.float64)
         accuracy = 100.0 * weights @ hits.T / images  # [resamples, runs]
         estimates.append(accuracy @ fit.solve.T)
     return np.std(np.concatenate(estimates), axis=0, ddof=1)
