@@ -140,6 +140,9 @@ def test_a_comparison_names_what_it_differs_in_besides_the_norm() -> None:
     bn = tiny_settings(norm="batch", seed=1)
     gn = tiny_settings(norm="group", seed=2)  # another norm, group count and seed: what is compared, not a confound
     assert held_equal(gn, bn) == ""
+    layout = "contiguous" if bn.train.memory_format == "channels_last" else "channels_last"
+    other_layout = dataclasses.replace(gn, train=dataclasses.replace(gn.train, memory_format=layout))
+    assert held_equal(other_layout, bn) == ""  # a memory layout changes how a run computes, not what
     faster = dataclasses.replace(gn, train=dataclasses.replace(gn.train, schedule=dataclasses.replace(
         gn.train.schedule, max_lr=gn.train.schedule.max_lr * 2)))  # fmt: skip
     with_l1 = dataclasses.replace(bn, variant=dataclasses.replace(bn.variant, l1=1e-4))

@@ -135,6 +135,8 @@ def held_equal(settings: RunSettings, reference: RunSettings) -> str:
         side.pop("seed")
         for key in ("name", "norm", "groups"):  # the norm and its group count are what is compared
             side["variant"].pop(key)
+        for key in ("memory_format", "device", "threads"):  # how it runs, not what it computes
+            side["train"].pop(key, None)
     return ", ".join(f"{key.rsplit('.', 1)[-1]} {a} vs {b}" for key, a, b in differences(ours, theirs))
 
 
