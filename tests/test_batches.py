@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from normstudy.analysis import Plan
 from normstudy.batches import (
     GN_PAPER_ERROR,
     batch_norm_versus_free,
@@ -16,9 +17,10 @@ from normstudy.batches import (
     paper_sentence,
     summarize,
 )
+from normstudy.batches import tested as said_with_test
 
 NORMS = {"bn": "batch", "gn": "group", "ln": "layer"}
-MARGIN = 0.2
+PLAN = Plan(reference="bn", correction="holm", alpha=0.05, margin=0.2, test_resamples=0)
 
 
 def runs_table(errors: dict[tuple[str, int], list[float]], precise: dict[tuple[str, int], list[float]] | None = None):
@@ -46,7 +48,7 @@ def judge(errors: dict, precise: dict | None = None, main: pd.DataFrame = MAIN, 
     runs = runs_table(errors, precise)
     summary = summarize(runs)
     gate = convergence_gate(summary, main, 0.5)
-    changes, versus = changes_from_reference(runs, MARGIN), batch_norm_versus_free(runs, MARGIN)
+    changes, versus = changes_from_reference(runs, PLAN), batch_norm_versus_free(runs, PLAN)
     return ordering(summary, changes, versus, gate, ghost), changes, versus, gate
 
 
@@ -65,7 +67,7 @@ def test_summary_gives_each_cell_its_error_over_seeds_in_both_modes() -> None:
 
 def test_changes_are_paired_by_seed_against_the_reference_with_holm_over_the_sizes() -> None:
     """bn at 2 - bn at 128 per seed: 2.0, 2.1, 2.0 (scipy's paired t), and at 8: 0.4, 0.5, 0.5."""
-    changes = changes_from_reference(runs_table({**BN_RISES, **FREE}), MARGIN)
+    changes = changes_from_reference(runs_table({**BN_RISES, **FREE}), PLAN)
     running = changes[(changes["variant"] == "bn") & (changes["mode"] == "running")].set_index("batch_size")
     at_2 = running.loc[2]
     reference = stats.ttest_rel(BN_RISES[("bn", 2)], BN_RISES[("bn", 128)])
@@ -77,8 +79,25 @@ def test_changes_are_paired_by_seed_against_the_reference_with_holm_over_the_siz
     assert set(changes["variant"]) == {"bn"}  # gn and ln ran at one size: nothing to change
 
 
+def test_the_declared_correction_and_level_decide_the_readings() -> None:
+    """Bonferroni over bn's two sizes doubles each p: the rise at 2 (paired p 0.00027) becomes 0.00054, above a
+    declared alpha of 0.0005, so it is no longer read as different; the sentences name the correction."""
+    runs = runs_table({**BN_RISES, **FREE})
+    strict = Plan(reference="bn", correction="bonferroni", alpha=0.0005, margin=0.2, test_resamples=0)
+    changes = changes_from_reference(runs, strict)
+    at_2 = changes[(changes["mode"] == "running") & (changes["batch_size"] == 2)].iloc[0]
+    p_2 = stats.ttest_rel(BN_RISES[("bn", 2)], BN_RISES[("bn", 128)]).pvalue
+    assert at_2["p_adjusted"] == pytest.approx(2 * p_2) and 0.0005 < 2 * p_2 < 0.05
+    assert at_2["verdict"] == "inconclusive" and at_2["correction"] == "bonferroni"
+    assert "inconclusive at ±0.2" in said_with_test(at_2)
+    loose = changes_from_reference(runs, Plan("bn", "bonferroni", 0.05, 0.2, 0))
+    assert said_with_test(loose[(loose["mode"] == "running") & (loose["batch_size"] == 2)].iloc[0]).endswith(
+        f"different, Bonferroni p = {2 * p_2:.3f})"
+    )
+
+
 def test_batch_norm_is_compared_with_the_batch_free_norms_at_their_reference() -> None:
-    versus = batch_norm_versus_free(runs_table({**BN_RISES, **FREE}), MARGIN)
+    versus = batch_norm_versus_free(runs_table({**BN_RISES, **FREE}), PLAN)
     row = versus[(versus["variant_b"] == "gn") & (versus["mode"] == "running") & (versus["batch_size"] == 2)].iloc[0]
     assert row["b_batch_size"] == 128 and row["diff_mean"] == pytest.approx(3.03333 - 1.2, abs=1e-4)
     assert row["verdict"] == "different"

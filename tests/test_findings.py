@@ -102,7 +102,7 @@ def test_the_target_is_judged_on_the_interval_with_the_share_of_runs() -> None:
     said = target_sentence(SUMMARY, RUNS)
     assert said.startswith(f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI:")
     assert "bn met (3 of 3 runs at or above)" in said
-    assert "gn undecided (99.4 inside its CI) (2 of 3 runs at or above)" in said
+    assert "gn undecided (99.4 inside its CI, 2 of 3 runs at or above)" in said
     assert "ln missed (1 of 3 runs at or above)" in said and "in missed (0 of 3 runs at or above)" in said
 
 

@@ -49,10 +49,7 @@ rule aggregate:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
     params:
-        # The declared analysis; its `decisions` are the report's, not the tables'.
-        plan=json.dumps(
-            {k: v for k, v in config["analysis"].items() if k != "decisions"}
-        ),
+        plan=ANALYSIS_PLAN,
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics}"
         " --histories {input.histories} --predictions {input.predictions} --analysis-plan {params.plan:q}"

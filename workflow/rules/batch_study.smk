@@ -95,7 +95,7 @@ rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
         modules=package_modules(
-            "atomic", "batches", "runs", "stats", "tables", *SETTINGS_MODULES
+            "analysis", "atomic", "batches", "runs", "stats", "tables", *SETTINGS_MODULES
         ),
         settings=batch_files("settings"),
         histories=batch_files("history"),
@@ -126,11 +126,11 @@ rule batch_summary:
     params:
         design=config["batch_study"]["design"],
         gate=config["batch_study"]["convergence_gate"],
-        margin=config["analysis"]["margin"],
+        plan=ANALYSIS_PLAN,
     shell:
         "python {input.script} --settings {input.settings} --histories {input.histories}"
         " --jobs {input.jobs} --metrics {input.metrics} --main-summary {input.main_summary}"
-        " --design {params.design} --gate-margin {params.gate} --margin {params.margin} --runs {output.runs}"
+        " --design {params.design} --gate-margin {params.gate} --analysis-plan {params.plan:q} --runs {output.runs}"
         " --summary {output.summary} --summary-md {output.summary_md} --comparisons {output.comparisons}"
         " --changes {output.changes} --gate-table {output.gate} > {log} 2>&1"
 

@@ -137,6 +137,10 @@ RUN = "results/runs/{variant}/seed{seed}"
 # The rules that train, the last three derived from the first; their jobs are what a plan counts.
 TRAINING_RULES = ("train", "tuning_train", "batch_train", "batch_train_packed")
 TRAIN_BENCHMARK = "results/benchmarks/train/{variant}/seed{seed}.tsv"
+# The declared analysis for the tables that test claims; its `decisions` are the report's, not the tables'.
+ANALYSIS_PLAN = json.dumps(
+    {k: v for k, v in config["analysis"].items() if k != "decisions"}
+)
 
 
 def studied_variant(wildcards):

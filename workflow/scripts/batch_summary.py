@@ -5,6 +5,7 @@ norm's changes and its comparisons with the batch-free norms, and the convergenc
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 
+from normstudy.analysis import Plan
 from normstudy.batches import (
     RUN_COLUMNS,
     batch_norm_versus_free,
@@ -64,14 +66,14 @@ def read_runs(files: dict[str, list[Path]]) -> pd.DataFrame:
 
 
 def main(
-    files: dict[str, list[Path]], main_summary: Path, design: str, gate_margin: float, margin: float,
+    files: dict[str, list[Path]], main_summary: Path, design: str, gate_margin: float, plan: Plan,
     out: dict[str, Path],
 ) -> pd.DataFrame:  # fmt: skip
     """Write every table to its path in `out` (keys: OUTPUTS) and return the summary."""
     runs = read_runs(files)
     summary = summarize(runs)
-    changes = changes_from_reference(runs, margin)
-    versus = batch_norm_versus_free(runs, margin)
+    changes = changes_from_reference(runs, plan)
+    versus = batch_norm_versus_free(runs, plan)
     gate = convergence_gate(summary, pd.read_csv(main_summary), gate_margin)
     for name, table in (("runs", runs), ("summary", summary), ("comparisons", versus), ("changes", changes)):
         write_csv(table, out[name])
@@ -97,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gate-margin", type=float, required=True, help="convergence gate: how far below the main study, in points"
     )
-    parser.add_argument("--margin", type=float, required=True, help="equivalence margin, points of test error")
+    parser.add_argument("--analysis-plan", type=json.loads, required=True, help="the config's analysis section (JSON)")
     for name in OUTPUTS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} table to write")
     return parser.parse_args(argv)
@@ -111,7 +113,7 @@ if __name__ == "__main__":
             args.main_summary,
             args.design,
             args.gate_margin,
-            args.margin,
+            Plan.from_config(args.analysis_plan),
             {name: getattr(args, name) for name in OUTPUTS},
         )
     )

@@ -3,8 +3,8 @@
 Per variant and statistics batch size: test error over seeds with BatchNorm's running averages and, for batch norms,
 with PreciseBN's recomputed statistics; each variant's change from the reference size; every batch norm against every
 batch-free norm; and a convergence gate. Every claim is a paired test by seed, read as different, equivalent within
-the declared margin (TOST), or inconclusive, Holm-corrected over the sizes of one comparison; no verdict is given
-where the gate finds the reference runs untrained.
+the declared margin (TOST), or inconclusive, at the declared level and correction over the sizes of one comparison;
+no verdict is given where the gate finds the reference runs untrained.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from normstudy.analysis import Plan
 from normstudy.stats import adjusted, over_seeds, paired_difference, reading
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
@@ -23,7 +24,6 @@ BATCH_FREE_NORMS = ("group", "layer", "instance")
 # Evaluation mode -> the runs table's error column: BatchNorm's running averages, or PreciseBN's statistics (a
 # batch-free norm has none to recompute, so its precise error is its error).
 MODES = {"running": "test_err", "precise": "precise_err"}
-ALPHA = 0.05
 
 RUN_COLUMNS = (
     "variant",
@@ -46,7 +46,7 @@ RUN_COLUMNS = (
     "seconds_per_epoch",
 )
 TEST_COLUMNS = ("n", "diff_mean", "se", "df", "ci95_low", "ci95_high", "p_value", "tost_p")
-DECIDED = ("p_adjusted", "tost_p_adjusted", "verdict", "margin")
+DECIDED = ("p_adjusted", "tost_p_adjusted", "verdict", "margin", "correction")
 CHANGE_COLUMNS = ("variant", "norm", "mode", "batch_size", "reference", *TEST_COLUMNS, *DECIDED)
 VERSUS_COLUMNS = ("variant_a", "variant_b", "mode", "batch_size", "b_batch_size", *TEST_COLUMNS, *DECIDED)
 
@@ -82,40 +82,40 @@ def errors_at(runs: pd.DataFrame, variant: str, batch_size: int, mode: str) -> p
     return cell.set_index("seed")[MODES[mode]]
 
 
-def decided(rows: list[dict], keys: list[str], margin: float, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The rows with Holm-corrected p and TOST p within each group of `keys`, and each row's reading (`columns`, in
-    order, also when there is no row)."""
+def decided(rows: list[dict], keys: list[str], plan: Plan, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows with p and TOST p corrected as declared within each group of `keys`, and each row's reading at the
+    declared level (`columns`, in order, also when there is no row)."""
     table = pd.DataFrame(rows, columns=[name for name in columns if name not in DECIDED])
     if table.empty:
         return pd.DataFrame(columns=list(columns))
     for _, index in table.groupby(keys, sort=False).groups.items():
-        table.loc[index, "p_adjusted"] = adjusted(list(table.loc[index, "p_value"]), "holm")
-        table.loc[index, "tost_p_adjusted"] = adjusted(list(table.loc[index, "tost_p"]), "holm")
+        table.loc[index, "p_adjusted"] = adjusted(list(table.loc[index, "p_value"]), plan.correction)
+        table.loc[index, "tost_p_adjusted"] = adjusted(list(table.loc[index, "tost_p"]), plan.correction)
     table["verdict"] = [
-        reading(p, t, ALPHA) for p, t in zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
+        reading(p, t, plan.alpha) for p, t in zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
     ]
-    table["margin"] = margin
+    table["margin"], table["correction"] = plan.margin, plan.correction
     return table[list(columns)]
 
 
-def changes_from_reference(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+def changes_from_reference(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Per variant run at several sizes, mode and size: its error there minus at the reference (largest) size,
-    paired by seed (a seed gives a variant the same initial weights at every size); Holm over the sizes."""
+    paired by seed (a seed gives a variant the same initial weights at every size); corrected over the sizes."""
     reference, rows = int(runs["batch_size"].max()), []
     for variant, group in runs.groupby("variant", sort=False):
         sizes = sorted(set(group["batch_size"]) - {reference})
         for mode in MODES:
             base = errors_at(runs, variant, reference, mode)
             for size in sizes:
-                test = paired_difference(errors_at(runs, variant, size, mode), base, margin)
+                test = paired_difference(errors_at(runs, variant, size, mode), base, plan.margin)
                 rows.append({"variant": variant, "norm": group["norm"].iloc[0], "mode": mode,
                              "batch_size": int(size), "reference": reference, **test})  # fmt: skip
-    return decided(rows, ["variant", "mode"], margin, CHANGE_COLUMNS)
+    return decided(rows, ["variant", "mode"], plan, CHANGE_COLUMNS)
 
 
-def batch_norm_versus_free(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+def batch_norm_versus_free(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Every batch norm at every size against every batch-free norm (at that size if it ran there, else at its own
-    reference: it does not depend on the size), error a - b paired by seed; Holm over the sizes of each pair."""
+    reference: it does not depend on the size), error a - b paired by seed; corrected over the sizes of each pair."""
     norms = dict(zip(runs["variant"], runs["norm"], strict=False))
     batch = [v for v, n in norms.items() if n == "batch"]
     free = [v for v, n in norms.items() if n in BATCH_FREE_NORMS]
@@ -126,10 +126,11 @@ def batch_norm_versus_free(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
             for mode in MODES:
                 for size in sorted(set(runs.loc[runs["variant"] == a, "batch_size"])):
                     b_size = size if size in b_sizes else max(b_sizes)
-                    test = paired_difference(errors_at(runs, a, size, mode), errors_at(runs, b, b_size, mode), margin)
+                    a_err, b_err = errors_at(runs, a, size, mode), errors_at(runs, b, b_size, mode)
+                    test = paired_difference(a_err, b_err, plan.margin)
                     rows.append({"variant_a": a, "variant_b": b, "mode": mode, "batch_size": int(size),
                                  "b_batch_size": int(b_size), **test})  # fmt: skip
-    return decided(rows, ["variant_a", "variant_b", "mode"], margin, VERSUS_COLUMNS)
+    return decided(rows, ["variant_a", "variant_b", "mode"], plan, VERSUS_COLUMNS)
 
 
 def convergence_gate(summary: pd.DataFrame, main: pd.DataFrame, margin: float) -> pd.DataFrame:
@@ -172,9 +173,10 @@ def tested(row: pd.Series) -> str:
     """'+1.19 points (95 % CI +0.19 to +2.20; different, Holm p = 0.012)' from a test row."""
     if pd.isna(row["p_value"]):
         return f"{row['diff_mean']:+.2f} points (not testable: too few seeds or no spread)"
+    name = row["correction"].title()
     said = {
-        "different": f"different, Holm p = {row['p_adjusted']:.3f}",
-        "equivalent": f"equivalent within ±{row['margin']:g}, TOST Holm p = {row['tost_p_adjusted']:.3f}",
+        "different": f"different, {name} p = {row['p_adjusted']:.3f}",
+        "equivalent": f"equivalent within ±{row['margin']:g}, TOST {name} p = {row['tost_p_adjusted']:.3f}",
         "inconclusive": f"inconclusive at ±{row['margin']:g}",
     }[row["verdict"]]
     return f"{row['diff_mean']:+.2f} points (95 % CI {row['ci95_low']:+.2f} to {row['ci95_high']:+.2f}; {said})"

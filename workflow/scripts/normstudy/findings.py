@@ -77,14 +77,14 @@ def target_sentence(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
         own = runs.loc[runs["variant"] == row.variant, "test_acc"]
         share = f"{int((own >= TARGET_ACCURACY).sum())} of {len(own)} runs at or above"
         if pd.isna(row.test_acc_ci95_low):
-            judged = "one seed, no interval"
+            judged = f"one seed, no interval ({share})"
         elif row.test_acc_ci95_low >= TARGET_ACCURACY:
-            judged = "met"
+            judged = f"met ({share})"
         elif row.test_acc_ci95_high < TARGET_ACCURACY:
-            judged = "missed"
+            judged = f"missed ({share})"
         else:
-            judged = f"undecided ({TARGET_ACCURACY} inside its CI)"
-        parts.append(f"{row.variant} {judged} ({share})")
+            judged = f"undecided ({TARGET_ACCURACY} inside its CI, {share})"
+        parts.append(f"{row.variant} {judged}")
     return f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI: " + "; ".join(parts) + "."
 
 
