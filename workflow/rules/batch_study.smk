@@ -95,7 +95,13 @@ rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
         modules=package_modules(
-            "analysis", "atomic", "batches", "runs", "stats", "tables", *SETTINGS_MODULES
+            "analysis",
+            "atomic",
+            "batches",
+            "runs",
+            "stats",
+            "tables",
+            *SETTINGS_MODULES,
         ),
         settings=batch_files("settings"),
         histories=batch_files("history"),
