@@ -21,6 +21,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/batch_study.smk"
+include: "workflow/rules/robustness.smk"
 # Last: the report reads every stage's outputs.
 include: "workflow/rules/report.smk"
 # After every stage has named its runs: existing run files checked against the config.

@@ -177,6 +177,10 @@ BAD_CONFIGS = [
     (_set("batch_study.lr_scaling", "cubic"), "'batch_study.lr_scaling'", "not one of linear, sqrt, none"),
     (_set("batch_study.pack", "sometimes"), "'batch_study.pack'", "not one of auto, always, never"),
     (_set("batch_study.size", 3), "'batch_study.size'", "unknown key"),
+    (_set("robustness.corruptions", ["shot_noise", "frost"]), "'robustness.corruptions.1'", "not one of shot_noise"),
+    (_set("robustness.severities", [3, 6]), "'robustness.severities.1'", "maximum of 5"),
+    (_set("robustness.severities", []), "'robustness.severities'", "non-empty"),
+    (_set("robustness.level", 3), "'robustness.level'", "unknown key"),
     # Linear scaling from bn's 0.2 at 128 gives 12.8 at 8,192: over the schema's maximum peak rate.
     (
         {"batch_study": {**SGD_BATCH, "batch_sizes": [2, 8192]}},

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import snakemake
+from conftest import planned_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -27,14 +26,8 @@ DESCRIBED = {"describe_study": 1, "report": 1}
 
 
 def planned(study: Path, *extra: str) -> Counter:
-    """Jobs a dry run would execute, per rule (the `all` target left out)."""
-    done = snakemake(study, "-n", "--configfile", "tests/smoke.yaml", *extra)
-    output = done.stdout + done.stderr
-    if "Nothing to be done" in output:
-        return Counter()
-    table = output.split("Job stats:", 1)[1]
-    jobs = Counter({rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)})
-    jobs.pop("total", None)
+    """Jobs a dry run of the smoke study would execute, per rule (the `all` target left out)."""
+    jobs = planned_jobs(study, "--configfile", "tests/smoke.yaml", *extra)
     jobs.pop("all", None)
     return jobs
 

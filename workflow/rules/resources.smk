@@ -12,6 +12,8 @@ PEAK_RSS_MB = {
     "model_summary": 570,
     "plot": 195,
     "report": 625,
+    # motion blur at severity 5, the largest (its FFT convolution in chunks of 1,000 images)
+    "corrupt": 465,
 }
 JOB_OVERHEAD_MB = 500
 # CUDA's context and libraries, on top, when training on a GPU.
