@@ -129,7 +129,17 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 def package_imports(path: Path, seen: set[str] | None = None) -> set[str]:
     """Every normstudy module a script or module imports, directly or through the package's other modules."""
     seen = set() if seen is None else seen
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    # Imports under `if TYPE_CHECKING:` serve annotations only and never run.
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("normstudy"):
             names = [node.module] if node.module != "normstudy" else [f"normstudy.{a.name}" for a in node.names]

@@ -10,11 +10,14 @@ no verdict is given where the gate finds the reference runs untrained.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from normstudy.analysis import Plan
 from normstudy.stats import adjusted, over_seeds, paired_difference, reading
+
+if TYPE_CHECKING:  # annotations only: the figure's job, which imports this module, needs no statsmodels
+    from normstudy.analysis import Plan
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
 GN_PAPER_BATCH_SIZES = (32, 16, 8, 4, 2)
