@@ -79,15 +79,21 @@ PLANNING_ONLY = frozenset(("-n", "--dry-run", "--dryrun", "--lint", "--summary",
 
 
 def snakemake(
-    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float | None = None
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    refused: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run Snakemake's command line in `workdir`, its shell steps with this interpreter's `python` first on PATH.
 
-    A call that runs no job (a dry run, --lint, --summary) goes through Snakemake's own entry point in this process:
-    the same code as `python -m snakemake`, without the 2 s of importing Snakemake again (about 100 such calls in
-    the suite). Any call that runs jobs, or needs its own environment or a timeout, is a process of its own.
+    A call that runs no job (a dry run, --lint, --summary, or one the caller expects to be `refused` before any job)
+    goes through Snakemake's own entry point in this process: the same code as `python -m snakemake`, without the
+    2 s of importing Snakemake again (about 100 such calls in the suite). Any call that runs jobs, or needs its own
+    environment or a timeout, is a process of its own.
     """
-    if PLANNING_ONLY & set(args) and env is None and timeout is None:
+    if (refused or PLANNING_ONLY & set(args)) and env is None and timeout is None:
         done = snakemake_here(workdir, list(args))
     else:
         done = subprocess.run(
@@ -126,7 +132,7 @@ def snakemake_here(workdir: Path, args: list[str]) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(["snakemake", *args], code, out.getvalue(), err.getvalue())
 
 
-def planned_jobs(study: Path, *args: str) -> Counter:
+def planned_counts(study: Path, *args: str) -> Counter:
     """Jobs a dry run with `args` would execute, per rule (none when nothing is to be done)."""
     done = snakemake(study, "-n", *args)
     output = done.stdout + done.stderr

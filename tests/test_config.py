@@ -224,7 +224,7 @@ def test_every_problem_is_reported_at_once() -> None:
 )
 def test_snakemake_refuses_bad_configfile_before_any_job(workflow_copy: Path, yaml_text: str, key: str) -> None:
     (workflow_copy / "bad.yaml").write_text(yaml_text)
-    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "bad.yaml", check=False)
+    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "bad.yaml", check=False, refused=True)
     assert done.returncode != 0
     assert key in done.stderr + done.stdout
     assert list((workflow_copy / "results").iterdir()) == []
@@ -232,7 +232,7 @@ def test_snakemake_refuses_bad_configfile_before_any_job(workflow_copy: Path, ya
 
 @pytest.mark.workflow
 def test_snakemake_refuses_bad_command_line_config(workflow_copy: Path) -> None:
-    done = snakemake(workflow_copy, "--cores", "1", "--config", "seeds=[]", check=False)
+    done = snakemake(workflow_copy, "--cores", "1", "--config", "seeds=[]", check=False, refused=True)
     assert done.returncode != 0
     assert "'seeds'" in done.stderr + done.stdout
     assert list((workflow_copy / "results").iterdir()) == []

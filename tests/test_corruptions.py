@@ -9,10 +9,11 @@ from pathlib import Path
 
 import corrupt_test_set
 import corrupted_sets
+import make_synthetic
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, snakemake
+from conftest import REPO, planned_counts, snakemake
 from scipy import stats
 from skimage import color, transform
 
@@ -27,7 +28,7 @@ from normstudy.corruptions import (
     corrupt,
     motion_kernels,
 )
-from normstudy.dataset import TEST_IMAGES, TEST_LABELS
+from normstudy.dataset import TEST_IMAGES, TEST_LABELS, raw_paths
 from normstudy.idx import DataIntegrityError, decode_idx, encode_idx, md5_hex, sha256_hex
 from normstudy.synthetic import generate
 
@@ -160,8 +161,14 @@ def test_the_manifest_refuses_a_set_changed_after_it_was_written(tmp_path: Path)
 
 @pytest.mark.workflow
 def test_adding_a_corruption_plans_only_its_set_and_the_manifest(workflow_copy: Path) -> None:
-    """Two sets made through the workflow on the smoke study's synthetic data: done, nothing is left to do; a third
+    """Two sets made through the workflow from the smoke study's synthetic data: done, nothing is left to do; a third
     kind added to the config plans its own generation and the manifest, nothing else."""
+    # The smoke study's synthetic data, written here as its make_synthetic job would (one Snakemake job fewer).
+    raw = raw_paths("synthetic", str(workflow_copy / "results/data"))
+    Path(raw["provenance"]).parent.mkdir(parents=True)
+    smoke = yaml.safe_load((REPO / "tests/smoke.yaml").read_text())["data"]["synthetic"]
+    files = [Path(raw[role]) for role in ("train_images", "train_labels", "test_images", "test_labels")]
+    make_synthetic.main(files, Path(raw["provenance"]), smoke["train_size"], smoke["test_size"], smoke["seed"])
     (workflow_copy / "two.yaml").write_text("robustness: {corruptions: [contrast, stripe], severities: [2]}\n")
     (workflow_copy / "three.yaml").write_text("robustness: {corruptions: [contrast, stripe, fog], severities: [2]}\n")
     snakemake(workflow_copy, "corrupted_sets", "--cores", "2", "--configfile", "tests/smoke.yaml", "two.yaml")
@@ -169,6 +176,6 @@ def test_adding_a_corruption_plans_only_its_set_and_the_manifest(workflow_copy: 
     assert [(s["corruption"], s["severity"]) for s in manifest["sets"]] == [("contrast", 2), ("stripe", 2)]
     for listed in manifest["sets"]:
         assert sha256_hex((workflow_copy / listed["images"]["path"]).read_bytes()) == listed["images"]["sha256"]
-    assert planned_jobs(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "two.yaml") == Counter()
-    added = planned_jobs(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "three.yaml")
+    assert planned_counts(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "two.yaml") == Counter()
+    added = planned_counts(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "three.yaml")
     assert added == Counter({"corrupt_test_set": 1, "corrupted_sets_manifest": 1, "corrupted_sets": 1})

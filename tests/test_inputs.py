@@ -97,7 +97,7 @@ def test_snakemake_refuses_a_configfile_before_any_job_saying_what_to_write(
     workflow_copy: Path, text: str, words: tuple[str, ...]
 ) -> None:
     (workflow_copy / "extra.yaml").write_text(text)
-    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "extra.yaml", check=False)
+    done = snakemake(workflow_copy, "--cores", "1", "--configfile", "extra.yaml", check=False, refused=True)
     assert done.returncode != 0
     assert all(part in done.stdout + done.stderr for part in words), done.stdout + done.stderr
     assert list((workflow_copy / "results").iterdir()) == []

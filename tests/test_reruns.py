@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import planned_jobs
+from conftest import planned_counts
 
 pytestmark = pytest.mark.workflow
 
@@ -27,7 +27,7 @@ DESCRIBED = {"describe_study": 1, "report": 1}
 
 def planned(study: Path, *extra: str) -> Counter:
     """Jobs a dry run of the smoke study would execute, per rule (the `all` target left out)."""
-    jobs = planned_jobs(study, "--configfile", "tests/smoke.yaml", *extra)
+    jobs = planned_counts(study, "--configfile", "tests/smoke.yaml", *extra)
     jobs.pop("all", None)
     return jobs
 

@@ -8,7 +8,7 @@ include: "inputs/robustness.smk"
 rule corrupt_test_set:
     input:
         script=f"{SCRIPTS}/corrupt_test_set.py",
-        modules=package_modules("atomic", "corruptions", "dataset", "idx"),
+        modules=package_modules("corruptions", "idx", *SETTINGS_MODULES),
         data=TEST_SPLIT,
         provenance=raw_data_files()["provenance"],
     output:
@@ -36,7 +36,7 @@ rule corrupt_test_set:
 rule corrupted_sets_manifest:
     input:
         script=f"{SCRIPTS}/corrupted_sets.py",
-        modules=package_modules("atomic", "dataset", "idx", "plots"),
+        modules=package_modules("idx", "plots", *SETTINGS_MODULES),
         data=TEST_SPLIT,
         provenance=raw_data_files()["provenance"],
         records=corrupted_files("record"),
