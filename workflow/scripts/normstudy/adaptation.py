@@ -1,0 +1,50 @@
+"""BatchNorm statistics set to the population statistics of a set of images in one pass through the network.
+
+The same statistics as precise_bn.recompute_statistics (tested bitwise equal): each layer's inputs computed with the
+layers before it already using their new statistics, summed in float64 batch by batch. That function runs the
+network again up to each layer (seven passes for NormNet); this one keeps every image's activations and moves them
+through the layer chain once, at the price of holding them (about 220 MB for 10,000 images at the widest layer). It
+serves the evaluations that set statistics many times per model: PreciseBN from clean training images, and
+test-time adaptation to each corrupted set (Schneider et al. 2020; Nado et al. 2020).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from normstudy.data import eval_batch
+
+
+@torch.inference_mode()
+def set_population_statistics(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: float,
+    std: float,
+    batch_size: int = 1000,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> int:
+    """Set each BatchNorm layer of `model.layers` (a chain) to the mean and variance of its inputs over `images`
+    (uint8, unaugmented), first layer first; the number of layers set. The model is left in eval mode."""
+    model.eval()
+    activations = [
+        eval_batch(images[i : i + batch_size], mean, std).contiguous(memory_format=layout)
+        for i in range(0, len(images), batch_size)
+    ]
+    layers = 0
+    for layer in model.layers:
+        if isinstance(layer, nn.BatchNorm2d):
+            total = torch.zeros(layer.num_features, dtype=torch.float64, device=layer.running_mean.device)
+            squares, count = torch.zeros_like(total), 0
+            for values in activations:
+                wide = values.double()
+                total += wide.sum(dim=(0, 2, 3))
+                squares += wide.square().sum(dim=(0, 2, 3))
+                count += wide.numel() // wide.shape[1]
+            layer_mean = total / count
+            layer.running_mean.copy_(layer_mean)
+            layer.running_var.copy_(squares / count - layer_mean.square())
+            layers += 1
+        activations = [layer(values) for values in activations]
+    return layers
