@@ -4,6 +4,7 @@ sets, on a tiny synthetic study through the step's own entry point."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import corrupt_test_set
@@ -11,80 +12,118 @@ import evaluate
 import evaluate_corrupted
 import numpy as np
 import pandas as pd
+import precise_statistics
 import pytest
 import torch
+import torch.nn.functional as F
 import train
 import write_settings
 from helpers import synthetic_files, tiny_settings
 
 from normstudy.adaptation import set_population_statistics
+from normstudy.data import eval_batch
 from normstudy.engine import prepare_model
 from normstudy.precise_bn import batch_norms, recompute_statistics
+from normstudy.runs import RunMismatchError
 from normstudy.synthetic import generate
 
 
-def test_one_pass_statistics_equal_the_layer_by_layer_ones_bit_for_bit() -> None:
+def test_one_pass_statistics_equal_the_layer_by_layer_ones_bit_for_bit_and_give_the_model_outputs() -> None:
     torch.manual_seed(0)
     settings = tiny_settings()
     model = prepare_model(settings, torch.device("cpu"))
     images = torch.from_numpy(generate(120, 1)[0]).unsqueeze(1)
     reference = copy.deepcopy(model)
-    assert set_population_statistics(model, images, 0.13, 0.31, batch_size=50) == len(batch_norms(model)) > 0
+    outputs = set_population_statistics(model, images, 0.13, 0.31, batch_size=50)
     recompute_statistics(reference, images, 0.13, 0.31, batch_size=50)
+    assert len(batch_norms(model)) > 0
     for ours, theirs in zip(batch_norms(model), batch_norms(reference), strict=True):
         assert torch.equal(ours.running_mean, theirs.running_mean) and torch.equal(ours.running_var, theirs.running_var)
+    # The outputs it returns are the adapted model's own: one forward pass in eval mode, batch for batch.
+    with torch.inference_mode():
+        forward = torch.cat([model(eval_batch(images[i : i + 50], 0.13, 0.31)) for i in range(0, 120, 50)])
+    assert torch.equal(F.log_softmax(outputs.flatten(1), dim=1), forward)
     group = prepare_model(tiny_settings(norm="group"), torch.device("cpu"))
     before = copy.deepcopy(group.state_dict())
-    assert set_population_statistics(group, images, 0.13, 0.31) == 0
+    set_population_statistics(group, images, 0.13, 0.31)
     assert all(torch.equal(before[k], v) for k, v in group.state_dict().items())
 
 
+def trained_run(folder: Path, settings, data) -> Path:
+    """A run trained and evaluated by its steps' own entry points; its folder."""
+    write_settings.main(settings.to_dict(), folder / "settings.json")
+    train.main([folder / "settings.json"], data.files, data.provenance, [folder / "model.pt"],
+               [folder / "history.csv"], [folder / "job.json"], folder / "checkpoint.pt")  # fmt: skip
+    evaluate.main(folder / "settings.json", folder / "model.pt", data.files, data.provenance,
+                  folder / "predictions.csv", folder / "metrics.json")  # fmt: skip
+    return folder
+
+
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, dict, bytes, bytes, Path]:
-    """A batch-norm run trained by train.py's main, scored on the clean images and on two sets: contrast at severity 0
-    (the clean images again) and fog at 3."""
+def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A batch-norm run and a group-norm run trained by train.py's main, scored by evaluate_corrupted.py's main on
+    the clean images and on two sets: contrast at severity 0 (the clean images again) and fog at 3."""
     root = tmp_path_factory.mktemp("adaptation")
     settings = tiny_settings(epochs=2, seed=5, train_size=320, test_size=80, data_seed=4)
     data = synthetic_files(root / "raw", settings)
-    run = root / "run"
-    write_settings.main(settings.to_dict(), run / "settings.json")
-    train.main([run / "settings.json"], data.files, data.provenance, [run / "model.pt"], [run / "history.csv"],
-               [run / "job.json"], run / "checkpoint.pt")  # fmt: skip
-    metrics = evaluate.main(run / "settings.json", run / "model.pt", data.files, data.provenance,
-                            run / "predictions.csv", run / "metrics.json")  # fmt: skip
-    sets = []
+    bn = trained_run(root / "bn", settings, data)
+    gn = trained_run(root / "gn", tiny_settings(norm="group", epochs=2, seed=6, train_size=320, test_size=80,
+                                                data_seed=4), data)  # fmt: skip
+    precise_statistics.main(bn / "settings.json", bn / "model.pt", data.files, data.provenance, 320, 1,
+                            bn / "precise_bn.json")  # fmt: skip
+    runs = [
+        (bn / "settings.json", bn / "model.pt", bn / "precise_bn.json"),
+        (gn / "settings.json", gn / "model.pt", None),
+    ]
+    models = {run: (run / "model.pt").read_bytes() for run in (bn, gn)}
+    tables = {"clean": evaluate_corrupted.main(runs, data.files, data.provenance, None, 1, root / "clean.csv",
+                                               root / "clean.npy")}  # fmt: skip
     for kind, severity in (("contrast", 0), ("fog", 3)):
         images, record = root / kind / "images", root / kind / "set.json"
         corrupt_test_set.main(data.files[2:], data.provenance, "synthetic", kind, severity, 0, images, record)
-        sets.append((images, record))
-    model_bytes = (run / "model.pt").read_bytes()
-    table = evaluate_corrupted.main(run / "settings.json", run / "model.pt", data.files, data.provenance, sets, 320, 1,
-                                    root / "scores.csv", root / "predictions.npy")  # fmt: skip
-    return table, metrics, model_bytes, (run / "model.pt").read_bytes(), root
+        tables[kind] = evaluate_corrupted.main(runs, data.files, data.provenance, (images, record), 1,
+                                               root / f"{kind}.csv", root / f"{kind}.npy")  # fmt: skip
+    return {"tables": tables, "models": models, "root": root, "runs": runs, "data": data, "bn": bn, "gn": gn}
 
 
-def test_every_set_is_scored_in_each_mode_and_clean_matches_the_evaluation(scored) -> None:
-    table, metrics, *_ = scored
-    assert list(zip(table["corruption"], table["mode"], strict=True)) == [
-        (kind, mode) for kind in ("clean", "contrast", "fog") for mode in ("running", "precise", "adapted")
-    ]
-    clean = table[(table["corruption"] == "clean") & (table["mode"] == "running")].iloc[0]
-    assert clean["accuracy"] == metrics["test_acc"] and clean["loss"] == pytest.approx(metrics["test_loss"], rel=1e-6)
+def test_every_run_is_scored_in_each_mode_and_clean_matches_the_evaluation(scored) -> None:
+    for kind, table in scored["tables"].items():
+        assert list(zip(table["seed"], table["mode"], table["corruption"], strict=True)) == [
+            (5, "running", kind), (5, "precise", kind), (5, "adapted", kind), (6, "running", kind)
+        ]  # fmt: skip
+    clean = scored["tables"]["clean"].set_index(["seed", "mode"])
+    for run, seed in ((scored["bn"], 5), (scored["gn"], 6)):
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert clean.loc[(seed, "running"), "accuracy"] == metrics["test_acc"]
+        assert clean.loc[(seed, "running"), "loss"] == metrics["test_loss"]
+    table = pd.concat(scored["tables"].values())
     assert (table["correct"] == np.round(table["accuracy"] * table["images"] / 100)).all()
 
 
 def test_severity_zero_reproduces_clean_accuracy_in_every_mode(scored) -> None:
-    table = scored[0].set_index(["corruption", "mode"])
-    for mode in ("running", "precise", "adapted"):
-        assert table.loc[("contrast", mode), "accuracy"] == table.loc[("clean", mode), "accuracy"]
-        assert table.loc[("contrast", mode), "loss"] == table.loc[("clean", mode), "loss"]
+    clean, contrast = (scored["tables"][kind].set_index(["seed", "mode"]) for kind in ("clean", "contrast"))
+    assert contrast[["accuracy", "loss", "correct"]].equals(clean[["accuracy", "loss", "correct"]])
 
 
-def test_adaptation_leaves_the_model_file_untouched_and_predictions_follow_the_rows(scored) -> None:
-    table, _, before, after, root = scored
-    assert before == after
-    predictions = np.load(root / "predictions.npy")
-    assert predictions.shape == (len(table), 80) and predictions.dtype == np.int8
+def test_scoring_leaves_the_model_files_untouched_and_predictions_follow_the_rows(scored) -> None:
+    for run, before in scored["models"].items():
+        assert (run / "model.pt").read_bytes() == before
+    predictions = np.load(scored["root"] / "fog.npy")
+    assert predictions.shape == (4, 80) and predictions.dtype == np.int8
     # A set's adapted scoring differs from its running one (its statistics are the set's own).
-    fog = table[table["corruption"] == "fog"].set_index("mode")
-    assert fog.loc["adapted", "loss"] != fog.loc["running", "loss"]
+    fog = scored["tables"]["fog"].set_index(["seed", "mode"])
+    assert fog.loc[(5, "adapted"), "loss"] != fog.loc[(5, "running"), "loss"]
+
+
+def test_precise_statistics_of_another_run_are_refused(scored, tmp_path: Path) -> None:
+    bn, gn = scored["bn"], scored["gn"]
+    facts = json.loads((bn / "precise_bn.json").read_text())
+    (tmp_path / "precise_bn.json").write_text(json.dumps({**facts, "seed": 9}))
+    runs = [(bn / "settings.json", bn / "model.pt", tmp_path / "precise_bn.json")]
+    with pytest.raises(RunMismatchError, match="not tiny seed 5"):
+        evaluate_corrupted.main(runs, scored["data"].files, scored["data"].provenance, None, 1, tmp_path / "t.csv",
+                                tmp_path / "t.npy")  # fmt: skip
+    with pytest.raises(ValueError, match="has no BatchNorm"):
+        precise_statistics.main(gn / "settings.json", gn / "model.pt", scored["data"].files,
+                                scored["data"].provenance, 10, 1, tmp_path / "p.json")  # fmt: skip
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "p.json").exists()

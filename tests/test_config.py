@@ -181,6 +181,8 @@ BAD_CONFIGS = [
     (_set("robustness.severities", [3, 6]), "'robustness.severities.1'", "maximum of 5"),
     (_set("robustness.severities", []), "'robustness.severities'", "non-empty"),
     (_set("robustness.level", 3), "'robustness.level'", "unknown key"),
+    (_set("robustness.precise_bn_images", 0), "'robustness.precise_bn_images'", "minimum of 1"),
+    (_set("robustness.precise_bn_images", 2.5), "'robustness.precise_bn_images'", "expected integer"),
     # Linear scaling from bn's 0.2 at 128 gives 12.8 at 8,192: over the schema's maximum peak rate.
     (
         {"batch_study": {**SGD_BATCH, "batch_sizes": [2, 8192]}},

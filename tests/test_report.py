@@ -23,6 +23,8 @@ from normstudy.batches import ordering
 from normstudy.packing import is_packed
 from normstudy.recipes import variant_batch_sizes
 from normstudy.report_page import BatchInputs, ReportInputs
+from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
+from normstudy.report_robustness import RobustnessInputs
 from normstudy.settings import FetchSettings
 from normstudy.validation import validate_config
 
@@ -30,7 +32,7 @@ pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-IMAGES = 5 + 5 + 1 + 1
+IMAGES = 5 + 5 + 1 + 1 + 2
 TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
@@ -104,6 +106,12 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         record / "validation_accuracy.png",
         tables / "family.csv",
         tables / "analysis.json",
+        RobustnessInputs(
+            {name: tables / f"robustness_{name}.csv" for name in ROBUSTNESS_TABLES},
+            tables / "robustness.json",
+            study / "results" / "figures" / "robustness.png",
+            study / "results" / "figures" / "corruptions.png",
+        ),
         batch_inputs(study, config),
     )
 
@@ -129,6 +137,7 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
         "seeds",
         "provenance",
         "batch-size",
+        "shift",
     ):
         assert f'<section id="{section}">' in html
     images = re.findall(r'<img src="([^"]+)"', html)
@@ -248,6 +257,21 @@ def test_key_results_come_first(smoke_study: Path) -> None:
     assert "Synthetic digits, not MNIST" in key
 
 
+def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Path) -> None:
+    html = unescape((smoke_study / "report" / "index.html").read_text())
+    section = html[html.index('<section id="shift">') : html.index('<section id="misclassified">')]
+    facts = json.loads((smoke_study / "results" / "tables" / "robustness.json").read_text())
+    for name in ("overall", "flips", "adaptation", "contrast"):
+        assert facts["findings"][name] in section
+    # One row per set, clean first, in two tables: every variant with its running statistics, then the BatchNorm
+    # models' test-time statistics.
+    sets = re.findall(r'<tr><td class="text">(clean|contrast 3|fog 3)</td>', section)
+    assert sets == ["clean", "contrast 3", "fog 3"] * 2, sets
+    for column in ("bn · adapted to the set", "bn_l1 · PreciseBN", "in", "bn"):
+        assert f"<th>{column}</th>" in section
+    assert "in · adapted" not in section and "Schneider et al. 2020" in section
+
+
 def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:
     html = (smoke_study / "report" / "index.html").read_text()
     section = html[html.index('<section id="reproduce">') : html.index('<section id="provenance">')]
@@ -268,7 +292,8 @@ def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
         targets = re.findall(r'(?:src|href)="([^"#]+)"', html)
         assert not [t for t in targets if t.startswith(("data:", "/", "http:", "https:", "file:"))]
         assert all((site / t).is_file() for t in targets), [t for t in targets if not (site / t).is_file()]
-        assert sum(t.endswith(".svg") for t in targets) == 6 and "tables/summary.csv" in targets
+        assert sum(t.endswith(".svg") for t in targets) == 8 and "tables/summary.csv" in targets
+        assert "figures/robustness.svg" in targets and "tables/robustness_cells.csv" in targets
         assert "tables/batch_study/summary.csv" in targets and "figures/error_vs_batch_size.svg" in targets
         assert sorted(p.name for p in (site / "tables").glob("*.csv")) == sorted(
             p.name for p in (smoke_study / "results" / "tables").glob("*.csv")

@@ -23,6 +23,9 @@ BATCH_TABLES = {"batch_summary": 1, "plot_batch_study": 1}
 GATED = BATCH_TABLES
 # A config change rewrites study.json (what the report shows of the config), and so the report.
 DESCRIBED = {"describe_study": 1, "report": 1}
+# The robustness study (smoke: clean, contrast and fog): one job per set scores every run, then its summary.
+ROBUSTNESS = {"score_clean_set": 1, "score_corrupted_set": 2, "robustness_summary": 1}
+BATCH_NORM_RUNS = 4  # bn and bn_l1 x 2 seeds: PreciseBN's statistics for the robustness study
 
 
 def planned(study: Path, *extra: str) -> Counter:
@@ -85,7 +88,7 @@ def test_a_variants_own_recipe_retrains_that_variant_only(smoke_study: Path) -> 
     main = {"run_settings": 2, "train": 2, "evaluate": 2, "misclassified": 2, "aggregate": 1, **FIGURE_RULES}
     # gn's batch-study runs keep gn's recipe: its 2 runs at the reference.
     batch = {"batch_settings": 2, "batch_train": 2, "batch_evaluate": 2, **BATCH_TABLES}
-    assert jobs == Counter({**main, **batch, **DESCRIBED})
+    assert jobs == Counter({**main, **batch, **ROBUSTNESS, **DESCRIBED})
 
 
 def test_changing_only_the_batch_study_reruns_only_the_batch_study_and_the_report(smoke_study: Path) -> None:
@@ -117,7 +120,8 @@ def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
     with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)
     main = {"run_settings": 5, "train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES}
-    assert jobs == Counter({**main, **GATED, **DESCRIBED})
+    # Seed 3's bn and bn_l1 get their PreciseBN statistics; every set is scored again, with the new runs.
+    assert jobs == Counter({**main, **GATED, "precise_statistics": 2, **ROBUSTNESS, **DESCRIBED})
 
 
 def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
@@ -133,6 +137,7 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
             "model_summary": 1,
             **FIGURE_RULES,
             **GATED,
+            **ROBUSTNESS,
             **DESCRIBED,
         }
     )
@@ -141,18 +146,21 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
 def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path) -> None:
     with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "plots.py", "\n# an edit\n"):
         jobs = planned(smoke_study)
-    # The per-run misclassified grids and the batch study's figure are drawn by the same module.
-    assert jobs == Counter({**FIGURE_RULES, "misclassified": SMOKE_RUNS, "plot_batch_study": 1, "report": 1})
+    # The per-run misclassified grids, the batch study's figure and the robustness study's are drawn by it too.
+    figures = {"plot_batch_study": 1, "corrupted_sets_manifest": 1, "robustness_summary": 1}
+    assert jobs == Counter({**FIGURE_RULES, "misclassified": SMOKE_RUNS, **figures, "report": 1})
     with edited(smoke_study / "workflow" / "scripts" / "plot_final.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({"plot_final": 1, "report": 1})
 
 
 @pytest.mark.parametrize(
-    "source", ["workflow/report/index.html.j2", "workflow/scripts/normstudy/findings.py", "workflow/scripts/report.py"]
+    "source", ["workflow/report/index.html.j2", "workflow/scripts/report.py", "workflow/scripts/normstudy/findings.py"]
 )
 def test_editing_the_report_text_or_template_reruns_only_the_report(smoke_study: Path, source: str) -> None:
     with edited(smoke_study / source, "\n<!-- an edit -->\n" if source.endswith(".j2") else "\n# an edit\n"):
-        assert planned(smoke_study) == Counter({"report": 1})
+        jobs = planned(smoke_study)
+    # The robustness summary writes its sentences with the findings module, beside its tables.
+    assert jobs == Counter({"report": 1, **({"robustness_summary": 1} if source.endswith("findings.py") else {})})
 
 
 def test_editing_training_code_reruns_training_and_everything_downstream(smoke_study: Path) -> None:
@@ -168,6 +176,8 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
             "batch_train": BATCH_RUNS,
             "batch_evaluate": BATCH_RUNS,
             **BATCH_TABLES,
+            "precise_statistics": BATCH_NORM_RUNS,
+            **ROBUSTNESS,
             "report": 1,
         }
     )
@@ -176,6 +186,20 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
 def test_editing_the_batch_study_tables_code_reruns_its_tables_figure_and_the_report(smoke_study: Path) -> None:
     with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "batches.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({**BATCH_TABLES, "report": 1})
+
+
+def test_adding_a_corruption_makes_and_scores_only_that_set(smoke_study: Path) -> None:
+    with override(smoke_study, "robustness:\n  corruptions: [contrast, fog, shear]\n") as extra:
+        jobs = planned(smoke_study, extra)
+    made = {"corrupt_test_set": 1, "corrupted_sets_manifest": 1, "score_corrupted_set": 1, "robustness_summary": 1}
+    assert jobs == Counter({**made, **DESCRIBED})
+    # PreciseBN's image count reruns its statistics and every set's scoring, no training.
+    with override(smoke_study, "robustness:\n  precise_bn_images: 500\n") as extra:
+        assert planned(smoke_study, extra) == Counter(
+            {"precise_statistics": BATCH_NORM_RUNS, **ROBUSTNESS, **DESCRIBED}
+        )
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "robustness.py", "\n# an edit\n"):
+        assert planned(smoke_study) == Counter({"robustness_summary": 1, "report": 1})
 
 
 def test_changing_the_epochs_retrains_everything(smoke_study: Path) -> None:

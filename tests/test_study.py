@@ -24,7 +24,8 @@ from normstudy.settings import RunSettings
 pytestmark = pytest.mark.workflow
 
 SMOKE = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
-VARIANTS = list(yaml.safe_load((REPO / "config.yaml").read_text())["variants"])
+NORMS = {name: v["norm"] for name, v in yaml.safe_load((REPO / "config.yaml").read_text())["variants"].items()}
+VARIANTS = list(NORMS)
 RUN_FILES = [
     "model.pt",
     "history.csv",
@@ -43,6 +44,8 @@ def test_every_run_has_every_file(smoke_study: Path) -> None:
             run = smoke_study / "results" / "runs" / variant / f"seed{seed}"
             missing = [name for name in RUN_FILES if not (run / name).is_file()]
             assert not missing, f"{run}: missing {missing}"
+            # PreciseBN's statistics for the robustness study: a run with BatchNorm only.
+            assert (run / "precise_bn.json").is_file() == (NORMS[variant] == "batch")
             assert not (run / "checkpoint.pt").exists()
             assert (smoke_study / "results" / "logs" / "train" / variant / f"seed{seed}.log").is_file()
             assert (smoke_study / "results" / "benchmarks" / "train" / variant / f"seed{seed}.tsv").is_file()
@@ -167,7 +170,7 @@ def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, smal
     shared = sorted(
         p.relative_to(small_study_run) for p in (small_study_run / "results" / "runs").rglob("*") if p.is_file()
     )
-    assert len(shared) == 2 * len(RUN_FILES)  # bn and gn, seed 1
+    assert len(shared) == 2 * len(RUN_FILES) + 1  # bn and gn, seed 1; bn's PreciseBN statistics
     for relative in shared:
         same_content(smoke_study / relative, small_study_run / relative)
     # The small study's batch study is the SGD-batch design: bn at batch 4, its two seeds packed into one job, and at

@@ -93,8 +93,11 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
     # bn at 6 statistics batch sizes, gn and ln at the reference alone, x 3 seeds; the SGD batch of 128 packs nothing
     assert (batch_runs, batch_jobs) == (24, 24)
     # download, per run (settings, train, evaluate, grid), two tables, 3 figures, study.json, report; the batch
-    # study's settings and evaluation per run, training jobs, its table and its figure
-    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + 2 * batch_runs + batch_jobs + 2
+    # study's settings and evaluation per run, training jobs, its table and its figure; the robustness study's 16
+    # sets (one severity), their manifest, PreciseBN for bn and bn_l1's 6 runs, a scoring per set and the clean
+    # images, its summary
+    robustness = 16 + 1 + 6 + 17 + 1
+    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + 2 * batch_runs + batch_jobs + 2 + robustness
     for line in lines:
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]

@@ -200,6 +200,8 @@ def all_targets():
         # something needs it, so a deleted settings.json or metrics.json would otherwise go unnoticed.
         *(run_file for name in RUN_FILES for run_file in run_files(name)),
         *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
+        *ROBUSTNESS_OUTPUTS.values(),
+        CORRUPTED_SETS["manifest"],
         *(
             path
             for name in ("settings", "history", "job", "metrics")

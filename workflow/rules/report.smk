@@ -48,6 +48,10 @@ REPORT_ARGS = (
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
     " --tuning-figure {input.tuning_figure} --family {input.family} --analysis {input.analysis}"
+    " --robustness-cells {input.robustness_cells} --robustness-errors {input.robustness_errors}"
+    " --robustness-family {input.robustness_family} --robustness-adaptation {input.robustness_adaptation}"
+    " --robustness-contrast {input.robustness_contrast} --robustness-findings {input.robustness_findings}"
+    " --robustness-heatmap {input.robustness_heatmap} --robustness-gallery {input.robustness_gallery}"
     " {params.batch}"
 )
 
@@ -82,6 +86,8 @@ use rule report as publish with:
         svgs=[
             *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
             *([BATCH_OUTPUTS["figure_svg"]] if batch_study_enabled() else []),
+            ROBUSTNESS_OUTPUTS["figure_svg"],
+            CORRUPTED_SETS["figures"][1],
         ],
         batch_tables=[
             BATCH_OUTPUTS[name]
@@ -100,6 +106,7 @@ use rule report as publish with:
             "model_summary.csv",
             "receptive_field.csv",
         ),
+        robustness_tables=ROBUSTNESS_TABLES.values(),
     output:
         directory("report/site"),
     log:

@@ -67,3 +67,121 @@ rule corrupted_sets:
     input:
         CORRUPTED_SETS["manifest"],
         CORRUPTED_SETS["figures"],
+
+
+rule precise_statistics:
+    input:
+        script=f"{SCRIPTS}/precise_statistics.py",
+        modules=[*RUN_CODE, *package_modules("adaptation")],
+        settings=f"{RUN}/settings.json",
+        model=f"{RUN}/model.pt",
+        data=data_files(),
+        provenance=raw_data_files()["provenance"],
+    output:
+        f"{RUN}/precise_bn.json",
+    log:
+        "results/logs/robustness/precise/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/robustness/precise/{variant}/seed{seed}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["score_sets"]),
+        runtime=minutes(5),
+    params:
+        images=config["robustness"]["precise_bn_images"],
+    shell:
+        "python {input.script} --settings {input.settings} --model {input.model} --data {input.data}"
+        " --provenance {input.provenance} --images {params.images} --threads {threads}"
+        " --out {output} > {log} 2>&1"
+
+
+rule score_corrupted_set:
+    input:
+        **scoring_inputs(),
+        images=f"{CORRUPTED_SET}/t10k-images-idx3-ubyte",
+        record=f"{CORRUPTED_SET}/set.json",
+    output:
+        table=f"{SCORES}/{{corruption}}/severity{{severity}}.csv",
+        predictions=f"{SCORES}/{{corruption}}/severity{{severity}}.npy",
+    log:
+        "results/logs/robustness/score/{corruption}/severity{severity}.log",
+    benchmark:
+        "results/benchmarks/robustness/score/{corruption}/severity{severity}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["score_sets"]),
+        runtime=minutes(15),
+    params:
+        scored_set=lambda wildcards, input: f"--images {input.images} --record {input.record}",
+    shell:
+        "python {input.script} --settings {input.settings} --models {input.models} --precise {input.precise}"
+        " --data {input.data} --provenance {input.provenance} {params.scored_set} --threads {threads}"
+        " --table {output.table} --predictions {output.predictions} > {log} 2>&1"
+
+
+use rule score_corrupted_set as score_clean_set with:
+    input:
+        **scoring_inputs(),
+    output:
+        table=f"{SCORES}/clean.csv",
+        predictions=f"{SCORES}/clean.npy",
+    log:
+        "results/logs/robustness/score/clean.log",
+    benchmark:
+        "results/benchmarks/robustness/score/clean.tsv"
+    params:
+        scored_set="",
+
+
+rule robustness_summary:
+    input:
+        script=f"{SCRIPTS}/robustness_summary.py",
+        modules=package_modules(
+            "analysis",
+            "findings",
+            "idx",
+            "plots",
+            "robustness",
+            "stats",
+            "tables",
+            *SETTINGS_MODULES,
+        ),
+        scores=scored_sets("csv"),
+        predictions=scored_sets("npy"),
+        settings=run_files("settings.json"),
+        labels=raw_data_files()["test_labels"],
+        provenance=raw_data_files()["provenance"],
+    output:
+        **{
+            name: (
+                report(path, caption="../report/robustness.rst", category="Robustness")
+                if name in ("cells", "errors", "figure_png")
+                else path
+            )
+            for name, path in ROBUSTNESS_OUTPUTS.items()
+        },
+    log:
+        "results/logs/robustness/summary.log",
+    benchmark:
+        "results/benchmarks/robustness/summary.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["robustness_summary"]),
+        runtime=minutes(10),
+    params:
+        dataset=config["data"]["dataset"],
+        plan=ANALYSIS_PLAN,
+        tables=lambda wildcards, output: " ".join(
+            f"--{name.replace('_', '-')} {output[name]}" for name in ROBUSTNESS_TABLES
+        ),
+    shell:
+        "python {input.script} --scores {input.scores} --predictions {input.predictions}"
+        " --settings {input.settings} --labels {input.labels} --provenance {input.provenance}"
+        " --dataset {params.dataset} --analysis-plan {params.plan:q} {params.tables}"
+        " --findings {output.findings} --figures {output.figure_png} {output.figure_svg} > {log} 2>&1"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Score one trained run on the clean test images and on every corrupted set, in each evaluation mode: the running
-statistics training left (every model); for models with BatchNorm also PreciseBN (statistics recomputed over clean
-training images) and test-time adaptation (statistics recomputed over the scored set itself, all its images, before
-any is predicted). The model file is never changed. Writes one row per set and mode, and every prediction."""
+"""Score every trained run on one set of test images, the clean ones or a corrupted copy, in each evaluation mode:
+the running statistics training left (every model); for models with BatchNorm also PreciseBN (statistics over clean
+training images, computed once per run by precise_statistics.py) and test-time adaptation (statistics recomputed
+over the scored set itself, all its images, before any is predicted; Schneider et al. 2020, Nado et al. 2020). No
+model file is changed. Writes one row per run and mode, and every prediction."""
 
 from __future__ import annotations
 
@@ -16,27 +17,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from normstudy import atomic
-from normstudy.adaptation import set_population_statistics
+from normstudy.adaptation import buffers, set_population_statistics
 from normstudy.cli import positive_int, run_cli
-from normstudy.data import load_splits
+from normstudy.data import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
 from normstudy.idx import DataIntegrityError, decode_idx, sha256_hex
 from normstudy.model_file import load_model
 from normstudy.precise_bn import batch_norms
+from normstudy.runs import read_named_json
 from normstudy.settings import RunSettings
 from normstudy.tables import write_csv
 
-CLEAN = ("clean", 0)
 COLUMNS = ("variant", "seed", "corruption", "severity", "mode", "images", "correct", "accuracy", "loss")
 
 
-def read_set(images_path: Path, record_path: Path, labels: int) -> torch.Tensor:
-    """A corrupted set's images (N x 1 x 28 x 28, uint8), after checking them against the SHA-256 recorded when
-    they were written and against the number of labels."""
+def read_set(images_path: Path, record_path: Path, labels: int) -> tuple[torch.Tensor, str, int]:
+    """A corrupted set's images (N x 1 x 28 x 28, uint8), its corruption and severity, after checking the images
+    against the SHA-256 recorded when they were written and against the number of labels."""
     data = images_path.read_bytes()
-    recorded = atomic.read_json(record_path)["images"]["sha256"]
+    record = atomic.read_json(record_path)
+    recorded = record["images"]["sha256"]
     if sha256_hex(data) != recorded:
         raise DataIntegrityError(
             f"{images_path}: SHA-256 {sha256_hex(data)} is not the {recorded} recorded in {record_path}; delete both "
@@ -45,53 +48,80 @@ def read_set(images_path: Path, record_path: Path, labels: int) -> torch.Tensor:
     images = decode_idx(data, str(images_path))
     if len(images) != labels:
         raise DataIntegrityError(f"{images_path}: {len(images)} images for {labels} test labels")
-    return torch.from_numpy(np.array(images)).unsqueeze(1)
+    return torch.from_numpy(np.array(images)).unsqueeze(1), record["corruption"], int(record["severity"])
 
 
-def scored(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: RunSettings) -> tuple:
-    """(loss, accuracy, predictions) of `model` as it stands, refusing outputs that are not finite."""
-    loss, accuracy, log_probs = evaluate(
-        model, images, labels, settings.data.mean, settings.data.std, layout=memory_format(settings)
-    )
+def judged(log_probs: torch.Tensor, labels: torch.Tensor, settings: RunSettings) -> tuple[float, float, np.ndarray]:
+    """(mean NLL loss, accuracy in percent, predictions as int8) from [N, 10] log-probabilities, as engine.evaluate
+    computes them, refusing outputs that are not finite."""
+    loss = F.nll_loss(log_probs, labels, reduction="sum").item() / len(labels)
     if not math.isfinite(loss):
         raise ValueError(f"{settings.variant.name} seed {settings.seed}: loss {loss} on this set; outputs not finite")
-    return loss, accuracy, log_probs.argmax(1).to(torch.int8).cpu().numpy()
+    predicted = log_probs.argmax(1)
+    accuracy = 100.0 * (predicted == labels).sum().item() / len(labels)
+    return loss, accuracy, predicted.to(torch.int8).cpu().numpy()
 
 
-def statistics_of(model: torch.nn.Module, images: torch.Tensor, settings: RunSettings) -> dict[str, torch.Tensor]:
-    """The model's BatchNorm buffers after setting them to the population statistics of `images`."""
-    set_population_statistics(model, images, settings.data.mean, settings.data.std, layout=memory_format(settings))
-    return {name: value.clone() for name, value in model.state_dict().items() if "running_" in name}
+def precise_statistics(path: Path | None, settings: RunSettings, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The run's PreciseBN buffers from precise_statistics.py's file, checked to be of this run and its settings."""
+    if path is None:
+        raise ValueError(f"{settings.variant.name} seed {settings.seed} has BatchNorm but no --precise file was given")
+    facts = read_named_json(path, (settings.variant.name, settings.seed), settings.digest())
+    own = buffers(model)
+    if set(facts["statistics"]) != set(own):
+        raise ValueError(f"{path}: statistics of {sorted(facts['statistics'])}, not of the model's {sorted(own)}")
+    return {name: torch.tensor(values, dtype=own[name].dtype) for name, values in facts["statistics"].items()}
 
 
-def main(settings_path: Path, model_path: Path, data_files: list[Path], provenance: Path,
-         sets: list[tuple[Path, Path]], precise_images: int, threads: int, table: Path,
-         predictions: Path) -> pd.DataFrame:  # fmt: skip
-    """Score the run on the clean test images, then on each set (images, record); write the rows to `table` and
-    the predictions (int8, one row per table row) to `predictions`."""
-    torch.set_num_threads(threads)
+def score_run(run: tuple[Path, Path, Path | None], splits: Splits, images: torch.Tensor, name: tuple[str, int],
+              device: torch.device) -> tuple[list[tuple], list[np.ndarray]]:  # fmt: skip
+    """One run's rows (one per mode that applies to it) and predictions on `images`."""
+    settings_path, model_path, precise_path = run
     settings = RunSettings.read(settings_path)
-    device = resolve_device(settings.train.device)
-    splits = load_splits(data_files, provenance, settings.data, device)
-    labels = splits.eval_labels
     model = prepare_model(settings, device)
     load_model(model, model_path, settings, settings_path)
-    trained = {name: value.clone() for name, value in model.state_dict().items()}
-    precise = statistics_of(model, splits.train_images[:precise_images], settings) if batch_norms(model) else None
+    trained = {key: value.clone() for key, value in model.state_dict().items()}
+    labels, layout = splits.eval_labels, memory_format(settings)
+    log_probs = {"running": evaluate(model, images, labels, settings.data.mean, settings.data.std, layout=layout)[2]}
+    if batch_norms(model):
+        model.load_state_dict({**trained, **precise_statistics(precise_path, settings, model)})
+        log_probs["precise"] = evaluate(model, images, labels, settings.data.mean, settings.data.std, layout=layout)[2]
+        # The chain's outputs with the set's own statistics: the adapted model's, without a second pass.
+        outputs = set_population_statistics(model, images, settings.data.mean, settings.data.std, layout=layout)
+        log_probs["adapted"] = F.log_softmax(outputs.flatten(1), dim=1)
     rows, predicted = [], []
-    for images_path, record in [(None, None), *sets]:
-        name = CLEAN if record is None else set_key(record)
-        images = splits.eval_images if record is None else read_set(images_path, record, len(labels)).to(device)
-        model.load_state_dict(trained)
-        modes = [("running", None)]
-        if precise is not None:
-            modes += [("precise", precise), ("adapted", statistics_of(model, images, settings))]
-        for mode, statistics in modes:
-            model.load_state_dict({**trained, **(statistics or {})})
-            loss, accuracy, labels_predicted = scored(model, images, labels, settings)
-            correct = int((labels_predicted == labels.cpu().numpy()).sum())
-            rows.append((settings.variant.name, settings.seed, *name, mode, len(labels), correct, accuracy, loss))
-            predicted.append(labels_predicted)
+    for mode, values in log_probs.items():
+        loss, accuracy, labels_predicted = judged(values, labels, settings)
+        correct = int((labels_predicted == labels.cpu().numpy()).sum())
+        rows.append((settings.variant.name, settings.seed, *name, mode, len(labels), correct, accuracy, loss))
+        predicted.append(labels_predicted)
+    return rows, predicted
+
+
+def main(runs: list[tuple[Path, Path, Path | None]], data_files: list[Path], provenance: Path,
+         scored_set: tuple[Path, Path] | None, threads: int, table: Path,
+         predictions: Path) -> pd.DataFrame:  # fmt: skip
+    """Score each run (settings, model, PreciseBN file or None) on the clean test images (`scored_set` None) or on a
+    corrupted set (images, record); write the rows to `table` and the predictions (int8, one row per table row) to
+    `predictions`."""
+    torch.set_num_threads(threads)
+    first = RunSettings.read(runs[0][0])
+    device = resolve_device(first.train.device)
+    splits = load_splits(data_files, provenance, first.data, device)
+    if splits.eval_split != "test":
+        raise ValueError(f"{runs[0][0]} is a tuning run (it evaluates on validation images): sets are test images")
+    if scored_set is None:
+        images, name = splits.eval_images, ("clean", 0)
+    else:
+        images, *name = read_set(*scored_set, len(splits.eval_labels))
+        images = images.to(device)
+    rows, predicted = [], []
+    for run in runs:
+        if RunSettings.read(run[0]).data != first.data:
+            raise ValueError(f"{run[0]}: other data settings than {runs[0][0]}; a set is scored on one test split")
+        run_rows, run_predicted = score_run(run, splits, images, tuple(name), device)
+        rows += run_rows
+        predicted += run_predicted
     found = pd.DataFrame(rows, columns=list(COLUMNS))
     write_csv(found, table)
     with atomic.atomic_open(predictions, "wb") as handle:
@@ -100,35 +130,37 @@ def main(settings_path: Path, model_path: Path, data_files: list[Path], provenan
     return found
 
 
-def set_key(record: Path) -> tuple[str, int]:
-    """(corruption, severity) of a set, from its record."""
-    facts = atomic.read_json(record)
-    return facts["corruption"], int(facts["severity"])
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", type=Path, required=True, help="the run's settings.json")
-    parser.add_argument("--model", type=Path, required=True, help="the run's model.pt")
+    parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
+    parser.add_argument("--models", type=Path, nargs="+", required=True, help="every run's model.pt, same order")
+    parser.add_argument("--precise", type=Path, nargs="*", default=[], help="PreciseBN files of the runs with BN")
     parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
-    parser.add_argument("--images", type=Path, nargs="+", required=True, help="every corrupted set's images")
-    parser.add_argument("--records", type=Path, nargs="+", required=True, help="every set's record, same order")
-    parser.add_argument("--precise-bn-images", type=positive_int, required=True, help="clean images for PreciseBN")
+    parser.add_argument("--images", type=Path, help="a corrupted set's images (the clean test images when absent)")
+    parser.add_argument("--record", type=Path, help="that set's record")
     parser.add_argument("--threads", type=positive_int, required=True, help="CPU threads for torch")
     parser.add_argument("--table", type=Path, required=True, help="the scores (CSV) to write")
     parser.add_argument("--predictions", type=Path, required=True, help="the predictions (.npy) to write")
     return parser.parse_args(argv)
 
 
+def runs_given(args: argparse.Namespace) -> list[tuple[Path, Path, Path | None]]:
+    """(settings, model, PreciseBN file or None) per run; a PreciseBN file belongs to the run in its folder."""
+    if len(args.settings) != len(args.models):
+        sys.exit(f"error: {len(args.settings)} --settings for {len(args.models)} --models")
+    if (args.images is None) != (args.record is None):
+        sys.exit("error: --images and --record go together (a corrupted set), or neither (the clean test images)")
+    precise = {path.parent: path for path in args.precise}
+    return [
+        (settings, model, precise.get(settings.parent))
+        for settings, model in zip(args.settings, args.models, strict=True)
+    ]
+
+
 if __name__ == "__main__":
     args = parse_args()
-    if len(args.images) != len(args.records):
-        sys.exit(f"error: {len(args.images)} --images for {len(args.records)} --records")
-    run_cli(
-        lambda: main(
-            args.settings, args.model, args.data, args.provenance, list(zip(args.images, args.records, strict=True)),
-            args.precise_bn_images, args.threads, args.table, args.predictions,
-        )
-    )  # fmt: skip
+    runs = runs_given(args)
+    scored_set = None if args.images is None else (args.images, args.record)
+    run_cli(lambda: main(runs, args.data, args.provenance, scored_set, args.threads, args.table, args.predictions))

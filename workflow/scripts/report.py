@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from normstudy import atomic
 from normstudy.cli import run_cli
 from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, read_study, render
+from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
+from normstudy.report_robustness import RobustnessInputs
 
 
 def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:
@@ -80,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
     parser.add_argument("--family", type=Path, required=True, help="the declared family's table (family.csv)")
     parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
+    for name in (*ROBUSTNESS_TABLES, "findings", "heatmap", "gallery"):
+        parser.add_argument(f"--robustness-{name}", type=Path, required=True, help=f"the robustness study's {name}")
     for name in ("summary", "comparisons", "changes", "gate"):
         parser.add_argument(
             f"--batch-{name}", type=Path, help=f"the batch study's {name}.csv (all batch options or none)"
@@ -143,6 +147,12 @@ def report_from(args: argparse.Namespace) -> None:
         args.tuning_figure,
         args.family,
         args.analysis,
+        RobustnessInputs(
+            {name: getattr(args, f"robustness_{name}") for name in ROBUSTNESS_TABLES},
+            args.robustness_findings,
+            args.robustness_heatmap,
+            args.robustness_gallery,
+        ),
         batch_inputs(args),
     )
     if args.out:

@@ -45,6 +45,7 @@ def report_inputs():
             "findings",
             "provenance",
             "report_page",
+            "report_robustness",
             "runs",
             "stats",
             *SETTINGS_MODULES,
@@ -66,6 +67,13 @@ def report_inputs():
         "grids": [run["grid"] for run in runs],
         "data_provenance": raw_data_files()["provenance"],
         **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
+        **{
+            f"robustness_{name}": ROBUSTNESS_TABLES[name]
+            for name in ("cells", "errors", "family", "adaptation", "contrast")
+        },
+        "robustness_findings": ROBUSTNESS_OUTPUTS["findings"],
+        "robustness_heatmap": ROBUSTNESS_OUTPUTS["figure_png"],
+        "robustness_gallery": CORRUPTED_SETS["figures"][0],
         **batch_report_inputs(),
     }
 
@@ -77,6 +85,7 @@ def site_args(wildcards, input, output):
         *input.svgs,
         "--tables",
         *input.tables,
+        *input.robustness_tables,
         "--batch-tables",
         *input.batch_tables,
     ]

@@ -24,3 +24,48 @@ def corrupted_files(name):
 
 # The clean test images and labels the sets are made from (refused when one is missing though recorded).
 TEST_SPLIT = data_files(("test_images", "test_labels"))
+
+
+# Every study run's scores on one set: the clean test images, or a corrupted set.
+SCORES = "results/robustness/scores"
+ROBUSTNESS_TABLES = {
+    name: f"results/tables/robustness_{name}.csv"
+    for name in ("cells", "errors", "family", "per_set", "adaptation", "contrast")
+}
+ROBUSTNESS_OUTPUTS = {
+    **ROBUSTNESS_TABLES,
+    "findings": "results/tables/robustness.json",
+    "figure_png": "results/figures/robustness.png",
+    "figure_svg": "results/figures/robustness.svg",
+}
+
+
+def batch_norm_runs(name):
+    """A per-run file of every enabled variant with BatchNorm (the runs PreciseBN applies to), for every seed."""
+    batch = [v for v in enabled_variants() if config["variants"][v]["norm"] == "batch"]
+    return expand(f"{RUN}/{name}", variant=batch, seed=config["seeds"])
+
+
+def scored_sets(extension):
+    """Every set's scores file (`csv` or `npy`), the clean images first."""
+    return [
+        f"{SCORES}/clean.{extension}",
+        *expand(
+            f"{SCORES}/{{corruption}}/severity{{severity}}.{extension}",
+            corruption=config["robustness"]["corruptions"],
+            severity=config["robustness"]["severities"],
+        ),
+    ]
+
+
+def scoring_inputs():
+    """What scoring every run on one set reads, besides the set itself."""
+    return {
+        "script": f"{SCRIPTS}/evaluate_corrupted.py",
+        "modules": [*RUN_CODE, *package_modules("adaptation", "runs", "tables")],
+        "settings": run_files("settings.json"),
+        "models": run_files("model.pt"),
+        "precise": batch_norm_runs("precise_bn.json"),
+        "data": data_files(),
+        "provenance": raw_data_files()["provenance"],
+    }

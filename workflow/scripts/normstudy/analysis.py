@@ -109,22 +109,29 @@ def fit_model(runs: pd.DataFrame, reference: str, value: str = "test_acc") -> Fi
     return Fit(variants, result.params[chosen], covariance, math.sqrt(result.scale), df, solve)
 
 
-def test_set_spread(correct: dict[tuple[str, int], np.ndarray], runs: pd.DataFrame, fit: Fit, plan: Plan) -> np.ndarray:
-    """Each contrast's standard error from the test set's sampling: the contrasts refitted on bootstrap resamples of
-    the test images, one resample shared by every run (the same images score every model), seeded for repeatability."""
-    hits = np.stack([correct[(row.variant, row.seed)] for row in runs.itertuples()]).astype(np.float64)
+def bootstrap_accuracies(hits: np.ndarray, resamples: int) -> np.ndarray:
+    """Accuracy (%) of each row of `hits` (rows: scorings, columns: test images; 1 where right, or a mean of such) on
+    `resamples` bootstrap resamples of the images, one resample shared by every row (the same images score every
+    model), seeded for repeatability: [resamples, rows]."""
+    hits = np.asarray(hits, dtype=np.float64)
     images = hits.shape[1]
     generator = np.random.default_rng(0)
     estimates = []
-    for start in range(0, plan.test_resamples, 250):
-        count = min(250, plan.test_resamples - start)
+    for start in range(0, resamples, 250):
+        count = min(250, resamples - start)
         # A resample's weights: how often each image was drawn, `images` draws with replacement (multinomial counts;
         # drawn as indices and counted, about 30x faster than Generator.multinomial over 10,000 categories).
         drawn = generator.integers(0, images, size=(count, images)) + images * np.arange(count)[:, None]
         weights = np.bincount(drawn.ravel(), minlength=count * images).reshape(count, images).astype(np.float64)
-        accuracy = 100.0 * weights @ hits.T / images  # [resamples, runs]
-        estimates.append(accuracy @ fit.solve.T)
-    return np.std(np.concatenate(estimates), axis=0, ddof=1)
+        estimates.append(100.0 * weights @ hits.T / images)
+    return np.concatenate(estimates)
+
+
+def test_set_spread(correct: dict[tuple[str, int], np.ndarray], runs: pd.DataFrame, fit: Fit, plan: Plan) -> np.ndarray:
+    """Each contrast's standard error from the test set's sampling: the contrasts refitted on bootstrap resamples of
+    the test images (bootstrap_accuracies)."""
+    hits = np.stack([correct[(row.variant, row.seed)] for row in runs.itertuples()])
+    return np.std(bootstrap_accuracies(hits, plan.test_resamples) @ fit.solve.T, axis=0, ddof=1)
 
 
 def held_equal(settings: RunSettings, reference: RunSettings) -> str:

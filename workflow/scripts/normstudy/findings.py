@@ -4,9 +4,11 @@ merely failed to reject."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # Write-up 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
@@ -164,3 +166,142 @@ def key_results(
     if said:
         lines.append(said)
     return lines
+
+
+def _verdict(row: Any, margin: float, correction: str) -> str:
+    """A comparison's difference with its interval and reading, from a row of a decided table."""
+    low, high = (row.ci_low, row.ci_high) if hasattr(row, "ci_low") else (row.ci95_low, row.ci95_high)
+    diff = row.diff if hasattr(row, "diff") else row.diff_mean
+    words = reading_words(pd.Series(row._asdict()), margin, correction)
+    return f"{_difference(diff, low, high)}, {words}"
+
+
+def _most_robust(errors: pd.DataFrame, family: pd.DataFrame, reference: str) -> tuple[pd.Series, pd.Series, bool]:
+    """The most and least robust variant by mCE (running statistics), and whether the declared family shows the
+    first's lead: over every other variant when it is the reference, over the reference otherwise."""
+    running = errors[errors["mode"] == "running"].sort_values("mce", kind="stable")
+    best, worst = running.iloc[0], running.iloc[-1]
+    if best["variant"] == reference:
+        shown = not family.empty and all(r.verdict == "different" and r.diff < 0 for r in family.itertuples())
+    else:
+        lead = family[family["variant"] == best["variant"]]
+        shown = not lead.empty and lead.iloc[0]["verdict"] == "different" and lead.iloc[0]["diff"] > 0
+    return best, worst, shown
+
+
+def robustness_overall(errors: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
+    """Which norm is most robust by mCE (running statistics), and what the declared family says of it."""
+    best, worst, shown = _most_robust(errors, family, plan["reference"])
+    lines = [
+        f"{r.variant} − {r.reference}: {_verdict(r, plan['margin'], plan['correction'])}" for r in family.itertuples()
+    ]
+    over = "every other norm" if best["variant"] == plan["reference"] else plan["reference"]
+    running = errors[errors["mode"] == "running"]
+    ahead = running.loc[running["mean_acc"].idxmax()]
+    # mCE averages ratios to the reference's error per corruption, so it can rank otherwise than the mean accuracy.
+    other = (
+        f" By mean accuracy over the corruptions {ahead['variant']} leads instead ({ahead['mean_acc']:.2f} %): mCE "
+        "weighs each corruption by the reference's error on it, so those the reference handles best count most."
+        if ahead["variant"] != best["variant"]
+        else ""
+    )
+    return (
+        f"Most robust by mean corruption error: {best['variant']} (mCE {best['mce']:.0f} % of "
+        f"{plan['reference']}'s, mean accuracy over the {int(best['corruptions'])} corruptions "
+        f"{best['mean_acc']:.2f} %); least: {worst['variant']} (mCE {worst['mce']:.0f} %, {worst['mean_acc']:.2f} %)."
+        f"{other} "
+        f"Its lead over {over} is {'shown' if shown else 'not shown'} by the declared analysis of the mean "
+        f"accuracy over corrupted sets (variant + seed, {plan['correction'].title()} over {len(family)}, "
+        f"±{plan['margin']:g} points): " + "; ".join(lines or ["nothing to compare"]) + "."
+    )
+
+
+def ranking_flips(family: pd.DataFrame, per_set: pd.DataFrame, reference: str) -> str:
+    """The sets on which a variant is shown on the other side of the reference than over all sets (exploratory)."""
+    overall = family.set_index("variant")["diff"]
+    shown = per_set[per_set["verdict"] == "different"]
+    flips = [
+        f"{row.variant} {'ahead of' if row.diff > 0 else 'behind'} {reference} on {row.corruption} {row.severity} "
+        f"({row.diff:+.2f} points)"
+        for row in shown.itertuples()
+        if np.sign(row.diff) != np.sign(overall.get(row.variant, 0.0))
+    ]
+    head = (
+        f"Per set (exploratory: Benjamini–Hochberg over {len(per_set)} comparisons, not the declared correction), "
+        f"{len(shown)} differences from {reference} are shown. "
+    )
+    if not flips:
+        return head + "On no set is a variant shown on the other side of the reference than over all sets."
+    return head + "The ranking flips on: " + "; ".join(flips) + "."
+
+
+def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
+    """Whether test-time adaptation closes the gap between BatchNorm's running statistics and the per-image norms."""
+    if adaptation.empty:
+        return "No variant with BatchNorm ran: test-time statistics are not tested."
+    parts = []
+    for variant, rows in adaptation.groupby("variant", sort=False):
+        own = {(r.mode, r.against): r for r in rows.itertuples()}
+        said = [
+            f"{label} − running {_verdict(own[(mode, variant)], plan['margin'], plan['correction'])}"
+            for mode, label in (("adapted", "adapted"), ("precise", "PreciseBN"))
+        ]
+        versus = [r for r in rows.itertuples() if r.against != variant]
+        # The gap: per-image norms shown ahead of the reference over the corrupted sets (running statistics).
+        behind = set(family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"])
+        still = [r.against for r in versus if r.verdict == "different" and r.diff_mean < 0]
+        gap = [r.against for r in versus if r.against in behind]
+        if not gap:
+            verdict = "there was no gap to close (no per-image norm shown ahead of it over the corrupted sets)"
+        elif still:
+            verdict = f"it does not close the gap (still shown behind {', '.join(still)})"
+        elif all(r.verdict in ("equivalent", "different") for r in versus):
+            verdict = "it closes the gap (shown ahead of or equivalent to every norm without batch statistics)"
+        else:
+            verdict = "it narrows the gap: no longer shown behind, but not shown equivalent either (inconclusive)"
+        said += [f"adapted − {r.against} {_verdict(r, plan['margin'], plan['correction'])}" for r in versus]
+        parts.append(f"{variant}: " + "; ".join(said) + f". Test-time adaptation: {verdict}")
+    return (
+        "Test-time statistics on the corrupted sets (mean accuracy over them, paired by seed, "
+        f"{plan['correction'].title()} over {len(adaptation)}): " + ". ".join(parts) + "."
+    )
+
+
+def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[str, Any]) -> str:
+    """The literature's claim that per-image statistics help under a change of contrast, held or not here."""
+    if contrast.empty:
+        return "No contrast set is configured: the claim that per-image statistics help under contrast is not tested."
+    own = contrast[contrast["variant"].map(norms) != "batch"]
+    lines = [
+        f"{r.variant} − {r.reference} (severity {r.severity}): {_verdict(r, plan['margin'], plan['correction'])}"
+        for r in own.itertuples()
+    ]
+    smaller = own[(own["verdict"] == "different") & (own["diff"] < 0)]
+    larger = own[(own["verdict"] == "different") & (own["diff"] > 0)]
+    if len(own) and len(smaller) == len(own):
+        verdict = "held here: every per-image norm lost significantly less than batch norm"
+    elif len(smaller) and not len(larger):
+        verdict = f"held in part: {', '.join(smaller['variant'])} lost significantly less, the others not shown to"
+    elif len(larger) and not len(smaller):
+        verdict = f"did not hold: {', '.join(larger['variant'])} lost significantly more than batch norm"
+    elif len(larger):
+        verdict = "held for some and was reversed for others"
+    else:
+        verdict = "inconclusive: no per-image norm's loss is shown to differ from batch norm's"
+    return (
+        "The literature's claim that per-image statistics help under a change of contrast, tested as each per-image "
+        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics): "
+        + "; ".join(lines)
+        + f". The claim {verdict}."
+    )
+
+
+def robustness_findings(found: dict[str, pd.DataFrame], norms: dict[str, str], plan: Any) -> dict[str, str]:
+    """The robustness section's sentences, by name: overall, flips, adaptation, contrast."""
+    declared = dataclasses.asdict(plan)
+    return {
+        "overall": robustness_overall(found["errors"], found["family"], declared),
+        "flips": ranking_flips(found["family"], found["per_set"], plan.reference),
+        "adaptation": adaptation_sentence(found["adaptation"], found["family"], declared),
+        "contrast": contrast_sentence(found["contrast"], norms, declared),
+    }

@@ -23,6 +23,7 @@ from normstudy.architecture import describe_norm
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import family_verdict, key_results, sensitivity_sentence
+from normstudy.report_robustness import RobustnessInputs, robustness_context
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -59,6 +60,7 @@ class ReportInputs:
     tuning_figure: Path
     family: Path  # the declared analysis: each variant against the reference (aggregate.py)
     analysis: Path  # its model's facts: plan, residual sd and df, sensitivity, prediction intervals
+    robustness: RobustnessInputs  # the corrupted test sets' study (robustness.smk)
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
 
 
@@ -306,6 +308,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
     facts = read_facts(inputs.analysis)
     batch = batch_context(study, inputs.batch, image) if inputs.batch else None
+    robustness = robustness_context(inputs.robustness, image)
     git = provenance.git_state(Path.cwd())
     return {
         "title": config["report"]["title"],
@@ -323,6 +326,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "recipe": {"train": config["train"], "data": config["data"]},
         "key_results": findings_context(summary, family, facts, runs_table, mnist, batch),
         "batch": batch,
+        "robustness": robustness,
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
         "family": family.to_dict("records"),

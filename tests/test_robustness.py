@@ -1,0 +1,196 @@
+"""The robustness study's numbers and sentences (normstudy.robustness, normstudy.findings), on scores built here,
+checked against scipy and statsmodels and against the definitions they cite."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from normstudy.analysis import Plan, family_table
+from normstudy.findings import adaptation_sentence, contrast_sentence, ranking_flips, robustness_findings
+from normstudy.robustness import (
+    adaptation_gap,
+    contrast_family,
+    corruption_errors,
+    mean_over_sets,
+    per_set_family,
+    primary_family,
+    summarize,
+)
+
+PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
+IMAGES = 400
+SEEDS = (1, 2, 3)
+# Mean accuracy (%) per variant and set; each seed's run moves it by its own offset.
+MEANS = {
+    "bn": {"clean": 99.0, "contrast": 30.0, "fog": 60.0},
+    "gn": {"clean": 98.5, "contrast": 90.0, "fog": 50.0},
+    "in": {"clean": 98.0, "contrast": 95.0, "fog": 40.0},
+}
+ADAPTED = {"clean": 98.75, "contrast": 92.0, "fog": 70.0}
+PRECISE = {"clean": 99.0, "contrast": 31.0, "fog": 61.0}
+OFFSETS = {1: -0.75, 2: 0.0, 3: 0.5}
+# How strongly each variant's runs follow their seed's offset (so that paired differences have a spread).
+FOLLOWS = {"bn": 1.0, "gn": 0.5, "in": -0.5}
+
+
+def scores_and_hits() -> tuple[pd.DataFrame, dict]:
+    """Rows as evaluate_corrupted.py writes them, and per-image hits with exactly each row's number right."""
+    rows, hits = [], {}
+    generator = np.random.default_rng(7)
+    for variant, sets in MEANS.items():
+        for seed in SEEDS:
+            modes = {"running": sets, **({"precise": PRECISE, "adapted": ADAPTED} if variant == "bn" else {})}
+            for mode, accuracies in modes.items():
+                for corruption, accuracy in accuracies.items():
+                    follows = FOLLOWS[variant] if mode == "running" else 0.25
+                    offset = OFFSETS[seed] * follows * (1 if corruption == "clean" else 4)
+                    correct = round((accuracy + offset) * IMAGES / 100)
+                    right = np.zeros(IMAGES, dtype=bool)
+                    right[generator.choice(IMAGES, correct, replace=False)] = True
+                    severity = 0 if corruption == "clean" else 3
+                    hits[(variant, seed, corruption, severity, mode)] = right
+                    rows.append((variant, seed, corruption, severity, mode, IMAGES, correct, 100 * correct / IMAGES))
+    columns = ["variant", "seed", "corruption", "severity", "mode", "images", "correct", "accuracy"]
+    return pd.DataFrame(rows, columns=columns), hits
+
+
+@pytest.fixture(scope="module")
+def study() -> tuple[pd.DataFrame, dict]:
+    return scores_and_hits()
+
+
+def test_a_cell_is_the_mean_over_seeds_with_scipys_interval_and_the_drop_from_its_own_clean_score(study) -> None:
+    scores, hits = study
+    cells = summarize(scores, hits, PLAN).set_index(["variant", "corruption", "mode"])
+    own = scores[(scores["variant"] == "gn") & (scores["corruption"] == "fog")]["accuracy"].to_numpy()
+    clean = scores[(scores["variant"] == "gn") & (scores["corruption"] == "clean")]["accuracy"].to_numpy()
+    cell = cells.loc[("gn", "fog", "running")]
+    low, high = stats.t.interval(0.95, 2, loc=own.mean(), scale=stats.sem(own))
+    assert cell["acc_mean"] == pytest.approx(own.mean()) and cell["n_seeds"] == 3
+    assert (cell["acc_ci95_low"], cell["acc_ci95_high"]) == pytest.approx((low, high))
+    assert cell["drop_mean"] == pytest.approx((clean - own).mean())
+    # The test set's sampling widens the interval, by the bootstrap's spread of the mean over seeds.
+    assert cell["acc_se_test_set"] > 0
+    half = stats.t.ppf(0.975, 2) * math.hypot(stats.sem(own), cell["acc_se_test_set"])
+    assert cell["acc_ci95_high_test_set"] - cell["acc_mean"] == pytest.approx(half)
+    assert cells.loc[("bn", "fog", "adapted"), "acc_mean"] == pytest.approx(
+        ADAPTED["fog"] + np.mean(list(OFFSETS.values())), abs=0.2
+    )
+
+
+def test_mce_is_hendrycks_and_dietterichs_ratio_of_summed_errors_to_the_references(study) -> None:
+    scores, hits = study
+    errors = corruption_errors(summarize(scores, hits, PLAN), "bn").set_index(["variant", "mode"])
+    mean = scores[scores["mode"] == "running"].groupby(["variant", "corruption"])["accuracy"].mean()
+
+    def error(variant: str, corruption: str) -> float:
+        return 100 - mean[(variant, corruption)]
+
+    ratios = [error("in", c) / error("bn", c) for c in ("contrast", "fog")]
+    relative = [
+        (error("in", c) - error("in", "clean")) / (error("bn", c) - error("bn", "clean")) for c in ("contrast", "fog")
+    ]
+    assert errors.loc[("in", "running"), "mce"] == pytest.approx(100 * np.mean(ratios))
+    assert errors.loc[("in", "running"), "relative_mce"] == pytest.approx(100 * np.mean(relative))
+    assert errors.loc[("bn", "running"), "mce"] == pytest.approx(100.0)
+    assert errors.loc[("bn", "adapted"), "mce"] < 100 and errors.loc[("bn", "adapted"), "corruptions"] == 2
+
+
+def test_the_primary_family_is_the_declared_model_on_each_runs_mean_over_sets(study) -> None:
+    scores, hits = study
+    family = primary_family(scores, hits, PLAN, {})
+    runs, mean_hits = mean_over_sets(scores, hits)
+    shifted = scores[(scores["corruption"] != "clean") & (scores["mode"] == "running")]
+    assert runs.set_index(["variant", "seed"])["test_acc"].to_dict() == pytest.approx(
+        shifted.groupby(["variant", "seed"])["accuracy"].mean().to_dict()
+    )
+    assert mean_hits[("gn", 2)].mean() * 100 == pytest.approx(
+        runs.set_index(["variant", "seed"]).loc[("gn", 2), "test_acc"]
+    )
+    pd.testing.assert_frame_equal(family, family_table(runs, PLAN, mean_hits, {}))
+    assert list(family["variant"]) == ["gn", "in"]
+
+
+def test_per_set_comparisons_are_benjamini_hochberg_over_every_set_and_variant(study) -> None:
+    scores, hits = study
+    table = per_set_family(scores, hits, PLAN, {})
+    assert len(table) == 4 and set(table["correction"]) == {"benjamini-hochberg (exploratory)"}
+    expected = multipletests(table["p_value"], method="fdr_bh")[1]
+    assert table["p_adjusted"].to_numpy() == pytest.approx(expected)
+    contrast = table[(table["corruption"] == "contrast") & (table["variant"] == "in")].iloc[0]
+    assert contrast["diff"] == pytest.approx(65.0, abs=1) and contrast["verdict"] == "different"
+
+
+def test_adaptation_is_paired_by_seed_and_holm_corrected_over_its_comparisons(study) -> None:
+    scores, hits = study
+    table = adaptation_gap(scores, hits, PLAN, ["bn"])
+    assert list(zip(table["mode"], table["against"], strict=True)) == [
+        ("adapted", "bn"), ("precise", "bn"), ("adapted", "gn"), ("adapted", "in")
+    ]  # fmt: skip
+    means = {mode: mean_over_sets(scores, hits, mode)[0].set_index(["variant", "seed"])["test_acc"] for mode in
+             ("running", "adapted")}  # fmt: skip
+    adapted, gn = means["adapted"].xs("bn"), means["running"].xs("gn")
+    row = table[(table["mode"] == "adapted") & (table["against"] == "gn")].iloc[0]
+    assert row["p_value"] == pytest.approx(stats.ttest_rel(adapted, gn).pvalue)
+    assert table["p_adjusted"].to_numpy() == pytest.approx(multipletests(table["p_value"], method="holm")[1])
+
+
+def test_the_contrast_claim_compares_drops_not_accuracies(study) -> None:
+    scores, hits = study
+    table = contrast_family(scores, hits, PLAN, {}).set_index("variant")
+    # bn loses about 69 points of its 99 on contrast, gn about 8.5 of 98.5: a drop about 60.5 points smaller.
+    running = scores[scores["mode"] == "running"].set_index(["variant", "seed", "corruption"])["accuracy"]
+    drop = {v: np.mean([running[(v, s, "clean")] - running[(v, s, "contrast")] for s in SEEDS]) for v in ("bn", "gn")}
+    assert table.loc["gn", "diff"] == pytest.approx(drop["gn"] - drop["bn"]) == pytest.approx(-60.5, abs=0.5)
+    assert contrast_family(scores[scores["corruption"] != "contrast"], hits, PLAN, {}).empty
+
+
+def test_the_sentences_say_what_the_tables_show(study) -> None:
+    scores, hits = study
+    found = {
+        "cells": summarize(scores, hits, PLAN),
+        "family": primary_family(scores, hits, PLAN, {}),
+        "per_set": per_set_family(scores, hits, PLAN, {}),
+        "adaptation": adaptation_gap(scores, hits, PLAN, ["bn"]),
+        "contrast": contrast_family(scores, hits, PLAN, {}),
+    }
+    found["errors"] = corruption_errors(found["cells"], "bn")
+    said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN)
+    # gn and in are far ahead on contrast and behind on fog: the per-set flips name fog.
+    assert "fog" in said["flips"] and "behind bn on fog" in said["flips"]
+    assert "The claim held here" in said["contrast"]
+    running = found["errors"][found["errors"]["mode"] == "running"]
+    best = running.sort_values("mce").iloc[0]["variant"]
+    assert said["overall"].startswith(f"Most robust by mean corruption error: {best} (mCE")
+    assert f"Its lead over {'every other norm' if best == 'bn' else 'bn'} is shown" in said["overall"]
+
+
+def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
+    family = pd.DataFrame({"variant": ["in"], "diff": [5.0], "verdict": ["different"]})
+    per_set = pd.DataFrame(
+        {"variant": ["in", "in"], "corruption": ["fog", "contrast"], "severity": [3, 3], "diff": [-4.0, 20.0],
+         "verdict": ["different", "different"]}
+    )  # fmt: skip
+    assert "in behind bn on fog 3 (-4.00 points)" in ranking_flips(family, per_set, "bn")
+    assert "contrast" not in ranking_flips(family, per_set, "bn").split("flips on:")[1]
+    plan = {"reference": "bn", "correction": "holm", "margin": 0.2, "alpha": 0.05}
+    rows = pd.DataFrame(
+        [("bn", mode, against, d, d - 1, d + 1, p, p, 0.5, 0.5, verdict) for mode, against, d, p, verdict in (
+            ("adapted", "bn", 4.0, 0.01, "different"), ("precise", "bn", 0.1, 0.5, "inconclusive"),
+            ("adapted", "in", -1.0, 0.01, "different"))],
+        columns=["variant", "mode", "against", "diff_mean", "ci95_low", "ci95_high", "p_value", "p_adjusted",
+                 "tost_p", "tost_p_adjusted", "verdict"],
+    )  # fmt: skip
+    assert "does not close the gap (still shown behind in)" in adaptation_sentence(rows, family, plan)
+    closed = rows.assign(diff_mean=[4.0, 0.1, 0.05], verdict=["different", "inconclusive", "equivalent"])
+    assert "it closes the gap" in adaptation_sentence(closed, family, plan)
+    none = pd.DataFrame(columns=["variant", "diff", "verdict"])
+    contrast = pd.DataFrame(columns=["variant", "reference", "severity", "diff", "verdict"])
+    assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan)
+    assert "no gap to close" in adaptation_sentence(rows, none, plan) and contrast.empty

@@ -1,0 +1,165 @@
+"""The robustness study's numbers: every run's accuracy on the clean test images and on each corrupted set, in each
+evaluation mode, summarized over seeds with the test set's sampling error, the mean corruption error against the
+reference norm (mCE; Hendrycks & Dietterich 2019), and the declared analysis (analysis.family_table) applied to the
+mean accuracy over corrupted sets: the primary family. The same comparisons per set are exploratory,
+Benjamini-Hochberg-corrected over every set and variant, and labelled so."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from normstudy.analysis import Plan, bootstrap_accuracies, family_table
+from normstudy.stats import adjusted, over_seeds, paired_difference, reading
+
+# One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.
+Scoring = tuple[str, int, str, int, str]
+SET = ["corruption", "severity"]
+RUN = ["variant", "seed"]
+# What the exploratory per-set comparisons are corrected with (statsmodels' name for Benjamini-Hochberg).
+EXPLORATORY = "fdr_bh"
+MODES = ("running", "precise", "adapted")
+
+
+def with_drops(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores with each row's drop from clean: the same run's clean accuracy in the same mode less its own."""
+    clean = scores[scores["corruption"] == "clean"].set_index([*RUN, "mode"])["accuracy"]
+    keys = pd.MultiIndex.from_frame(scores[[*RUN, "mode"]])
+    return scores.assign(drop=clean.reindex(keys).to_numpy() - scores["accuracy"].to_numpy())
+
+
+def scoring(row: pd.Series | tuple) -> Scoring:
+    """The key of a scores row in the hits mapping."""
+    return (row.variant, int(row.seed), row.corruption, int(row.severity), row.mode)
+
+
+def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan) -> pd.DataFrame:
+    """One row per variant, set and mode: accuracy and drop over seeds (mean, sd, 95 % t-interval), and the accuracy's
+    interval widened by the test images' sampling error of the mean (one bootstrap shared by every cell)."""
+    scores = with_drops(scores).reset_index(drop=True)
+    keys = [scoring(row) for row in scores.itertuples()]
+    resampled = bootstrap_accuracies(np.stack([hits[key] for key in keys]), plan.test_resamples)
+    rows = []
+    for (variant, corruption, severity, mode), cell in scores.groupby(["variant", *SET, "mode"], sort=False):
+        n = len(cell)
+        spread = float(np.std(resampled[:, cell.index].mean(axis=1), ddof=1))
+        row = {"variant": variant, "corruption": corruption, "severity": severity, "mode": mode, "n_seeds": n}
+        row |= over_seeds(cell["accuracy"], "acc") | over_seeds(cell["drop"], "drop")
+        seed_se = cell["accuracy"].std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+        half = stats.t.ppf(0.975, n - 1) * math.hypot(seed_se, spread) if n > 1 else math.nan
+        rows.append(row | {"acc_se_test_set": spread, "acc_ci95_low_test_set": row["acc_mean"] - half,
+                           "acc_ci95_high_test_set": row["acc_mean"] + half})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def corruption_errors(cells: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per variant and mode, over the corrupted sets: mean accuracy, mCE and relative mCE (%) against the reference
+    variant's running statistics. CE of a corruption: the variant's error summed over severities over the
+    reference's; relative CE: the same of the errors less each one's clean error. mCE: their mean over corruptions."""
+    error = cells.assign(error=100.0 - cells["acc_mean"])
+    clean = error[error["corruption"] == "clean"].set_index(["variant", "mode"])["error"]
+    shifted = error[error["corruption"] != "clean"].copy()
+    shifted["gap"] = shifted["error"] - clean.reindex(pd.MultiIndex.from_frame(shifted[["variant", "mode"]])).values
+    summed = shifted.groupby(["variant", "mode", "corruption"], sort=False)[["error", "gap"]].sum()
+    base = summed.xs((reference, "running"), level=("variant", "mode"))
+    rows = []
+    mean_acc = shifted.groupby(["variant", "mode"], sort=False)["acc_mean"].mean()
+    for (variant, mode), own in summed.groupby(level=["variant", "mode"], sort=False):
+        own = own.droplevel(["variant", "mode"])
+        rows.append(
+            {
+                "variant": variant,
+                "mode": mode,
+                "corruptions": len(own),
+                "mean_acc": float(mean_acc[(variant, mode)]),
+                "clean_acc": float(100.0 - clean[(variant, mode)]),
+                "mce": float(100.0 * (own["error"] / base["error"].reindex(own.index)).mean()),
+                "relative_mce": float(100.0 * (own["gap"] / base["gap"].reindex(own.index)).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def mean_over_sets(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], mode: str = "running") -> tuple:
+    """Per run, in `mode`: its mean accuracy over the corrupted sets (column test_acc, as the declared model reads
+    it), and per run the mean of its per-image hits over those sets (the bootstrap's input)."""
+    shifted = scores[(scores["corruption"] != "clean") & (scores["mode"] == mode)]
+    runs = shifted.groupby(RUN, sort=False)["accuracy"].mean().rename("test_acc").reset_index()
+    mean_hits = {
+        (variant, int(seed)): np.mean([hits[scoring(row)] for row in group.itertuples()], axis=0)
+        for (variant, seed), group in shifted.groupby(RUN, sort=False)
+    }
+    return runs, mean_hits
+
+
+def primary_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
+    """The declared family on the mean accuracy over corrupted sets (running statistics): each variant against the
+    reference, the declared model, correction and margin."""
+    runs, mean_hits = mean_over_sets(scores, hits)
+    return family_table(runs, plan, mean_hits, held_equal)
+
+
+def per_set_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
+    """The same comparisons on each set alone (running statistics), exploratory: corrected by Benjamini-Hochberg
+    over every set and variant at once, not by the declared correction."""
+    tables = []
+    running = scores[(scores["mode"] == "running") & (scores["corruption"] != "clean")]
+    for (corruption, severity), group in running.groupby(SET, sort=False):
+        runs = group.rename(columns={"accuracy": "test_acc"})[[*RUN, "test_acc"]].reset_index(drop=True)
+        correct = {(row.variant, int(row.seed)): hits[scoring(row)] for row in group.itertuples()}
+        tables.append(family_table(runs, plan, correct, held_equal).assign(corruption=corruption, severity=severity))
+    table = decided(pd.concat(tables, ignore_index=True), EXPLORATORY, plan.alpha)
+    return table.assign(correction="benjamini-hochberg (exploratory)")
+
+
+def decided(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
+    """`table` (columns p_value, tost_p) with its p-values corrected over all its rows and each row's verdict."""
+    table = table.copy()
+    table["p_adjusted"] = adjusted(list(table["p_value"]), correction)
+    table["tost_p_adjusted"] = adjusted(list(table["tost_p"]), correction)
+    pairs = zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
+    table["verdict"] = [reading(p, tost, alpha) for p, tost in pairs]
+    return table
+
+
+def adaptation_gap(scores: pd.DataFrame, hits: dict, plan: Plan, batch_variants: list[str]) -> pd.DataFrame:
+    """Whether test-time statistics close BatchNorm's gap: per BatchNorm variant, its mean accuracy over corrupted
+    sets with adapted and with PreciseBN statistics against its own running statistics, and adapted against every
+    variant without batch statistics (running), paired by seed; the declared correction over all these comparisons
+    and TOST against the margin."""
+    means = {mode: mean_over_sets(scores, hits, mode)[0].set_index(RUN)["test_acc"] for mode in MODES}
+    running = means["running"]
+    others = [name for name in dict.fromkeys(running.index.get_level_values("variant")) if name not in batch_variants]
+    rows = []
+    for variant in batch_variants:
+        pairs = [("adapted", variant), ("precise", variant), *(("adapted", other) for other in others)]
+        for mode, against in pairs:
+            own, base = means[mode].xs(variant, level="variant"), running.xs(against, level="variant")
+            rows.append({"variant": variant, "mode": mode, "against": against, "against_mode": "running"}
+                        | paired_difference(own, base, plan.margin))  # fmt: skip
+    return decided(pd.DataFrame(rows), plan.correction, plan.alpha) if rows else pd.DataFrame()
+
+
+def contrast_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
+    """The literature's claim that per-image statistics help under a change of contrast: each variant's drop from
+    clean on the contrast set (running statistics) against the reference's, by the declared model and correction.
+    Empty when no contrast set is configured."""
+    scores = with_drops(scores)
+    contrast = scores[(scores["corruption"] == "contrast") & (scores["mode"] == "running")]
+    if contrast.empty:
+        return pd.DataFrame()
+    runs = contrast.assign(test_acc=contrast["drop"])[[*RUN, "test_acc", "severity"]]
+    tables = []
+    for severity, group in runs.groupby("severity"):
+        # A run's drop per image: right on the clean image less right on its corrupted copy.
+        correct = {
+            (row.variant, int(row.seed)): hits[(row.variant, int(row.seed), "clean", 0, "running")].astype(float)
+            - hits[(row.variant, int(row.seed), "contrast", int(severity), "running")]
+            for row in group.itertuples()
+        }
+        table = family_table(group.reset_index(drop=True), plan, correct, held_equal)
+        tables.append(table.assign(severity=severity))
+    return pd.concat(tables, ignore_index=True)
