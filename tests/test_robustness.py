@@ -12,7 +12,13 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from normstudy.analysis import Plan, family_table
-from normstudy.findings import adaptation_sentence, contrast_sentence, ranking_flips, robustness_findings
+from normstudy.findings import (
+    adaptation_sentence,
+    contrast_sentence,
+    ranking_flips,
+    robustness_findings,
+    robustness_overall,
+)
 from normstudy.robustness import (
     adaptation_gap,
     contrast_family,
@@ -24,6 +30,7 @@ from normstudy.robustness import (
 )
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
+PLAN_WORDS = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2}
 IMAGES = 400
 SEEDS = (1, 2, 3)
 # Mean accuracy (%) per variant and set; each seed's run moves it by its own offset.
@@ -194,3 +201,27 @@ def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
     contrast = pd.DataFrame(columns=["variant", "reference", "severity", "diff", "verdict"])
     assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan)
     assert "no gap to close" in adaptation_sentence(rows, none, plan) and contrast.empty
+
+
+def test_a_reference_without_errors_gives_no_infinite_mce(study) -> None:
+    scores, hits = study
+    cells = summarize(scores, hits, PLAN)
+    # The reference perfect on fog with running statistics: fog drops out of every mCE, contrast alone counts.
+    cells.loc[
+        (cells["variant"] == "bn") & (cells["corruption"] == "fog") & (cells["mode"] == "running"), "acc_mean"
+    ] = 100
+    errors = corruption_errors(cells, "bn").set_index(["variant", "mode"])
+    assert np.isfinite(errors[["mce", "relative_mce"]].to_numpy()).all()
+    contrast = cells.set_index(["variant", "corruption", "mode"])["acc_mean"]
+    expected = 100 * (100 - contrast[("gn", "contrast", "running")]) / (100 - contrast[("bn", "contrast", "running")])
+    assert errors.loc[("gn", "running"), "mce"] == pytest.approx(expected)
+    # Severity 0 alone (the clean images again): no loss to compare, so no relative mCE.
+    clean_only = cells[cells["corruption"] == "clean"]
+    same = corruption_errors(pd.concat([clean_only, clean_only.assign(corruption="contrast", severity=0)]), "bn")
+    assert same["relative_mce"].isna().all() and same["mce"].notna().all()
+    # A reference with no error on any set: no mCE at all, and the sentence says so.
+    perfect = cells.assign(acc_mean=np.where(cells["variant"] == "bn", 100.0, cells["acc_mean"]))
+    undefined = corruption_errors(perfect, "bn")
+    assert undefined["mce"].isna().all()
+    said = robustness_overall(undefined, pd.DataFrame(columns=["variant", "diff", "verdict"]), PLAN_WORDS)
+    assert "not defined" in said and "nan" not in said

@@ -191,6 +191,11 @@ def _most_robust(errors: pd.DataFrame, family: pd.DataFrame, reference: str) -> 
 
 def robustness_overall(errors: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
     """Which norm is most robust by mCE (running statistics), and what the declared family says of it."""
+    if errors.loc[errors["mode"] == "running", "mce"].isna().all():
+        return (
+            f"{plan['reference']} made no error on any corrupted set: the mean corruption error, a ratio to its "
+            "errors, is not defined here."
+        )
     best, worst, shown = _most_robust(errors, family, plan["reference"])
     lines = [
         f"{r.variant} − {r.reference}: {_verdict(r, plan['margin'], plan['correction'])}" for r in family.itertuples()

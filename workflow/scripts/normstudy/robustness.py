@@ -55,6 +55,13 @@ def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan)
     return pd.DataFrame(rows)
 
 
+def mean_ratio(own: pd.Series, base: pd.Series) -> float:
+    """100 x the mean over corruptions of own / base, leaving out a corruption where the base is not positive (the
+    reference made no error there, or lost nothing): no infinite figure; NaN when none is left."""
+    ratios = own / base.where(base > 0)
+    return float(100.0 * ratios.mean()) if ratios.notna().any() else math.nan
+
+
 def corruption_errors(cells: pd.DataFrame, reference: str) -> pd.DataFrame:
     """Per variant and mode, over the corrupted sets: mean accuracy, mCE and relative mCE (%) against the reference
     variant's running statistics. CE of a corruption: the variant's error summed over severities over the
@@ -76,8 +83,8 @@ def corruption_errors(cells: pd.DataFrame, reference: str) -> pd.DataFrame:
                 "corruptions": len(own),
                 "mean_acc": float(mean_acc[(variant, mode)]),
                 "clean_acc": float(100.0 - clean[(variant, mode)]),
-                "mce": float(100.0 * (own["error"] / base["error"].reindex(own.index)).mean()),
-                "relative_mce": float(100.0 * (own["gap"] / base["gap"].reindex(own.index)).mean()),
+                "mce": mean_ratio(own["error"], base["error"].reindex(own.index)),
+                "relative_mce": mean_ratio(own["gap"], base["gap"].reindex(own.index)),
             }
         )
     return pd.DataFrame(rows)
