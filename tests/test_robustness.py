@@ -150,12 +150,15 @@ def test_adaptation_is_paired_by_seed_and_holm_corrected_over_its_comparisons(st
 
 def test_the_contrast_claim_compares_drops_not_accuracies(study) -> None:
     scores, hits = study
-    table = contrast_family(scores, hits, PLAN, {}).set_index("variant")
+    table = contrast_family(scores, hits, PLAN, {}, ["gn", "in"]).set_index("variant")
     # bn loses about 69 points of its 99 on contrast, gn about 8.5 of 98.5: a drop about 60.5 points smaller.
     running = scores[scores["mode"] == "running"].set_index(["variant", "seed", "corruption"])["accuracy"]
     drop = {v: np.mean([running[(v, s, "clean")] - running[(v, s, "contrast")] for s in SEEDS]) for v in ("bn", "gn")}
     assert table.loc["gn", "diff"] == pytest.approx(drop["gn"] - drop["bn"]) == pytest.approx(-60.5, abs=0.5)
-    assert contrast_family(scores[scores["corruption"] != "contrast"], hits, PLAN, {}).empty
+    assert contrast_family(scores[scores["corruption"] != "contrast"], hits, PLAN, {}, ["gn"]).empty
+    # The family holds the per-image norms named, corrected over them alone.
+    alone = contrast_family(scores, hits, PLAN, {}, ["gn"])
+    assert list(alone["variant"]) == ["gn"] and alone["p_adjusted"].iloc[0] == alone["p_value"].iloc[0]
 
 
 def test_the_sentences_say_what_the_tables_show(study) -> None:
@@ -165,7 +168,7 @@ def test_the_sentences_say_what_the_tables_show(study) -> None:
         "family": primary_family(scores, hits, PLAN, {}),
         "per_set": per_set_family(scores, hits, PLAN, {}),
         "adaptation": adaptation_gap(scores, hits, PLAN, ["bn"]),
-        "contrast": contrast_family(scores, hits, PLAN, {}),
+        "contrast": contrast_family(scores, hits, PLAN, {}, ["gn", "in"]),
     }
     found["errors"] = corruption_errors(found["cells"], "bn")
     said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN)

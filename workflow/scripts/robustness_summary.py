@@ -105,7 +105,7 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
         "family": primary_family(scores, hits, plan, held),
         "per_set": per_set_family(scores, hits, plan, held),
         "adaptation": adaptation_gap(scores, hits, plan, batch),
-        "contrast": contrast_family(scores, hits, plan, held),
+        "contrast": contrast_family(scores, hits, plan, held, [name for name in variants if name not in batch]),
     }
     found["errors"] = corruption_errors(found["cells"], plan.reference)
     for name in TABLES:

@@ -295,9 +295,8 @@ def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[
         verdict = "inconclusive: no per-image norm's loss is shown to differ from batch norm's"
     return (
         "The literature's claim that per-image statistics help under a change of contrast, tested as each per-image "
-        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics): "
-        + "; ".join(lines)
-        + f". The claim {verdict}."
+        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics; "
+        f"{plan['correction'].title()} over {len(own)}): " + "; ".join(lines) + f". The claim {verdict}."
     )
 
 

@@ -150,12 +150,15 @@ def adaptation_gap(scores: pd.DataFrame, hits: dict, plan: Plan, batch_variants:
     return decided(pd.DataFrame(rows), plan.correction, plan.alpha) if rows else pd.DataFrame()
 
 
-def contrast_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
-    """The literature's claim that per-image statistics help under a change of contrast: each variant's drop from
-    clean on the contrast set (running statistics) against the reference's, by the declared model and correction.
-    Empty when no contrast set is configured."""
+def contrast_family(
+    scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str], per_image: list[str]
+) -> pd.DataFrame:
+    """The literature's claim that per-image statistics help under a change of contrast: each `per_image` variant's
+    drop from clean on the contrast set (running statistics) against the reference's, by the declared model and
+    correction over those variants. Empty when no contrast set is configured."""
     scores = with_drops(scores)
-    contrast = scores[(scores["corruption"] == "contrast") & (scores["mode"] == "running")]
+    chosen = scores["variant"].isin([plan.reference, *per_image])
+    contrast = scores[chosen & (scores["corruption"] == "contrast") & (scores["mode"] == "running")]
     if contrast.empty:
         return pd.DataFrame()
     runs = contrast.assign(test_acc=contrast["drop"])[[*RUN, "test_acc", "severity"]]
