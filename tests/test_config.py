@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -489,3 +490,23 @@ def test_a_disabled_variant_is_left_out_of_the_batch_study() -> None:
     config = validate_config(merged(shipped(), _set("variants.gn.enabled", False)))
     assert batch_study_variants(config) == ["bn", "ln"]
     assert batch_study_variants(validate_config(shipped())) == ["bn", "gn", "ln"]
+
+
+def schema_keys(node: dict, path: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted path, schema) of every key the schema names, variants' own keys as `variants.<name>.key`."""
+    for key, child in node.get("properties", {}).items():
+        where = f"{path}.{key}" if path else key
+        yield where, child
+        yield from schema_keys(child, where)
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from schema_keys(node["additionalProperties"], f"{path}.<name>")
+    if isinstance(node.get("items"), dict):
+        yield from schema_keys(node["items"], path)
+
+
+def test_every_schema_key_says_what_it_is() -> None:
+    """A workflow catalog renders the schema's descriptions as the parameter table: none may be missing."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = dict(schema_keys(schema))
+    assert len(keys) > 70 and "robustness.precise_bn_images" in keys and "variants.<name>.norm" in keys
+    assert [key for key, node in keys.items() if not str(node.get("description", "")).strip()] == []
