@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study verify tune record-tuning publish smoke test bench lint format clean
+.PHONY: venv system-deps study verify tune record-tuning publish snakemake-report smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,12 @@ record-tuning:
 # report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv
 	snakemake --cores $(CORES) report/site
+
+# Snakemake's own report (a zip of every labelled figure and table), with the study's commit, config digest and Key
+# results on its landing page.
+snakemake-report: venv
+	snakemake --cores $(CORES) $(STUDY_ARGS) results/report_metadata.yaml
+	snakemake $(STUDY_ARGS) --report report/snakemake-report.zip --report-metadata results/report_metadata.yaml
 
 smoke: venv
 	snakemake --cores $(CORES) --configfile tests/smoke.yaml

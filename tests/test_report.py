@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import tempfile
+import zipfile
 from html import unescape
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from test_config import merged
 import report
 from normstudy.batches import ordering
 from normstudy.packing import is_packed
+from normstudy.provenance import config_digest, git_state
 from normstudy.recipes import variant_batch_sizes
 from normstudy.report_page import BatchInputs, ReportInputs
 from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
@@ -362,11 +364,24 @@ def test_config_text_is_escaped(smoke_study: Path, tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
 
 
-def test_snakemake_report_zip(smoke_study: Path) -> None:
+def test_snakemake_report_zip_opens_on_the_studys_commit_config_and_key_results(smoke_study: Path) -> None:
+    metadata = yaml.safe_load((smoke_study / "results" / "report_metadata.yaml").read_text())
+    study = json.loads((smoke_study / "results" / "study.json").read_text())
+    assert metadata["Config SHA-256"] == config_digest(study["config"])
+    git = git_state(smoke_study)  # the copy the tests run is not a git checkout, and says so
+    assert metadata["Commit"] == git.commit + (" (with uncommitted changes)" if git.dirty else "")
+    html = unescape((smoke_study / "report" / "index.html").read_text())
+    key = html[html.index('id="key-results"') : html.index("</section>", html.index('id="key-results"'))]
+    assert metadata["Key results"] and all(line in key for line in metadata["Key results"])
     target = smoke_study / "report" / "snakemake-report.zip"
-    snakemake(smoke_study, "--configfile", "tests/smoke.yaml", "--report", "report/snakemake-report.zip")
-    assert target.stat().st_size > 10_000
-    target.unlink()
+    snakemake(smoke_study, "--configfile", "tests/smoke.yaml", "--report", "report/snakemake-report.zip",
+              "--report-metadata", "results/report_metadata.yaml")  # fmt: skip
+    try:
+        with zipfile.ZipFile(target) as archive:
+            page = next(archive.read(name) for name in archive.namelist() if name.endswith("report.html"))
+        assert metadata["Config SHA-256"].encode() in page
+    finally:
+        target.unlink()
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,9 @@ BATCH_RUNS = 8
 BATCH_TABLES = {"batch_summary": 1, "plot_batch_study": 1}
 # The batch study's tables read the main study's summary for its convergence gate.
 GATED = BATCH_TABLES
-# A config change rewrites study.json (what the report shows of the config), and so the report.
-DESCRIBED = {"describe_study": 1, "report": 1}
+# A config change rewrites study.json (what the report shows of the config), and so the report and the landing
+# page of snakemake --report.
+DESCRIBED = {"describe_study": 1, "report": 1, "report_metadata": 1}
 # The robustness study (smoke: clean, contrast and fog): one job per set scores every run, then its summary.
 ROBUSTNESS = {"score_clean_set": 1, "score_corrupted_set": 2, "robustness_summary": 1}
 BATCH_NORM_RUNS = 4  # bn and bn_l1 x 2 seeds: PreciseBN's statistics for the robustness study
@@ -159,8 +160,9 @@ def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path)
 def test_editing_the_report_text_or_template_reruns_only_the_report(smoke_study: Path, source: str) -> None:
     with edited(smoke_study / source, "\n<!-- an edit -->\n" if source.endswith(".j2") else "\n# an edit\n"):
         jobs = planned(smoke_study)
-    # The robustness summary writes its sentences with the findings module, beside its tables.
-    assert jobs == Counter({"report": 1, **({"robustness_summary": 1} if source.endswith("findings.py") else {})})
+    # The robustness summary writes its sentences with the findings module, and the report's metadata its Key results.
+    also = {"robustness_summary": 1, "report_metadata": 1} if source.endswith("findings.py") else {}
+    assert jobs == Counter({"report": 1, **also})
 
 
 def test_editing_training_code_reruns_training_and_everything_downstream(smoke_study: Path) -> None:
@@ -179,6 +181,7 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
             "precise_statistics": BATCH_NORM_RUNS,
             **ROBUSTNESS,
             "report": 1,
+            "report_metadata": 1,
         }
     )
 

@@ -58,8 +58,9 @@ def test_every_job_went_through_sbatch(through_slurm: tuple[Path, str, float], c
     expected = sum(n for rule, n in planned.items() if rule not in ("all", "total"))
     # synthetic data, 2 x (settings, train, evaluate, grid), tables, figures, study.json, report; the batch
     # study's 4 settings, 1 packed and 2 single training jobs, 4 evaluations, its table and its figure; the robustness
-    # study's one set, its manifest, bn's PreciseBN statistics, the clean and the corrupted set's scoring, its summary
-    assert expected == 16 + 13 + 6, planned
+    # study's one set, its manifest, bn's PreciseBN statistics, the clean and the corrupted set's scoring, its summary;
+    # snakemake --report's metadata
+    assert expected == 16 + 13 + 6 + 1, planned
     assert planned["batch_train_packed"] == 1 and planned["batch_train"] == 2, planned
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
     assert len(submitted) == expected, output[-3000:]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snakemake
+from conftest import REPO, snakemake
 from snakemake.settings.types import MaxJobsPerTimespan
 
 from normstudy.config_sources import load_config
@@ -97,7 +97,8 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
     # sets (one severity), their manifest, PreciseBN for bn and bn_l1's 6 runs, a scoring per set and the clean
     # images, its summary
     robustness = 16 + 1 + 6 + 17 + 1
-    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + 2 * batch_runs + batch_jobs + 2 + robustness
+    # and snakemake --report's landing-page metadata
+    assert len(lines) == 1 + 4 * runs + 2 + 3 + 2 + 2 * batch_runs + batch_jobs + 2 + robustness + 1
     for line in lines:
         assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
     train = [line for line in lines if "gpu=" in line]
@@ -173,3 +174,24 @@ def test_every_job_lists_the_package_modules_its_script_imports(workflow_copy: P
         checked.add(rule)
     assert {"train", "tuning_train", "batch_train", "evaluate", "report", "publish", "tuning_summary"} <= checked
     assert {"corrupt_test_set", "corrupted_sets_manifest"} <= checked
+
+
+def report_items(text: str) -> list[str]:
+    """The text of each report(...) call in a rule file, to its closing parenthesis."""
+    items = []
+    for start in (match.end() for match in re.finditer(r"\breport\(", text)):
+        depth, end = 1, start
+        while depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        items.append(text[start : end - 1])
+    return items
+
+
+def test_every_report_item_is_labelled() -> None:
+    """`snakemake --report` shows toggles by label (variant and seed for the per-run grids): every item has one."""
+    items = [item for path in (REPO / "workflow" / "rules").rglob("*.smk") for item in report_items(path.read_text())]
+    assert len(items) >= 13
+    assert [item for item in items if "labels=" not in item] == []
+    grids = [item for item in items if "misclassified.png" in item]
+    assert len(grids) == 1 and '"variant": "{variant}"' in grids[0] and '"seed": "{seed}"' in grids[0]

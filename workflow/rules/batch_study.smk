@@ -114,6 +114,7 @@ rule batch_summary:
             BATCH_OUTPUTS["summary"],
             caption="../report/batch_summary.rst",
             category="Batch size",
+            labels={"item": "summary table"},
         ),
         summary_md=BATCH_OUTPUTS["summary_md"],
         comparisons=BATCH_OUTPUTS["comparisons"],
@@ -151,6 +152,7 @@ rule plot_batch_study:
             BATCH_OUTPUTS["figure"],
             caption="../report/batch_study.rst",
             category="Batch size",
+            labels={"item": "figure"},
         ),
         svg=BATCH_OUTPUTS["figure_svg"],
     log:

@@ -193,6 +193,7 @@ def all_targets():
     """Everything the default target builds for the configured study."""
     return [
         "report/index.html",
+        REPORT_METADATA,
         "results/tables/summary.md",
         "results/tables/summary.html",
         *expand("results/figures/{name}.svg", name=REPORT_FIGURES),

@@ -11,16 +11,19 @@ rule plot_curves:
             "results/figures/test_loss.png",
             caption="../report/test_loss.rst",
             category="Curves",
+            labels={"figure": "test loss"},
         ),
         test_accuracy=report(
             "results/figures/test_accuracy.png",
             caption="../report/test_accuracy.rst",
             category="Curves",
+            labels={"figure": "test accuracy"},
         ),
         train_vs_test=report(
             "results/figures/train_vs_test.png",
             caption="../report/train_vs_test.rst",
             category="Curves",
+            labels={"figure": "train vs test"},
         ),
         test_loss_svg="results/figures/test_loss.svg",
         test_accuracy_svg="results/figures/test_accuracy.svg",
@@ -55,6 +58,7 @@ rule plot_final:
             "results/figures/final_accuracy.png",
             caption="../report/final_accuracy.rst",
             category="Accuracy",
+            labels={"figure": "final accuracy"},
         ),
         svg="results/figures/final_accuracy.svg",
     log:
@@ -84,6 +88,7 @@ rule plot_confusion:
             "results/figures/confusion.png",
             caption="../report/confusion.rst",
             category="Accuracy",
+            labels={"figure": "confusion matrices"},
         ),
         svg="results/figures/confusion.svg",
     log:

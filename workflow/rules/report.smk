@@ -30,6 +30,35 @@ rule describe_study:
         " --out {output} > {log} 2>&1"
 
 
+# The landing page of `snakemake --report` (make snakemake-report): commit, config digest, Key results.
+rule report_metadata:
+    input:
+        script=f"{SCRIPTS}/report_metadata.py",
+        modules=package_modules(
+            "analysis", "findings", "provenance", "runs", "stats", *SETTINGS_MODULES
+        ),
+        study=STUDY_FACTS,
+        summary="results/tables/summary.csv",
+        family="results/tables/family.csv",
+        analysis="results/tables/analysis.json",
+        runs="results/tables/runs.csv",
+    output:
+        REPORT_METADATA,
+    log:
+        "results/logs/report_metadata.log",
+    benchmark:
+        "results/benchmarks/report_metadata.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
+        runtime=minutes(5),
+    shell:
+        "python {input.script} --study {input.study} --summary {input.summary} --family {input.family}"
+        " --analysis {input.analysis} --runs {input.runs} --out {output} > {log} 2>&1"
+
+
 REPORTED_RUN_FILES = {
     "job": f"{RUN}/job.json",
     "benchmark": TRAIN_BENCHMARK,

@@ -158,8 +158,13 @@ rule robustness_summary:
     output:
         **{
             name: (
-                report(path, caption="../report/robustness.rst", category="Robustness")
-                if name in ("cells", "errors", "figure_png")
+                report(
+                    path,
+                    caption="../report/robustness.rst",
+                    category="Robustness",
+                    labels={"item": REPORTED_ROBUSTNESS[name]},
+                )
+                if name in REPORTED_ROBUSTNESS
                 else path
             )
             for name, path in ROBUSTNESS_OUTPUTS.items()

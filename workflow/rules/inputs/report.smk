@@ -14,6 +14,8 @@ def reported_config():
 # The config as the report shows it, with what the recipes derive from it: the report reads this file and
 # never re-derives the config.
 STUDY_FACTS = "results/study.json"
+# `snakemake --report`'s landing-page metadata (--report-metadata).
+REPORT_METADATA = "results/report_metadata.yaml"
 
 
 def run_manifest():

@@ -40,6 +40,15 @@ ROBUSTNESS_OUTPUTS = {
 }
 
 
+# The robustness outputs `snakemake --report` shows, by their label there.
+REPORTED_ROBUSTNESS = {
+    "cells": "accuracy per set",
+    "errors": "mean corruption error",
+    "family": "declared comparisons",
+    "figure_png": "heatmap",
+}
+
+
 def batch_norm_runs(name):
     """A per-run file of every enabled variant with BatchNorm (the runs PreciseBN applies to), for every seed."""
     batch = [v for v in enabled_variants() if config["variants"][v]["norm"] == "batch"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -51,6 +53,11 @@ def git_state(folder: Path) -> GitState:
     if commit is None:
         return GitState("not a git checkout", False, None)
     return GitState(commit, bool(_git(folder, "status", "--porcelain")), _git(folder, "remote", "get-url", "origin"))
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """SHA-256 of the config as key-sorted JSON: the same for the same settings, whatever their order in YAML."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def cpu_name() -> str:

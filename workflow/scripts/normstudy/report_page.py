@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import math
 import platform
@@ -242,7 +241,7 @@ def provenance_context(
     return {
         "git_commit": git.commit,
         "git_dirty": git.dirty,
-        "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+        "config_hash": provenance.config_digest(config),
         "python": platform.python_version(),
         "packages": provenance.package_versions(),
         "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",
