@@ -60,6 +60,16 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml --forcerun"
         " results/runs/gn/seed2/model.pt" in done.stdout
     )
+    bn = smoke_study / "results/runs/bn/seed2"
+    with kept(bn / "precise_bn.json"):
+        # Another seed's PreciseBN statistics in this run's place, as old as the original.
+        stat = (bn / "precise_bn.json").stat()
+        shutil.copyfile(smoke_study / "results/runs/bn/seed1/precise_bn.json", bn / "precise_bn.json")
+        os.utime(bn / "precise_bn.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "wrong run: results/runs/bn/seed2/precise_bn.json is of bn seed 1, not bn seed 2" in done.stdout
+    assert "--forcerun results/runs/bn/seed2/precise_bn.json" in done.stdout
     assert result_files(smoke_study) == before
 
 

@@ -25,8 +25,8 @@ from normstudy.settings import ConfigError, RunSettings
 
 SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 SHOWN = 25
-# Files of one run that record the digest of its settings.
-DIGEST_RECORDS = ("job.json", "metrics.json")
+# Files of one run that record the digest of its settings (PreciseBN's statistics: runs with BatchNorm only).
+DIGEST_RECORDS = ("job.json", "metrics.json", "precise_bn.json")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def stale_files(planned: list[Planned]) -> tuple[list[str], str]:
 
 
 def audit_run(folder: Path, audit: Audit) -> None:
-    """A run's model, job record and metrics must carry the digest of its settings.json."""
+    """A run's model, job record, metrics and PreciseBN statistics must carry the digest of its settings.json."""
     settings_path = folder / "settings.json"
     try:
         settings = RunSettings.read(settings_path)
