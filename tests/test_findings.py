@@ -61,6 +61,10 @@ def test_each_reading_is_said_with_its_test() -> None:
     untested = family({"variant": "gn", "diff": -0.04, "verdict": "inconclusive"}).iloc[0]
     assert reading_words(untested, 0.2).startswith("not testable")
     assert reading_words(rows.loc["in"], 0.2, "bonferroni") == "different (Bonferroni p = 0.001)"
+    # Below what three decimals show, the p-value is bounded, never printed as zero.
+    tiny = rows.loc["in"].copy()
+    tiny["p_adjusted"] = 0.0004
+    assert reading_words(tiny, 0.2) == "different (Holm p < 0.001)"
 
 
 def test_the_verdict_names_the_model_the_correction_and_what_else_differs() -> None:

@@ -92,8 +92,8 @@ rule precise_statistics:
     params:
         images=config["robustness"]["precise_bn_images"],
     shell:
-        "python {input.script} --settings {input.settings} --model {input.model} --data {input.data}"
-        " --provenance {input.provenance} --images {params.images} --threads {threads}"
+        f"{KEEP_FREED_MEMORY} python {{input.script}} --settings {{input.settings}} --model {{input.model}}"
+        " --data {input.data} --provenance {input.provenance} --images {params.images} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -118,7 +118,8 @@ rule score_corrupted_set:
     params:
         scored_set=lambda wildcards, input: f"--images {input.images} --record {input.record}",
     shell:
-        "python {input.script} --settings {input.settings} --models {input.models} --precise {input.precise}"
+        f"{KEEP_FREED_MEMORY} python {{input.script}} --settings {{input.settings}} --models {{input.models}}"
+        " --precise {input.precise}"
         " --data {input.data} --provenance {input.provenance} {params.scored_set} --threads {threads}"
         " --table {output.table} --predictions {output.predictions} > {log} 2>&1"
 

@@ -26,15 +26,20 @@ def _difference(diff: float, low: float, high: float) -> str:
     return f"{diff:+.2f} points" + ("" if pd.isna(low) or pd.isna(high) else f" ({_interval(low, high)})")
 
 
+def _p(name: str, p: float) -> str:
+    """'Holm p = 0.012', or 'Holm p < 0.001' where three decimals would print zero."""
+    return f"{name} p < 0.001" if p < 0.0005 else f"{name} p = {p:.3f}"
+
+
 def reading_words(row: pd.Series, margin: float, correction: str = "holm") -> str:
     """One comparison of the family in words: 'different (Holm p = 0.001)', 'equivalent within ±0.2 (TOST ...)'."""
     if pd.isna(row["p_value"]):
         return "not testable (no residual degrees of freedom: one seed, or no spread)"
     name = correction.title()
     if row["verdict"] == "different":
-        return f"different ({name} p = {row['p_adjusted']:.3f})"
+        return f"different ({_p(name, row['p_adjusted'])})"
     if row["verdict"] == "equivalent":
-        return f"equivalent within ±{margin:g} points (TOST, {name} p = {row['tost_p_adjusted']:.3f})"
+        return f"equivalent within ±{margin:g} points (TOST, {_p(name, row['tost_p_adjusted'])})"
     return (
         f"inconclusive: not shown different ({name} p = {row['p_adjusted']:.2f}) nor within ±{margin:g} points "
         f"(TOST {name} p = {row['tost_p_adjusted']:.2f})"
@@ -201,13 +206,14 @@ def robustness_overall(errors: pd.DataFrame, family: pd.DataFrame, plan: dict[st
         f"{r.variant} − {r.reference}: {_verdict(r, plan['margin'], plan['correction'])}" for r in family.itertuples()
     ]
     over = "every other norm" if best["variant"] == plan["reference"] else plan["reference"]
-    running = errors[errors["mode"] == "running"]
-    ahead = running.loc[running["mean_acc"].idxmax()]
+    by_accuracy = errors[errors["mode"] == "running"].sort_values("mean_acc", ascending=False, kind="stable")
+    order = ", ".join(f"{r.variant} {r.mean_acc:.2f}" for r in by_accuracy.itertuples())
+    by_mce = list(errors[errors["mode"] == "running"].sort_values("mce", kind="stable")["variant"])
     # mCE averages ratios to the reference's error per corruption, so it can rank otherwise than the mean accuracy.
-    other = (
-        f" By mean accuracy over the corruptions {ahead['variant']} leads instead ({ahead['mean_acc']:.2f} %): mCE "
-        "weighs each corruption by the reference's error on it, so those the reference handles best count most."
-        if ahead["variant"] != best["variant"]
+    other = f" By mean accuracy over the corruptions: {order} %." + (
+        " mCE ranks otherwise: it weighs each corruption by the reference's error on it, so those the reference "
+        "handles best count most."
+        if list(by_accuracy["variant"]) != by_mce
         else ""
     )
     return (
