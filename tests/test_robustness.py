@@ -86,6 +86,8 @@ def test_a_cell_is_the_mean_over_seeds_with_scipys_interval_and_the_drop_from_it
     assert cell["acc_se_test_set"] > 0
     half = stats.t.ppf(0.975, 2) * math.hypot(stats.sem(own), cell["acc_se_test_set"])
     assert cell["acc_ci95_high_test_set"] - cell["acc_mean"] == pytest.approx(half)
+    every = cells[["acc_ci95_low", "acc_ci95_high", "acc_ci95_low_test_set", "acc_ci95_high_test_set"]].to_numpy()
+    assert ((every >= 0) & (every <= 100)).all()
     assert cells.loc[("bn", "fog", "adapted"), "acc_mean"] == pytest.approx(
         ADAPTED["fog"] + np.mean(list(OFFSETS.values())), abs=0.2
     )
@@ -228,3 +230,15 @@ def test_a_reference_without_errors_gives_no_infinite_mce(study) -> None:
     assert undefined["mce"].isna().all()
     said = robustness_overall(undefined, pd.DataFrame(columns=["variant", "diff", "verdict"]), PLAN_WORDS)
     assert "not defined" in said and "nan" not in said
+
+
+def test_an_accuracy_interval_stops_at_0_and_100_percent(study) -> None:
+    scores, hits = study
+    wide = scores.copy()
+    chosen = (wide["variant"] == "gn") & (wide["corruption"] == "contrast") & (wide["mode"] == "running")
+    wide.loc[chosen, "accuracy"] = [40.0, 99.0, 100.0]  # three seeds far apart: the t-interval passes both bounds
+    cell = summarize(wide, hits, PLAN).set_index(["variant", "corruption", "mode"]).loc[("gn", "contrast", "running")]
+    low, high = stats.t.interval(0.95, 2, loc=np.mean([40, 99, 100]), scale=stats.sem([40, 99, 100]))
+    assert low < 0 and high > 100
+    assert (cell["acc_ci95_low"], cell["acc_ci95_high"]) == (0.0, 100.0)
+    assert (cell["acc_ci95_low_test_set"], cell["acc_ci95_high_test_set"]) == (0.0, 100.0)

@@ -38,7 +38,8 @@ def scoring(row: pd.Series | tuple) -> Scoring:
 
 def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan) -> pd.DataFrame:
     """One row per variant, set and mode: accuracy and drop over seeds (mean, sd, 95 % t-interval), and the accuracy's
-    interval widened by the test images' sampling error of the mean (one bootstrap shared by every cell)."""
+    interval widened by the test images' sampling error of the mean (one bootstrap shared by every cell); accuracy
+    intervals truncated to 0-100 %."""
     scores = with_drops(scores).reset_index(drop=True)
     keys = [scoring(row) for row in scores.itertuples()]
     resampled = bootstrap_accuracies(np.stack([hits[key] for key in keys]), plan.test_resamples)
@@ -50,8 +51,12 @@ def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan)
         row |= over_seeds(cell["accuracy"], "acc") | over_seeds(cell["drop"], "drop")
         seed_se = cell["accuracy"].std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
         half = stats.t.ppf(0.975, n - 1) * math.hypot(seed_se, spread) if n > 1 else math.nan
-        rows.append(row | {"acc_se_test_set": spread, "acc_ci95_low_test_set": row["acc_mean"] - half,
-                           "acc_ci95_high_test_set": row["acc_mean"] + half})  # fmt: skip
+        row |= {"acc_se_test_set": spread, "acc_ci95_low_test_set": row["acc_mean"] - half,
+                "acc_ci95_high_test_set": row["acc_mean"] + half}  # fmt: skip
+        # A t-interval over three seeds can pass 0 or 100 %, where no accuracy lies: shown truncated to that range.
+        for bound in ("acc_ci95_low", "acc_ci95_high", "acc_ci95_low_test_set", "acc_ci95_high_test_set"):
+            row[bound] = float(np.clip(row[bound], 0.0, 100.0))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
