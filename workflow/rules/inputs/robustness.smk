@@ -41,9 +41,11 @@ ROBUSTNESS_OUTPUTS = {
 
 
 # glibc's malloc keeps freed blocks instead of unmapping each large one (mallopt(3)): setting BatchNorm statistics
-# over 10,000 images allocates and frees hundreds of MB per layer, and the page faults of fresh mappings were a quarter
-# of a scoring job's time (41 s -> 30 s per set on the 2-core machine, outputs byte-identical, peak RSS +150 MB).
-KEEP_FREED_MEMORY = "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296"
+# over 10,000 images allocates and frees hundreds of MB per layer, and the page faults of fresh mappings took a
+# quarter of a scoring job's time (measured in the README's robustness section; outputs byte-identical).
+KEEP_FREED_MEMORY = (
+    "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296"
+)
 
 
 # The robustness outputs `snakemake --report` shows, by their label there.
