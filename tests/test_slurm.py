@@ -79,7 +79,7 @@ def test_outputs_are_byte_identical_to_a_local_run(
 ) -> None:
     study, local = through_slurm[0], small_study_run
     files = sorted(p.relative_to(local) for p in (local / "results" / "runs").rglob("*") if p.is_file())
-    assert len(files) == 2 * 8
+    assert len(files) == 2 * 8 + 1  # bn and gn, seed 1; bn's PreciseBN statistics
     batch = sorted(p.relative_to(local) for p in (local / "results" / "batch_study" / "runs").rglob("*") if p.is_file())
     # settings, model, history, job, predictions and metrics of bn at batch 4 and 64, seeds 1 and 2
     assert len(batch) == 4 * 6
