@@ -38,7 +38,8 @@ def accuracy_rows(cells: pd.DataFrame, modes: tuple[str, ...], title: str) -> di
         by_column = group.set_index("column")
         rows.append(
             {
-                "set": "clean" if corruption == "clean" else f"{corruption} {severity}",
+                # Spaces, not underscores: a long name wraps instead of widening the table.
+                "set": "clean" if corruption == "clean" else f"{corruption.replace('_', ' ')} {severity}",
                 "cells": [by_column.loc[c].to_dict() if c in by_column.index else None for c in columns],
             }
         )
