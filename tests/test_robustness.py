@@ -23,6 +23,7 @@ from normstudy.robustness import (
     adaptation_gap,
     contrast_family,
     corruption_errors,
+    mean_hits_over_sets,
     mean_over_sets,
     per_set_family,
     primary_family,
@@ -114,7 +115,7 @@ def test_mce_is_hendrycks_and_dietterichs_ratio_of_summed_errors_to_the_referenc
 def test_the_primary_family_is_the_declared_model_on_each_runs_mean_over_sets(study) -> None:
     scores, hits = study
     family = primary_family(scores, hits, PLAN, {})
-    runs, mean_hits = mean_over_sets(scores, hits)
+    runs, mean_hits = mean_over_sets(scores), mean_hits_over_sets(scores, hits)
     shifted = scores[(scores["corruption"] != "clean") & (scores["mode"] == "running")]
     assert runs.set_index(["variant", "seed"])["test_acc"].to_dict() == pytest.approx(
         shifted.groupby(["variant", "seed"])["accuracy"].mean().to_dict()
@@ -142,7 +143,7 @@ def test_adaptation_is_paired_by_seed_and_holm_corrected_over_its_comparisons(st
     assert list(zip(table["mode"], table["against"], strict=True)) == [
         ("adapted", "bn"), ("precise", "bn"), ("adapted", "gn"), ("adapted", "in")
     ]  # fmt: skip
-    means = {mode: mean_over_sets(scores, hits, mode)[0].set_index(["variant", "seed"])["test_acc"] for mode in
+    means = {mode: mean_over_sets(scores, mode).set_index(["variant", "seed"])["test_acc"] for mode in
              ("running", "adapted")}  # fmt: skip
     adapted, gn = means["adapted"].xs("bn"), means["running"].xs("gn")
     row = table[(table["mode"] == "adapted") & (table["against"] == "gn")].iloc[0]

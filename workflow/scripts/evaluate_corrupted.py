@@ -73,11 +73,11 @@ def precise_statistics(path: Path | None, settings: RunSettings, model: torch.nn
     return {name: torch.tensor(values, dtype=own[name].dtype) for name, values in facts["statistics"].items()}
 
 
-def score_run(run: tuple[Path, Path, Path | None], splits: Splits, images: torch.Tensor, name: tuple[str, int],
-              device: torch.device) -> tuple[list[tuple], list[np.ndarray]]:  # fmt: skip
-    """One run's rows (one per mode that applies to it) and predictions on `images`."""
+def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits: Splits, images: torch.Tensor,
+              name: tuple[str, int], device: torch.device) -> tuple[list[tuple], list[np.ndarray]]:  # fmt: skip
+    """One run's (settings.json, model.pt, PreciseBN file) rows, one per mode that applies to it, and predictions on
+    `images`; `settings` are those its settings.json holds."""
     settings_path, model_path, precise_path = run
-    settings = RunSettings.read(settings_path)
     model = prepare_model(settings, device)
     load_model(model, model_path, settings, settings_path)
     trained = {key: value.clone() for key, value in model.state_dict().items()}
@@ -117,9 +117,10 @@ def main(runs: list[tuple[Path, Path, Path | None]], data_files: list[Path], pro
         images = images.to(device)
     rows, predicted = [], []
     for run in runs:
-        if RunSettings.read(run[0]).data != first.data:
+        settings = RunSettings.read(run[0])
+        if settings.data != first.data:
             raise ValueError(f"{run[0]}: other data settings than {runs[0][0]}; a set is scored on one test split")
-        run_rows, run_predicted = score_run(run, splits, images, tuple(name), device)
+        run_rows, run_predicted = score_run(run, settings, splits, images, tuple(name), device)
         rows += run_rows
         predicted += run_predicted
     found = pd.DataFrame(rows, columns=list(COLUMNS))

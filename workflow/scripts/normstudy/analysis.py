@@ -180,12 +180,18 @@ def family_table(
             }
         )
     table = pd.DataFrame(rows, columns=[name for name in FAMILY_COLUMNS if name not in DECIDED_COLUMNS])
-    table["p_adjusted"] = adjusted(list(table["p_value"]), plan.correction)
-    table["tost_p_adjusted"] = adjusted(list(table["tost_p"]), plan.correction)
-    table["verdict"] = [
-        reading(p, t, plan.alpha) for p, t in zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
-    ]
-    return table[list(FAMILY_COLUMNS)]
+    return decided(table, plan.correction, plan.alpha)[list(FAMILY_COLUMNS)]
+
+
+def decided(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
+    """`table` (columns p_value, tost_p) with its p-values corrected over all its rows (`correction`: statsmodels'
+    name) and each row's reading at level `alpha`: the DECIDED_COLUMNS."""
+    table = table.copy()
+    table["p_adjusted"] = adjusted(list(table["p_value"]), correction)
+    table["tost_p_adjusted"] = adjusted(list(table["tost_p"]), correction)
+    pairs = zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
+    table["verdict"] = [reading(p, tost, alpha) for p, tost in pairs]
+    return table
 
 
 def detectable(se: float, df: int, alpha: float, power: float = POWER) -> float:

@@ -250,6 +250,8 @@ def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: di
     """Whether test-time adaptation closes the gap between BatchNorm's running statistics and the per-image norms."""
     if adaptation.empty:
         return "No variant with BatchNorm ran: test-time statistics are not tested."
+    # The gap: per-image norms shown ahead of the reference over the corrupted sets (running statistics).
+    behind = set(family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"])
     parts = []
     for variant, rows in adaptation.groupby("variant", sort=False):
         own = {(r.mode, r.against): r for r in rows.itertuples()}
@@ -258,8 +260,6 @@ def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: di
             for mode, label in (("adapted", "adapted"), ("precise", "PreciseBN"))
         ]
         versus = [r for r in rows.itertuples() if r.against != variant]
-        # The gap: per-image norms shown ahead of the reference over the corrupted sets (running statistics).
-        behind = set(family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"])
         still = [r.against for r in versus if r.verdict == "different" and r.diff_mean < 0]
         gap = [r.against for r in versus if r.against in behind]
         if not gap:

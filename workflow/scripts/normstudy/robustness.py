@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from normstudy.analysis import Plan, bootstrap_accuracies, family_table
-from normstudy.stats import adjusted, over_seeds, paired_difference, reading
+from normstudy.analysis import Plan, bootstrap_accuracies, decided, family_table
+from normstudy.stats import over_seeds, paired_difference
 
 # One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.
 Scoring = tuple[str, int, str, int, str]
@@ -49,8 +49,7 @@ def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan)
         spread = float(np.std(resampled[:, cell.index].mean(axis=1), ddof=1))
         row = {"variant": variant, "corruption": corruption, "severity": severity, "mode": mode, "n_seeds": n}
         row |= over_seeds(cell["accuracy"], "acc") | over_seeds(cell["drop"], "drop")
-        seed_se = cell["accuracy"].std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-        half = stats.t.ppf(0.975, n - 1) * math.hypot(seed_se, spread) if n > 1 else math.nan
+        half = stats.t.ppf(0.975, n - 1) * math.hypot(row["acc_std"] / math.sqrt(n), spread) if n > 1 else math.nan
         row |= {"acc_se_test_set": spread, "acc_ci95_low_test_set": row["acc_mean"] - half,
                 "acc_ci95_high_test_set": row["acc_mean"] + half}  # fmt: skip
         # A t-interval over three seeds can pass 0 or 100 %, where no accuracy lies: shown truncated to that range.
@@ -95,23 +94,26 @@ def corruption_errors(cells: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mean_over_sets(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], mode: str = "running") -> tuple:
+def mean_over_sets(scores: pd.DataFrame, mode: str = "running") -> pd.DataFrame:
     """Per run, in `mode`: its mean accuracy over the corrupted sets (column test_acc, as the declared model reads
-    it), and per run the mean of its per-image hits over those sets (the bootstrap's input)."""
+    it)."""
     shifted = scores[(scores["corruption"] != "clean") & (scores["mode"] == mode)]
-    runs = shifted.groupby(RUN, sort=False)["accuracy"].mean().rename("test_acc").reset_index()
-    mean_hits = {
+    return shifted.groupby(RUN, sort=False)["accuracy"].mean().rename("test_acc").reset_index()
+
+
+def mean_hits_over_sets(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
+    """Per run, the mean of its per-image hits over the corrupted sets, running statistics (the bootstrap's input)."""
+    shifted = scores[(scores["corruption"] != "clean") & (scores["mode"] == "running")]
+    return {
         (variant, int(seed)): np.mean([hits[scoring(row)] for row in group.itertuples()], axis=0)
         for (variant, seed), group in shifted.groupby(RUN, sort=False)
     }
-    return runs, mean_hits
 
 
 def primary_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
     """The declared family on the mean accuracy over corrupted sets (running statistics): each variant against the
     reference, the declared model, correction and margin."""
-    runs, mean_hits = mean_over_sets(scores, hits)
-    return family_table(runs, plan, mean_hits, held_equal)
+    return family_table(mean_over_sets(scores), plan, mean_hits_over_sets(scores, hits), held_equal)
 
 
 def per_set_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
@@ -127,22 +129,12 @@ def per_set_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dic
     return table.assign(correction="benjamini-hochberg (exploratory)")
 
 
-def decided(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    """`table` (columns p_value, tost_p) with its p-values corrected over all its rows and each row's verdict."""
-    table = table.copy()
-    table["p_adjusted"] = adjusted(list(table["p_value"]), correction)
-    table["tost_p_adjusted"] = adjusted(list(table["tost_p"]), correction)
-    pairs = zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
-    table["verdict"] = [reading(p, tost, alpha) for p, tost in pairs]
-    return table
-
-
 def adaptation_gap(scores: pd.DataFrame, hits: dict, plan: Plan, batch_variants: list[str]) -> pd.DataFrame:
     """Whether test-time statistics close BatchNorm's gap: per BatchNorm variant, its mean accuracy over corrupted
     sets with adapted and with PreciseBN statistics against its own running statistics, and adapted against every
     variant without batch statistics (running), paired by seed; the declared correction over all these comparisons
     and TOST against the margin."""
-    means = {mode: mean_over_sets(scores, hits, mode)[0].set_index(RUN)["test_acc"] for mode in MODES}
+    means = {mode: mean_over_sets(scores, mode).set_index(RUN)["test_acc"] for mode in MODES}
     running = means["running"]
     others = [name for name in dict.fromkeys(running.index.get_level_values("variant")) if name not in batch_variants]
     rows = []
