@@ -8,12 +8,20 @@ CORES ?= all
 PROFILE ?= default
 # The study's own Snakemake arguments, for `make study` and `make verify`, e.g. STUDY_ARGS='--configfile my.yaml'.
 STUDY_ARGS ?=
+# The study's name (config `study`) where a target needs its folder, results/$(STUDY)/ and report/$(STUDY)/: give it
+# with STUDY_ARGS when that config names another, e.g. STUDY=smoke STUDY_ARGS='--configfile tests/smoke.yaml'.
+STUDY ?= default
+# make compare's two studies: each a study folder (results/<study>), a study's name, or a git revision.
+A ?=
+B ?=
+# RUN=yes lets make compare run a revision's study whose results are absent or out of date (never silently).
+RUN ?=
 # Extra pytest arguments, e.g. PYTEST_ARGS='-m "not browser"' on a machine where Chromium cannot be installed.
 PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv system-deps study verify tune record-tuning publish snakemake-report smoke test bench lint format clean
+.PHONY: venv system-deps study verify tune record-tuning publish snakemake-report compare smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -31,29 +39,39 @@ study: venv
 verify: venv
 	python workflow/scripts/verify.py $(STUDY_ARGS)
 
-# The recipe search on the validation split (config `tune`; results/tuning/). Not part of `study`.
+# The recipe search on the validation split (config `tune`; results/<study>/tuning/). Not part of `study`.
 tune: venv
-	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) tune
+	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) $(STUDY_ARGS) tune
 
 # Keep a finished search in the repository (workflow/resources/tuning/), where the report's method section
 # reads it: the study's report then never waits for a search. Then copy results/tuning/chosen.yaml's values
 # into config.yaml, each with a comment citing the table.
 TUNING_RECORD := summary.csv runs.csv search.json validation_accuracy.png validation_accuracy.svg
+TUNING := results/$(STUDY)/tuning
 record-tuning:
-	@for name in $(TUNING_RECORD); do test -s results/tuning/$$name || { echo "results/tuning/$$name is missing: run make tune first" >&2; exit 2; }; done
+	@for name in $(TUNING_RECORD); do test -s $(TUNING)/$$name || { echo "$(TUNING)/$$name is missing: run make tune first" >&2; exit 2; }; done
 	mkdir -p workflow/resources/tuning
-	cd results/tuning && cp $(TUNING_RECORD) ../../workflow/resources/tuning/
-	@cat results/tuning/chosen.yaml
+	for name in $(TUNING_RECORD); do cp $(TUNING)/$$name workflow/resources/tuning/; done
+	@cat $(TUNING)/chosen.yaml
 
-# report/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
+# report/<study>/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv
-	snakemake --cores $(CORES) report/site
+	snakemake --cores $(CORES) $(STUDY_ARGS) publish
 
 # Snakemake's own report (a zip of every labelled figure and table), with the study's commit, config digest and Key
 # results on its landing page.
 snakemake-report: venv
-	snakemake --cores $(CORES) $(STUDY_ARGS) results/report_metadata.yaml
-	snakemake $(STUDY_ARGS) --report report/snakemake-report.zip --report-metadata results/report_metadata.yaml
+	snakemake --cores $(CORES) $(STUDY_ARGS) report_metadata
+	snakemake $(STUDY_ARGS) --report report/$(STUDY)/snakemake-report.zip --report-metadata results/$(STUDY)/report_metadata.yaml
+
+# Two finished studies side by side (workflow/scripts/compare.py): config and environment diff, each shared variant's
+# accuracy with a test of the difference, the runs whose predictions changed, both curves, and one verdict. A git
+# revision is checked out into a temporary worktree; its study is taken from this checkout's results when they are up
+# to date for it (STUDY_ARGS chooses which of its studies), and run only with RUN=yes. Writes
+# results/compare/<A>..<B>/compare.html.
+compare: venv
+	@test -n '$(A)' -a -n '$(B)' || { echo "usage: make compare A=<study folder, name or git revision> B=<the same>" >&2; exit 2; }
+	python workflow/scripts/compare.py '$(A)' '$(B)' --study-args '$(STUDY_ARGS)' --cores $(CORES) $(if $(RUN),--run)
 
 smoke: venv
 	snakemake --cores $(CORES) --configfile tests/smoke.yaml
@@ -83,5 +101,5 @@ format: venv
 	snakefmt Snakefile workflow/rules
 
 clean:
-	rm -rf results/* report/index.html report/site .snakemake
+	rm -rf results/* report/* .snakemake
 	git checkout -- results/README.md report/README.md

@@ -189,7 +189,7 @@ SLURM_ARGS = (
 
 
 # The model that the follow-up run breaks, in a copy of the finished study: its evaluate job reruns and fails.
-BROKEN_MODEL = Path("results/runs/gn/seed1/model.pt")
+BROKEN_MODEL = Path("results/smoke/runs/gn/seed1/model.pt")
 
 
 @dataclass

@@ -48,6 +48,8 @@ def test_the_github_workflow_runs_what_ci_runs_and_publishes_the_site() -> None:
     assert "bash .ci/run" in steps and any("--report" in step for step in steps)
     pages = workflow["jobs"]["pages"]["steps"]
     upload = next(step for step in pages if step.get("uses", "").startswith("actions/upload-pages-artifact"))
-    assert upload["with"]["path"] == "report/site" and any("make publish" in step.get("run", "") for step in pages)
+    assert upload["with"]["path"] == "report/default/site" and any(
+        "make publish" in step.get("run", "") for step in pages
+    )
     # .ci/run is what this workflow mirrors: make venv, lint and test.
     assert re.findall(r"^make (\w+)", (REPO / ".ci" / "run").read_text(), re.MULTILINE) == ["venv", "lint", "test"]

@@ -172,7 +172,7 @@ def test_adding_a_corruption_plans_only_its_set_and_the_manifest(workflow_copy: 
     (workflow_copy / "two.yaml").write_text("robustness: {corruptions: [contrast, stripe], severities: [2]}\n")
     (workflow_copy / "three.yaml").write_text("robustness: {corruptions: [contrast, stripe, fog], severities: [2]}\n")
     snakemake(workflow_copy, "corrupted_sets", "--cores", "2", "--configfile", "tests/smoke.yaml", "two.yaml")
-    manifest = json.loads((workflow_copy / "results/robustness/manifest.json").read_text())
+    manifest = json.loads((workflow_copy / "results/smoke/robustness/manifest.json").read_text())
     assert [(s["corruption"], s["severity"]) for s in manifest["sets"]] == [("contrast", 2), ("stripe", 2)]
     for listed in manifest["sets"]:
         assert sha256_hex((workflow_copy / listed["images"]["path"]).read_bytes()) == listed["images"]["sha256"]

@@ -110,8 +110,8 @@ def test_the_plan_is_printed_and_cuda_without_a_gpu_refused_before_any_local_job
     (workflow_copy / "cuda.yaml").write_text("variants:\n  gn:\n    train: {device: cuda}\n")
     configs = ("tests/smoke.yaml", "cuda.yaml")
     # A target and what it needs: gn's two seeds and bn's first, and the batch study's bn at statistics batch 4.
-    targets = [f"results/runs/{run}/model.pt" for run in ("gn/seed1", "gn/seed2", "bn/seed1")]
-    targets.append("results/batch_study/runs/bn/batch4/seed2/model.pt")
+    targets = [f"results/smoke/runs/{run}/model.pt" for run in ("gn/seed1", "gn/seed2", "bn/seed1")]
+    targets.append("results/smoke/batch_study/runs/bn/batch4/seed2/model.pt")
     done = snakemake(workflow_copy, *targets, "--cores", "1", "--configfile", *configs, check=False)
     output = done.stdout + done.stderr
     # The plan comes first, either way: what those targets train, counted from Snakemake's own plan.
@@ -164,14 +164,14 @@ def test_snakemake_runs_the_grid_a_file_gives_and_the_variants_a_list_chooses(wo
     assert "/dropout=0.1/seed101/" in planned and "max_lr=" not in planned
     chosen = snakemake(workflow_copy, "-n", "--configfile", "tests/smoke.yaml", "--config", "variants=[gn, bn]").stdout
     assert re.search(r"^train\s+4$", chosen, re.MULTILINE), chosen
-    assert {match for match in re.findall(r"results/runs/(\w+)/seed", chosen)} == {"gn", "bn"}
+    assert {match for match in re.findall(r"results/smoke/runs/(\w+)/seed", chosen)} == {"gn", "bn"}
     assert list((workflow_copy / "results").iterdir()) == []
 
 
 @pytest.mark.workflow
 def test_a_disabled_variants_file_asked_for_is_refused_as_disabled(workflow_copy: Path) -> None:
     (workflow_copy / "off.yaml").write_text("variants:\n  ln: {enabled: false}\n")
-    target = "results/runs/ln/seed1/metrics.json"
+    target = "results/smoke/runs/ln/seed1/metrics.json"
     done = snakemake(workflow_copy, "-n", target, "--configfile", "tests/smoke.yaml", "off.yaml", check=False)
     output = done.stdout + done.stderr
     assert done.returncode != 0

@@ -33,9 +33,8 @@ from normstudy.validation import validate_config
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 IMAGES = 5 + 5 + 1 + 1 + 2
-TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
+TEMPLATE = REPO / "workflow" / "report" / "smoke" / "index.html.j2"
 
 
 def smoke_config() -> dict:
@@ -55,12 +54,12 @@ def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
     """The smoke batch study's files, as the report rule passes them (None when the config leaves it out)."""
     if not config["batch_study"]["enabled"]:
         return None
-    root, jobs = study / "results" / "batch_study", []
+    root, jobs = study / "results" / "smoke" / "batch_study", []
     for variant in config["batch_study"]["variants"]:
         for size in variant_batch_sizes(config, variant):
             packed = is_packed(config, size)
             for seed in config["batch_study"]["seeds"][:1] if packed else config["batch_study"]["seeds"]:
-                folder = study / "results" / "benchmarks" / "batch_study" / "train" / variant
+                folder = study / "results" / "smoke" / "benchmarks" / "batch_study" / "train" / variant
                 jobs.append(
                     {
                         "variant": variant,
@@ -76,15 +75,15 @@ def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
 
 def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInputs:
     """The report's inputs from the smoke study's files, with another config, as the report rule passes them."""
-    tables = study / "results" / "tables"
+    tables = study / "results" / "smoke" / "tables"
     runs = [
         {
             "variant": v,
             "seed": s,
-            "job": study / "results" / "runs" / v / f"seed{s}" / "job.json",
-            "benchmark": study / "results" / "benchmarks" / "train" / v / f"seed{s}.tsv",
-            "metrics": study / "results" / "runs" / v / f"seed{s}" / "metrics.json",
-            "grid": study / "results" / "runs" / v / f"seed{s}" / "misclassified.png",
+            "job": study / "results" / "smoke" / "runs" / v / f"seed{s}" / "job.json",
+            "benchmark": study / "results" / "smoke" / "benchmarks" / "train" / v / f"seed{s}.tsv",
+            "metrics": study / "results" / "smoke" / "runs" / v / f"seed{s}" / "metrics.json",
+            "grid": study / "results" / "smoke" / "runs" / v / f"seed{s}" / "misclassified.png",
         }
         for v in config["variants"]
         for s in config["seeds"]
@@ -100,7 +99,7 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         tables / "runs.csv",
         tables / "model_summary.csv",
         tables / "receptive_field.csv",
-        sorted((study / "results" / "figures").glob("*.png")),
+        sorted((study / "results" / "smoke" / "figures").glob("*.png")),
         runs,
         study / "results" / "data" / "synthetic" / "raw" / "provenance.json",
         record / "summary.csv",
@@ -111,8 +110,8 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         RobustnessInputs(
             {name: tables / f"robustness_{name}.csv" for name in ROBUSTNESS_TABLES},
             tables / "robustness.json",
-            study / "results" / "figures" / "robustness.png",
-            study / "results" / "figures" / "corruptions.png",
+            study / "results" / "smoke" / "figures" / "robustness.png",
+            study / "results" / "smoke" / "figures" / "corruptions.png",
         ),
         batch_inputs(study, config),
     )
@@ -125,7 +124,7 @@ def render_report(study: Path, config: dict, out: Path, record: Path = RECORD) -
 
 
 def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     for section in (
         "study",
         "tuning",
@@ -232,10 +231,10 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
 
 
 def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
-    comparisons = (smoke_study / "results" / "tables" / "comparisons.csv").read_text().splitlines()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
+    comparisons = (smoke_study / "results" / "smoke" / "tables" / "comparisons.csv").read_text().splitlines()
     assert len(comparisons) == 1 + 10  # header and every pair of five variants
-    facts = json.loads((smoke_study / "results" / "tables" / "analysis.json").read_text())
+    facts = json.loads((smoke_study / "results" / "smoke" / "tables" / "analysis.json").read_text())
     assert facts["df"] == (5 - 1) * (2 - 1)  # 10 runs less 1 + 4 variant and 1 seed effects
     assert (
         "<strong>Verdict.</strong> Each variant against bn, by the declared model (variant + seed, 4 residual" in html
@@ -243,26 +242,28 @@ def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
     assert "Holm-corrected over the 4 comparisons" in unescape(html)
     # Non-significance is never read as sameness (the method text may name the null hypothesis "no difference").
     assert "no significant difference" not in html and "within seed-to-seed noise" not in html
-    family = pd.read_csv(smoke_study / "results" / "tables" / "family.csv")
+    family = pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "family.csv")
     assert list(family["variant"]) == ["gn", "ln", "in", "bn_l1"] and set(family["reference"]) == {"bn"}
     assert "<strong>Sensitivity.</strong> The model's residual sd is" in unescape(html)
     assert "<h3>Every pair (exploratory)</h3>" in html and "No claim\nabove rests on this table" in html
 
 
 def test_key_results_come_first(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     order = [html.index(marker) for marker in ('id="key-results"', '<section id="summary">', "<nav", 'id="study"')]
     assert order == sorted(order)
     key = html[html.index('id="key-results"') : html.index("</section>", html.index('id="key-results"'))]
-    best = pd.read_csv(smoke_study / "results" / "tables" / "summary.csv").sort_values("test_acc_mean").iloc[-1]
+    best = (
+        pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "summary.csv").sort_values("test_acc_mean").iloc[-1]
+    )
     assert f"Highest mean test accuracy: {best['variant']}, {best['test_acc_mean']:.2f} %" in key
     assert "Synthetic digits, not MNIST" in key
 
 
 def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Path) -> None:
-    html = unescape((smoke_study / "report" / "index.html").read_text())
+    html = unescape((smoke_study / "report" / "smoke" / "index.html").read_text())
     section = html[html.index('<section id="shift">') : html.index('<section id="misclassified">')]
-    facts = json.loads((smoke_study / "results" / "tables" / "robustness.json").read_text())
+    facts = json.loads((smoke_study / "results" / "smoke" / "tables" / "robustness.json").read_text())
     for name in ("overall", "flips", "adaptation", "contrast"):
         assert facts["findings"][name] in section
     # One row per set, clean first, in two tables: every variant with its running statistics, then the BatchNorm
@@ -275,7 +276,7 @@ def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Pat
 
 
 def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     section = html[html.index('<section id="reproduce">') : html.index('<section id="provenance">')]
     assert "snakemake --cores all --configfile config-used.yaml" in section
     assert "git checkout " in section
@@ -287,8 +288,8 @@ def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:
 
 
 def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
-    site = smoke_study / "report" / "site"
-    snakemake(smoke_study, "report/site", "--cores", "1", "--configfile", "tests/smoke.yaml")
+    site = smoke_study / "report" / "smoke" / "site"
+    snakemake(smoke_study, "publish", "--cores", "1", "--configfile", "tests/smoke.yaml")
     try:
         html = (site / "index.html").read_text()
         targets = re.findall(r'(?:src|href)="([^"#]+)"', html)
@@ -298,7 +299,7 @@ def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
         assert "figures/robustness.svg" in targets and "tables/robustness_cells.csv" in targets
         assert "tables/batch_study/summary.csv" in targets and "figures/error_vs_batch_size.svg" in targets
         assert sorted(p.name for p in (site / "tables").glob("*.csv")) == sorted(
-            p.name for p in (smoke_study / "results" / "tables").glob("*.csv")
+            p.name for p in (smoke_study / "results" / "smoke" / "tables").glob("*.csv")
         )
         assert sorted(p.name for p in (site / "tables" / "batch_study").iterdir()) == [
             "changes.csv", "comparisons.csv", "gate.csv", "runs.csv", "summary.csv",
@@ -309,11 +310,11 @@ def test_publish_writes_a_folder_for_a_static_host(smoke_study: Path) -> None:
 
 
 def test_report_provenance_traces_the_numbers(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     provenance = json.loads((smoke_study / "results" / "data" / "synthetic" / "raw" / "provenance.json").read_text())
     for info in provenance["files"].values():
         assert info["md5"] in html
-    summary = (smoke_study / "results" / "tables" / "summary.csv").read_text().splitlines()[1].split(",")
+    summary = (smoke_study / "results" / "smoke" / "tables" / "summary.csv").read_text().splitlines()[1].split(",")
     assert f"{float(summary[4]):,.2f}" in html  # bn's mean test accuracy, as the table holds it
     assert "config hash" in html and "git commit" in html and "torch 2.14.1" in html
 
@@ -325,9 +326,9 @@ def section_text(html: str, section: str) -> str:
 
 
 def test_batch_size_section_says_what_the_numbers_say(smoke_study: Path) -> None:
-    html = (smoke_study / "report" / "index.html").read_text()
+    html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     text = section_text(html, "batch-size")
-    root = smoke_study / "results" / "batch_study"
+    root = smoke_study / "results" / "smoke" / "batch_study"
     summary = pd.read_csv(root / "summary.csv")
     tables = [pd.read_csv(root / f"{name}.csv") for name in ("changes", "comparisons", "gate")]
     found = ordering(summary, *tables, ghost=True)
@@ -365,17 +366,17 @@ def test_config_text_is_escaped(smoke_study: Path, tmp_path: Path) -> None:
 
 
 def test_snakemake_report_zip_opens_on_the_studys_commit_config_and_key_results(smoke_study: Path) -> None:
-    metadata = yaml.safe_load((smoke_study / "results" / "report_metadata.yaml").read_text())
-    study = json.loads((smoke_study / "results" / "study.json").read_text())
+    metadata = yaml.safe_load((smoke_study / "results" / "smoke" / "report_metadata.yaml").read_text())
+    study = json.loads((smoke_study / "results" / "smoke" / "study.json").read_text())
     assert metadata["Config SHA-256"] == config_digest(study["config"])
     git = git_state(smoke_study)  # the copy the tests run is not a git checkout, and says so
     assert metadata["Commit"] == git.commit + (" (with uncommitted changes)" if git.dirty else "")
-    html = unescape((smoke_study / "report" / "index.html").read_text())
+    html = unescape((smoke_study / "report" / "smoke" / "index.html").read_text())
     key = html[html.index('id="key-results"') : html.index("</section>", html.index('id="key-results"'))]
     assert metadata["Key results"] and all(line in key for line in metadata["Key results"])
-    target = smoke_study / "report" / "snakemake-report.zip"
-    snakemake(smoke_study, "--configfile", "tests/smoke.yaml", "--report", "report/snakemake-report.zip",
-              "--report-metadata", "results/report_metadata.yaml")  # fmt: skip
+    target = smoke_study / "report" / "smoke" / "snakemake-report.zip"
+    snakemake(smoke_study, "--configfile", "tests/smoke.yaml", "--report", "report/smoke/snakemake-report.zip",
+              "--report-metadata", "results/smoke/report_metadata.yaml")  # fmt: skip
     try:
         with zipfile.ZipFile(target) as archive:
             page = next(archive.read(name) for name in archive.namelist() if name.endswith("report.html"))
@@ -384,40 +385,9 @@ def test_snakemake_report_zip_opens_on_the_studys_commit_config_and_key_results(
         target.unlink()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium driven through chromedriver (.ci/run installs both)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(
-            "chromium and chromium-driver are not installed: `make test` installs them (tests/system_deps.py), "
-            "or leave these tests out with -m 'not browser'"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
-
-
 @pytest.mark.browser
 def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) -> None:
-    page = smoke_study / "report" / "index.html"
+    page = smoke_study / "report" / "smoke" / "index.html"
     browser.set_window_size(1280, 900)
     browser.get(page.as_uri())
     images = browser.execute_script(
@@ -433,7 +403,7 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
     fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert all(name.startswith("data:") for name in fetched), fetched
     assert browser.title == "normstudy smoke study"
-    screenshot = smoke_study / "report" / "screenshot.png"
+    screenshot = smoke_study / "report" / "smoke" / "screenshot.png"
     browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
     shutil.copy(screenshot, tmp_path / "screenshot.png")
@@ -442,7 +412,7 @@ def test_report_renders_in_chromium(smoke_study: Path, browser, tmp_path: Path) 
 @pytest.mark.browser
 def test_key_results_and_summary_fill_the_first_laptop_screen(smoke_study: Path, browser, tmp_path: Path) -> None:
     browser.set_window_size(1280, 800)
-    browser.get((smoke_study / "report" / "index.html").as_uri())
+    browser.get((smoke_study / "report" / "smoke" / "index.html").as_uri())
     height = browser.execute_script("return window.innerHeight")
     for selector in ("#key-results", "#summary table"):
         box = browser.execute_script(f"return document.querySelector('{selector}').getBoundingClientRect().toJSON()")
@@ -459,7 +429,7 @@ def test_key_results_and_summary_fill_the_first_laptop_screen(smoke_study: Path,
 @pytest.mark.browser
 def test_report_fits_a_phone_screen(smoke_study: Path, browser) -> None:
     browser.set_window_size(390, 844)
-    browser.get((smoke_study / "report" / "index.html").as_uri())
+    browser.get((smoke_study / "report" / "smoke" / "index.html").as_uri())
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1  # wide tables scroll inside their box, not the page
     widths = browser.execute_script("return Array.from(document.images).map(i => i.getBoundingClientRect().width)")

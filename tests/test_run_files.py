@@ -57,7 +57,7 @@ def dry_run(study: Path) -> str:
 
 
 def test_a_hand_edited_settings_file_is_refused_before_any_job(smoke_study: Path) -> None:
-    settings = smoke_study / "results/runs/bn/seed1/settings.json"
+    settings = smoke_study / "results/smoke/runs/bn/seed1/settings.json"
     before = result_files(smoke_study)
     with kept(settings):
         data = json.loads(settings.read_text())
@@ -66,7 +66,7 @@ def test_a_hand_edited_settings_file_is_refused_before_any_job(smoke_study: Path
         settings.write_text(json.dumps(data, indent=2))
         output = dry_run(smoke_study)
         assert (
-            "results/runs/bn/seed1/settings.json was edited after it was written: variant.groups is 2 there, the"
+            "results/smoke/runs/bn/seed1/settings.json was edited after it was written: variant.groups is 2 there, the"
             " config implies None; variant.norm is 'group' there, the config implies 'batch'. Delete it" in output
         )
         assert "Traceback" not in output
@@ -76,7 +76,7 @@ def test_a_hand_edited_settings_file_is_refused_before_any_job(smoke_study: Path
 
 
 def test_a_truncated_settings_file_is_refused_naming_it(smoke_study: Path) -> None:
-    settings = smoke_study / "results/batch_study/runs/gn/batch64/seed2/settings.json"
+    settings = smoke_study / "results/smoke/batch_study/runs/gn/batch64/seed2/settings.json"
     with kept(settings):
         settings.write_text(settings.read_text()[:40])
         output = dry_run(smoke_study)
@@ -97,7 +97,7 @@ def test_a_settings_file_the_config_has_since_changed_is_rebuilt_not_refused(smo
     [("settings.json", "run_settings"), ("metrics.json", "evaluate"), ("misclassified.png", "misclassified")],
 )
 def test_a_missing_run_file_is_rebuilt_with_what_depends_on_it(smoke_study: Path, name: str, rule: str) -> None:
-    path = smoke_study / "results/runs/gn/seed2" / name
+    path = smoke_study / "results/smoke/runs/gn/seed2" / name
     with kept(path):
         path.unlink()
         jobs = planned(smoke_study)
@@ -168,7 +168,7 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
 
 
 def test_evaluate_refuses_another_seeds_model(smoke_study: Path, tmp_path: Path) -> None:
-    runs = smoke_study / "results/runs"
+    runs = smoke_study / "results/smoke/runs"
     done = evaluate(smoke_study, runs / "bn/seed1/settings.json", runs / "bn/seed2/model.pt", tmp_path)
     message = one_line_error(done)
     assert f"{runs}/bn/seed2/model.pt was trained with other settings than {runs}/bn/seed1/settings.json" in message
@@ -176,7 +176,7 @@ def test_evaluate_refuses_another_seeds_model(smoke_study: Path, tmp_path: Path)
 
 
 def test_evaluate_names_a_truncated_model(smoke_study: Path, tmp_path: Path) -> None:
-    runs = smoke_study / "results/runs"
+    runs = smoke_study / "results/smoke/runs"
     model = tmp_path / "model.pt"
     model.write_bytes((runs / "ln/seed1/model.pt").read_bytes()[:3000])
     out = tmp_path / "out"
@@ -186,7 +186,7 @@ def test_evaluate_names_a_truncated_model(smoke_study: Path, tmp_path: Path) -> 
 
 
 def test_the_traceback_is_kept_for_developers_who_ask(smoke_study: Path, tmp_path: Path) -> None:
-    runs = smoke_study / "results/runs"
+    runs = smoke_study / "results/smoke/runs"
     settings = tmp_path / "settings.json"
     settings.write_text((runs / "in/seed1/settings.json").read_text()[:-5])
     env = {**os.environ, DEBUG_VARIABLE: "1"}
@@ -218,7 +218,7 @@ def test_a_script_names_a_bad_number_before_it_starts(tmp_path: Path, args: list
 def test_an_unwritable_output_is_one_line(smoke_study: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a folder must be")
-    settings = json.loads((smoke_study / "results/runs/bn/seed1/settings.json").read_text())
+    settings = json.loads((smoke_study / "results/smoke/runs/bn/seed1/settings.json").read_text())
     settings.pop("digest")
     done = script("write_settings.py", "--settings", json.dumps(settings), "--out", blocked / "settings.json")
     assert f"{blocked}" in one_line_error(done)
@@ -228,7 +228,7 @@ def test_an_unwritable_output_is_one_line(smoke_study: Path, tmp_path: Path) -> 
 def test_a_model_file_records_its_settings(smoke_study: Path) -> None:
     import torch
 
-    run = smoke_study / "results/runs/gn/seed1"
+    run = smoke_study / "results/smoke/runs/gn/seed1"
     saved = torch.load(run / "model.pt", weights_only=True)
     recorded = json.loads((run / "settings.json").read_text())["digest"]
     assert saved["settings_digest"] == recorded

@@ -78,9 +78,11 @@ def test_outputs_are_byte_identical_to_a_local_run(
     through_slurm: tuple[Path, str, float], small_study_run: Path
 ) -> None:
     study, local = through_slurm[0], small_study_run
-    files = sorted(p.relative_to(local) for p in (local / "results" / "runs").rglob("*") if p.is_file())
+    files = sorted(p.relative_to(local) for p in (local / "results" / "smoke" / "runs").rglob("*") if p.is_file())
     assert len(files) == 2 * 8 + 1  # bn and gn, seed 1; bn's PreciseBN statistics
-    batch = sorted(p.relative_to(local) for p in (local / "results" / "batch_study" / "runs").rglob("*") if p.is_file())
+    batch = sorted(
+        p.relative_to(local) for p in (local / "results" / "smoke" / "batch_study" / "runs").rglob("*") if p.is_file()
+    )
     # settings, model, history, job, predictions and metrics of bn at batch 4 and 64, seeds 1 and 2
     assert len(batch) == 4 * 6
     for relative in files + batch:
@@ -91,7 +93,7 @@ def test_outputs_are_byte_identical_to_a_local_run(
             assert first == second, relative
     # Every table too, bytes for bytes where no timing enters it.
     for folder in ("tables", "batch_study"):
-        for table in sorted((local / "results" / folder).glob("*.csv")):
+        for table in sorted((local / "results" / "smoke" / folder).glob("*.csv")):
             first, second = pd.read_csv(study / table.relative_to(local)), pd.read_csv(table)
             timing = [column for column in first.columns if "seconds" in column]
             pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing))
@@ -104,5 +106,5 @@ def test_a_failing_job_fails_the_run_instead_of_hanging(background: BackgroundSt
     code, output, seconds = background.result("failing job", timeout=600)
     assert code != 0
     assert "Error in rule evaluate" in output and "SLURM jobid" in output
-    assert "results/runs/gn/seed1/model.pt" in output
+    assert "results/smoke/runs/gn/seed1/model.pt" in output
     print(f"\nthe run with a broken model failed after {seconds:.0f} s")

@@ -41,14 +41,14 @@ RUN_FILES = [
 def test_every_run_has_every_file(smoke_study: Path) -> None:
     for variant in VARIANTS:
         for seed in SMOKE["seeds"]:
-            run = smoke_study / "results" / "runs" / variant / f"seed{seed}"
+            run = smoke_study / "results" / "smoke" / "runs" / variant / f"seed{seed}"
             missing = [name for name in RUN_FILES if not (run / name).is_file()]
             assert not missing, f"{run}: missing {missing}"
             # PreciseBN's statistics for the robustness study: a run with BatchNorm only.
             assert (run / "precise_bn.json").is_file() == (NORMS[variant] == "batch")
             assert not (run / "checkpoint.pt").exists()
-            assert (smoke_study / "results" / "logs" / "train" / variant / f"seed{seed}.log").is_file()
-            assert (smoke_study / "results" / "benchmarks" / "train" / variant / f"seed{seed}.tsv").is_file()
+            assert (smoke_study / "results" / "smoke" / "logs" / "train" / variant / f"seed{seed}.log").is_file()
+            assert (smoke_study / "results" / "smoke" / "benchmarks" / "train" / variant / f"seed{seed}.tsv").is_file()
 
 
 BATCH = SMOKE["batch_study"]
@@ -58,7 +58,7 @@ BATCH_RUN_FILES = ["model.pt", "history.csv", "settings.json", "job.json", "pred
 def batch_runs(study: Path, variant_sizes: dict[str, list[int]], seeds: list[int]) -> list[Path]:
     """The run folders of a batch study: each variant at its sizes, each seed."""
     return [
-        study / "results" / "batch_study" / "runs" / variant / f"batch{size}" / f"seed{seed}"
+        study / "results" / "smoke" / "batch_study" / "runs" / variant / f"batch{size}" / f"seed{seed}"
         for variant, sizes in variant_sizes.items()
         for size in sizes
         for seed in seeds
@@ -73,8 +73,8 @@ def test_the_batch_study_has_every_run_and_a_tidy_table(smoke_study: Path) -> No
     for run in batch_runs(smoke_study, SMOKE_CELLS, BATCH["seeds"]):
         missing = [name for name in BATCH_RUN_FILES if not (run / name).is_file()]
         assert not missing, f"{run}: missing {missing}"
-    assert not list((smoke_study / "results" / "batch_study").rglob("checkpoint.pt"))
-    runs = pd.read_csv(smoke_study / "results" / "batch_study" / "runs.csv")
+    assert not list((smoke_study / "results" / "smoke" / "batch_study").rglob("checkpoint.pt"))
+    runs = pd.read_csv(smoke_study / "results" / "smoke" / "batch_study" / "runs.csv")
     assert len(runs) == (3 + 1) * 2  # bn at 4, 16, 64 and gn at 64, x seeds 1, 2
     assert {"variant", "batch_size", "seed", "test_acc", "test_err", "precise_err", "test_loss"} <= set(runs.columns)
     assert sorted(set(runs["batch_size"])) == BATCH["batch_sizes"] and sorted(set(runs["seed"])) == BATCH["seeds"]
@@ -86,9 +86,9 @@ def test_the_batch_study_has_every_run_and_a_tidy_table(smoke_study: Path) -> No
     assert bn.loc[(4, 1), "ghost"] == 4 and bn.loc[(64, 1), "ghost"] == 0
     gn = runs[runs["variant"] == "gn"]
     assert (gn["precise_err"] == gn["test_err"]).all()  # nothing to recompute without batch statistics
-    summary = pd.read_csv(smoke_study / "results" / "batch_study" / "summary.csv")
+    summary = pd.read_csv(smoke_study / "results" / "smoke" / "batch_study" / "summary.csv")
     assert len(summary) == 4 and (summary["n_seeds"] == 2).all()
-    gate = pd.read_csv(smoke_study / "results" / "batch_study" / "gate.csv")
+    gate = pd.read_csv(smoke_study / "results" / "smoke" / "batch_study" / "gate.csv")
     assert list(gate["variant"]) == ["bn", "gn"] and gate["trained"].all()  # the smoke study opens its gate
 
 
@@ -105,14 +105,14 @@ def test_the_ghost_batch_study_trains_each_run_alone_and_scores_batch_norm_twice
         assert ("precise_bn" in metrics) == (settings.variant.norm == "batch"), run
         if "precise_bn" in metrics:
             assert metrics["precise_bn"]["images"] == BATCH["precise_bn_images"]
-    root = smoke_study / "results"
+    root = smoke_study / "results" / "smoke"
     assert (root / "logs" / "batch_study" / "evaluate" / "bn" / "batch4" / "seed2.log").is_file()
     assert (root / "logs" / "batch_study" / "train" / "gn" / "batch64" / "seed1.log").is_file()
 
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:
     for variant in VARIANTS:
-        run = smoke_study / "results" / "runs" / variant / "seed1"
+        run = smoke_study / "results" / "smoke" / "runs" / variant / "seed1"
         settings = RunSettings.read(run / "settings.json")
         assert settings.variant.name == variant and settings.seed == 1
         assert settings.variant.norm == yaml.safe_load((REPO / "config.yaml").read_text())["variants"][variant]["norm"]
@@ -121,12 +121,12 @@ def test_runs_carry_their_settings(smoke_study: Path) -> None:
             settings.data.synthetic is not None and settings.data.synthetic.seed == SMOKE["data"]["synthetic"]["seed"]
         )
         assert json.loads((run / "job.json").read_text())["params"] == 7652
-        history = pd.read_csv(smoke_study / "results" / "runs" / variant / "seed1" / "history.csv")
+        history = pd.read_csv(smoke_study / "results" / "smoke" / "runs" / variant / "seed1" / "history.csv")
         assert len(history) == SMOKE["train"]["epochs"]
 
 
 def test_l1_variant_differs_from_plain_batch_norm(smoke_study: Path) -> None:
-    runs = smoke_study / "results" / "runs"
+    runs = smoke_study / "results" / "smoke" / "runs"
     assert (runs / "bn" / "seed1" / "predictions.csv").read_bytes() != (
         runs / "bn_l1" / "seed1" / "predictions.csv"
     ).read_bytes()
@@ -168,14 +168,16 @@ def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, smal
     jobs and processes, and the files they write.
     """
     shared = sorted(
-        p.relative_to(small_study_run) for p in (small_study_run / "results" / "runs").rglob("*") if p.is_file()
+        p.relative_to(small_study_run)
+        for p in (small_study_run / "results" / "smoke" / "runs").rglob("*")
+        if p.is_file()
     )
     assert len(shared) == 2 * len(RUN_FILES) + 1  # bn and gn, seed 1; bn's PreciseBN statistics
     for relative in shared:
         same_content(smoke_study / relative, small_study_run / relative)
     # The small study's batch study is the SGD-batch design: bn at batch 4, its two seeds packed into one job, and at
     # 64, a job per seed.
-    small = small_study_run / "results"
+    small = small_study_run / "results" / "smoke"
     for run in batch_runs(small_study_run, {"bn": [4, 64]}, [1, 2]):
         size, seed = int(run.parent.name.removeprefix("batch")), int(run.name.removeprefix("seed"))
         job = json.loads((run / "job.json").read_text())
@@ -186,8 +188,8 @@ def test_second_study_from_scratch_gives_identical_files(smoke_study: Path, smal
     packs = sorted(p.name for p in (small / "benchmarks" / "batch_study" / "train" / "bn").glob("*.tsv"))
     assert packs == ["batch4.tsv"]  # one job for the pack; batch 64 has one per seed
     for table, keys in (("tables/runs.csv", ["variant", "seed"]),):
-        again = without_timing(small_study_run / "results" / table, keys)
-        first = without_timing(smoke_study / "results" / table, keys).loc[again.index]
+        again = without_timing(small_study_run / "results" / "smoke" / table, keys)
+        first = without_timing(smoke_study / "results" / "smoke" / table, keys).loc[again.index]
         # A column whose shared rows are whole numbers reads as int in one table and float in the other.
         pd.testing.assert_frame_equal(first, again, check_dtype=False, check_exact=True)
 
@@ -210,7 +212,7 @@ def test_no_output_holds_nan(smoke_study: Path) -> None:
 
 def test_one_seed_gives_no_nan_either(small_study_run: Path) -> None:
     """One seed has no spread: the tables say so with an empty cell or a dash, never NaN."""
-    tables = small_study_run / "results" / "tables"
+    tables = small_study_run / "results" / "smoke" / "tables"
     assert pd.read_csv(tables / "runs.csv")["seed"].unique().tolist() == [1]
     for table in ("summary.csv", "summary.md", "summary.html", "comparisons.csv"):
         text = (tables / table).read_text()
@@ -229,7 +231,7 @@ class ResumedRun:
 
 
 RESUME_OVERRIDES = "seeds: [1]\ntrain: {epochs: 3}\n"
-RESUME_TARGET = "results/runs/bn/seed1/predictions.csv"
+RESUME_TARGET = "results/smoke/runs/bn/seed1/predictions.csv"
 
 
 @background_study
@@ -241,14 +243,14 @@ def resumed_on_other_data(runs: BackgroundRuns, folder: Path) -> ResumedRun:
     background_snakemake(
         runs,
         study,
-        "results/runs/bn/seed1/settings.json",
+        "results/smoke/runs/bn/seed1/settings.json",
         "results/data/synthetic/raw/provenance.json",
         "--cores",
         "1",
         *args,
     )
     raw = study / "results" / "data" / "synthetic" / "raw"
-    run = study / "results" / "runs" / "bn" / "seed1"
+    run = study / "results" / "smoke" / "runs" / "bn" / "seed1"
     code, _ = runs.run(
         [sys.executable, "workflow/scripts/train.py", "--settings", str(run / "settings.json"), "--data",
          *(str(raw / name) for name in RAW_FILES),
@@ -270,7 +272,7 @@ def test_an_interrupted_run_resumed_on_other_data_equals_a_clean_run(resumed_on_
     """Kill a train job after its first epoch, change the dataset, rerun: the result is a clean run's."""
     run = resumed_on_other_data
     assert run.cut_exit_code == 1 and run.checkpoint_left
-    assert "starting afresh" in (run.resumed / "results" / "logs" / "train" / "bn" / "seed1.log").read_text()
+    assert "starting afresh" in (run.resumed / "results" / "smoke" / "logs" / "train" / "bn" / "seed1.log").read_text()
     assert (run.resumed / RESUME_TARGET).read_bytes() == (run.clean / RESUME_TARGET).read_bytes()
 
 
@@ -283,7 +285,7 @@ def test_nothing_to_do_after_a_complete_study(smoke_study: Path) -> None:
 def test_an_edited_data_file_is_refused_before_any_job_and_nothing_is_deleted(smoke_study: Path, name: str) -> None:
     path = smoke_study / "results" / "data" / "synthetic" / "raw" / name
     before, stat = path.read_bytes(), path.stat()
-    outputs = sorted((smoke_study / "results" / "runs").rglob("*"))
+    outputs = sorted((smoke_study / "results" / "smoke" / "runs").rglob("*"))
     edited = bytearray(before)
     edited[-1] = (edited[-1] + 1) % 10
     path.write_bytes(bytes(edited))
@@ -295,4 +297,4 @@ def test_an_edited_data_file_is_refused_before_any_job_and_nothing_is_deleted(sm
     assert done.returncode != 0
     assert f"{path.relative_to(smoke_study)}: SHA-256" in done.stderr + done.stdout
     assert "has been changed since" in done.stderr + done.stdout
-    assert sorted((smoke_study / "results" / "runs").rglob("*")) == outputs
+    assert sorted((smoke_study / "results" / "smoke" / "runs").rglob("*")) == outputs

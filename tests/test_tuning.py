@@ -278,7 +278,7 @@ def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tuned_wit
     study, configs = tuned_without_test_files, SMALL_TUNE_ARGS
     raw = study / "results" / "data" / "synthetic" / "raw"
     assert sorted(path.name for path in raw.iterdir()) == sorted([TRAIN_IMAGES, TRAIN_LABELS, "provenance.json"])
-    tuning = study / "results" / "tuning"
+    tuning = study / "results" / "smoke" / "tuning"
     summary = pd.read_csv(tuning / "summary.csv")
     assert sorted(zip(summary["variant"], summary["point"], strict=True)) == [
         ("bn", "max_lr=0.05,dropout=0.0"),

@@ -37,8 +37,8 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
     # 10 runs of the study and 8 of its batch study.
     assert "are present and up to date, and the models, job records and metrics of its 18 runs" in done.stdout
     before = result_files(smoke_study)
-    run, other = smoke_study / "results/runs/gn/seed2", smoke_study / "results/runs/gn/seed1"
-    table = smoke_study / "results/tables/comparisons.csv"  # read by the report alone
+    run, other = smoke_study / "results/smoke/runs/gn/seed2", smoke_study / "results/smoke/runs/gn/seed1"
+    table = smoke_study / "results/smoke/tables/comparisons.csv"  # read by the report alone
     with kept(table):
         table.write_text(table.read_text() + "\n")  # a table changed after the report was built from it
         done = verify(smoke_study, *SMOKE)
@@ -60,11 +60,11 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml --forcerun"
         " results/runs/gn/seed2/model.pt" in done.stdout
     )
-    bn = smoke_study / "results/runs/bn/seed2"
+    bn = smoke_study / "results/smoke/runs/bn/seed2"
     with kept(bn / "precise_bn.json"):
         # Another seed's PreciseBN statistics in this run's place, as old as the original.
         stat = (bn / "precise_bn.json").stat()
-        shutil.copyfile(smoke_study / "results/runs/bn/seed1/precise_bn.json", bn / "precise_bn.json")
+        shutil.copyfile(smoke_study / "results/smoke/runs/bn/seed1/precise_bn.json", bn / "precise_bn.json")
         os.utime(bn / "precise_bn.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -74,7 +74,7 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
 
 
 def test_verify_names_what_snakemake_refuses(smoke_study: Path) -> None:
-    settings = smoke_study / "results/runs/bn/seed1/settings.json"
+    settings = smoke_study / "results/smoke/runs/bn/seed1/settings.json"
     with kept(settings):
         data = json.loads(settings.read_text())
         data["variant"]["norm"] = "instance"
@@ -82,4 +82,4 @@ def test_verify_names_what_snakemake_refuses(smoke_study: Path) -> None:
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 2
     assert done.stderr.startswith("error: snakemake refused the study as it stands")
-    assert "results/runs/bn/seed1/settings.json was edited after it was written: variant.norm" in done.stderr
+    assert "results/smoke/runs/bn/seed1/settings.json was edited after it was written: variant.norm" in done.stderr

@@ -40,7 +40,7 @@ def test_smoke_config_builds_the_synthetic_data(workflow_copy: Path) -> None:
     assert arrays["train-images-idx3-ubyte"].shape == (1000, 28, 28)
     assert arrays["t10k-images-idx3-ubyte"].shape == (300, 28, 28)
     assert json.loads((raw / "provenance.json").read_text())["source"] == "synthetic"
-    assert (workflow_copy / "results" / "logs" / "make_synthetic.log").exists()
+    assert (workflow_copy / "results" / "data" / "logs" / "make_synthetic.log").exists()
     # A second run finds nothing to do.
     again = snakemake(workflow_copy, *targets, "-n", "--configfile", "tests/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -160,7 +160,7 @@ def package_imports(path: Path, seen: set[str] | None = None) -> set[str]:
 def test_every_job_lists_the_package_modules_its_script_imports(workflow_copy: Path) -> None:
     # Snakemake 9 does not see a script's imports: a module missing from the inputs is an edit that reruns nothing.
     checked = set()
-    for rule, block in planned_jobs(workflow_copy, "all", "tune", "report/site", "corrupted_sets"):
+    for rule, block in planned_jobs(workflow_copy, "all", "tune", "publish", "corrupted_sets"):
         if rule in checked:  # every job of a rule lists the same script and modules
             continue
         inputs = re.search(r"input: (.*)", block).group(1).split(", ")

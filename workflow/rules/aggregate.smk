@@ -5,47 +5,56 @@ rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
         modules=package_modules(
-            "analysis", "atomic", "runs", "stats", "tables", *SETTINGS_MODULES
+            "analysis",
+            "atomic",
+            "provenance",
+            "runs",
+            "stats",
+            "tables",
+            *SETTINGS_MODULES,
         ),
         settings=run_files("settings.json"),
         metrics=run_files("metrics.json"),
         histories=run_files("history.csv"),
         predictions=run_files("predictions.csv"),
+        jobs=run_files("job.json"),
     output:
         summary=report(
-            "results/tables/summary.csv",
+            "<results>/tables/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "summary", "format": "CSV"},
         ),
-        summary_md="results/tables/summary.md",
+        summary_md="<results>/tables/summary.md",
         summary_html=report(
-            "results/tables/summary.html",
+            "<results>/tables/summary.html",
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "summary", "format": "HTML"},
         ),
-        runs="results/tables/runs.csv",
-        epochs="results/tables/epochs.csv",
+        runs="<results>/tables/runs.csv",
+        epochs="<results>/tables/epochs.csv",
         comparisons=report(
-            "results/tables/comparisons.csv",
+            "<results>/tables/comparisons.csv",
             caption="../report/comparisons.rst",
             category="Tables",
             labels={"table": "every pair (exploratory)", "format": "CSV"},
         ),
-        per_class="results/tables/per_class.csv",
-        confusion="results/tables/confusion.csv",
+        per_class="<results>/tables/per_class.csv",
+        confusion="<results>/tables/confusion.csv",
         family=report(
-            "results/tables/family.csv",
+            "<results>/tables/family.csv",
             caption="../report/family.rst",
             category="Tables",
             labels={"table": "declared family", "format": "CSV"},
         ),
-        analysis="results/tables/analysis.json",
+        analysis="<results>/tables/analysis.json",
+        # Where the tables were written and the runs trained: what make compare diffs.
+        environment="<results>/environment.json",
     log:
-        "results/logs/aggregate.log",
+        "<results>/logs/aggregate.log",
     benchmark:
-        "results/benchmarks/aggregate.tsv"
+        "<results>/benchmarks/aggregate.tsv"
     conda:
         ENV
     threads: 1
@@ -56,12 +65,12 @@ rule aggregate:
         plan=ANALYSIS_PLAN,
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics}"
-        " --histories {input.histories} --predictions {input.predictions} --analysis-plan {params.plan:q}"
+        " --histories {input.histories} --predictions {input.predictions} --jobs {input.jobs} --analysis-plan {params.plan:q}"
         " --family {output.family} --analysis {output.analysis}"
         " --summary {output.summary} --summary-md {output.summary_md}"
         " --summary-html {output.summary_html} --runs {output.runs} --epochs {output.epochs}"
         " --comparisons {output.comparisons} --per-class {output.per_class}"
-        " --confusion {output.confusion} > {log} 2>&1"
+        " --confusion {output.confusion} --environment {output.environment} > {log} 2>&1"
 
 
 rule model_summary:
@@ -71,12 +80,12 @@ rule model_summary:
             "architecture", "atomic", "model", "norms", *SETTINGS_MODULES
         ),
     output:
-        summary="results/tables/model_summary.csv",
-        receptive_field="results/tables/receptive_field.csv",
+        summary="<results>/tables/model_summary.csv",
+        receptive_field="<results>/tables/receptive_field.csv",
     log:
-        "results/logs/model_summary.log",
+        "<results>/logs/model_summary.log",
     benchmark:
-        "results/benchmarks/model_summary.tsv"
+        "<results>/benchmarks/model_summary.tsv"
     conda:
         ENV
     threads: 1

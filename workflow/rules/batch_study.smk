@@ -15,9 +15,9 @@ use rule run_settings as batch_settings with:
     output:
         settings=f"{BATCH_RUN}/settings.json",
     log:
-        "results/logs/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.log",
+        "<results>/logs/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.tsv"
+        "<results>/benchmarks/batch_study/settings/{variant}/batch{batch_size}/seed{seed}.tsv"
     # Above the batch study's training jobs, which wait for it (run_settings says why).
     priority: 2
     params:
@@ -35,7 +35,7 @@ use rule train as batch_train_packed with:
         history=pack_files("history.csv"),
         job=pack_files("job.json"),
     log:
-        "results/logs/batch_study/train/{variant}/batch{batch_size}.log",
+        "<results>/logs/batch_study/train/{variant}/batch{batch_size}.log",
     benchmark:
         BATCH_PACK_BENCHMARK
     wildcard_constraints:
@@ -59,7 +59,7 @@ use rule train as batch_train with:
         history=f"{BATCH_RUN}/history.csv",
         job=f"{BATCH_RUN}/job.json",
     log:
-        "results/logs/batch_study/train/{variant}/batch{batch_size}/seed{seed}.log",
+        "<results>/logs/batch_study/train/{variant}/batch{batch_size}/seed{seed}.log",
     benchmark:
         BATCH_BENCHMARK
     wildcard_constraints:
@@ -83,9 +83,9 @@ use rule evaluate as batch_evaluate with:
         predictions=f"{BATCH_RUN}/predictions.csv",
         metrics=f"{BATCH_RUN}/metrics.json",
     log:
-        "results/logs/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.log",
+        "<results>/logs/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.tsv"
+        "<results>/benchmarks/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.tsv"
     params:
         # Each batch norm scored twice: with its running averages, and with PreciseBN's statistics.
         precise_bn=config["batch_study"]["precise_bn_images"],
@@ -107,7 +107,7 @@ rule batch_summary:
         histories=batch_files("history"),
         jobs=batch_files("job"),
         metrics=batch_files("metrics"),
-        main_summary="results/tables/summary.csv",
+        main_summary="<results>/tables/summary.csv",
     output:
         runs=BATCH_OUTPUTS["runs"],
         summary=report(
@@ -121,9 +121,9 @@ rule batch_summary:
         changes=BATCH_OUTPUTS["changes"],
         gate=BATCH_OUTPUTS["gate"],
     log:
-        "results/logs/batch_study/summary.log",
+        "<results>/logs/batch_study/summary.log",
     benchmark:
-        "results/benchmarks/batch_study/summary.tsv"
+        "<results>/benchmarks/batch_study/summary.tsv"
     conda:
         ENV
     threads: 1
@@ -156,9 +156,9 @@ rule plot_batch_study:
         ),
         svg=BATCH_OUTPUTS["figure_svg"],
     log:
-        "results/logs/batch_study/plot.log",
+        "<results>/logs/batch_study/plot.log",
     benchmark:
-        "results/benchmarks/batch_study/plot.tsv"
+        "<results>/benchmarks/batch_study/plot.tsv"
     conda:
         ENV
     threads: 1

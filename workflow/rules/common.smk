@@ -38,6 +38,7 @@ from normstudy.settings import (
     steps_per_epoch,
 )
 from normstudy.config_sources import load_yaml, merge_sources
+from normstudy.studies import study_folders
 from normstudy.validation import validate_config
 
 
@@ -69,6 +70,17 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
 config.update(VALIDATED)
+
+
+# Rules write `<results>/...` and `<report>/...`: this study's folders, results/<study>/ and report/<study>/.
+pathvars:
+    **study_folders(config["study"]),
+
+
+def in_study(path):
+    """`path` with <results> and <report> made this study's folders, for a path used as data (a manifest, a check of
+    existing files) rather than as a rule's input or output, where Snakemake does it."""
+    return workflow.pathvars.apply(path)
 
 
 SCRIPTS = "workflow/scripts"
@@ -133,10 +145,10 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-RUN = "results/runs/{variant}/seed{seed}"
+RUN = in_study("<results>/runs/{variant}/seed{seed}")
 # The rules that train, the last three derived from the first; their jobs are what a plan counts.
 TRAINING_RULES = ("train", "tuning_train", "batch_train", "batch_train_packed")
-TRAIN_BENCHMARK = "results/benchmarks/train/{variant}/seed{seed}.tsv"
+TRAIN_BENCHMARK = in_study("<results>/benchmarks/train/{variant}/seed{seed}.tsv")
 # The declared analysis for the tables that test claims; its `decisions` are the report's, not the tables'.
 ANALYSIS_PLAN = json.dumps(
     {k: v for k, v in config["analysis"].items() if k != "decisions"}
@@ -192,11 +204,11 @@ RUN_FILES = (
 def all_targets():
     """Everything the default target builds for the configured study."""
     return [
-        "report/index.html",
+        "<report>/index.html",
         REPORT_METADATA,
-        "results/tables/summary.md",
-        "results/tables/summary.html",
-        *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+        "<results>/tables/summary.md",
+        "<results>/tables/summary.html",
+        *expand("<results>/figures/{name}.svg", name=REPORT_FIGURES),
         # Every run file, not only the last of each chain: Snakemake rebuilds a missing intermediate only when
         # something needs it, so a deleted settings.json or metrics.json would otherwise go unnoticed.
         *(run_file for name in RUN_FILES for run_file in run_files(name)),

@@ -1,4 +1,5 @@
-# Stage 1: the dataset, in torchvision's MNIST layout (torchvision.datasets.MNIST("results/data") reads it).
+# Stage 1: the dataset, in torchvision's MNIST layout (torchvision.datasets.MNIST("results/data") reads it), shared
+# by every study (its logs in results/data/ too).
 
 
 rule download_mnist:
@@ -10,9 +11,9 @@ rule download_mnist:
     output:
         **raw_paths("mnist"),
     log:
-        "results/logs/download_mnist.log",
+        "results/data/logs/download_mnist.log",
     benchmark:
-        "results/benchmarks/download_mnist.tsv"
+        "results/data/benchmarks/download_mnist.tsv"
     conda:
         ENV
     threads: 1
@@ -37,9 +38,9 @@ rule make_synthetic:
     output:
         **raw_paths("synthetic"),
     log:
-        "results/logs/make_synthetic.log",
+        "results/data/logs/make_synthetic.log",
     benchmark:
-        "results/benchmarks/make_synthetic.tsv"
+        "results/data/benchmarks/make_synthetic.tsv"
     conda:
         ENV
     threads: 1

@@ -13,9 +13,9 @@ rule evaluate:
         predictions=f"{RUN}/predictions.csv",
         metrics=f"{RUN}/metrics.json",
     log:
-        "results/logs/evaluate/{variant}/seed{seed}.log",
+        "<results>/logs/evaluate/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate/{variant}/seed{seed}.tsv"
+        "<results>/benchmarks/evaluate/{variant}/seed{seed}.tsv"
     conda:
         ENV
     threads: 1
@@ -49,9 +49,9 @@ rule misclassified:
             labels={"variant": "{variant}", "seed": "{seed}"},
         ),
     log:
-        "results/logs/misclassified/{variant}/seed{seed}.log",
+        "<results>/logs/misclassified/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/misclassified/{variant}/seed{seed}.tsv"
+        "<results>/benchmarks/misclassified/{variant}/seed{seed}.tsv"
     conda:
         ENV
     threads: 1

@@ -5,33 +5,33 @@ rule plot_curves:
     input:
         script=f"{SCRIPTS}/plot_curves.py",
         modules=package_modules("atomic", "plots"),
-        epochs="results/tables/epochs.csv",
+        epochs="<results>/tables/epochs.csv",
     output:
         test_loss=report(
-            "results/figures/test_loss.png",
+            "<results>/figures/test_loss.png",
             caption="../report/test_loss.rst",
             category="Curves",
             labels={"figure": "test loss"},
         ),
         test_accuracy=report(
-            "results/figures/test_accuracy.png",
+            "<results>/figures/test_accuracy.png",
             caption="../report/test_accuracy.rst",
             category="Curves",
             labels={"figure": "test accuracy"},
         ),
         train_vs_test=report(
-            "results/figures/train_vs_test.png",
+            "<results>/figures/train_vs_test.png",
             caption="../report/train_vs_test.rst",
             category="Curves",
             labels={"figure": "train vs test"},
         ),
-        test_loss_svg="results/figures/test_loss.svg",
-        test_accuracy_svg="results/figures/test_accuracy.svg",
-        train_vs_test_svg="results/figures/train_vs_test.svg",
+        test_loss_svg="<results>/figures/test_loss.svg",
+        test_accuracy_svg="<results>/figures/test_accuracy.svg",
+        train_vs_test_svg="<results>/figures/train_vs_test.svg",
     log:
-        "results/logs/plot_curves.log",
+        "<results>/logs/plot_curves.log",
     benchmark:
-        "results/benchmarks/plot_curves.tsv"
+        "<results>/benchmarks/plot_curves.tsv"
     conda:
         ENV
     threads: 1
@@ -52,19 +52,19 @@ rule plot_final:
     input:
         script=f"{SCRIPTS}/plot_final.py",
         modules=package_modules("atomic", "plots"),
-        runs="results/tables/runs.csv",
+        runs="<results>/tables/runs.csv",
     output:
         png=report(
-            "results/figures/final_accuracy.png",
+            "<results>/figures/final_accuracy.png",
             caption="../report/final_accuracy.rst",
             category="Accuracy",
             labels={"figure": "final accuracy"},
         ),
-        svg="results/figures/final_accuracy.svg",
+        svg="<results>/figures/final_accuracy.svg",
     log:
-        "results/logs/plot_final.log",
+        "<results>/logs/plot_final.log",
     benchmark:
-        "results/benchmarks/plot_final.tsv"
+        "<results>/benchmarks/plot_final.tsv"
     conda:
         ENV
     threads: 1
@@ -82,19 +82,19 @@ rule plot_confusion:
     input:
         script=f"{SCRIPTS}/plot_confusion.py",
         modules=package_modules("atomic", "plots"),
-        confusion="results/tables/confusion.csv",
+        confusion="<results>/tables/confusion.csv",
     output:
         png=report(
-            "results/figures/confusion.png",
+            "<results>/figures/confusion.png",
             caption="../report/confusion.rst",
             category="Accuracy",
             labels={"figure": "confusion matrices"},
         ),
-        svg="results/figures/confusion.svg",
+        svg="<results>/figures/confusion.svg",
     log:
-        "results/logs/plot_confusion.log",
+        "<results>/logs/plot_confusion.log",
     benchmark:
-        "results/benchmarks/plot_confusion.tsv"
+        "<results>/benchmarks/plot_confusion.tsv"
     conda:
         ENV
     threads: 1

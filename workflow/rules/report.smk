@@ -14,9 +14,9 @@ rule describe_study:
     output:
         STUDY_FACTS,
     log:
-        "results/logs/describe_study.log",
+        "<results>/logs/describe_study.log",
     benchmark:
-        "results/benchmarks/describe_study.tsv"
+        "<results>/benchmarks/describe_study.tsv"
     conda:
         ENV
     threads: 1
@@ -38,16 +38,16 @@ rule report_metadata:
             "analysis", "findings", "provenance", "runs", "stats", *SETTINGS_MODULES
         ),
         study=STUDY_FACTS,
-        summary="results/tables/summary.csv",
-        family="results/tables/family.csv",
-        analysis="results/tables/analysis.json",
-        runs="results/tables/runs.csv",
+        summary="<results>/tables/summary.csv",
+        family="<results>/tables/family.csv",
+        analysis="<results>/tables/analysis.json",
+        runs="<results>/tables/runs.csv",
     output:
         REPORT_METADATA,
     log:
-        "results/logs/report_metadata.log",
+        "<results>/logs/report_metadata.log",
     benchmark:
-        "results/benchmarks/report_metadata.tsv"
+        "<results>/benchmarks/report_metadata.tsv"
     conda:
         ENV
     threads: 1
@@ -67,7 +67,7 @@ REPORTED_RUN_FILES = {
 }
 
 
-# The recipe search the report's method section shows: `make tune` writes results/tuning/, and `make
+# The recipe search the report's method section shows: `make tune` writes results/<study>/tuning/, and `make
 
 REPORT_ARGS = (
     "--study {input.study} --summary {input.summary} --comparisons {input.comparisons}"
@@ -89,11 +89,11 @@ rule report:
     input:
         **report_inputs(),
     output:
-        "report/index.html",
+        "<report>/index.html",
     log:
-        "results/logs/report.log",
+        "<results>/logs/report.log",
     benchmark:
-        "results/benchmarks/report.tsv"
+        "<results>/benchmarks/report.tsv"
     conda:
         ENV
     threads: 1
@@ -113,7 +113,7 @@ use rule report as publish with:
     input:
         **report_inputs(),
         svgs=[
-            *expand("results/figures/{name}.svg", name=REPORT_FIGURES),
+            *expand("<results>/figures/{name}.svg", name=REPORT_FIGURES),
             *([BATCH_OUTPUTS["figure_svg"]] if batch_study_enabled() else []),
             ROBUSTNESS_OUTPUTS["figure_svg"],
             CORRUPTED_SETS["figures"][1],
@@ -124,7 +124,7 @@ use rule report as publish with:
             if batch_study_enabled()
         ],
         tables=multiext(
-            "results/tables/",
+            "<results>/tables/",
             "summary.csv",
             "runs.csv",
             "epochs.csv",
@@ -137,10 +137,10 @@ use rule report as publish with:
         ),
         robustness_tables=ROBUSTNESS_TABLES.values(),
     output:
-        directory("report/site"),
+        directory("<report>/site"),
     log:
-        "results/logs/publish.log",
+        "<results>/logs/publish.log",
     benchmark:
-        "results/benchmarks/publish.tsv"
+        "<results>/benchmarks/publish.tsv"
     params:
         out=site_args,

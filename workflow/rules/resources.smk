@@ -1,5 +1,5 @@
 # Resources of every rule: threads, memory (mem_mb) and runtime (minutes), for SLURM and local runs alike.
-# Peak RSS measured by Snakemake's benchmark files (results/benchmarks/, full MNIST, 2-core development machine,
+# Peak RSS measured by Snakemake's benchmark files (results/<study>/benchmarks/, full MNIST, 2-core development machine,
 # one thread per job), in MB; each job's memory is that x 1.5, plus the Snakemake process that runs the job on a
 # cluster node (about 200 MB, counted as 500).
 PEAK_RSS_MB = {

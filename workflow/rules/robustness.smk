@@ -15,9 +15,9 @@ rule corrupt_test_set:
         images=f"{CORRUPTED_SET}/t10k-images-idx3-ubyte",
         record=f"{CORRUPTED_SET}/set.json",
     log:
-        "results/logs/robustness/corrupt/{corruption}/severity{severity}.log",
+        "<results>/logs/robustness/corrupt/{corruption}/severity{severity}.log",
     benchmark:
-        "results/benchmarks/robustness/corrupt/{corruption}/severity{severity}.tsv"
+        "<results>/benchmarks/robustness/corrupt/{corruption}/severity{severity}.tsv"
     conda:
         ENV
     threads: 1
@@ -46,9 +46,9 @@ rule corrupted_sets_manifest:
         png=CORRUPTED_SETS["figures"][0],
         svg=CORRUPTED_SETS["figures"][1],
     log:
-        "results/logs/robustness/manifest.log",
+        "<results>/logs/robustness/manifest.log",
     benchmark:
-        "results/benchmarks/robustness/manifest.tsv"
+        "<results>/benchmarks/robustness/manifest.tsv"
     conda:
         ENV
     threads: 1
@@ -80,9 +80,9 @@ rule precise_statistics:
     output:
         f"{RUN}/precise_bn.json",
     log:
-        "results/logs/robustness/precise/{variant}/seed{seed}.log",
+        "<results>/logs/robustness/precise/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/robustness/precise/{variant}/seed{seed}.tsv"
+        "<results>/benchmarks/robustness/precise/{variant}/seed{seed}.tsv"
     conda:
         ENV
     threads: 1
@@ -106,9 +106,9 @@ rule score_corrupted_set:
         table=f"{SCORES}/{{corruption}}/severity{{severity}}.csv",
         predictions=f"{SCORES}/{{corruption}}/severity{{severity}}.npy",
     log:
-        "results/logs/robustness/score/{corruption}/severity{severity}.log",
+        "<results>/logs/robustness/score/{corruption}/severity{severity}.log",
     benchmark:
-        "results/benchmarks/robustness/score/{corruption}/severity{severity}.tsv"
+        "<results>/benchmarks/robustness/score/{corruption}/severity{severity}.tsv"
     conda:
         ENV
     threads: 1
@@ -131,9 +131,9 @@ use rule score_corrupted_set as score_clean_set with:
         table=f"{SCORES}/clean.csv",
         predictions=f"{SCORES}/clean.npy",
     log:
-        "results/logs/robustness/score/clean.log",
+        "<results>/logs/robustness/score/clean.log",
     benchmark:
-        "results/benchmarks/robustness/score/clean.tsv"
+        "<results>/benchmarks/robustness/score/clean.tsv"
     params:
         scored_set="",
 
@@ -171,9 +171,9 @@ rule robustness_summary:
             for name, path in ROBUSTNESS_OUTPUTS.items()
         },
     log:
-        "results/logs/robustness/summary.log",
+        "<results>/logs/robustness/summary.log",
     benchmark:
-        "results/benchmarks/robustness/summary.tsv"
+        "<results>/benchmarks/robustness/summary.tsv"
     conda:
         ENV
     threads: 1

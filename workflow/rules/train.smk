@@ -9,9 +9,9 @@ rule run_settings:
     output:
         settings=f"{RUN}/settings.json",
     log:
-        "results/logs/settings/{variant}/seed{seed}.log",
+        "<results>/logs/settings/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/settings/{variant}/seed{seed}.tsv"
+        "<results>/benchmarks/settings/{variant}/seed{seed}.tsv"
     # Above every training job's: at 0, the batch study's ready jobs (priority 1) held back the last main runs'
     # settings, and with them their long training, until the end (one core idle for 8 minutes of the study).
     priority: 3
@@ -41,7 +41,7 @@ rule train:
         history=f"{RUN}/history.csv",
         job=f"{RUN}/job.json",
     log:
-        "results/logs/train/{variant}/seed{seed}.log",
+        "<results>/logs/train/{variant}/seed{seed}.log",
     benchmark:
         TRAIN_BENCHMARK
     # The study's longest jobs start first; the batch study's shorter ones then fill the cores to the end.

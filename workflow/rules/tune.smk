@@ -14,9 +14,9 @@ use rule run_settings as tuning_settings with:
     output:
         settings=f"{TUNING_RUN}/settings.json",
     log:
-        "results/logs/tuning/settings/{variant}/{point}/seed{seed}.log",
+        "<results>/logs/tuning/settings/{variant}/{point}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/tuning/settings/{variant}/{point}/seed{seed}.tsv"
+        "<results>/benchmarks/tuning/settings/{variant}/{point}/seed{seed}.tsv"
     priority: 0
     params:
         settings=tuning_settings_json,
@@ -34,9 +34,9 @@ use rule train as tuning_train with:
         history=f"{TUNING_RUN}/history.csv",
         job=f"{TUNING_RUN}/job.json",
     log:
-        "results/logs/tuning/train/{variant}/{point}/seed{seed}.log",
+        "<results>/logs/tuning/train/{variant}/{point}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/tuning/train/{variant}/{point}/seed{seed}.tsv"
+        "<results>/benchmarks/tuning/train/{variant}/{point}/seed{seed}.tsv"
     priority: 0
     params:
         checkpoint=f"{TUNING_RUN}/checkpoint.pt",
@@ -59,15 +59,15 @@ rule tuning_summary:
         histories=tuning_files("history"),
         jobs=tuning_files("job"),
     output:
-        runs_table="results/tuning/runs.csv",
-        summary="results/tuning/summary.csv",
-        summary_md="results/tuning/summary.md",
-        chosen="results/tuning/chosen.yaml",
-        search="results/tuning/search.json",
+        runs_table="<results>/tuning/runs.csv",
+        summary="<results>/tuning/summary.csv",
+        summary_md="<results>/tuning/summary.md",
+        chosen="<results>/tuning/chosen.yaml",
+        search="<results>/tuning/search.json",
     log:
-        "results/logs/tuning/summary.log",
+        "<results>/logs/tuning/summary.log",
     benchmark:
-        "results/benchmarks/tuning/summary.tsv"
+        "<results>/benchmarks/tuning/summary.tsv"
     conda:
         ENV
     threads: 1
@@ -88,14 +88,14 @@ rule plot_tuning:
     input:
         script=f"{SCRIPTS}/plot_tuning.py",
         modules=package_modules("atomic", "plots"),
-        runs="results/tuning/runs.csv",
+        runs="<results>/tuning/runs.csv",
     output:
         png=f"{TUNING_FIGURE}.png",
         svg=f"{TUNING_FIGURE}.svg",
     log:
-        "results/logs/tuning/plot.log",
+        "<results>/logs/tuning/plot.log",
     benchmark:
-        "results/benchmarks/tuning/plot.tsv"
+        "<results>/benchmarks/tuning/plot.tsv"
     conda:
         ENV
     threads: 1

@@ -26,7 +26,8 @@ from normstudy.analysis import (
     sensitivity,
 )
 from normstudy.cli import run_cli
-from normstudy.runs import read_run
+from normstudy.provenance import environment
+from normstudy.runs import read_named_json, read_run
 from normstudy.settings import RunSettings
 from normstudy.stats import compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
@@ -152,6 +153,11 @@ def main(files: dict[str, list[Path]], plan: Plan, out: dict[str, Path]) -> pd.D
     family, facts = analysed(runs, plan)
     write_csv(family, out["family"])
     atomic.write_json(out["analysis"], facts_json(facts))
+    jobs = [
+        read_named_json(path, key, settings.digest())
+        for path, (key, settings) in zip(files["jobs"], runs.settings.items(), strict=True)
+    ]
+    atomic.write_json(out["environment"], environment(jobs, Path.cwd()))
     # A single seed has no spread: shown as a dash, never as "nan".
     people = shown(summary)
     write_text(out["summary_md"], people.to_markdown(index=False, missingval="–"))
@@ -196,8 +202,9 @@ OUTPUTS = (
     "confusion",
     "family",
     "analysis",
+    "environment",
 )
-INPUTS = ("settings", "metrics", "histories", "predictions")
+INPUTS = ("settings", "metrics", "histories", "predictions", "jobs")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -89,5 +89,5 @@ def main(summary_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "results/batch_study/summary.csv", ("error_vs_batch_size",))
+    args = figure_args(__doc__, "results/default/batch_study/summary.csv", ("error_vs_batch_size",))
     run_cli(lambda: main(args.table, args.error_vs_batch_size, args.variants))

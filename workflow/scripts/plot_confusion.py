@@ -55,5 +55,5 @@ def main(confusion_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "results/tables/confusion.csv", ("confusion",))
+    args = figure_args(__doc__, "results/default/tables/confusion.csv", ("confusion",))
     run_cli(lambda: main(args.table, args.confusion, args.variants))

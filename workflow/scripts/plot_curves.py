@@ -93,5 +93,5 @@ def main(epochs_csv: Path, outputs: dict[str, list[Path]], order: list[str]) -> 
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "results/tables/epochs.csv", FIGURES)
+    args = figure_args(__doc__, "results/default/tables/epochs.csv", FIGURES)
     run_cli(lambda: main(args.table, {name: getattr(args, name) for name in FIGURES}, args.variants))

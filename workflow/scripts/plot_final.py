@@ -44,5 +44,5 @@ def main(runs_csv: Path, outputs: list[Path], order: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    args = figure_args(__doc__, "results/tables/runs.csv", ("final_accuracy",))
+    args = figure_args(__doc__, "results/default/tables/runs.csv", ("final_accuracy",))
     run_cli(lambda: main(args.table, args.final_accuracy, args.variants))

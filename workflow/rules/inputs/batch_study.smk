@@ -1,25 +1,30 @@
 # The batch-size study's paths, manifests, packing pattern and report arguments (its rules: batch_study.smk).
 
-BATCH_PACK = "results/batch_study/runs/{variant}/batch{batch_size}"
+BATCH_PACK = in_study("<results>/batch_study/runs/{variant}/batch{batch_size}")
 BATCH_RUN = f"{BATCH_PACK}/seed{{seed}}"
-BATCH_FIGURE = "results/batch_study/error_vs_batch_size"
+BATCH_FIGURE = in_study("<results>/batch_study/error_vs_batch_size")
 BATCH_OUTPUTS = {
-    "runs": "results/batch_study/runs.csv",
-    "summary": "results/batch_study/summary.csv",
-    "summary_md": "results/batch_study/summary.md",
-    "comparisons": "results/batch_study/comparisons.csv",
-    "changes": "results/batch_study/changes.csv",
-    "gate": "results/batch_study/gate.csv",
+    **{
+        name: in_study(f"<results>/batch_study/{name}.{ext}")
+        for name, ext in (
+            ("runs", "csv"),
+            ("summary", "csv"),
+            ("comparisons", "csv"),
+            ("changes", "csv"),
+            ("gate", "csv"),
+        )
+    },
+    "summary_md": in_study("<results>/batch_study/summary.md"),
     "figure": f"{BATCH_FIGURE}.png",
     "figure_svg": f"{BATCH_FIGURE}.svg",
 }
 
 
-BATCH_BENCHMARK = (
-    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}/seed{seed}.tsv"
+BATCH_BENCHMARK = in_study(
+    "<results>/benchmarks/batch_study/train/{variant}/batch{batch_size}/seed{seed}.tsv"
 )
-BATCH_PACK_BENCHMARK = (
-    "results/benchmarks/batch_study/train/{variant}/batch{batch_size}.tsv"
+BATCH_PACK_BENCHMARK = in_study(
+    "<results>/benchmarks/batch_study/train/{variant}/batch{batch_size}.tsv"
 )
 
 

@@ -13,9 +13,9 @@ def reported_config():
 
 # The config as the report shows it, with what the recipes derive from it: the report reads this file and
 # never re-derives the config.
-STUDY_FACTS = "results/study.json"
+STUDY_FACTS = in_study("<results>/study.json")
 # `snakemake --report`'s landing-page metadata (--report-metadata).
-REPORT_METADATA = "results/report_metadata.yaml"
+REPORT_METADATA = in_study("<results>/report_metadata.yaml")
 
 
 def run_manifest():
@@ -54,15 +54,17 @@ def report_inputs():
         ),
         "study": STUDY_FACTS,
         "template": "workflow/report/index.html.j2",
-        "summary": "results/tables/summary.csv",
-        "comparisons": "results/tables/comparisons.csv",
-        "per_class": "results/tables/per_class.csv",
-        "family": "results/tables/family.csv",
-        "analysis": "results/tables/analysis.json",
-        "runs_table": "results/tables/runs.csv",
-        "model_summary": "results/tables/model_summary.csv",
-        "receptive_field": "results/tables/receptive_field.csv",
-        "figures": expand("results/figures/{name}.png", name=REPORT_FIGURES),
+        # The template includes it: a change of style reruns the report.
+        "style": "workflow/report/page.css",
+        "summary": "<results>/tables/summary.csv",
+        "comparisons": "<results>/tables/comparisons.csv",
+        "per_class": "<results>/tables/per_class.csv",
+        "family": "<results>/tables/family.csv",
+        "analysis": "<results>/tables/analysis.json",
+        "runs_table": "<results>/tables/runs.csv",
+        "model_summary": "<results>/tables/model_summary.csv",
+        "receptive_field": "<results>/tables/receptive_field.csv",
+        "figures": expand("<results>/figures/{name}.png", name=REPORT_FIGURES),
         "jobs": [run["job"] for run in runs],
         "benchmarks": [run["benchmark"] for run in runs],
         "metrics": [run["metrics"] for run in runs],

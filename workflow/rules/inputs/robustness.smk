@@ -1,9 +1,11 @@
 # The corrupted test sets' paths and inputs (their rules: robustness.smk).
 
-CORRUPTED_SET = "results/robustness/sets/{corruption}/severity{severity}"
+CORRUPTED_SET = in_study("<results>/robustness/sets/{corruption}/severity{severity}")
 CORRUPTED_SETS = {
-    "manifest": "results/robustness/manifest.json",
-    "figures": expand("results/figures/corruptions.{ext}", ext=("png", "svg")),
+    "manifest": in_study("<results>/robustness/manifest.json"),
+    "figures": expand(
+        in_study("<results>/figures/corruptions.{ext}"), ext=("png", "svg")
+    ),
 }
 
 
@@ -27,16 +29,18 @@ TEST_SPLIT = data_files(("test_images", "test_labels"))
 
 
 # Every study run's scores on one set: the clean test images, or a corrupted set.
-SCORES = "results/robustness/scores"
+SCORES = in_study("<results>/robustness/scores")
 ROBUSTNESS_TABLES = {
-    name: f"results/tables/robustness_{name}.csv"
+    name: in_study(f"<results>/tables/robustness_{name}.csv")
     for name in ("cells", "errors", "family", "per_set", "adaptation", "contrast")
 }
 ROBUSTNESS_OUTPUTS = {
     **ROBUSTNESS_TABLES,
-    "findings": "results/tables/robustness.json",
-    "figure_png": "results/figures/robustness.png",
-    "figure_svg": "results/figures/robustness.svg",
+    "findings": in_study("<results>/tables/robustness.json"),
+    **{
+        f"figure_{ext}": in_study(f"<results>/figures/robustness.{ext}")
+        for ext in ("png", "svg")
+    },
 }
 
 

@@ -7,8 +7,8 @@ TUNING_RECORD = {
 }
 
 
-TUNING_RUN = "results/tuning/runs/{variant}/{point}/seed{seed}"
-TUNING_FIGURE = "results/tuning/validation_accuracy"
+TUNING_RUN = in_study("<results>/tuning/runs/{variant}/{point}/seed{seed}")
+TUNING_FIGURE = in_study("<results>/tuning/validation_accuracy")
 
 
 def tuning_settings_json(wildcards):

@@ -103,6 +103,24 @@ def read_job(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def environment(jobs: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
+    """Where a study's tables were written and its runs trained: the checkout, Python, packages, CPU and OS of this
+    process, and every value the training jobs recorded of torch, Python, device and threads."""
+    git = git_state(folder)
+    recorded = {
+        key: sorted({str(job[key]) for job in jobs}) for key in ("torch", "python", "device", "device_name", "threads")
+    }
+    return {
+        "commit": git.commit,
+        "dirty": git.dirty,
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "cpu": cpu_name(),
+        "os": f"{platform.system()} {platform.machine()}",
+        "jobs": recorded,
+    }
+
+
 def wall_time(jobs: list[dict[str, Any]]) -> float:
     """Seconds from the first training job's start to the last one's end."""
     started = min(dt.datetime.fromisoformat(j["started"]) for j in jobs)

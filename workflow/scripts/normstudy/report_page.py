@@ -115,12 +115,12 @@ def reproduce(config: dict[str, Any], git: provenance.GitState, config_name: str
     }
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """A nested mapping as dotted key -> value."""
     flat = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flat_keys(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -132,7 +132,7 @@ def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any
     for name in names:
         settings = config["variants"][name]
         groups = settings.get("groups")
-        own = _flat(settings.get("train", {}))
+        own = flat_keys(settings.get("train", {}))
         rows.append(
             {
                 "name": name,

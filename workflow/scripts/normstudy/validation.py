@@ -29,6 +29,7 @@ from normstudy.recipes import (
     variant_recipe,
 )
 from normstudy.settings import MAX_QUOTED, ConfigError, short, steps_per_epoch, strict_integer
+from normstudy.studies import study_name_problem
 
 __all__ = ["ConfigError", "load_schema", "validate_config"]
 
@@ -150,6 +151,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         )
     if rule == "pattern" and "propertyNames" in error.schema_path:
         return f"'{_key(path)}': key {short(value)} does not match {expected}, so it is not allowed here"
+    if path == ["study"] and rule in ("pattern", "not"):
+        return study_name_problem(value) or f"'study': {short(value)} is not allowed"
     if rule == "type":
         wanted = expected if isinstance(expected, str) else " or ".join(expected)
         said = f"'{_key(path)}': expected {wanted}, got {type(value).__name__} {short(value)}"
@@ -220,7 +223,7 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
 
     Also gives group variants their default group count, which only applies to norm 'group'.
     """
-    problems = []
+    problems = [problem for problem in [study_name_problem(config["study"])] if problem]
     groups_ok = valid_group_counts()
     for name, variant in config["variants"].items():
         if not VARIANT_NAME.fullmatch(name):

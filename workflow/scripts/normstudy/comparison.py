@@ -1,0 +1,207 @@
+"""Two finished studies side by side (make compare): what differs in their config and environment, each shared
+variant's accuracy with a test of the difference, the runs whose predictions changed, and the one sentence that
+says whether anything moved beyond noise."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.weightstats import ttost_ind
+
+from normstudy.report_page import flat_keys
+from normstudy.stats import adjusted, compare_pair, over_seeds, paired_difference, reading
+from normstudy.studies import STUDY_FACTS_FILE
+
+ABSENT = "(absent)"
+
+
+class CompareError(ValueError):
+    """Input make compare cannot use; the message names which and why."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """One finished study's folder, as make compare reads it."""
+
+    label: str
+    folder: Path
+    config: dict[str, Any]
+    runs: pd.DataFrame  # tables/runs.csv: one row per run
+    epochs: pd.DataFrame  # tables/epochs.csv: one row per run and epoch
+    environment: dict[str, Any] | None  # environment.json; None in a study written before it was recorded
+
+    def predictions(self, variant: str, seed: int) -> pd.DataFrame:
+        """The run's per-image labels and predictions."""
+        path = self.folder / "runs" / variant / f"seed{seed}" / "predictions.csv"
+        return pd.read_csv(path, usecols=["index", "label", "prediction"])
+
+
+def load_study(folder: Path, label: str) -> Study:
+    """The study in `folder`, or CompareError naming what is missing."""
+    needed = [folder / STUDY_FACTS_FILE, folder / "tables" / "runs.csv", folder / "tables" / "epochs.csv"]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if missing:
+        raise CompareError(
+            f"{label}: {folder} holds no finished study ({', '.join(missing)} missing); "
+            "run the study first (make study, or snakemake with its --configfile)"
+        )
+    environment = folder / "environment.json"
+    return Study(
+        label=label,
+        folder=folder,
+        config=json.loads(needed[0].read_text())["config"],
+        runs=pd.read_csv(needed[1]),
+        epochs=pd.read_csv(needed[2]),
+        environment=json.loads(environment.read_text()) if environment.is_file() else None,
+    )
+
+
+def shared_variants(a: Study, b: Study) -> list[str]:
+    """The variants both studies ran, in B's order; CompareError when there is none."""
+    in_a = list(dict.fromkeys(a.runs["variant"]))
+    shared = [name for name in dict.fromkeys(b.runs["variant"]) if name in in_a]
+    if not shared:
+        raise CompareError(
+            f"{a.label} and {b.label} have no variant in common ({a.label}: {', '.join(in_a)}; "
+            f"{b.label}: {', '.join(dict.fromkeys(b.runs['variant']))}): there is nothing to compare"
+        )
+    return shared
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return json.dumps(value) if isinstance(value, bool | dict) or value is None else str(value)
+
+
+def key_diff(a: dict[str, Any], b: dict[str, Any]) -> pd.DataFrame:
+    """The dotted keys whose values differ between two nested mappings (a key one lacks shows as ABSENT)."""
+    flat_a, flat_b = flat_keys(a), flat_keys(b)
+    keys = [key for key in dict.fromkeys([*flat_a, *flat_b]) if flat_a.get(key, ABSENT) != flat_b.get(key, ABSENT)]
+    rows = [{"key": key, "a": _shown(flat_a.get(key, ABSENT)), "b": _shown(flat_b.get(key, ABSENT))} for key in keys]
+    return pd.DataFrame(rows, columns=["key", "a", "b"])
+
+
+def environment_diff(a: Study, b: Study) -> pd.DataFrame:
+    """Packages, CPU, OS, threads and devices that differ (a study without environment.json: not recorded)."""
+    unknown = {"environment": "not recorded (a study from before environment.json)"}
+    return key_diff(a.environment or unknown, b.environment or unknown)
+
+
+def _difference(acc_a: pd.Series, acc_b: pd.Series, margin: float) -> dict[str, Any]:
+    """B - A: paired by seed when both ran the same seeds (two or more), else Welch's; with TOST against margin."""
+    if len(acc_a) >= 2 and set(acc_a.index) == set(acc_b.index):
+        return {"paired": True, **paired_difference(acc_b, acc_a, margin)}
+    row = compare_pair(acc_b, acc_a)
+    tost = math.nan
+    if len(acc_a) >= 2 and len(acc_b) >= 2 and (acc_a.std() > 0 or acc_b.std() > 0):
+        tost = float(ttost_ind(acc_b.to_numpy(), acc_a.to_numpy(), -margin, margin, usevar="unequal")[0])
+    keep = ("diff_mean", "ci95_low", "ci95_high", "p_value")
+    return {"paired": False, "n": min(len(acc_a), len(acc_b)), **{k: row[k] for k in keep}, "tost_p": tost}
+
+
+def _accuracy(values: pd.Series) -> dict[str, float]:
+    """Mean accuracy over seeds with its 95 % t-interval, kept within 0-100 % (what an accuracy can be)."""
+    summary = over_seeds(values, "acc")
+    for bound in ("acc_ci95_low", "acc_ci95_high"):
+        summary[bound] = float(np.clip(summary[bound], 0.0, 100.0))
+    return summary
+
+
+def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any], changes: pd.DataFrame) -> pd.DataFrame:
+    """Per shared variant: A's and B's mean test accuracy with 95 % CIs over seeds, B - A with its test, corrected
+    over the shared variants by the analysis' correction, and the reading: identical (no prediction changed),
+    different, equivalent within +-margin, or inconclusive."""
+    rows = []
+    for name in variants:
+        acc_a = a.runs[a.runs["variant"] == name].set_index("seed")["test_acc"]
+        acc_b = b.runs[b.runs["variant"] == name].set_index("seed")["test_acc"]
+        rows.append(
+            {
+                "variant": name,
+                **{f"a_{k}": v for k, v in _accuracy(acc_a).items()},
+                **{f"b_{k}": v for k, v in _accuracy(acc_b).items()},
+                "seeds_a": len(acc_a),
+                "seeds_b": len(acc_b),
+                **_difference(acc_a, acc_b, plan["margin"]),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["p_adjusted"] = adjusted(table["p_value"].tolist(), plan["correction"])
+    table["tost_adjusted"] = adjusted(table["tost_p"].tolist(), plan["correction"])
+    changed = changes.groupby("variant")["changed"].sum(min_count=1)
+    table["predictions_changed"] = table["variant"].map(changed)
+    table["reading"] = [
+        "identical" if row.predictions_changed == 0 else reading(row.p_adjusted, row.tost_adjusted, plan["alpha"])
+        for row in table.itertuples()
+    ]
+    return table
+
+
+def prediction_changes(a: Study, b: Study, variants: list[str]) -> pd.DataFrame:
+    """Per run both studies hold (variant and seed): the test images whose predicted class differs. CompareError
+    when the two runs were scored on different test images (another dataset): nothing to pair."""
+    rows = []
+    for name in variants:
+        seeds_a = set(a.runs.loc[a.runs["variant"] == name, "seed"])
+        for seed in b.runs.loc[b.runs["variant"] == name, "seed"]:
+            if seed not in seeds_a:
+                continue
+            first, second = a.predictions(name, seed), b.predictions(name, seed)
+            if len(first) != len(second) or not np.array_equal(first["label"], second["label"]):
+                raise CompareError(
+                    f"{name} seed {seed}: {a.label} and {b.label} scored different test images "
+                    f"({len(first)} and {len(second)} rows, labels differ): their predictions cannot be paired"
+                )
+            changed = first["prediction"].to_numpy() != second["prediction"].to_numpy()
+            right_a = first["prediction"] == first["label"]
+            right_b = second["prediction"] == second["label"]
+            rows.append(
+                {
+                    "variant": name,
+                    "seed": int(seed),
+                    "images": len(first),
+                    "changed": int(changed.sum()),
+                    "fixed": int((~right_a & right_b).sum()),
+                    "broken": int((right_a & ~right_b).sum()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["variant", "seed", "images", "changed", "fixed", "broken"])
+
+
+def _moved(row: Any, margin: float) -> str:
+    change = "no change" if math.isnan(row.diff_mean) else f"{row.diff_mean:+.2f} points"
+    if not math.isnan(row.ci95_low):
+        change += f", 95 % CI {row.ci95_low:+.2f} to {row.ci95_high:+.2f}"
+    said = {"different": "different", "equivalent": f"equivalent within ±{margin:g}", "inconclusive": "inconclusive"}
+    changed = "" if math.isnan(row.predictions_changed) else f"{int(row.predictions_changed)} predictions changed; "
+    return f"{row.variant} ({changed}{change}: {said[row.reading]})"
+
+
+def verdict(table: pd.DataFrame, a: Study, b: Study, margin: float) -> str:
+    """One sentence: whether anything moved beyond noise between A and B, and what."""
+    moved = table[table["reading"] != "identical"]
+    same = table.loc[table["reading"] == "identical", "variant"].tolist()
+    if moved.empty:
+        runs = int(table[["seeds_a", "seeds_b"]].min(axis=1).sum())
+        return (
+            f"Nothing moved: the {runs} runs of the {len(table)} variants {a.label} and {b.label} share give the same "
+            "prediction on every test image."
+        )
+    beyond = moved[moved["reading"] == "different"]
+    lead = (
+        f"Moved beyond noise: {'; '.join(_moved(row, margin) for row in beyond.itertuples())}."
+        if not beyond.empty
+        else "Nothing moved beyond noise."
+    )
+    within = moved[moved["reading"] != "different"]
+    rest = f" Changed within noise: {'; '.join(_moved(row, margin) for row in within.itertuples())}." * (
+        not within.empty
+    )
+    return lead + rest + (f" Unchanged (identical predictions): {', '.join(same)}." if same else "")
