@@ -20,7 +20,7 @@ FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0}
 
 
 def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Path]:
-    """settings.json, metrics.json, predictions.csv and a two-epoch history.csv of one run."""
+    """settings.json, metrics.json, job.json, predictions.csv and a two-epoch history.csv of one run."""
     base = tiny_settings(norm=norm, seed=seed)
     settings = dataclasses.replace(base, variant=dataclasses.replace(base.variant, name=variant))
     accuracy = FINAL[(variant, seed)]
@@ -28,7 +28,8 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
     matrix = [[0] * 10 for _ in range(10)]
     for k in range(10):  # image k has label k; the first `correct` are right, the rest are called 0
         matrix[k][k if k < correct else 0] += 1
-    paths = {name: folder / name for name in ("settings.json", "metrics.json", "history.csv", "predictions.csv")}
+    names = ("settings.json", "metrics.json", "job.json", "history.csv", "predictions.csv")
+    paths = {name: folder / name for name in names}
     folder.mkdir(parents=True)
     paths["settings.json"].write_text(json.dumps(settings.file_dict()))
     metrics = {
@@ -44,6 +45,14 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
         "params": 7652,
     }
     paths["metrics.json"].write_text(json.dumps(metrics))
+    job = {
+        "variant": variant,
+        "seed": seed,
+        "settings_digest": settings.digest(),
+        "torch": "2.14.1",
+        "python": "3.11.7",
+    }
+    paths["job.json"].write_text(json.dumps({**job, "device": "cpu", "device_name": "", "threads": seed}))
     history = pd.DataFrame(
         {
             "epoch": [1, 2],
@@ -64,7 +73,7 @@ def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Pat
 
 def files(runs: list[dict[str, Path]]) -> dict[str, list[Path]]:
     """aggregate.main's inputs, a list per kind in run order."""
-    names = {"settings": "settings.json", "metrics": "metrics.json", "histories": "history.csv"}
+    names = {"settings": "settings.json", "metrics": "metrics.json", "histories": "history.csv", "jobs": "job.json"}
     return {kind: [run[name] for run in runs] for kind, name in {**names, "predictions": "predictions.csv"}.items()}
 
 
@@ -81,11 +90,25 @@ def tables(tmp_path: Path) -> dict[str, pd.DataFrame]:
     out = {name: tmp_path / "tables" / f"{name}.csv" for name in aggregate.OUTPUTS}
     out["summary_md"], out["summary_html"] = tmp_path / "tables" / "summary.md", tmp_path / "tables" / "summary.html"
     out["analysis"] = tmp_path / "tables" / "analysis.json"
+    out["environment"] = tmp_path / "environment.json"
     aggregate.main(files(runs), PLAN, out)
     return {name: pd.read_csv(path) for name, path in out.items() if path.suffix == ".csv"} | {
         "md": out["summary_md"].read_text(),
         "analysis": json.loads(out["analysis"].read_text()),
+        "environment": json.loads(out["environment"].read_text()),
     }
+
+
+def test_the_environment_records_every_value_the_jobs_hold(tables: dict) -> None:
+    environment = tables["environment"]
+    assert environment["jobs"] == {
+        "torch": ["2.14.1"],
+        "python": ["3.11.7"],
+        "device": ["cpu"],
+        "device_name": [""],
+        "threads": ["1", "2"],  # seed 1's jobs ran on one thread here, seed 2's on two
+    }
+    assert environment["packages"]["torch"].startswith("2.") and environment["cpu"] and environment["os"]
 
 
 def test_summary_by_hand(tables: dict) -> None:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
 IMAGES = 5 + 5 + 1 + 1 + 2
-TEMPLATE = REPO / "workflow" / "report" / "smoke" / "index.html.j2"
+TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
 def smoke_config() -> dict:

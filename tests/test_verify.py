@@ -43,7 +43,7 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         table.write_text(table.read_text() + "\n")  # a table changed after the report was built from it
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "verify: 1 problem\n  outdated: report/index.html  (rule report: updated input files)" in done.stdout
+    assert "verify: 1 problem\n  outdated: report/smoke/index.html  (rule report: updated input files)" in done.stdout
     assert "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml\n" in done.stdout
     with kept(run / "metrics.json"), kept(run / "model.pt"):
         (run / "metrics.json").unlink()
@@ -53,12 +53,12 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         os.utime(run / "model.pt", ns=(stat.st_atime_ns, stat.st_mtime_ns))
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "verify: 2 problems\n  missing:  results/runs/gn/seed2/metrics.json  (rule evaluate)" in done.stdout
-    assert "wrong run: results/runs/gn/seed2/model.pt was trained with other settings than" in done.stdout
+    assert "verify: 2 problems\n  missing:  results/smoke/runs/gn/seed2/metrics.json  (rule evaluate)" in done.stdout
+    assert "wrong run: results/smoke/runs/gn/seed2/model.pt was trained with other settings than" in done.stdout
     assert re.search(r"then \d+ files are made again after those \(rules .*aggregate.*\)", done.stdout)
     assert (
         "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml --forcerun"
-        " results/runs/gn/seed2/model.pt" in done.stdout
+        " results/smoke/runs/gn/seed2/model.pt" in done.stdout
     )
     bn = smoke_study / "results/smoke/runs/bn/seed2"
     with kept(bn / "precise_bn.json"):
@@ -68,8 +68,8 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         os.utime(bn / "precise_bn.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "wrong run: results/runs/bn/seed2/precise_bn.json is of bn seed 1, not bn seed 2" in done.stdout
-    assert "--forcerun results/runs/bn/seed2/precise_bn.json" in done.stdout
+    assert "wrong run: results/smoke/runs/bn/seed2/precise_bn.json is of bn seed 1, not bn seed 2" in done.stdout
+    assert "--forcerun results/smoke/runs/bn/seed2/precise_bn.json" in done.stdout
     assert result_files(smoke_study) == before
 
 

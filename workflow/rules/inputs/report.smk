@@ -50,6 +50,7 @@ def report_inputs():
             "report_robustness",
             "runs",
             "stats",
+            "studies",
             *SETTINGS_MODULES,
         ),
         "study": STUDY_FACTS,

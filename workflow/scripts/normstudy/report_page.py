@@ -23,6 +23,7 @@ from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import family_verdict, key_results, sensitivity_sentence
 from normstudy.report_robustness import RobustnessInputs, robustness_context
+from normstudy.studies import study_folders
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -311,6 +312,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     git = provenance.git_state(Path.cwd())
     return {
         "title": config["report"]["title"],
+        "results_folder": study_folders(config["study"])["results"],
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(summary["params"].iloc[0]),
         "dataset_name": "MNIST" if mnist else "synthetic digits (test data, not MNIST)",
