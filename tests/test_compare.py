@@ -36,7 +36,7 @@ def study(label: str, accuracies: dict[str, list[float]], seeds: list[int] | Non
         for name, values in accuracies.items()
         for i, value in enumerate(values)
     ]
-    return Study(label, Path(label), {}, pd.DataFrame(rows), pd.DataFrame(), None)
+    return Study(label, Path(label), {}, pd.DataFrame(rows), pd.DataFrame(), {}, True)
 
 
 def changes(counts: dict[str, int]) -> pd.DataFrame:

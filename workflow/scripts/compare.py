@@ -85,7 +85,7 @@ def curves_figure(a: Study, b: Study, variants: list[str], paths: list[Path]) ->
 
 def study_facts(study: Study, source: Source) -> dict[str, str]:
     """What the page says of one side: how it was named, its folder, commit and config digest."""
-    commit = source.commit or (study.environment or {}).get("commit", "not recorded")
+    commit = source.commit or study.environment.get("commit", "not recorded")
     return {
         "label": study.label,
         "named": source.text,
@@ -116,6 +116,7 @@ def compare(a: Study, b: Study, sources: tuple[Source, Source], out: Path) -> st
         "plan": plan,
         "config": config.to_dict("records"),
         "environment": environment.to_dict("records"),
+        "unrecorded": [study.label for study in (a, b) if not study.environment_recorded],
         "variants": table.to_dict("records"),
         "predictions": changes.to_dict("records"),
         "only": {label: names for label, names in only.items() if names},

@@ -34,7 +34,8 @@ class Study:
     config: dict[str, Any]
     runs: pd.DataFrame  # tables/runs.csv: one row per run
     epochs: pd.DataFrame  # tables/epochs.csv: one row per run and epoch
-    environment: dict[str, Any] | None  # environment.json; None in a study written before it was recorded
+    environment: dict[str, Any]  # environment.json, or in a study from before it what the job records hold
+    environment_recorded: bool  # False: packages, CPU and OS were not recorded
 
     def predictions(self, variant: str, seed: int) -> pd.DataFrame:
         """The run's per-image labels and predictions."""
@@ -51,15 +52,26 @@ def load_study(folder: Path, label: str) -> Study:
             f"{label}: {folder} holds no finished study ({', '.join(missing)} missing); "
             "run the study first (make study, or snakemake with its --configfile)"
         )
-    environment = folder / "environment.json"
+    environment, runs = folder / "environment.json", pd.read_csv(needed[1])
     return Study(
         label=label,
         folder=folder,
         config=json.loads(needed[0].read_text())["config"],
-        runs=pd.read_csv(needed[1]),
+        runs=runs,
         epochs=pd.read_csv(needed[2]),
-        environment=json.loads(environment.read_text()) if environment.is_file() else None,
+        environment=json.loads(environment.read_text()) if environment.is_file() else job_records(folder, runs),
+        environment_recorded=environment.is_file(),
     )
+
+
+def job_records(folder: Path, runs: pd.DataFrame) -> dict[str, Any]:
+    """What the runs' job.json files hold of torch, Python, device and threads, as environment.json has it."""
+    jobs = [
+        json.loads((folder / "runs" / v / f"seed{s}" / "job.json").read_text())
+        for v, s in zip(runs.variant, runs.seed, strict=True)
+    ]
+    keys = ("torch", "python", "device", "device_name", "threads")
+    return {"jobs": {key: sorted({str(job[key]) for job in jobs}) for key in keys}}
 
 
 def shared_variants(a: Study, b: Study) -> list[str]:
@@ -89,9 +101,10 @@ def key_diff(a: dict[str, Any], b: dict[str, Any]) -> pd.DataFrame:
 
 
 def environment_diff(a: Study, b: Study) -> pd.DataFrame:
-    """Packages, CPU, OS, threads and devices that differ (a study without environment.json: not recorded)."""
-    unknown = {"environment": "not recorded (a study from before environment.json)"}
-    return key_diff(a.environment or unknown, b.environment or unknown)
+    """Packages, CPU, OS, threads and devices that differ, among what both studies recorded."""
+    flat_a, flat_b = flat_keys(a.environment), flat_keys(b.environment)
+    shared = [key for key in flat_a if key in flat_b]
+    return key_diff({key: flat_a[key] for key in shared}, {key: flat_b[key] for key in shared})
 
 
 def _difference(acc_a: pd.Series, acc_b: pd.Series, margin: float) -> dict[str, Any]:
