@@ -4,17 +4,16 @@ BATCH_PACK = in_study("<results>/batch_study/runs/{variant}/batch{batch_size}")
 BATCH_RUN = f"{BATCH_PACK}/seed{{seed}}"
 BATCH_FIGURE = in_study("<results>/batch_study/error_vs_batch_size")
 BATCH_OUTPUTS = {
-    **{
-        name: in_study(f"<results>/batch_study/{name}.{ext}")
-        for name, ext in (
-            ("runs", "csv"),
-            ("summary", "csv"),
-            ("comparisons", "csv"),
-            ("changes", "csv"),
-            ("gate", "csv"),
-        )
-    },
-    "summary_md": in_study("<results>/batch_study/summary.md"),
+    name: in_study(f"<results>/batch_study/{file}")
+    for name, file in {
+        "runs": "runs.csv",
+        "summary": "summary.csv",
+        "summary_md": "summary.md",
+        "comparisons": "comparisons.csv",
+        "changes": "changes.csv",
+        "gate": "gate.csv",
+    }.items()
+} | {
     "figure": f"{BATCH_FIGURE}.png",
     "figure_svg": f"{BATCH_FIGURE}.svg",
 }

@@ -49,16 +49,19 @@ def worktree(checkout: Path, commit: str) -> Iterator[Path]:
         git(checkout, "worktree", "prune")
 
 
-def study_location(tree: Path, config_files: list[str]) -> str:
-    """Where the revision's study writes, relative to its checkout: results/<study> where it has named studies,
-    results itself before them. The study's name: config.yaml's, then each --configfile's, the last one set."""
+def study_location(tree: Path, config_files: list[str]) -> tuple[str, str]:
+    """The revision's study name, and where the study writes relative to its checkout: results/<study> where it has
+    named studies (the name: config.yaml's, then each --configfile's, the last one set), results itself before them
+    (the name: the config files')."""
     name = DEFAULT_STUDY
     for path in ["config.yaml", *config_files]:
         loaded = yaml.safe_load((tree / path).read_text()) if (tree / path).is_file() else None
         if isinstance(loaded, dict) and "study" in loaded:
             name = str(loaded["study"])
-    named = (tree / "workflow" / "scripts" / "normstudy" / "studies.py").is_file()
-    return f"results/{name}" if named else "results"
+    if (tree / "workflow" / "scripts" / "normstudy" / "studies.py").is_file():
+        return name, f"results/{name}"
+    # Before named studies every config wrote to results/: the config files name the study.
+    return "_".join(Path(path).stem for path in config_files) or DEFAULT_STUDY, "results"
 
 
 def match_times(tree: Path, checkout: Path) -> None:
@@ -130,12 +133,11 @@ def revision_study(checkout: Path, commit: str, snakemake_args: list[str], run: 
     """The folder of the commit's study: a finished run of it kept under results/compare/revisions/, or this
     checkout's folder of that study where the commit's workflow finds it up to date; else run it when `run`,
     or CompareError saying what would run and how long its last run here took."""
-    kept = checkout / "results" / "compare" / "revisions" / commit[:12]
-    if is_study_folder(kept):
-        return kept
-    config_files = _config_files(snakemake_args)
     with worktree(checkout, commit) as tree:
-        location = study_location(tree, config_files)
+        name, location = study_location(tree, _config_files(snakemake_args))
+        kept = checkout / "results" / "compare" / "revisions" / commit[:12] / name
+        if is_study_folder(kept):
+            return kept
         here = checkout / location
         jobs = planned_jobs(tree, checkout, snakemake_args)
         if not jobs and is_study_folder(here):
