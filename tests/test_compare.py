@@ -3,6 +3,7 @@ verdict, bad input, git revisions, and the page in Chromium."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,9 +21,18 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from normstudy.comparison import CompareError, Study, key_diff, shared_variants, variant_table, verdict
+from normstudy.comparison import (
+    CompareError,
+    Study,
+    environment_diff,
+    key_diff,
+    load_study,
+    shared_variants,
+    variant_table,
+    verdict,
+)
+from normstudy.revisions import study_location
 
-COMPARE = REPO / "workflow" / "scripts" / "compare.py"
 PLAN = {"margin": 0.2, "alpha": 0.05, "correction": "holm"}
 SMOKE_ARGS = ("--configfile", "tests/smoke.yaml")
 # The copy's one change: gn's peak learning rate (the smoke study's is config.yaml's 0.1).
@@ -262,3 +272,46 @@ def test_the_compare_page_fits_without_sideways_scrolling(
     if width == 1280:  # no table needs a scrollbar of its own on a laptop screen
         boxes = "Array.from(document.querySelectorAll('.scroll')).map(b => b.scrollWidth - b.clientWidth)"
         assert max(browser.execute_script(f"return {boxes}")) <= 0
+
+
+def test_a_study_from_before_environment_json_is_compared_on_its_job_records(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    (folder / "tables").mkdir(parents=True)
+    (folder / "study.json").write_text(json.dumps({"config": {"seeds": [1]}}))
+    pd.DataFrame({"variant": ["bn", "gn"], "seed": [1, 1], "test_acc": [99.4, 99.2]}).to_csv(
+        folder / "tables" / "runs.csv", index=False
+    )
+    pd.DataFrame({"variant": ["bn"], "seed": [1], "epoch": [1], "test_acc": [99.4]}).to_csv(
+        folder / "tables" / "epochs.csv", index=False
+    )
+    for variant, threads in (("bn", 1), ("gn", 2)):
+        (folder / "runs" / variant / "seed1").mkdir(parents=True)
+        job = {"torch": "2.14.1", "python": "3.11.7", "device": "cpu", "device_name": "", "threads": threads}
+        (folder / "runs" / variant / "seed1" / "job.json").write_text(json.dumps(job))
+    old = load_study(folder, "old")
+    assert not old.environment_recorded
+    assert old.environment == {
+        "jobs": {
+            "torch": ["2.14.1"],
+            "python": ["3.11.7"],
+            "device": ["cpu"],
+            "device_name": [""],
+            "threads": ["1", "2"],
+        }
+    }
+    new = dataclasses.replace(old, environment={"jobs": {**old.environment["jobs"], "threads": ["1"]}, "cpu": "X"})
+    assert environment_diff(old, new).to_dict("records") == [{"key": "jobs.threads", "a": "1, 2", "b": "1"}]
+
+
+def test_a_revision_before_named_studies_writes_to_results_itself(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "config.yaml").write_text("seeds: [1]\n")
+    (tmp_path / "tests" / "smoke.yaml").write_text("seeds: [1, 2]\n")
+    assert study_location(tmp_path, []) == ("default", "results")
+    assert study_location(tmp_path, ["tests/smoke.yaml"]) == ("smoke", "results")
+    studies = tmp_path / "workflow" / "scripts" / "normstudy" / "studies.py"
+    studies.parent.mkdir(parents=True)
+    studies.write_text("")
+    (tmp_path / "tests" / "smoke.yaml").write_text("study: smoke\n")
+    assert study_location(tmp_path, []) == ("default", "results/default")
+    assert study_location(tmp_path, ["tests/smoke.yaml"]) == ("smoke", "results/smoke")
