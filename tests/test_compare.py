@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO, snakemake, snakemake_env
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
@@ -55,11 +54,10 @@ def changes(counts: dict[str, int]) -> pd.DataFrame:
 
 def compare(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """compare.py in `cwd`, as make compare runs it."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         [sys.executable, str(cwd / "workflow" / "scripts" / "compare.py"), *args],
         cwd=cwd,
-        env=env,
+        env=snakemake_env(),
         capture_output=True,
         text=True,
         check=False,

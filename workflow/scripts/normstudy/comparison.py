@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.weightstats import ttost_ind
 
+from normstudy.analysis import decided
+from normstudy.provenance import job_values
 from normstudy.report_page import flat_keys
-from normstudy.stats import adjusted, compare_pair, over_seeds, paired_difference, reading
+from normstudy.stats import compare_pair, over_seeds, paired_difference
 from normstudy.studies import STUDY_FACTS_FILE
 
 ABSENT = "(absent)"
@@ -70,8 +72,7 @@ def job_records(folder: Path, runs: pd.DataFrame) -> dict[str, Any]:
         json.loads((folder / "runs" / v / f"seed{s}" / "job.json").read_text())
         for v, s in zip(runs.variant, runs.seed, strict=True)
     ]
-    keys = ("torch", "python", "device", "device_name", "threads")
-    return {"jobs": {key: sorted({str(job[key]) for job in jobs}) for key in keys}}
+    return {"jobs": job_values(jobs)}
 
 
 def shared_variants(a: Study, b: Study) -> list[str]:
@@ -145,15 +146,11 @@ def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any],
                 **_difference(acc_a, acc_b, plan["margin"]),
             }
         )
-    table = pd.DataFrame(rows)
-    table["p_adjusted"] = adjusted(table["p_value"].tolist(), plan["correction"])
-    table["tost_adjusted"] = adjusted(table["tost_p"].tolist(), plan["correction"])
+    table = decided(pd.DataFrame(rows), plan["correction"], plan["alpha"])
+    table = table.rename(columns={"tost_p_adjusted": "tost_adjusted", "verdict": "reading"})
     changed = changes.groupby("variant")["changed"].sum(min_count=1)
     table["predictions_changed"] = table["variant"].map(changed)
-    table["reading"] = [
-        "identical" if row.predictions_changed == 0 else reading(row.p_adjusted, row.tost_adjusted, plan["alpha"])
-        for row in table.itertuples()
-    ]
+    table["reading"] = table.pop("reading").mask(table["predictions_changed"] == 0, "identical")  # the last column
     return table
 
 

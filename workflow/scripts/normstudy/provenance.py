@@ -103,13 +103,19 @@ def read_job(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What a training job's job.json records of where it ran.
+JOB_ENVIRONMENT = ("torch", "python", "device", "device_name", "threads")
+
+
+def job_values(jobs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Every value the jobs recorded of each JOB_ENVIRONMENT key, sorted."""
+    return {key: sorted({str(job[key]) for job in jobs}) for key in JOB_ENVIRONMENT}
+
+
 def environment(jobs: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
     """Where a study's tables were written and its runs trained: the checkout, Python, packages, CPU and OS of this
     process, and every value the training jobs recorded of torch, Python, device and threads."""
     git = git_state(folder)
-    recorded = {
-        key: sorted({str(job[key]) for job in jobs}) for key in ("torch", "python", "device", "device_name", "threads")
-    }
     return {
         "commit": git.commit,
         "dirty": git.dirty,
@@ -117,7 +123,7 @@ def environment(jobs: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
         "packages": package_versions(),
         "cpu": cpu_name(),
         "os": f"{platform.system()} {platform.machine()}",
-        "jobs": recorded,
+        "jobs": job_values(jobs),
     }
 
 
