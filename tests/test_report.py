@@ -169,6 +169,7 @@ def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
             "val_acc_ci95_low": 98.1,
             "val_acc_ci95_high": 99.9,
             "val_loss_mean": 0.03,
+            "within_noise": p == chosen[v],
             "chosen": p == chosen[v],
         }
         for v in names
@@ -180,6 +181,7 @@ def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
         "commit": "0" * 40,
         "variants": names,
         "grid": config["tune"]["grid"],
+        "bracket": True,
         "seeds": config["tune"]["seeds"],
         "runs": 20,
         "validation_images": 200,
@@ -214,6 +216,9 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
     assert "every variant runs with its chosen values" in text
     assert "Nothing here was chosen on the test set" in text and "the last 200" in text
     assert text.count("✓ chosen") == 5
+    # The declared rule is stated: points within noise of the best are alike, their middle chosen, no edge.
+    assert "are alike, and the middle one of them in grid order is chosen" in text
+    assert "a choice at an edge of the grid would have failed the search" in text
     # The claim stands only while no declared decision saw the test set.
     seen_test = {**config, "analysis": {**config["analysis"], "decisions": declared}}
     text = method_text(render_report(smoke_study, seen_test, tmp_path / "t.html", followed))

@@ -62,6 +62,7 @@ def search_record(config: dict, variants: list[str], jobs: list[dict]) -> dict:
         "commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
         "variants": variants,
         "grid": config["tune"]["grid"],
+        "bracket": config["tune"]["bracket"],
         "seeds": config["tune"]["seeds"],
         "validation_images": config["data"]["validation"],
         "runs": len(jobs),
