@@ -114,8 +114,10 @@ def chosen_overrides(config: dict[str, Any], summary: pd.DataFrame) -> dict[str,
 def chosen_yaml(config: dict[str, Any], summary: pd.DataFrame, table: str) -> str:
     """The chosen values as config.yaml's `variants` section, ready to merge into a variant's settings."""
     header = (
-        f"# Chosen by `make tune` on the validation split (best mean validation accuracy over tuning seeds "
-        f"{config['tune']['seeds']}); the evidence is {table}. Merge each variant's keys into config.yaml.\n"
+        f"# Chosen by `make tune` on the validation split by the declared rule (of a variant's points whose mean "
+        f"validation accuracy over tuning seeds {config['tune']['seeds']} is within one standard error of a "
+        f"difference of the best, the middle one); the evidence is {table}. Merge each variant's keys into "
+        "config.yaml.\n"
     )
     return header + yaml.safe_dump({"variants": chosen_overrides(config, summary)}, sort_keys=False)
 
