@@ -148,7 +148,7 @@ def test_a_list_of_variants_chooses_them_in_its_order_and_disables_the_rest() ->
     merged = merge_sources(sources({"variants": {"gn1": {"norm": "group", "groups": 1}}}, {"variants": ["gn1", "bn"]}))
     assert list(merged["variants"]) == ["gn1", "bn", "gn", "ln", "in", "bn_l1"]
     assert [name for name, v in merged["variants"].items() if v["enabled"]] == ["gn1", "bn"]
-    assert merged["variants"]["bn"]["train"]["schedule"]["max_lr"] == 0.2  # its definition kept
+    assert merged["variants"]["bn"]["train"]["schedule"]["max_lr"] == 0.1  # its definition kept
     with pytest.raises(ConfigError, match=r"'variants' in extra0 chooses variants by name, but 'bx' is not defined"):
         merge_sources(sources({"variants": ["bn", "bx"]}))
     with pytest.raises(ConfigError, match="but it names none"):

@@ -81,7 +81,7 @@ def test_the_batch_study_has_every_run_and_a_tidy_table(smoke_study: Path) -> No
     assert ((runs["test_acc"] + runs["test_err"]) - 100).abs().max() < 1e-4  # the CSV keeps 6 significant digits
     assert (runs["train_images"] == BATCH["train_images"]).all() and (runs["epochs"] == BATCH["epochs"]).all()
     # The recipe's SGD batch (64) and peak rate at every size; only batch norm's statistics batch shrinks.
-    assert (runs["sgd_batch"] == 64).all() and (runs.loc[runs["variant"] == "bn", "max_lr"] == 0.2).all()
+    assert (runs["sgd_batch"] == 64).all() and (runs.loc[runs["variant"] == "bn", "max_lr"] == 0.1).all()
     bn = runs[runs["variant"] == "bn"].set_index(["batch_size", "seed"])
     assert bn.loc[(4, 1), "ghost"] == 4 and bn.loc[(64, 1), "ghost"] == 0
     gn = runs[runs["variant"] == "gn"]
