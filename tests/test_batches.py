@@ -13,6 +13,7 @@ from normstudy.batches import (
     batch_norm_versus_free,
     changes_from_reference,
     convergence_gate,
+    gated,
     ordering,
     paper_sentence,
     summarize,
@@ -144,6 +145,24 @@ def test_no_verdict_where_the_reference_runs_are_not_trained() -> None:
     assert found.sentences[0].startswith("Not tested: runs not trained. The reference runs of gn are more than 0.5")
     assert "holds" not in found.text and list(gate["trained"]) == [True, False, True]
     assert gate.set_index("variant").loc["gn", "shortfall"] == pytest.approx(99.5 - 98.8)
+    # bn's own reference and ln's passed: their figures are still said, gn's crossover is not.
+    assert "bn's error from size 128 to 2 (running averages): +2.03 points (95 % CI" in found.text
+    assert "bn's error from size 128 to 2 (PreciseBN)" in found.text
+    assert "bn falls behind ln from size 2 down: bn − ln +1.80 points" in found.text
+    assert found.sentences[1] == "The runs whose references did pass, described without a verdict on the ordering:"
+    assert "behind gn" not in found.text and "no batch statistics" not in found.text
+
+
+def test_rows_naming_an_untrained_variant_read_not_tested() -> None:
+    behind = pd.DataFrame({"variant": ["bn", "gn", "ln"], "test_acc_mean": [99.5, 99.5, 98.9]})
+    _, changes, versus, gate = judge({**BN_RISES, **FREE}, main=behind)
+    versus_read = gated(versus, gate, ("variant_a", "variant_b"))
+    assert set(versus_read.loc[versus_read["variant_b"] == "gn", "verdict"]) == {"not tested"}
+    kept = versus["variant_b"] != "gn"
+    assert versus_read.loc[kept, "verdict"].tolist() == versus.loc[kept, "verdict"].tolist()
+    assert versus_read["diff_mean"].tolist() == versus["diff_mean"].tolist()  # the numbers stay
+    assert gated(changes, gate, ("variant",))["verdict"].tolist() == changes["verdict"].tolist()  # bn passed
+    assert "not tested: a reference run in it is not trained" in said_with_test(versus_read[~kept].iloc[0])
 
 
 def test_the_sgd_batch_design_needs_the_batch_free_norms_shown_flat() -> None:

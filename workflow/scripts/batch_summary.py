@@ -19,6 +19,7 @@ from normstudy.batches import (
     batch_norm_versus_free,
     changes_from_reference,
     convergence_gate,
+    gated,
     ordering,
     summarize,
 )
@@ -72,9 +73,9 @@ def main(
     """Write every table to its path in `out` (keys: OUTPUTS) and return the summary."""
     runs = read_runs(files)
     summary = summarize(runs)
-    changes = changes_from_reference(runs, plan)
-    versus = batch_norm_versus_free(runs, plan)
     gate = convergence_gate(summary, pd.read_csv(main_summary), gate_margin)
+    changes = gated(changes_from_reference(runs, plan), gate, ("variant",))
+    versus = gated(batch_norm_versus_free(runs, plan), gate, ("variant_a", "variant_b"))
     for name, table in (("runs", runs), ("summary", summary), ("comparisons", versus), ("changes", changes)):
         write_csv(table, out[name])
     write_csv(gate, out["gate_table"])

@@ -178,6 +178,7 @@ def tested(row: pd.Series) -> str:
         return f"{row['diff_mean']:+.2f} points (not testable: too few seeds or no spread)"
     name = row["correction"].title()
     said = {
+        "not tested": "not tested: a reference run in it is not trained",
         "different": f"different, {name} p = {row['p_adjusted']:.3f}",
         "equivalent": f"equivalent within ±{row['margin']:g}, TOST {name} p = {row['tost_p_adjusted']:.3f}",
         "inconclusive": f"inconclusive at ±{row['margin']:g}",
@@ -201,6 +202,14 @@ def gate_sentence(gate: pd.DataFrame) -> tuple[bool, str]:
     )
 
 
+def gated(table: pd.DataFrame, gate: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The table with "not tested" as the reading of each row naming (in `columns`) a variant whose reference runs the
+    convergence gate found untrained: its numbers stay, as description; its reading would measure training."""
+    untrained = set(gate.loc[~gate["trained"], "variant"])
+    involved = table[list(columns)].isin(untrained).any(axis=1)
+    return table.assign(verdict=table["verdict"].mask(involved, "not tested"))
+
+
 def crossover(versus: pd.DataFrame, bn: str, free: str, mode: str) -> str:
     """Where batch norm `bn` falls behind `free`: the largest size at which it is significantly worse, with its test;
     or that it is behind at none."""
@@ -222,6 +231,30 @@ def judged(change: pd.Series, behind_all: bool, free_flat: bool) -> str:
     return "inconclusive"
 
 
+def described(
+    changes: pd.DataFrame, versus: pd.DataFrame, batch: list[str], free: list[str], ghost: bool
+) -> tuple[list[str], list[str]]:
+    """Each batch norm's change from the reference to the smallest size and where it falls behind each batch-free
+    norm, in both evaluation modes; and the verdict each batch norm's running averages give."""
+    smallest, reference = int(changes["batch_size"].min()), int(changes["reference"].iloc[0])
+    sentences, verdicts = [], []
+    for bn in batch:
+        for mode, label in (("running", "running averages"), ("precise", "PreciseBN")):
+            row = changes[(changes["variant"] == bn) & (changes["mode"] == mode) & (changes["batch_size"] == smallest)]
+            change = row.iloc[0]
+            sentences.append(f"{bn}'s error from size {reference} to {smallest} ({label}): {tested(change)}.")
+            if free:
+                sentences.append("; ".join(crossover(versus, bn, other, mode) for other in free) + f" ({label}).")
+            if mode == "running":
+                at_smallest = versus[(versus["variant_a"] == bn) & versus["variant_b"].isin(free)
+                                     & (versus["mode"] == mode) & (versus["batch_size"] == smallest)]  # fmt: skip
+                behind_all = bool(((at_smallest["verdict"] == "different") & (at_smallest["diff_mean"] > 0)).all())
+                flat_rows = changes[changes["variant"].isin(free) & (changes["mode"] == mode)]
+                free_flat = ghost or bool((flat_rows["verdict"] == "equivalent").all())
+                verdicts.append(judged(change, behind_all, free_flat))
+    return sentences, verdicts
+
+
 def ordering(
     summary: pd.DataFrame, changes: pd.DataFrame, versus: pd.DataFrame, gate: pd.DataFrame, ghost: bool
 ) -> Ordering:
@@ -231,6 +264,7 @@ def ordering(
     reference's, it is significantly behind every batch-free norm there, and those are flat (by construction in the
     ghost design; shown equivalent within the margin otherwise); does not hold when batch norm's change is shown
     equivalent (or an improvement); inconclusive otherwise. Judged on the running averages, PreciseBN's said beside.
+    Where the gate failed, no verdict: the figures of the variants whose references passed are still said.
     """
     norms = dict(zip(summary["variant"], summary["norm"], strict=False))
     batch = [v for v, n in norms.items() if n == "batch"]
@@ -239,23 +273,14 @@ def ordering(
         needs = f"The ordering needs a batch norm at several sizes and a batch-free norm; it has {', '.join(norms)}."
         return Ordering("not tested", (needs, paper_sentence()))
     passed, gate_said = gate_sentence(gate)
+    trained = set(gate.loc[gate["trained"], "variant"])
+    sentences, verdicts = described(
+        changes, versus, [v for v in batch if v in trained], [v for v in free if v in trained], ghost
+    )
     if not passed:
-        return Ordering("not tested", (gate_said, paper_sentence()))
-    smallest, reference = int(changes["batch_size"].min()), int(changes["reference"].iloc[0])
-    sentences, verdicts = [gate_said], []
-    for bn in batch:
-        for mode, label in (("running", "running averages"), ("precise", "PreciseBN")):
-            row = changes[(changes["variant"] == bn) & (changes["mode"] == mode) & (changes["batch_size"] == smallest)]
-            change = row.iloc[0]
-            sentences.append(f"{bn}'s error from size {reference} to {smallest} ({label}): {tested(change)}.")
-            sentences.append("; ".join(crossover(versus, bn, other, mode) for other in free) + f" ({label}).")
-            if mode == "running":
-                at_smallest = versus[(versus["variant_a"] == bn) & (versus["mode"] == mode)
-                                     & (versus["batch_size"] == smallest)]  # fmt: skip
-                behind_all = bool(((at_smallest["verdict"] == "different") & (at_smallest["diff_mean"] > 0)).all())
-                flat_rows = changes[changes["variant"].isin(free) & (changes["mode"] == mode)]
-                free_flat = ghost or bool((flat_rows["verdict"] == "equivalent").all())
-                verdicts.append(judged(change, behind_all, free_flat))
+        if sentences:
+            sentences.insert(0, "The runs whose references did pass, described without a verdict on the ordering:")
+        return Ordering("not tested", (gate_said, *sentences, paper_sentence()))
     if ghost:
         have = "has" if len(free) == 1 else "have"
         sentences.append(f"{', '.join(free)} {have} no batch statistics: the statistics batch cannot change them.")
@@ -266,4 +291,4 @@ def ordering(
         "does not hold": "The GN paper's ordering does not hold here",
         "inconclusive": "Whether the GN paper's ordering holds here is inconclusive",
     }[verdict]
-    return Ordering(verdict, (f"{lead}.", *sentences, paper_sentence()))
+    return Ordering(verdict, (f"{lead}.", gate_said, *sentences, paper_sentence()))
