@@ -21,6 +21,8 @@ from normstudy.recipes import (
     merge,
     run_settings,
     scaled_lr,
+    shared_references,
+    shares_main_run,
     tuning_points,
     tuning_settings,
     variant_batch_sizes,
@@ -464,6 +466,29 @@ def test_a_ghost_study_run_keeps_its_recipe_and_groups_batch_norms_statistics() 
     # The batch-free norms run at the reference only: the statistics batch cannot change them.
     assert variant_batch_sizes(config, "gn") == [128] and variant_batch_sizes(config, "bn") == [2, 4, 8, 16, 32, 128]
     assert batch_run_settings(config, "gn", 128, 2).variant.ghost == 0
+
+
+def test_the_ghost_studys_references_at_the_main_recipe_are_the_main_studys_runs() -> None:
+    """Same settings, same bytes: the reference runs are read from the main study; every other run is its own."""
+    config = validate_config(shipped())
+    assert config["batch_study"]["epochs"] == config["train"]["epochs"]
+    for variant in ("bn", "gn", "ln"):
+        assert batch_run_settings(config, variant, 128, 2).to_json() == run_settings(config, variant, 2).to_json()
+        assert shares_main_run(config, variant, 128, 2)
+    assert not any(shares_main_run(config, "bn", size, 2) for size in (2, 4, 8, 16, 32))
+    assert shared_references(config) == ["bn", "gn", "ln"]
+    # A variant's own recipe is both studies' recipe: still shared.
+    assert shared_references(validate_config(merged(shipped(), _set("variants.gn.train.schedule.max_lr", 0.3)))) == [
+        "bn",
+        "gn",
+        "ln",
+    ]
+    # Another budget or other images: nothing is shared. A seed the main study lacks: that seed's reference is not.
+    for change in (_set("batch_study.epochs", 6), _set("batch_study.train_images", 20000)):
+        assert shared_references(validate_config(merged(shipped(), change))) == []
+    seven = validate_config(merged(shipped(), _set("batch_study.seeds", [1, 7])))
+    assert shares_main_run(seven, "bn", 128, 1) and not shares_main_run(seven, "bn", 128, 7)
+    assert shared_references(seven) == []
 
 
 def test_settings_json_leaves_out_the_training_subset_and_ghost_of_a_run_that_has_none() -> None:

@@ -110,6 +110,15 @@ def test_changing_only_the_batch_study_reruns_only_the_batch_study_and_the_repor
         assert planned(smoke_study, extra) == Counter(DESCRIBED)
 
 
+def test_a_batch_study_at_the_main_recipe_trains_only_its_ghost_runs(smoke_study: Path) -> None:
+    """At the main study's epochs and images the references (bn and gn at 64) are the main runs, scored from their
+    models: only bn's ghost runs (4 and 16, 2 seeds) train, and no main-study job runs again."""
+    with override(smoke_study, "batch_study:\n  epochs: 2\n  train_images: null\n") as extra:
+        jobs = planned(smoke_study, extra)
+    runs = {"batch_settings": BATCH_RUNS, "batch_train": 4, "batch_evaluate": BATCH_RUNS}
+    assert jobs == Counter({**runs, **BATCH_TABLES, **DESCRIBED})
+
+
 def test_adding_a_batch_study_seed_trains_only_its_runs(smoke_study: Path) -> None:
     with override(smoke_study, "batch_study:\n  seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)

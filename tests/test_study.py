@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from background import BackgroundRuns, background_study
-from conftest import REPO, background_snakemake, copy_workflow, snakemake
+from conftest import REPO, SMOKE_ARGS, background_snakemake, copy_workflow, snakemake
 
 from normstudy.dataset import RAW_FILES
 from normstudy.model import build_model, count_parameters
@@ -108,6 +110,36 @@ def test_the_ghost_batch_study_trains_each_run_alone_and_scores_batch_norm_twice
     root = smoke_study / "results" / "smoke"
     assert (root / "logs" / "batch_study" / "evaluate" / "bn" / "batch4" / "seed2.log").is_file()
     assert (root / "logs" / "batch_study" / "train" / "gn" / "batch64" / "seed1.log").is_file()
+
+
+def test_a_batch_study_at_the_main_recipe_scores_the_main_runs_as_its_references(
+    smoke_study: Path, tmp_path: Path
+) -> None:
+    """At the main recipe's epochs and images, the references are read from the main study (same settings, same
+    predictions, a gate that holds by construction), only the ghost runs train, and the main study is left alone."""
+    tree = tmp_path / "study"
+    shutil.copytree(smoke_study, tree, symlinks=True, ignore=shutil.ignore_patterns("compare"))
+    (tree / "main_recipe.yaml").write_text("batch_study:\n  epochs: 2\n  train_images: null\n")
+    main, batch = tree / "results" / "smoke" / "runs", tree / "results" / "smoke" / "batch_study"
+    for reference in (batch / "runs").glob("*/batch64/seed*"):
+        shutil.rmtree(reference)  # as a fresh study has none: the smoke study trained its own at 1 epoch
+    before = {path: path.read_bytes() for path in sorted(main.rglob("*")) if path.is_file()}
+    snakemake(tree, "report/smoke/index.html", *SMOKE_ARGS, "main_recipe.yaml")
+    assert {path: path.read_bytes() for path in sorted(main.rglob("*")) if path.is_file()} == before
+    for variant in ("bn", "gn"):
+        for seed in BATCH["seeds"]:
+            reference, own = batch / "runs" / variant / "batch64" / f"seed{seed}", main / variant / f"seed{seed}"
+            assert (reference / "settings.json").read_bytes() == (own / "settings.json").read_bytes()
+            assert not (reference / "model.pt").exists() and not (reference / "history.csv").exists()
+            assert (reference / "predictions.csv").read_bytes() == (own / "predictions.csv").read_bytes()
+    assert all((batch / "runs" / "bn" / f"batch{size}" / "seed1" / "model.pt").is_file() for size in (4, 16))
+    runs = pd.read_csv(batch / "runs.csv")
+    assert (runs["epochs"] == 2).all() and len(runs) == 8
+    gate = pd.read_csv(batch / "gate.csv")
+    assert gate["trained"].all() and (gate["shortfall"].abs() < 1e-3).all()
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", (tree / "report" / "smoke" / "index.html").read_text())).split())
+    assert "The reference runs of bn, gn are the main study's own runs" in text
+    assert "over all 14 training jobs (the main study's and the batch study's)" in text  # 10 + bn's 4 ghost runs
 
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:

@@ -16,7 +16,7 @@ from normstudy.config_sources import load_config
 from normstudy.dataset import RAW_FILES
 from normstudy.idx import read_verified
 from normstudy.packing import is_packed
-from normstudy.recipes import variant_batch_sizes
+from normstudy.recipes import shared_references, variant_batch_sizes
 
 pytestmark = pytest.mark.workflow
 
@@ -78,20 +78,22 @@ def default_runs() -> int:
 
 
 def batch_study_jobs() -> tuple[int, int]:
-    """The default batch study's runs, and its training jobs: one per packed variant and size, else per seed."""
+    """The default batch study's runs, and its training jobs: one per packed variant and size, else per seed, and none
+    for a reference run that is the main study's."""
     study = DEFAULT["batch_study"]
     seeds = len(study["seeds"])
     sizes = [size for variant in study["variants"] for size in variant_batch_sizes(DEFAULT, variant)]
     packed = sum(is_packed(DEFAULT, size) for size in sizes)
-    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds
+    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds - len(shared_references(DEFAULT)) * seeds
 
 
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
     lines = planned_resources(workflow_copy)
     runs = default_runs()
     batch_runs, batch_jobs = batch_study_jobs()
-    # bn at 6 statistics batch sizes, gn and ln at the reference alone, x 3 seeds; the SGD batch of 128 packs nothing
-    assert (batch_runs, batch_jobs) == (24, 24)
+    # bn at 6 statistics batch sizes, gn and ln at the reference alone, x 3 seeds; the SGD batch of 128 packs nothing,
+    # and the references (bn, gn and ln at 128) are the main study's runs: only bn's 15 ghost runs train
+    assert (batch_runs, batch_jobs) == (24, 15)
     # download, per run (settings, train, evaluate, grid), two tables, 3 figures, study.json, report; the batch
     # study's settings and evaluation per run, training jobs, its table and its figure; the robustness study's 16
     # sets (one severity), their manifest, PreciseBN for bn and bn_l1's 6 runs, a scoring per set and the clean

@@ -1,7 +1,9 @@
 # The batch-size study (part of `all` unless batch_study.enabled is false): every variant of batch_study.variants
 # at every batch size, per seed, on the first batch_study.train_images training images, scored on the test set.
 # At the batch sizes where packing pays, one job per variant trains all seeds as one network (adding a seed
-# retrains that job; normstudy.packing.is_packed decides where); elsewhere one job per seed.
+# retrains that job; normstudy.packing.is_packed decides where); elsewhere one job per seed. A run whose settings are
+# a main-study run's (the ghost design's reference, at the main recipe's epochs and images) is that run: it is
+# scored from the main study's model, never trained twice (normstudy.recipes.shares_main_run).
 
 
 include: "inputs/batch_study.smk"
@@ -76,7 +78,7 @@ use rule evaluate as batch_evaluate with:
         script=f"{SCRIPTS}/evaluate.py",
         modules=[*RUN_CODE, f"{PACKAGE}/metrics.py"],
         settings=f"{BATCH_RUN}/settings.json",
-        model=f"{BATCH_RUN}/model.pt",
+        model=batch_model,
         data=data_files(),
         provenance=raw_data_files()["provenance"],
     output:

@@ -23,6 +23,7 @@ from normstudy.recipes import (
     batch_train_images,
     fetch_settings,
     run_settings,
+    shares_main_run,
     study_batch_sizes,
     variant_batch_sizes,
     train_size,

@@ -18,12 +18,19 @@ import pandas as pd
 from normstudy import atomic
 from normstudy.cli import run_cli
 from normstudy.packing import is_packed
-from normstudy.recipes import batch_study_variants, batch_train_images, study_batch_sizes, variant_recipe
+from normstudy.recipes import (
+    batch_study_variants,
+    batch_train_images,
+    shared_references,
+    study_batch_sizes,
+    variant_recipe,
+)
 from normstudy.tuning import configured_matches_chosen, search_digest
 
 
 def batch_facts(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The batch study's images per run, the recipes' own batch sizes, and the batch sizes trained packed."""
+    """The batch study's images per run, the recipes' own batch sizes, the batch sizes trained packed, and the
+    variants whose reference runs are the main study's."""
     if not config["batch_study"]["enabled"]:
         return None
     variants = batch_study_variants(config)
@@ -31,6 +38,7 @@ def batch_facts(config: dict[str, Any]) -> dict[str, Any] | None:
         "train_images": batch_train_images(config),
         "recipe_batch_sizes": sorted({variant_recipe(config, name)["batch_size"] for name in variants}),
         "packed_sizes": [size for size in study_batch_sizes(config) if is_packed(config, size)],
+        "shared_references": shared_references(config),
     }
 
 

@@ -55,32 +55,46 @@ def batch_settings_json(wildcards):
 
 
 def batch_manifest():
-    """Per batch-study run, in order (variant, batch size, seed): its files, and the job that trains it."""
+    """Per batch-study run, in order (variant, batch size, seed): its files, and the job that trains it. A run with a
+    main-study run's settings (shared) is that run: its model, history and job record are the main study's.
+    """
     runs = []
     for variant in batch_variants():
         for batch_size in variant_batch_sizes(config, variant):
             packed = is_packed(config, batch_size)
             for seed in config["batch_study"]["seeds"]:
                 names = {"variant": variant, "batch_size": batch_size, "seed": seed}
+                shared = shares_main_run(config, variant, batch_size, seed)
+                trained = (RUN if shared else BATCH_RUN).format(**names)
                 runs.append(
                     {
                         **names,
                         "packed": packed,
-                        **{
-                            name: f"{BATCH_RUN}/{name}.{ext}".format(**names)
-                            for name, ext in (
-                                ("settings", "json"),
-                                ("history", "csv"),
-                                ("job", "json"),
-                                ("metrics", "json"),
-                            )
-                        },
+                        "shared": shared,
+                        "settings": f"{BATCH_RUN}/settings.json".format(**names),
+                        "model": f"{trained}/model.pt",
+                        "history": f"{trained}/history.csv",
+                        "job": f"{trained}/job.json",
+                        "metrics": f"{BATCH_RUN}/metrics.json".format(**names),
                         "benchmark": (
-                            BATCH_PACK_BENCHMARK if packed else BATCH_BENCHMARK
+                            TRAIN_BENCHMARK
+                            if shared
+                            else BATCH_PACK_BENCHMARK if packed else BATCH_BENCHMARK
                         ).format(**names),
                     }
                 )
     return runs
+
+
+def batch_model(wildcards):
+    """The model a batch-study run is scored with: its own, or the main-study run it shares settings with."""
+    names = {
+        "variant": wildcards.variant,
+        "batch_size": int(wildcards.batch_size),
+        "seed": int(wildcards.seed),
+    }
+    run = RUN if shares_main_run(config, **names) else BATCH_RUN
+    return f"{run}/model.pt".format(**names)
 
 
 def batch_files(name):
@@ -89,9 +103,12 @@ def batch_files(name):
 
 
 def batch_jobs():
-    """Per training job of the batch study: the variant and first seed it trains, its job.json and benchmark file."""
+    """Per training job of the batch study (a shared run is the main study's): the variant and first seed it trains,
+    its job.json and benchmark file."""
     jobs = {}
     for run in batch_manifest():
+        if run["shared"]:
+            continue  # trained by the main study, and counted there
         key = (
             run["variant"],
             run["batch_size"],

@@ -207,6 +207,25 @@ def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, se
     return RunSettings(dataclasses.replace(variant_settings(config, variant), ghost=ghost), train, data, int(seed))
 
 
+def shares_main_run(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> bool:
+    """Whether a batch-study run has a main-study run's settings, and so its bytes: it is read from the main study,
+    never trained twice (the ghost design's reference, where the study keeps the main recipe's epochs and images)."""
+    if not config["variants"][variant]["enabled"] or seed not in config["seeds"]:
+        return False
+    batch_run = batch_run_settings(config, variant, batch_size, seed)
+    return batch_run.to_json() == run_settings(config, variant, seed).to_json()
+
+
+def shared_references(config: dict[str, Any]) -> list[str]:
+    """The batch study's variants whose reference runs, every seed, are the main study's runs."""
+    reference = study_batch_sizes(config)[-1]
+    return [
+        name
+        for name in batch_study_variants(config)
+        if all(shares_main_run(config, name, reference, seed) for seed in config["batch_study"]["seeds"])
+    ]
+
+
 def batch_study_variants(config: dict[str, Any]) -> list[str]:
     """The batch study's variants, in its own order: those it lists that are enabled (`enabled: false` skips a
     variant everywhere)."""

@@ -204,6 +204,7 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
         "reference": int(max(sizes)),
         "recipe_batch_sizes": facts["recipe_batch_sizes"],
         "packed_sizes": facts["packed_sizes"],
+        "shared_references": facts["shared_references"],
         "lrs": {
             variant: ", ".join(
                 f"{cells.loc[(variant, size), 'max_lr']:.6g} at {size}"
