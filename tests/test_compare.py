@@ -93,7 +93,11 @@ def test_paired_difference_and_equivalence_match_scipy_and_statsmodels() -> None
     assert table.loc["gn", "reading"] == "different" and table.loc["bn", "reading"] == "equivalent"
     sentence = verdict(table.reset_index(), a, b, 0.2)
     assert sentence.startswith("Moved beyond noise: gn (40 predictions changed; +0.37 points")
-    assert "Changed within noise: bn (3 predictions changed" in sentence and "equivalent within ±0.2" in sentence
+    assert "Changed, not shown beyond noise: bn (3 predictions changed" in sentence
+    assert "equivalent within ±0.2" in sentence
+    # Without gn, nothing was shown to move: bn's change is listed with its reading, not called "no change".
+    alone = verdict(table.reset_index().query("variant == 'bn'"), a, b, 0.2)
+    assert alone.startswith("Nothing was shown to move beyond noise. Changed, not shown beyond noise: bn (3 pred")
 
 
 def test_other_seeds_are_compared_with_welch_and_its_equivalence_test() -> None:

@@ -208,10 +208,10 @@ def verdict(table: pd.DataFrame, a: Study, b: Study, margin: float) -> str:
     lead = (
         f"Moved beyond noise: {'; '.join(_moved(row, margin) for row in beyond.itertuples())}."
         if not beyond.empty
-        else "Nothing moved beyond noise."
+        else "Nothing was shown to move beyond noise."
     )
     within = moved[moved["reading"] != "different"]
-    rest = f" Changed within noise: {'; '.join(_moved(row, margin) for row in within.itertuples())}." * (
+    rest = f" Changed, not shown beyond noise: {'; '.join(_moved(row, margin) for row in within.itertuples())}." * (
         not within.empty
     )
     return lead + rest + (f" Unchanged (identical predictions): {', '.join(same)}." if same else "")
