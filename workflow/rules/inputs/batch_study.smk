@@ -64,15 +64,14 @@ def batch_manifest():
             packed = is_packed(config, batch_size)
             for seed in config["batch_study"]["seeds"]:
                 names = {"variant": variant, "batch_size": batch_size, "seed": seed}
-                shared = shares_main_run(config, variant, batch_size, seed)
-                trained = (RUN if shared else BATCH_RUN).format(**names)
+                shared = shares_main_run(config, **names)
+                trained = trained_folder(names, shared)
                 runs.append(
                     {
                         **names,
                         "packed": packed,
                         "shared": shared,
                         "settings": f"{BATCH_RUN}/settings.json".format(**names),
-                        "model": f"{trained}/model.pt",
                         "history": f"{trained}/history.csv",
                         "job": f"{trained}/job.json",
                         "metrics": f"{BATCH_RUN}/metrics.json".format(**names),
@@ -86,6 +85,12 @@ def batch_manifest():
     return runs
 
 
+def trained_folder(names, shared):
+    """Where a batch-study run's model, history and job record are: the main-study run's folder when it shares that
+    run's settings, its own otherwise."""
+    return (RUN if shared else BATCH_RUN).format(**names)
+
+
 def batch_model(wildcards):
     """The model a batch-study run is scored with: its own, or the main-study run it shares settings with."""
     names = {
@@ -93,8 +98,7 @@ def batch_model(wildcards):
         "batch_size": int(wildcards.batch_size),
         "seed": int(wildcards.seed),
     }
-    run = RUN if shares_main_run(config, **names) else BATCH_RUN
-    return f"{run}/model.pt".format(**names)
+    return f"{trained_folder(names, shares_main_run(config, **names))}/model.pt"
 
 
 def batch_files(name):
