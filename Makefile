@@ -20,6 +20,11 @@ RUN ?=
 PYTEST_ARGS ?=
 # Snakemake's shell steps call `python`: the virtual environment's comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
+# User values reach the recipes as environment variables, never as text make pastes into a shell line: a quote or
+# `;` in one is data. Word lists (STUDY_ARGS, PYTEST_ARGS) are split by split_args.py, as a shell splits words, and
+# never interpreted.
+export CORES PROFILE STUDY STUDY_ARGS A B RUN PYTEST_ARGS
+WITH_STUDY_ARGS := python workflow/scripts/split_args.py --append STUDY_ARGS --
 
 .PHONY: venv system-deps study verify tune record-tuning publish snakemake-report compare smoke test bench lint format clean
 
@@ -32,56 +37,56 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 study: venv
-	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) $(STUDY_ARGS)
+	$(WITH_STUDY_ARGS) snakemake --workflow-profile "profiles/$$PROFILE" --cores "$$CORES"
 
 # Audit a finished study against its config, running nothing: what is missing or out of date, models and records
 # of other settings, and the one command that rebuilds exactly that (exit status 0 only when all holds).
 verify: venv
-	python workflow/scripts/verify.py $(STUDY_ARGS)
+	$(WITH_STUDY_ARGS) python workflow/scripts/verify.py
 
 # The recipe search on the validation split (config `tune`; results/<study>/tuning/). Not part of `study`.
 tune: venv
-	snakemake --workflow-profile profiles/$(PROFILE) --cores $(CORES) $(STUDY_ARGS) tune
+	$(WITH_STUDY_ARGS) snakemake --workflow-profile "profiles/$$PROFILE" --cores "$$CORES" tune
 
 # Keep a finished search in the repository (workflow/resources/tuning/), where the report's method section
 # reads it: the study's report then never waits for a search. Then copy results/tuning/chosen.yaml's values
 # into config.yaml, each with a comment citing the table.
 TUNING_RECORD := summary.csv runs.csv search.json validation_accuracy.png validation_accuracy.svg
-TUNING := results/$(STUDY)/tuning
 record-tuning:
-	@for name in $(TUNING_RECORD); do test -s $(TUNING)/$$name || { echo "$(TUNING)/$$name is missing: run make tune first" >&2; exit 2; }; done
+	@for name in $(TUNING_RECORD); do test -s "results/$$STUDY/tuning/$$name" || { echo "results/$$STUDY/tuning/$$name is missing: run make tune first" >&2; exit 2; }; done
 	mkdir -p workflow/resources/tuning
-	for name in $(TUNING_RECORD); do cp $(TUNING)/$$name workflow/resources/tuning/; done
-	@cat $(TUNING)/chosen.yaml
+	for name in $(TUNING_RECORD); do cp "results/$$STUDY/tuning/$$name" workflow/resources/tuning/; done
+	@cat "results/$$STUDY/tuning/chosen.yaml"
 
 # report/<study>/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv
-	snakemake --cores $(CORES) $(STUDY_ARGS) publish
+	$(WITH_STUDY_ARGS) snakemake --cores "$$CORES" publish
 
 # Snakemake's own report (a zip of every labelled figure and table), with the study's commit, config digest and Key
 # results on its landing page.
 snakemake-report: venv
-	snakemake --cores $(CORES) $(STUDY_ARGS) report_metadata
-	snakemake $(STUDY_ARGS) --report report/$(STUDY)/snakemake-report.zip --report-metadata results/$(STUDY)/report_metadata.yaml
+	$(WITH_STUDY_ARGS) snakemake --cores "$$CORES" report_metadata
+	$(WITH_STUDY_ARGS) snakemake --report "report/$$STUDY/snakemake-report.zip" --report-metadata "results/$$STUDY/report_metadata.yaml"
 
 # Two finished studies side by side (workflow/scripts/compare.py): config and environment diff, each shared variant's
-# accuracy with a test of the difference, the runs whose predictions changed, both curves, and one verdict. A git
-# revision is checked out into a temporary worktree; its study is taken from this checkout's results when they are up
-# to date for it (STUDY_ARGS chooses which of its studies), and run only with RUN=yes. Writes
-# results/compare/<A>..<B>/compare.html.
+# accuracy (read from the run files) with a test of the difference, the runs whose predictions changed, both curves,
+# and one verdict. A git revision's study is taken from results/compare/revisions/ when a finished one is kept there;
+# else only RUN=yes lets make compare run that revision's workflow code (planning its study is running its Snakefile):
+# it uses this checkout's results when they are up to date for it, or runs its study (STUDY_ARGS chooses which).
+# Writes results/compare/<A>..<B>/compare.html.
 compare: venv
-	@test -n '$(A)' -a -n '$(B)' || { echo "usage: make compare A=<study folder, name or git revision> B=<the same>" >&2; exit 2; }
-	python workflow/scripts/compare.py '$(A)' '$(B)' --study-args '$(STUDY_ARGS)' --cores $(CORES) $(if $(RUN),--run)
+	@test -n "$$A" -a -n "$$B" || { echo "usage: make compare A=<study folder, name or git revision> B=<the same>" >&2; exit 2; }
+	python workflow/scripts/compare.py --study-args="$$STUDY_ARGS" --cores="$$CORES" $(if $(RUN),--run) -- "$$A" "$$B"
 
 smoke: venv
-	snakemake --cores $(CORES) --configfile tests/smoke.yaml
+	snakemake --cores "$$CORES" --configfile tests/smoke.yaml
 
 # The Debian packages the selected tests need (Chromium today): installed when missing, never silently skipped.
 system-deps: venv
-	python tests/system_deps.py --pytest-args='$(PYTEST_ARGS)'
+	python tests/system_deps.py --pytest-args="$$PYTEST_ARGS"
 
 test: venv system-deps
-	pytest $(PYTEST_ARGS)
+	python workflow/scripts/split_args.py --append PYTEST_ARGS -- pytest
 
 # Training throughput of the engine against the write-ups' loop, on real MNIST (downloaded first).
 bench: venv

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -24,13 +25,14 @@ from normstudy.comparison import (
     CompareError,
     Study,
     environment_diff,
+    job_records,
     key_diff,
     load_study,
     shared_variants,
     variant_table,
     verdict,
 )
-from normstudy.revisions import study_location
+from normstudy.revisions import exported_tree, study_location, with_config_entry
 
 PLAN = {"margin": 0.2, "alpha": 0.05, "correction": "holm"}
 SMOKE_ARGS = ("--configfile", "tests/smoke.yaml")
@@ -135,8 +137,10 @@ def changed_copy(smoke_study: Path, tmp_path_factory: pytest.TempPathFactory) ->
     results = tree / "results"
     shutil.copytree(results / "smoke", results / "smoke_gn")
     shutil.rmtree(results / "smoke_gn" / "runs" / "gn")
-    # The config as the report shows it: made again from the new config (a copy has no record of the old one's).
+    # The config as the report shows it, and the folder's record of the config that made it: made again from the new
+    # config (a copy has no record of the old one's; the old record would refuse the new config, as it should).
     (results / "smoke_gn" / "study.json").unlink()
+    (results / "smoke_gn" / "study_config.json").unlink()
     (tree / "gn.yaml").write_text(CHANGED_GN)
     return tree
 
@@ -213,26 +217,45 @@ def repository(side_by_side: tuple[Path, dict, dict]) -> Path:
 
 
 def test_a_revision_is_compared_through_its_own_results(repository: Path, tmp_path: Path) -> None:
+    worktrees = git(repository, "worktree", "list")
+    # --run: planning the revision's study runs its Snakefile, and only --run (make compare RUN=yes) allows that.
     done = compare(
-        repository, "HEAD", "smoke_gn", "--study-args", "--configfile tests/smoke.yaml", "--out", str(tmp_path)
+        repository, "HEAD", "smoke_gn", "--study-args", "--configfile tests/smoke.yaml", "--out", str(tmp_path), "--run"
     )
     assert done.returncode == 0, done.stderr
     commit = git(repository, "rev-parse", "HEAD")
     assert "gn (" in done.stdout and "Unchanged (identical predictions): bn, ln, in, bn_l1." in done.stdout
     page = (tmp_path / "compare.html").read_text()
     assert commit[:10] in page and "<code>HEAD</code>" in page
-    assert "normstudy-compare" not in git(repository, "worktree", "list")  # the worktree is gone
+    assert git(repository, "worktree", "list") == worktrees  # exported, never registered: nothing for a kill to leave
+
+
+def test_a_revision_is_exported_without_a_worktree(repository: Path) -> None:
+    worktrees = git(repository, "worktree", "list")
+    commit = git(repository, "rev-parse", "HEAD")
+    with exported_tree(repository, commit) as tree:
+        # What a kill -9 here would leave: no worktree registered, and no link into the checkout.
+        assert git(repository, "worktree", "list") == worktrees
+        assert (tree / "Snakefile").read_bytes() == (repository / "Snakefile").read_bytes()
+        assert not (tree / "results" / "smoke").exists() and not (tree / ".git").exists()
+    assert not tree.parent.exists()
 
 
 def test_a_revision_without_results_says_what_would_run_and_runs_nothing(repository: Path, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(repository), str(clone)], check=True)
     shutil.copytree(repository / "results" / "smoke", clone / "results" / "smoke")
+    marker = clone / "workflow" / "rules" / "common.smk"
+    # The revision's code, were it run, would leave a file: planning it without RUN=yes must not run it.
+    subprocess.run(["git", "-C", str(clone), "config", "user.email", "t@example.org"], check=True)
+    marker.write_text(marker.read_text() + f"\nPath({str(clone / 'ran')!r}).write_text('ran')\n")
+    subprocess.run(["git", "-C", str(clone), "commit", "-qam", "code that leaves a mark"], check=True)
     done = compare(clone, "HEAD", "results/smoke", "--study-args", "--configfile tests/smoke.yaml")
     assert done.returncode == 2
-    assert "error: revision " in done.stderr and "running it would take" in done.stderr and "train 10" in done.stderr
-    assert "it has not run here" not in done.stderr  # the copied folder's benchmarks give its last run's job time
-    assert "Nothing was run" in done.stderr and not (clone / "results" / "compare").exists()
+    assert "error: revision " in done.stderr and "runs that revision's workflow code" in done.stderr
+    assert "its study's last run here took" in done.stderr  # the copied folder's benchmarks give its job time
+    assert "None of its code was run" in done.stderr and "RUN=yes" in done.stderr
+    assert not (clone / "ran").exists() and not (clone / "results" / "compare").exists()
 
 
 @pytest.mark.parametrize(
@@ -278,20 +301,12 @@ def test_the_compare_page_fits_without_sideways_scrolling(
 
 def test_a_study_from_before_environment_json_is_compared_on_its_job_records(tmp_path: Path) -> None:
     folder = tmp_path / "old"
-    (folder / "tables").mkdir(parents=True)
-    (folder / "study.json").write_text(json.dumps({"config": {"seeds": [1]}}))
-    pd.DataFrame({"variant": ["bn", "gn"], "seed": [1, 1], "test_acc": [99.4, 99.2]}).to_csv(
-        folder / "tables" / "runs.csv", index=False
-    )
-    pd.DataFrame({"variant": ["bn"], "seed": [1], "epoch": [1], "test_acc": [99.4]}).to_csv(
-        folder / "tables" / "epochs.csv", index=False
-    )
+    runs = pd.DataFrame({"variant": ["bn", "gn"], "seed": [1, 1], "test_acc": [99.4, 99.2]})
     for variant, threads in (("bn", 1), ("gn", 2)):
         (folder / "runs" / variant / "seed1").mkdir(parents=True)
         job = {"torch": "2.14.1", "python": "3.11.7", "device": "cpu", "device_name": "", "threads": threads}
         (folder / "runs" / variant / "seed1" / "job.json").write_text(json.dumps(job))
-    old = load_study(folder, "old")
-    assert not old.environment_recorded
+    old = Study("old", folder, {}, runs, pd.DataFrame(), job_records(folder, runs), False)
     assert old.environment == {
         "jobs": {
             "torch": ["2.14.1"],
@@ -310,10 +325,140 @@ def test_a_revision_before_named_studies_writes_to_results_itself(tmp_path: Path
     (tmp_path / "config.yaml").write_text("seeds: [1]\n")
     (tmp_path / "tests" / "smoke.yaml").write_text("seeds: [1, 2]\n")
     assert study_location(tmp_path, []) == ("default", "results")
-    assert study_location(tmp_path, ["tests/smoke.yaml"]) == ("smoke", "results")
+    assert study_location(tmp_path, ["--configfile", "tests/smoke.yaml"]) == ("smoke", "results")
     studies = tmp_path / "workflow" / "scripts" / "normstudy" / "studies.py"
     studies.parent.mkdir(parents=True)
     studies.write_text("")
     (tmp_path / "tests" / "smoke.yaml").write_text("study: smoke\n")
     assert study_location(tmp_path, []) == ("default", "results/default")
-    assert study_location(tmp_path, ["tests/smoke.yaml"]) == ("smoke", "results/smoke")
+    assert study_location(tmp_path, ["--configfile", "tests/smoke.yaml"]) == ("smoke", "results/smoke")
+    # --config wins over the files, as in the workflow's own resolver (Snakemake's parsing of --config).
+    args = ["--configfile", "tests/smoke.yaml", "--config", "seeds=[1]", "study=other", "--cores", "1"]
+    assert study_location(tmp_path, args) == ("other", "results/other")
+    with pytest.raises(CompareError, match="not a safe folder name"):
+        study_location(tmp_path, ["--config", "study=../x"])
+
+
+def test_a_config_entry_joins_the_given_ones() -> None:
+    # argparse keeps the last --config only: the entry must join the user's, never follow in a second --config.
+    assert with_config_entry(["--cores", "1"], "x=1") == ["--cores", "1", "--config", "x=1"]
+    given = ["--configfile", "a.yaml", "--config", "study=b", "seeds=[1]", "--cores", "1"]
+    assert with_config_entry(given, "x=1") == [
+        "--configfile", "a.yaml", "--config", "x=1", "study=b", "seeds=[1]", "--cores", "1"
+    ]  # fmt: skip
+
+
+def test_seeds_on_one_side_only_are_never_identical() -> None:
+    # Seed 1 predicts alike on both sides; B's seed 2 scored 9 points more: not "identical", not "Nothing moved".
+    a = study("a", {"bn": [90.0]}, seeds=[1])
+    b = study("b", {"bn": [90.0, 99.0]}, seeds=[1, 2])
+    table = variant_table(a, b, ["bn"], PLAN, changes({"bn": 0}))
+    row = table.iloc[0]
+    assert row["reading"] == "inconclusive" and row["seeds_only_b"] == "2" and row["seeds_only_a"] == ""
+    sentence = verdict(table, a, b, 0.2)
+    assert not sentence.startswith("Nothing moved") and "seed 2 in b only" in sentence
+
+
+@pytest.fixture
+def smoke_copy(smoke_study: Path, tmp_path: Path) -> Path:
+    """The smoke study's folder alone, copied (for edits)."""
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke_study / "results" / "smoke", copy)
+    return copy
+
+
+def test_accuracies_come_from_the_run_files_never_from_a_table(smoke_copy: Path) -> None:
+    honest = load_study(smoke_copy, "smoke").runs.set_index(["variant", "seed"])["test_acc"]
+    runs = pd.read_csv(smoke_copy / "tables" / "runs.csv")
+    assert honest.to_dict() == pytest.approx(runs.set_index(["variant", "seed"])["test_acc"].to_dict(), abs=1e-4)
+    runs.loc[runs["variant"] == "gn", "test_acc"] = [99.9, float("nan")]
+    runs.to_csv(smoke_copy / "tables" / "runs.csv", index=False)
+    assert load_study(smoke_copy, "smoke").runs.set_index(["variant", "seed"])["test_acc"].equals(honest)
+    metrics = smoke_copy / "runs" / "gn" / "seed1" / "metrics.json"
+    for value in (99.9, float("nan")):
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "test_acc": value}))
+        with pytest.raises(CompareError, match=rf"smoke: a run file of .*{metrics}: test_acc {value} disagrees"):
+            load_study(smoke_copy, "smoke")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text[: len(text) // 2], "study.json is unreadable (truncated or not JSON)"),
+        (lambda text: json.dumps({"config": {**json.loads(text)["config"], "analysis": None}}), "records no analysis"),
+        (
+            lambda text: json.dumps(
+                {"config": {**json.loads(text)["config"], "analysis": {"margin": "0.2", "alpha": 0.05}}}
+            ),
+            "records an unusable config (analysis.margin '0.2', analysis.correction None)",
+        ),
+    ],
+)
+def test_a_malformed_study_record_is_one_line_naming_the_file(smoke_copy: Path, edit, message: str) -> None:
+    facts = smoke_copy / "study.json"
+    facts.write_text(edit(facts.read_text()))
+    with pytest.raises(CompareError, match=re.escape(message)) as error:
+        load_study(smoke_copy, "smoke")
+    assert str(facts) in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "a",
+    [
+        "x'; touch {mark}; echo '",
+        'x"; touch {mark}; echo "',
+        "$(touch {mark})",
+        "`touch {mark}`",
+    ],
+)
+def test_make_compare_passes_its_arguments_without_a_shell(a: str, tmp_path: Path) -> None:
+    mark = tmp_path / "pwned"
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "compare",
+            f"A={a.format(mark=mark)}",
+            "B=smoke",
+            f"STUDY_ARGS=; touch {mark}",
+        ],
+        cwd=REPO,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Refused (as an unknown revision, or, where make reads $(...) as its own variable, as empty), and nothing ran.
+    assert done.returncode != 0 and ("error: " in done.stderr or "usage: " in done.stderr), done.stderr
+    assert not mark.exists()
+
+
+def test_an_interrupted_comparison_leaves_the_last_one_whole(
+    smoke_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compare as compare_script
+
+    target = tmp_path / "compare" / "a..b"
+    a = load_study(smoke_study / "results" / "smoke", "a")
+    sources = (compare_script.Source("a", "a"), compare_script.Source("b", "b"))
+    compare_script.compare(a, a, sources, target)
+    before = tree_digest(target)
+    # A comparison stopped half-way (here by an error after its first table): the last one stays whole.
+    written = compare_script._write_comparison
+
+    def stopped(*args: object) -> str:
+        out = args[-1]
+        (out / "variants.csv").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_script, "_write_comparison", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        compare_script.compare(a, a, sources, target)
+    assert tree_digest(target) == before and sorted(p.name for p in target.parent.iterdir()) == ["a..b"]
+    # What a kill -9 leaves (a folder named by a process that no longer runs) is removed by the next comparison.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (target.parent / f".a..b.part-{dead.pid}").mkdir()
+    monkeypatch.setattr(compare_script, "_write_comparison", written)
+    compare_script.compare(a, a, sources, target)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a..b"]

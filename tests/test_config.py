@@ -203,6 +203,17 @@ BAD_CONFIGS = [
         "batch_study batch size 10000, variant bn: train.schedule.pct_start",
         "less than one warm-up step",
     ),
+    (
+        {"train": {"batch_size": 64}, "batch_study": {"batch_sizes": [3, 8, 64]}},
+        "'batch_study.batch_sizes'",
+        "3 does not divide the SGD batch of 64, so each step's last group would hold 1 image, not 3",
+    ),
+    (
+        {"batch_study": {"variants": ["gn", "ln"]}},
+        "'batch_study.variants'",
+        "none of gn, ln takes batch statistics",
+    ),
+    ({"study": "x" * 10_000}, "'study'", "... (10,002 characters) is not a safe folder name"),
 ]
 
 

@@ -170,7 +170,10 @@ def test_adding_a_corruption_plans_only_its_set_and_the_manifest(workflow_copy: 
     files = [Path(raw[role]) for role in ("train_images", "train_labels", "test_images", "test_labels")]
     make_synthetic.main(files, Path(raw["provenance"]), smoke["train_size"], smoke["test_size"], smoke["seed"])
     (workflow_copy / "two.yaml").write_text("robustness: {corruptions: [contrast, stripe], severities: [2]}\n")
-    (workflow_copy / "three.yaml").write_text("robustness: {corruptions: [contrast, stripe, fog], severities: [2]}\n")
+    # The smoke study changed on purpose: without amend_study, another config under its name is refused.
+    (workflow_copy / "three.yaml").write_text(
+        "amend_study: true\nrobustness: {corruptions: [contrast, stripe, fog], severities: [2]}\n"
+    )
     snakemake(workflow_copy, "corrupted_sets", "--cores", "2", "--configfile", "tests/smoke.yaml", "two.yaml")
     manifest = json.loads((workflow_copy / "results/smoke/robustness/manifest.json").read_text())
     assert [(s["corruption"], s["severity"]) for s in manifest["sets"]] == [("contrast", 2), ("stripe", 2)]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from normstudy.provenance import duration, git_state, package_versions, read_job, wall_time
+from normstudy.provenance import duration, git_state, package_versions, public_url, read_job, wall_time
+from normstudy.report_page import render, reproduce
 
 
 def git(folder: Path, *args: str) -> None:
@@ -17,16 +18,51 @@ def git(folder: Path, *args: str) -> None:
     )
 
 
+def checkout(folder: Path, origin: str) -> Path:
+    """`folder` as a git checkout of one commit, with this origin URL."""
+    git(folder, "init", "-q")
+    (folder / "a.txt").write_text("a")
+    git(folder, "add", "a.txt")
+    git(folder, "commit", "-qm", "a")
+    git(folder, "remote", "add", "origin", origin)
+    return folder
+
+
 def test_git_state_of_a_clean_then_dirty_checkout(tmp_path: Path) -> None:
-    git(tmp_path, "init", "-q")
-    (tmp_path / "a.txt").write_text("a")
-    git(tmp_path, "add", "a.txt")
-    git(tmp_path, "commit", "-qm", "a")
-    git(tmp_path, "remote", "add", "origin", "https://example.org/normstudy.git")
-    clean = git_state(tmp_path)
+    clean = git_state(checkout(tmp_path, "https://example.org/normstudy.git"))
     assert len(clean.commit) == 40 and not clean.dirty and clean.remote == "https://example.org/normstudy.git"
     (tmp_path / "a.txt").write_text("b")
     assert git_state(tmp_path).dirty
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:TOKEN@host.example/o/r.git", "https://host.example/o/r.git"),
+        ("https://ghp_TOKEN@github.com/o/r.git?access_token=TOKEN#x", "https://github.com/o/r.git"),
+        ("ssh://git:TOKEN@host.example:22/o/r.git", "ssh://host.example:22/o/r.git"),
+        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ("/srv/git/normstudy.git", "/srv/git/normstudy.git"),
+        ("https://host.example/o/r\x1b[2J.git", None),
+        ("https://host.example/o/\u202er.git", None),
+    ],
+)
+def test_a_published_url_holds_no_credentials_and_no_controls(url: str, shown: str | None) -> None:
+    assert public_url(url) == shown
+
+
+def test_a_token_in_the_origin_url_never_reaches_the_reproduce_section(tmp_path: Path) -> None:
+    state = git_state(checkout(tmp_path, "https://someone:s3cr3t-TOKEN@example.org/normstudy.git"))
+    commands = reproduce({"study": "x"}, state, "study.yaml")["commands"]
+    assert commands[0] == "git clone https://example.org/normstudy.git normstudy && cd normstudy"
+    assert "s3cr3t" not in repr(state)
+
+
+def test_every_value_on_a_page_shows_its_control_characters_as_escapes(tmp_path: Path) -> None:
+    template = tmp_path / "page.html.j2"
+    template.write_text("<p>{{ text }}</p><pre>{{ block }}</pre>")
+    page = render({"text": "a\x1b[31mred\u202e\x07 <b>", "block": "line 1\n\tline 2"}, template)
+    assert page == "<p>a\\x1b[31mred\\u202e\\x07 &lt;b&gt;</p><pre>line 1\n\tline 2</pre>"
 
 
 def test_git_state_outside_a_checkout(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ BATCH_NORM_RUNS = 4  # bn and bn_l1 x 2 seeds: PreciseBN's statistics for the ro
 
 
 def planned(study: Path, *extra: str) -> Counter:
-    """Jobs a dry run of the smoke study would execute, per rule (the `all` target left out)."""
-    jobs = planned_counts(study, "--configfile", "tests/smoke.yaml", *extra)
+    """Jobs a dry run of the smoke study would execute, per rule (the `all` target left out). Each change here is
+    made to the smoke study on purpose (amend_study; without it, another config under its name is refused)."""
+    jobs = planned_counts(study, "--configfile", "tests/smoke.yaml", *extra, "--config", "amend_study=True")
     jobs.pop("all", None)
     return jobs
 

@@ -119,7 +119,8 @@ def test_a_batch_study_at_the_main_recipe_scores_the_main_runs_as_its_references
     predictions, a gate that holds by construction), only the ghost runs train, and the main study is left alone."""
     tree = tmp_path / "study"
     shutil.copytree(smoke_study, tree, symlinks=True, ignore=shutil.ignore_patterns("compare"))
-    (tree / "main_recipe.yaml").write_text("batch_study:\n  epochs: 2\n  train_images: null\n")
+    # The smoke study changed on purpose (amend_study): its folder records the config that made it.
+    (tree / "main_recipe.yaml").write_text("amend_study: true\nbatch_study:\n  epochs: 2\n  train_images: null\n")
     main, batch = tree / "results" / "smoke" / "runs", tree / "results" / "smoke" / "batch_study"
     for reference in (batch / "runs").glob("*/batch64/seed*"):
         shutil.rmtree(reference)  # as a fresh study has none: the smoke study trained its own at 1 epoch
@@ -293,7 +294,8 @@ def resumed_on_other_data(runs: BackgroundRuns, folder: Path) -> ResumedRun:
         study, dict(os.environ),
     )  # fmt: skip
     checkpoint_left = (run / "checkpoint.pt").exists()
-    (study / "run.yaml").write_text(RESUME_OVERRIDES + "data: {synthetic: {seed: 5}}\n")
+    # The study changed on purpose (amend_study): its folder records the config that made it.
+    (study / "run.yaml").write_text(RESUME_OVERRIDES + "amend_study: true\ndata: {synthetic: {seed: 5}}\n")
     background_snakemake(runs, study, RESUME_TARGET, "--cores", "1", *args)
     clean = copy_workflow(folder / "clean")
     (clean / "run.yaml").write_text(RESUME_OVERRIDES + "data: {synthetic: {seed: 5}}\n")

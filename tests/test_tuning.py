@@ -299,9 +299,11 @@ def test_tune_runs_with_the_test_files_absent_and_never_recreates_them(tuned_wit
     record = json.loads((tuning / "search.json").read_text())
     assert (record["runs"], record["validation_images"]) == (8, 200)
     # The study's seeds are no part of the search; a change of grid reruns the tuning stage only.
-    (study / "seeds.yaml").write_text("seeds: [5]\n")
+    (study / "seeds.yaml").write_text("amend_study: true\nseeds: [5]\n")  # the study changed on purpose
     assert "Nothing to be done" in snakemake(study, "-n", "tune", *configs, "seeds.yaml").stdout
-    (study / "grid.yaml").write_text("tune: {grid: {train.schedule.max_lr: [0.05, 0.2], dropout: [0.0]}}\n")
+    (study / "grid.yaml").write_text(
+        "amend_study: true\ntune: {grid: {train.schedule.max_lr: [0.05, 0.2], dropout: [0.0]}}\n"
+    )
     planned = snakemake(study, "-n", "tune", *configs, "grid.yaml").stdout
     assert "make_synthetic" not in planned and "\ntrain " not in planned
     assert "tuning_train 4" in " ".join(planned.split())

@@ -35,7 +35,8 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
     done = verify(smoke_study, *SMOKE)
     assert done.returncode == 0, done.stdout + done.stderr
     # 10 runs of the study and 8 of its batch study.
-    assert "are present and up to date, and the models, job records and metrics of its 18 runs" in done.stdout
+    assert "are present and up to date, the models, job records and metrics of its 18 runs" in done.stdout
+    assert "and its 10 main tables are what its run files give" in done.stdout
     before = result_files(smoke_study)
     run, other = smoke_study / "results/smoke/runs/gn/seed2", smoke_study / "results/smoke/runs/gn/seed1"
     table = smoke_study / "results/smoke/tables/comparisons.csv"  # read by the report alone
@@ -43,8 +44,13 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
         table.write_text(table.read_text() + "\n")  # a table changed after the report was built from it
         done = verify(smoke_study, *SMOKE)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "verify: 1 problem\n  outdated: report/smoke/index.html  (rule report: updated input files)" in done.stdout
-    assert "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml\n" in done.stdout
+    assert "verify: 2 problems\n  outdated: report/smoke/index.html  (rule report: updated input files)" in done.stdout
+    assert "edited:   results/smoke/tables/comparisons.csv  (differs from what its run files give" in done.stdout
+    # The edited table is remade from the runs before the report reads it again, never republished.
+    assert (
+        "to rebuild exactly that: snakemake --cores all --configfile tests/smoke.yaml"
+        " --forcerun results/smoke/tables/comparisons.csv\n" in done.stdout
+    )
     with kept(run / "metrics.json"), kept(run / "model.pt"):
         (run / "metrics.json").unlink()
         # Another seed's model in this run's place, made to look as old as the original: Snakemake sees nothing.
@@ -70,6 +76,28 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
     assert done.returncode == 1, done.stdout + done.stderr
     assert "wrong run: results/smoke/runs/bn/seed2/precise_bn.json is of bn seed 1, not bn seed 2" in done.stdout
     assert "--forcerun results/smoke/runs/bn/seed2/precise_bn.json" in done.stdout
+    assert result_files(smoke_study) == before
+
+
+@pytest.mark.parametrize("name", ["summary.csv", "runs.csv"])
+def test_a_hand_edited_table_as_old_as_the_original_is_named(smoke_study: Path, name: str) -> None:
+    before = result_files(smoke_study)
+    table = smoke_study / "results/smoke/tables" / name
+    with kept(table):
+        stat = table.stat()
+        lines = table.read_text().splitlines()
+        cells = lines[1].split(",")
+        column = lines[0].split(",").index("test_acc_mean" if name == "summary.csv" else "test_acc")
+        cells[column] = "99.9"
+        table.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+        os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # Snakemake sees nothing
+        done = verify(smoke_study, *SMOKE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"verify: 1 problem\n  edited:   results/smoke/tables/{name}  (differs from what its run files give, "
+        "recomputed as aggregate.py does)" in done.stdout
+    )
+    assert f"--forcerun results/smoke/tables/{name}\n" in done.stdout
     assert result_files(smoke_study) == before
 
 

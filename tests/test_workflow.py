@@ -122,7 +122,7 @@ def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(work
 
 
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
-    (workflow_copy / "cuda.yaml").write_text("train:\n  device: cuda\n")
+    (workflow_copy / "cuda.yaml").write_text("study: gpu\ntrain:\n  device: cuda\n")
     train = [line for line in planned_resources(workflow_copy, "--configfile", "cuda.yaml") if "gpu=" in line]
     assert len(train) == default_runs() + batch_study_jobs()[1] and all("gpu=1" in line for line in train)
     # CUDA's host memory on top of the CPU job's.

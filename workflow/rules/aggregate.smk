@@ -7,6 +7,7 @@ rule aggregate:
         modules=package_modules(
             "analysis",
             "atomic",
+            "controls",
             "provenance",
             "runs",
             "stats",

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from normstudy.dataset import ROLES, raw_paths
-from normstudy.atomic import UnreadableFileError
+from normstudy.atomic import UnreadableFileError, no_space_message
 from normstudy.idx import DataIntegrityError, check_present, check_unchanged
 from normstudy.packing import is_packed
 from normstudy.recipes import (
@@ -38,22 +38,31 @@ from normstudy.settings import (
     FetchSettings,
     steps_per_epoch,
 )
-from normstudy.config_sources import load_yaml, merge_sources
-from normstudy.studies import study_folders
+from normstudy.config_sources import load_yaml, merge_sources, study_folder_problem
+from normstudy.studies import (
+    AMEND_KEY,
+    concurrent_run_note,
+    record_identity,
+    study_folders,
+)
 from normstudy.validation import validate_config
+
+
+def own_config_files():
+    """The Snakefile's own config file (config.yaml), unless --replace-workflow-config."""
+    given = len(workflow.overwrite_configfiles)
+    # The Snakefile's `configfile:` is appended after the command line's, when it exists.
+    own = [str(path) for path in workflow.configfiles[given:]]
+    return [] if workflow.config_settings.replace_workflow_config else own
 
 
 def config_sources():
     """(name, values) of each config source in the order they apply: config.yaml (unless --replace-workflow-config),
     each --configfile, then --config."""
     given = [str(path) for path in workflow.overwrite_configfiles]
-    # The Snakefile's `configfile:` is appended after the command line's, when it exists.
-    own = [str(path) for path in workflow.configfiles[len(given) :]]
-    if workflow.config_settings.replace_workflow_config:
-        own = []
     files = [
         path if os.path.relpath(path).startswith("..") else os.path.relpath(path)
-        for path in own + given
+        for path in own_config_files() + given
     ]
     overrides = dict(workflow.config_settings.config)
     return [(path, load_yaml(path)) for path in files] + (
@@ -65,12 +74,26 @@ try:
     # Each file read strictly (Snakemake's own reading keeps a key written twice, reads 010 as 8, ...), and merged
     # by normstudy.config_sources' rules: Snakemake's merge would multiply a grid a file replaces, add to variants a
     # --config list chooses, and put the --configfile variants before config.yaml's.
-    VALIDATED = validate_config(merge_sources(config_sources()))
-except ConfigError as error:
+    SOURCES = config_sources()
+    VALIDATED = validate_config(merge_sources(SOURCES))
+    # Not part of the study: it only lets this run change the config its folder records.
+    AMEND_STUDY = VALIDATED.pop(AMEND_KEY)
+    # Before anything is planned: a study folder belongs to the config that made it.
+    problem = study_folder_problem(
+        SOURCES, len(own_config_files()), VALIDATED, AMEND_STUDY
+    )
+    if problem:
+        raise ConfigError(problem)
+except (ConfigError, ValueError) as error:
     # A plain message naming the keys, not a traceback; nothing has been scheduled or written yet.
     raise WorkflowError(str(error)) from None
 config.clear()
 config.update(VALIDATED)
+
+# Before Snakemake's own lock check, whose message would advise --unlock while the other run still writes.
+note = concurrent_run_note(Path.cwd())
+if note:
+    print(f"normstudy: {note}", file=sys.stderr)
 
 
 # Rules write `<results>/...` and `<report>/...`: this study's folders, results/<study>/ and report/<study>/.
@@ -262,3 +285,14 @@ onstart:
         problem = cuda_without_gpu(planned)
         if problem:
             raise WorkflowError(problem)
+    # The folder now belongs to this config: another under the same name is refused at its parse.
+    record_identity(
+        Path(in_study("<results>")), config, [name for name, _ in SOURCES]
+    )
+
+
+# A job that failed for want of space often cannot say so in its own log (the log is on the full disk too).
+onerror:
+    full = no_space_message(in_study("<results>"))
+    if full:
+        print(f"normstudy: {full}", file=sys.stderr)

@@ -24,7 +24,8 @@ rule describe_study:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
     params:
-        config=reported_config(),
+        # A function: Snakemake expands {name} in a params string as a wildcard, and the config holds free text.
+        config=lambda wildcards: reported_config(),
     shell:
         "python {input.script} --config {params.config:q} --tuning-summary {input.tuning_summary}"
         " --out {output} > {log} 2>&1"
@@ -35,7 +36,13 @@ rule report_metadata:
     input:
         script=f"{SCRIPTS}/report_metadata.py",
         modules=package_modules(
-            "analysis", "findings", "provenance", "runs", "stats", *SETTINGS_MODULES
+            "analysis",
+            "controls",
+            "findings",
+            "provenance",
+            "runs",
+            "stats",
+            *SETTINGS_MODULES,
         ),
         study=STUDY_FACTS,
         summary="<results>/tables/summary.csv",

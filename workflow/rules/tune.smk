@@ -47,6 +47,7 @@ rule tuning_summary:
         script=f"{SCRIPTS}/tune_summary.py",
         modules=package_modules(
             "atomic",
+            "controls",
             "provenance",
             "recipes",
             "runs",
@@ -75,7 +76,8 @@ rule tuning_summary:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
     params:
-        config=tuning_config(),
+        # A function: Snakemake would read {name} in the config's text as a wildcard.
+        config=lambda wildcards: tuning_config(),
         runs=json.dumps(tuning_manifest()),
     shell:
         "python {input.script} --config {params.config:q} --runs {params.runs:q}"

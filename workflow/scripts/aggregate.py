@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,8 +26,7 @@ from normstudy.analysis import (
 )
 from normstudy.cli import run_cli
 from normstudy.provenance import environment
-from normstudy.runs import read_named_json, read_run
-from normstudy.settings import RunSettings
+from normstudy.runs import Runs, read_named_json, read_runs
 from normstudy.stats import compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
 
@@ -47,50 +45,6 @@ SUMMARY_COLUMNS = [
     "misclassified_mean",
     "seconds_per_epoch_mean",
 ]
-
-
-@dataclass
-class Runs:
-    """What the tables are made from: a row per run, the per-epoch rows, each run's metrics, its per-test-image
-    correctness (from predictions.csv) and settings, keyed by (variant, seed)."""
-
-    table: pd.DataFrame
-    epochs: pd.DataFrame
-    metrics: dict[tuple[str, int], dict]
-    correct: dict[tuple[str, int], np.ndarray]
-    settings: dict[tuple[str, int], RunSettings]
-
-
-def read_runs(files: dict[str, list[Path]]) -> Runs:
-    """Every run's settings, metrics, history and predictions (`files`: a list per kind, in the same run order)."""
-    runs, epochs, metrics, correct, settings = [], [], {}, {}, {}
-    kinds = ("settings", "metrics", "histories", "predictions")
-    for settings_file, metrics_file, history_file, predictions_file in zip(*(files[k] for k in kinds), strict=True):
-        run = read_run(settings_file, history_file, metrics=metrics_file)
-        (variant, seed), result, history = run.identity, run.metrics, run.history
-        epochs.append(history.assign(variant=variant, seed=seed))
-        metrics[(variant, seed)], settings[(variant, seed)] = result, run.settings
-        predictions = pd.read_csv(predictions_file, usecols=["label", "prediction"])
-        if len(predictions) != result["n_test"]:
-            raise ValueError(f"{predictions_file}: {len(predictions)} rows, {metrics_file} scored {result['n_test']}")
-        correct[(variant, seed)] = (predictions["label"] == predictions["prediction"]).to_numpy()
-        final = history.iloc[-1]
-        runs.append(
-            {
-                "variant": variant,
-                "seed": seed,
-                "norm": run.settings.variant.norm,
-                "params": result["params"],
-                "test_acc": result["test_acc"],
-                "test_loss": result["test_loss"],
-                "final_train_acc": final["train_acc"],
-                "train_test_gap": final["train_acc"] - result["test_acc"],
-                "misclassified": result["n_misclassified"],
-                "seconds_per_epoch": history["seconds"].mean(),
-            }
-        )
-    order = ["variant", "seed", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
-    return Runs(pd.DataFrame(runs), pd.concat(epochs, ignore_index=True)[order], metrics, correct, settings)
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:

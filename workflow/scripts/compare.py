@@ -6,7 +6,9 @@ behind it. A revision's study is taken from its results when present and up to d
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,15 +97,52 @@ def study_facts(study: Study, source: Source) -> dict[str, str]:
     }
 
 
-def compare(a: Study, b: Study, sources: tuple[Source, Source], out: Path) -> str:
-    """Write every table, the figure and the page to `out` (made only once all is computed); return the verdict."""
+def compare(a: Study, b: Study, sources: tuple[Source, Source], target: Path) -> str:
+    """Write every table, the figure and the page to `target`, all at once (written into a fresh folder beside it,
+    then moved into place: an interrupted comparison never leaves a folder mixing two); return the verdict."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(target)
+    out, replaced = (target.parent / f".{target.name}.{kind}-{os.getpid()}" for kind in ("part", "old"))
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    try:
+        sentence = _write_comparison(a, b, sources, out)
+        if target.exists():
+            target.rename(replaced)
+        out.rename(target)
+        shutil.rmtree(replaced, ignore_errors=True)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return sentence
+
+
+def remove_abandoned(target: Path) -> None:
+    """The folders an interrupted comparison of `target` left beside it (named by a process that no longer runs)."""
+    for folder in target.parent.glob(f".{target.name}.*-*"):
+        pid = folder.name.rpartition("-")[2]
+        if pid.isdigit() and not running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def running(pid: int) -> bool:
+    """Whether a process `pid` runs (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_comparison(a: Study, b: Study, sources: tuple[Source, Source], out: Path) -> str:
+    """Every table, the figure and the page written into the folder `out`; the verdict."""
     variants = shared_variants(a, b)
     plan = b.config["analysis"]
     changes = prediction_changes(a, b, variants)
     table = variant_table(a, b, variants, plan, changes)
     sentence = verdict(table, a, b, plan["margin"])
     config, environment = key_diff(a.config, b.config), environment_diff(a, b)
-    out.mkdir(parents=True, exist_ok=True)
     curves_figure(a, b, variants, [out / "curves.png", out / "curves.svg"])
     tables = {"config_diff": config, "environment_diff": environment, "variants": table, "predictions": changes}
     for name, frame in tables.items():

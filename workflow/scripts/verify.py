@@ -10,23 +10,36 @@ that; exit status 0 only when everything holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import shlex
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import aggregate
+
+from normstudy.analysis import Plan
 from normstudy.cli import run_cli
 from normstudy.model_file import ModelFileError, check_trained_with, read_model_file
-from normstudy.runs import RunMismatchError, read_named_json
+from normstudy.runs import RunMismatchError, read_named_json, study_run_files
 from normstudy.settings import ConfigError, RunSettings
+from normstudy.studies import STUDY_FACTS_FILE
 
 SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 SHOWN = 25
 # Files of one run that record the digest of its settings (PreciseBN's statistics: runs with BatchNorm only).
 DIGEST_RECORDS = ("job.json", "metrics.json", "precise_bn.json")
+# The main study's tables verify recomputes from the run files (aggregate.py's outputs, by its keys), byte for byte;
+# environment.json says where and with what they were written, which another process cannot recompute.
+RECOMPUTED = {key: f"{key}.csv" for key in ("summary", "runs", "epochs", "comparisons", "per_class", "confusion")}
+RECOMPUTED |= {"family": "family.csv", "analysis": "analysis.json", "summary_md": "summary.md"}
+RECOMPUTED |= {"summary_html": "summary.html"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,36 @@ def audit_run(folder: Path, audit: Audit) -> None:
                 audit.retrain.append(str(folder / name))
 
 
+def audit_tables(tables: Path, audit: Audit) -> int:
+    """Recompute the main study's tables from its run files as aggregate.py does, into a temporary folder, and name
+    each table of `tables` whose bytes differ (edited, or written from other runs); return how many were checked."""
+    facts = tables.parent / STUDY_FACTS_FILE
+    try:
+        config = json.loads(facts.read_text())["config"]
+        files = study_run_files(tables.parent, config)
+        plan = Plan.from_config({k: v for k, v in config["analysis"].items() if k != "decisions"})
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        audit.problems.append(f"unreadable: {facts} ({error}): the tables cannot be recomputed")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="normstudy-verify-") as scratch:
+        out = {key: Path(scratch) / name for key, name in RECOMPUTED.items()}
+        out["environment"] = Path(scratch) / "environment.json"  # where and with what: not recomputable elsewhere
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                aggregate.main(files, plan, {key: out[key] for key in aggregate.OUTPUTS})
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            audit.problems.append(f"unreadable: the run files behind {tables} ({error})")
+            return 0
+        for key, name in RECOMPUTED.items():
+            table = tables / name
+            if table.is_file() and table.read_bytes() != out[key].read_bytes():
+                audit.problems.append(
+                    f"edited:   {table}  (differs from what its run files give, recomputed as aggregate.py does)"
+                )
+                audit.retrain.append(str(table))
+    return len(RECOMPUTED)
+
+
 def rebuild_command(snakemake_args: list[str], retrain: list[str]) -> str:
     """The one command that rebuilds what is missing or out of date, forcing the files Snakemake finds up to date."""
     force = ["--forcerun", *retrain] if retrain else []
@@ -115,10 +158,17 @@ def main(snakemake_args: list[str]) -> int:
     runs = sorted({Path(item.path).parent for item in planned if item.path.endswith("/settings.json")})
     for folder in runs:
         audit_run(folder, audit)
+    # The main tables, recomputed where Snakemake finds them up to date (a pending rebuild remakes them anyway).
+    tables = [
+        Path(item.path).parent for item in planned if item.rule == "aggregate" and item.path.endswith("/summary.csv")
+    ]
+    pending = any(item.pending for item in planned if item.rule == "aggregate")
+    checked = 0 if pending else sum(audit_tables(folder, audit) for folder in tables)
     if not audit.problems:
         print(
-            f"verify: all {len(planned)} files of the study are present and up to date, and the models, job records"
-            f" and metrics of its {len(runs)} runs are of their settings"
+            f"verify: all {len(planned)} files of the study are present and up to date, the models, job records"
+            f" and metrics of its {len(runs)} runs are of their settings, and its {checked} main tables are what"
+            " its run files give"
         )
         return 0
     print(f"verify: {len(audit.problems)} problem{'' if len(audit.problems) == 1 else 's'}")

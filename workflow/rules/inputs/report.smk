@@ -44,6 +44,7 @@ def report_inputs():
             "architecture",
             "atomic",
             "batches",
+            "controls",
             "findings",
             "provenance",
             "report_page",

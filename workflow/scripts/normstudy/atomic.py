@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +81,22 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}; truncated or edited?);"
             " rebuild it or restore it"
         ) from None
+
+
+# Below this many free bytes a job's outputs, and even its log, can no longer be written.
+LOW_SPACE_BYTES = 1 << 20
+
+
+def no_space_message(path: str | os.PathLike[str]) -> str | None:
+    """Why jobs writing under `path` fail when its file system is (nearly) full, naming it; None when it is not."""
+    folder = Path(path).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free >= LOW_SPACE_BYTES:
+        return None
+    return (
+        f"No space left on device: the file system of {folder} has {free:,} bytes free, so a job's outputs, and its "
+        "log too, could not be written (a log may be empty or cut short). Free some space and run again: finished "
+        "jobs are kept, and the failed ones' partial outputs were removed"
+    )

@@ -17,10 +17,14 @@ from statsmodels.stats.weightstats import ttost_ind
 from normstudy.analysis import decided
 from normstudy.provenance import job_values
 from normstudy.report_page import flat_keys
+from normstudy.runs import read_runs, study_run_files
+from normstudy.settings import short
 from normstudy.stats import compare_pair, over_seeds, paired_difference
 from normstudy.studies import STUDY_FACTS_FILE
 
 ABSENT = "(absent)"
+# The corrections analysis.decided applies (the config schema's).
+CORRECTIONS = ("holm", "bonferroni")
 
 
 class CompareError(ValueError):
@@ -29,13 +33,13 @@ class CompareError(ValueError):
 
 @dataclass(frozen=True)
 class Study:
-    """One finished study's folder, as make compare reads it."""
+    """One finished study's folder, as make compare reads it: its numbers from the run files, never its tables."""
 
     label: str
     folder: Path
     config: dict[str, Any]
-    runs: pd.DataFrame  # tables/runs.csv: one row per run
-    epochs: pd.DataFrame  # tables/epochs.csv: one row per run and epoch
+    runs: pd.DataFrame  # one row per run, from its metrics.json (digest-checked, agreeing with predictions.csv)
+    epochs: pd.DataFrame  # one row per run and epoch, from its history.csv
     environment: dict[str, Any]  # environment.json, or in a study from before it what the job records hold
     environment_recorded: bool  # False: packages, CPU and OS were not recorded
 
@@ -45,24 +49,56 @@ class Study:
         return pd.read_csv(path, usecols=["index", "label", "prediction"])
 
 
+def recorded_config(path: Path, label: str) -> dict[str, Any]:
+    """The config a study.json records, with an analysis make compare can apply; CompareError naming the file."""
+    try:
+        config = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problem = "truncated or not JSON" if isinstance(error, ValueError) else f"no config ({error!r})"
+        raise CompareError(f"{label}: {path} is unreadable ({problem}); rebuild it (snakemake {path})") from None
+    analysis = config.get("analysis") if isinstance(config, dict) else None
+    if not isinstance(analysis, dict):
+        raise CompareError(f"{label}: {path} records no analysis section: the comparison's test is not declared")
+    checks = {
+        "margin": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 100,
+        "alpha": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1,
+        "correction": lambda v: v in CORRECTIONS,
+    }
+    wrong = [key for key, valid in checks.items() if not valid(analysis.get(key))]
+    if wrong or not isinstance(config.get("variants"), dict) or not isinstance(config.get("seeds"), list):
+        keys = ", ".join(f"analysis.{key} {short(analysis.get(key))}" for key in wrong) or "variants or seeds"
+        raise CompareError(f"{label}: {path} records an unusable config ({keys})")
+    return config
+
+
 def load_study(folder: Path, label: str) -> Study:
-    """The study in `folder`, or CompareError naming what is missing."""
-    needed = [folder / STUDY_FACTS_FILE, folder / "tables" / "runs.csv", folder / "tables" / "epochs.csv"]
-    missing = [str(path) for path in needed if not path.is_file()]
-    if missing:
+    """The study in `folder`, its accuracies read from the run files; CompareError naming what is missing or wrong."""
+    facts = folder / STUDY_FACTS_FILE
+    if not facts.is_file():
         raise CompareError(
-            f"{label}: {folder} holds no finished study ({', '.join(missing)} missing); "
+            f"{label}: {folder} holds no finished study ({facts} missing); "
             "run the study first (make study, or snakemake with its --configfile)"
         )
-    environment, runs = folder / "environment.json", pd.read_csv(needed[1])
+    config = recorded_config(facts, label)
+    files = study_run_files(folder, config)
+    try:
+        runs = read_runs(files)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CompareError(f"{label}: a run file of {folder} cannot be compared: {error}") from None
+    table = runs.table[["variant", "seed", "test_acc"]]
+    environment = folder / "environment.json"
+    try:
+        recorded = json.loads(environment.read_text()) if environment.is_file() else None
+    except (OSError, ValueError) as error:
+        raise CompareError(f"{label}: {environment} is unreadable ({error})") from None
     return Study(
         label=label,
         folder=folder,
-        config=json.loads(needed[0].read_text())["config"],
-        runs=runs,
-        epochs=pd.read_csv(needed[2]),
-        environment=json.loads(environment.read_text()) if environment.is_file() else job_records(folder, runs),
-        environment_recorded=environment.is_file(),
+        config=config,
+        runs=table,
+        epochs=runs.epochs,
+        environment=recorded if isinstance(recorded, dict) else job_records(folder, table),
+        environment_recorded=isinstance(recorded, dict),
     )
 
 
@@ -143,6 +179,8 @@ def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any],
                 **{f"b_{k}": v for k, v in _accuracy(acc_b).items()},
                 "seeds_a": len(acc_a),
                 "seeds_b": len(acc_b),
+                "seeds_only_a": _seed_list(set(acc_a.index) - set(acc_b.index)),
+                "seeds_only_b": _seed_list(set(acc_b.index) - set(acc_a.index)),
                 **_difference(acc_a, acc_b, plan["margin"]),
             }
         )
@@ -150,8 +188,14 @@ def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any],
     table = table.rename(columns={"tost_p_adjusted": "tost_adjusted", "verdict": "reading"})
     changed = changes.groupby("variant")["changed"].sum(min_count=1)
     table["predictions_changed"] = table["variant"].map(changed)
-    table["reading"] = table.pop("reading").mask(table["predictions_changed"] == 0, "identical")  # the last column
+    # Identical only when both ran the same seeds and every one of those runs predicts every image alike.
+    same_runs = (table["predictions_changed"] == 0) & (table["seeds_only_a"] == "") & (table["seeds_only_b"] == "")
+    table["reading"] = table.pop("reading").mask(same_runs, "identical")  # the last column
     return table
+
+
+def _seed_list(seeds: set[int]) -> str:
+    return ", ".join(str(seed) for seed in sorted(seeds))
 
 
 def prediction_changes(a: Study, b: Study, variants: list[str]) -> pd.DataFrame:
@@ -185,13 +229,18 @@ def prediction_changes(a: Study, b: Study, variants: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "seed", "images", "changed", "fixed", "broken"])
 
 
-def _moved(row: Any, margin: float) -> str:
+def _moved(row: Any, margin: float, labels: tuple[str, str]) -> str:
     change = "no change" if math.isnan(row.diff_mean) else f"{row.diff_mean:+.2f} points"
     if not math.isnan(row.ci95_low):
         change += f", 95 % CI {row.ci95_low:+.2f} to {row.ci95_high:+.2f}"
     said = {"different": "different", "equivalent": f"equivalent within ±{margin:g}", "inconclusive": "inconclusive"}
     changed = "" if math.isnan(row.predictions_changed) else f"{int(row.predictions_changed)} predictions changed; "
-    return f"{row.variant} ({changed}{change}: {said[row.reading]})"
+    one_side = "".join(
+        f"; seed{'s' * (',' in seeds)} {seeds} in {side} only"
+        for side, seeds in zip(labels, (row.seeds_only_a, row.seeds_only_b), strict=True)
+        if seeds
+    )
+    return f"{row.variant} ({changed}{change}: {said[row.reading]}{one_side})"
 
 
 def verdict(table: pd.DataFrame, a: Study, b: Study, margin: float) -> str:
@@ -204,14 +253,16 @@ def verdict(table: pd.DataFrame, a: Study, b: Study, margin: float) -> str:
             f"Nothing moved: the {runs} runs of the {len(table)} variants {a.label} and {b.label} share give the same "
             "prediction on every test image."
         )
+    labels = (a.label, b.label)
     beyond = moved[moved["reading"] == "different"]
     lead = (
-        f"Moved beyond noise: {'; '.join(_moved(row, margin) for row in beyond.itertuples())}."
+        f"Moved beyond noise: {'; '.join(_moved(row, margin, labels) for row in beyond.itertuples())}."
         if not beyond.empty
         else "Nothing was shown to move beyond noise."
     )
     within = moved[moved["reading"] != "different"]
-    rest = f" Changed, not shown beyond noise: {'; '.join(_moved(row, margin) for row in within.itertuples())}." * (
-        not within.empty
+    rest = (
+        f" Changed, not shown beyond noise: {'; '.join(_moved(row, margin, labels) for row in within.itertuples())}."
+        * (not within.empty)
     )
     return lead + rest + (f" Unchanged (identical predictions): {', '.join(same)}." if same else "")

@@ -19,6 +19,7 @@ from typing import Any
 from normstudy.recipes import merge
 from normstudy.settings import ConfigError, short
 from normstudy.strict_yaml import read_strict_yaml
+from normstudy.studies import identity_problem, study_folders, study_identity, unnamed_change_problem
 from normstudy.validation import validate_config, walk
 
 
@@ -71,3 +72,24 @@ def merge_sources(sources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 def load_config(*paths: str | Path) -> dict[str, Any]:
     """config.yaml and further config files, merged as the workflow merges them, then validated."""
     return validate_config(merge_sources([(str(path), load_yaml(path)) for path in paths]))
+
+
+def study_folder_problem(
+    sources: list[tuple[str, dict[str, Any]]], own: int, validated: dict[str, Any], amend: bool
+) -> str | None:
+    """Why this config may not write its study's folder (None: it may): sources after the first `own` (config.yaml)
+    that change the default study without naming one, or a folder that records another config's study."""
+    others = [name for name, _ in sources[own:]]
+    named = any("study" in values for _, values in sources[own:])
+    # Validated only where the raw sources differ in what the study is (a second validation costs about 0.1 s).
+    if (
+        own
+        and others
+        and not named
+        and not amend
+        and study_identity(merge_sources(sources[:own])) != study_identity(merge_sources(sources))
+    ):
+        problem = unnamed_change_problem(validate_config(merge_sources(sources[:own])), validated, others)
+        if problem:
+            return problem
+    return identity_problem(Path(study_folders(validated["study"])["results"]), validated, amend)

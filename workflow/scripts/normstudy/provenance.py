@@ -8,12 +8,14 @@ import importlib.metadata
 import json
 import platform
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from normstudy.controls import is_control
 from normstudy.runs import read_named_json
 
 PACKAGES = (
@@ -47,12 +49,27 @@ def _git(folder: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
+def public_url(url: str | None) -> str | None:
+    """A remote's URL as a published page may show it: no user name or password (a token is often one), no query or
+    fragment (where access tokens go too); None when nothing public is left, or it holds control characters."""
+    if not url or any(is_control(char) for char in url):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme and parts.netloc:
+        host = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) if host else None
+    # scp-like SSH (user@host:path): the user is an account name on the host, never a secret; nothing else can be
+    return url if "@" not in url.partition(":")[2] else None
+
+
 def git_state(folder: Path) -> GitState:
-    """Commit, dirty flag and origin URL of `folder`'s checkout ("not a git checkout" outside one)."""
+    """Commit, dirty flag and origin URL of `folder`'s checkout ("not a git checkout" outside one); the URL as
+    public_url leaves it."""
     commit = _git(folder, "rev-parse", "HEAD")
     if commit is None:
         return GitState("not a git checkout", False, None)
-    return GitState(commit, bool(_git(folder, "status", "--porcelain")), _git(folder, "remote", "get-url", "origin"))
+    remote = public_url(_git(folder, "remote", "get-url", "origin"))
+    return GitState(commit, bool(_git(folder, "status", "--porcelain")), remote)
 
 
 def config_digest(config: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from normstudy import provenance
 from normstudy.analysis import read_facts
 from normstudy.architecture import describe_norm
 from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
+from normstudy.controls import visible_controls
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import family_verdict, key_results, sensitivity_sentence
 from normstudy.report_robustness import RobustnessInputs, robustness_context
@@ -84,12 +85,14 @@ def fmt_signed(value: Any, digits: int = 2) -> str:
 
 
 def render(context: dict[str, Any], template: Path) -> str:
-    """Render the Jinja2 template with autoescaping: text from config shows as text, never as HTML."""
+    """Render the Jinja2 template with autoescaping: text from config shows as text, never as HTML, and every
+    value's control characters as visible escapes (visible_controls)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template.parent),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
+        finalize=visible_controls,
     )
     env.filters.update(pct=fmt_num, num=fmt_num, signed=fmt_signed)
     return env.get_template(template.name).render(**context)

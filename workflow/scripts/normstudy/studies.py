@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
+from typing import Any
+
+from normstudy import atomic
+from normstudy.settings import FetchSettings
 
 # The config key `study`; config.yaml's own study is `default`.
 DEFAULT_STUDY = "default"
@@ -14,12 +22,17 @@ RESERVED_NAMES = {"data": "the shared download", "compare": "make compare's outp
 STUDY_FACTS_FILE = "study.json"
 
 
+def _quoted(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 def study_name_problem(name: object) -> str | None:
     """Why `name` cannot name a study folder (None when it can)."""
     if not isinstance(name, str) or not STUDY_NAME.fullmatch(name):
         return (
-            f"'study': {name!r} is not a safe folder name: letters, digits, '_' or '-' only, starting with a letter "
-            "or digit, at most 40, with nothing after it"
+            f"'study': {_quoted(name)} is not a safe folder name: letters, digits, '_' or '-' only, starting with a "
+            "letter or digit, at most 40, with nothing after it"
         )
     if name in RESERVED_NAMES:
         return f"'study': {name!r} is reserved (results/{name}/ holds {RESERVED_NAMES[name]}); choose another name"
@@ -34,3 +47,151 @@ def study_folders(name: str) -> dict[str, str]:
 def is_study_folder(folder: Path) -> bool:
     """Whether `folder` holds a finished study's outputs (its study.json)."""
     return (folder / STUDY_FACTS_FILE).is_file()
+
+
+# What a study folder records of the config that made it (written when a run starts, checked at every parse).
+IDENTITY_FILE = "study_config.json"
+# Keys that say how to run, not what: where the download comes from, and the folder's own name. A config that differs
+# only in these is the same study.
+NOT_IDENTITY = (
+    "study",
+    "amend_study",
+    *(f"data.{field.name}" for field in dataclasses.fields(FetchSettings)),
+)
+# The config key that lets a run change the config recorded in an existing study folder.
+AMEND_KEY = "amend_study"
+SHOWN_KEYS = 6
+ABSENT = object()
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def study_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The validated config less NOT_IDENTITY, as dotted key -> value: what decides the study's files."""
+    return {key: value for key, value in _flat(config).items() if key not in NOT_IDENTITY}
+
+
+def identity_digest(identity: dict[str, Any]) -> str:
+    """SHA-256 of the identity as key-sorted JSON."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'key: old -> new' for each dotted key whose value differs (a key one side lacks shows as absent)."""
+    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key, ABSENT) != new.get(key, ABSENT)]
+    return [
+        f"{key}: {_value(old[key]) if key in old else 'absent'} -> {_value(new[key]) if key in new else 'absent'}"
+        for key in keys
+    ]
+
+
+def _listed(lines: list[str]) -> str:
+    shown = "; ".join(lines[:SHOWN_KEYS])
+    return shown + (f"; and {len(lines) - SHOWN_KEYS} more keys" if len(lines) > SHOWN_KEYS else "")
+
+
+def recorded_identity(folder: Path) -> dict[str, Any] | None:
+    """The identity recorded in the study folder (None: none recorded); ValueError naming the file when unreadable."""
+    path = folder / IDENTITY_FILE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        identity = record["identity"]
+        if not isinstance(identity, dict) or record.get("digest") != identity_digest(identity):
+            raise ValueError("its digest does not match its contents")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path}: unreadable record of the config that made this study ({error}); restore it, or remove the "
+            f"folder {folder} to start the study afresh"
+        ) from None
+    return identity
+
+
+def identity_problem(folder: Path, config: dict[str, Any], amend: bool) -> str | None:
+    """Why this config may not write into the study folder (None: it may): another config's study is recorded there,
+    and the run does not say it means to change it."""
+    recorded = recorded_identity(folder)
+    if recorded is None or amend:
+        return None
+    changes = differing_keys(recorded, study_identity(config))
+    if not changes:
+        return None
+    name = config["study"]
+    return (
+        f"study '{name}': {folder}/ holds the study of another config ({_listed(changes)}). Nothing was run or "
+        f"written. To keep both, give this config another name (study: <name> in its file, or --config study=<name>); "
+        f"to start '{name}' afresh, remove {folder}/ and report/{name}/; to change '{name}' itself on purpose (its "
+        f"runs of the old config are kept where they still apply), add --config {AMEND_KEY}=True"
+    )
+
+
+def unnamed_change_problem(own: dict[str, Any], merged: dict[str, Any], others: list[str]) -> str | None:
+    """Why config sources that name no study may not change the default study (None: they change nothing of it,
+    or they name one): `own` is config.yaml's study alone, `merged` with the other sources."""
+    if merged["study"] != own["study"]:
+        return None
+    changes = differing_keys(study_identity(own), study_identity(merged))
+    if not changes:
+        return None
+    one = len(others) == 1
+    return (
+        f"{' and '.join(others)} change{'s' * one} what the '{own['study']}' study runs "
+        f"({_listed(changes)}) but name{'s' * one} no study, so {'it' if one else 'they'} would "
+        f"overwrite results/{own['study']}/. Nothing was run or written. Name the study (study: <name> in the file, "
+        f"or --config study=<name>); or, to change '{own['study']}' itself on purpose, add --config {AMEND_KEY}=True"
+    )
+
+
+def record_identity(folder: Path, config: dict[str, Any], sources: list[str]) -> None:
+    """Write the folder's record of the config that makes it (atomically)."""
+    identity = study_identity(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(
+        folder / IDENTITY_FILE, {"digest": identity_digest(identity), "sources": sources, "identity": identity}
+    )
+
+
+def other_snakemake_runs(workdir: Path) -> list[str]:
+    """'pid: command line' of every other live Snakemake process working in `workdir` (Linux /proc; [] elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(entry.name) == os.getpid() or Path(os.readlink(entry / "cwd")) != workdir.resolve():
+                continue
+            words = [word for word in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if word]
+        except (OSError, ValueError):
+            continue  # gone, or another user's
+        if any(Path(word).name == "snakemake" for word in words[:3]) and "--mode" not in words:
+            found.append(f"{entry.name}: {' '.join(words)[:200]}")
+    return found
+
+
+def concurrent_run_note(workdir: Path) -> str | None:
+    """What to do when Snakemake is about to find this checkout locked by another study's run (None: no lock held
+    by a live run). Snakemake's own message advises --unlock, which would let two runs write the shared download."""
+    locks = workdir / ".snakemake" / "locks"
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return None
+    others = other_snakemake_runs(workdir)
+    if not others:
+        return None
+    return (
+        f"another Snakemake run is working in {workdir} ({'; '.join(others[:3])}). Snakemake runs one at a time per "
+        "checkout, even for two studies (they share the download in results/data/): if this run is refused as "
+        "'Directory cannot be locked', wait for that run to end, or run the second study in another clone. Do not "
+        "pass --unlock while it runs"
+    )

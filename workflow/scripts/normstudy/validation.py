@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import jsonschema
 import yaml
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
+from normstudy.controls import control_name, is_control
 from normstudy.recipes import (
     batch_recipe,
     batch_study_variants,
@@ -72,27 +72,15 @@ def non_finite_problems(config: Any) -> list[str]:
     ]
 
 
-# Bidirectional controls (Unicode category Cf) can make the report show text in another order than it holds.
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# Unicode gives the C0 and C1 controls no names.
-CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "backspace", 9: "tab", 10: "newline", 13: "carriage return", 27: "ESC"}
-
-
 def control_character_problems(config: Any) -> list[str]:
     """One message per text value holding a control character (NUL, ESC, newline, ...) or a bidirectional
     control: the report shows these values, and a terminal or browser would act on such characters."""
     problems = []
     for path, value in walk(config):
-        if not isinstance(value, str):
-            continue
-        for position, char in enumerate(value):
-            if unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS:
-                name = CONTROL_NAMES.get(ord(char)) or unicodedata.name(char, "control")
-                problems.append(
-                    f"'{_key(path)}': holds the control character U+{ord(char):04X} ({name}) at position "
-                    f"{position + 1}; remove it"
-                )
-                break
+        first = next((i for i, char in enumerate(value) if is_control(char)), None) if isinstance(value, str) else None
+        if first is not None:
+            name = control_name(value[first])
+            problems.append(f"'{_key(path)}': holds the control character {name} at position {first + 1}; remove it")
     return sorted(problems)
 
 
@@ -341,6 +329,32 @@ def tune_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     return problems
 
 
+def ghost_problems(config: dict[str, Any]) -> list[str]:
+    """The ghost design's rules: its largest size is the batch norms' SGD batch, every size divides it (no last
+    group smaller than the rest), and some variant takes batch statistics (the only ones a statistics batch changes)."""
+    reference, key = study_batch_sizes(config)[-1], "'batch_study.batch_sizes'"
+    batch_norms = [name for name in batch_study_variants(config) if config["variants"][name]["norm"] == "batch"]
+    if not batch_norms:
+        return [
+            f"'batch_study.variants': none of {', '.join(batch_study_variants(config))} takes batch statistics, "
+            "and in the ghost design only those see a statistics batch: every size would train the same network, "
+            "so the study could test nothing; list a batch-norm variant, or set batch_study.enabled: false"
+        ]
+    wrong = [
+        f"{key}: the ghost design's largest size is its reference, the whole SGD batch, but {reference} is not "
+        f"{name}'s train.batch_size {variant_recipe(config, name)['batch_size']}"
+        for name in batch_norms
+        if variant_recipe(config, name)["batch_size"] != reference
+    ]
+    divisors = ", ".join(str(size) for size in range(2, reference) if reference % size == 0)
+    return wrong or [
+        f"{key}: {size} does not divide the SGD batch of {reference}, so each step's last group would hold "
+        f"{reference % size} image{'s' * (reference % size > 1)}, not {size}; choose divisors of it ({divisors})"
+        for size in study_batch_sizes(config)
+        if reference % size
+    ]
+
+
 def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """The batch study must name known variants, some enabled, and every batch size must be a valid recipe."""
     study = config["batch_study"]
@@ -363,16 +377,9 @@ def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list
     precise = study["precise_bn_images"]
     if precise > images:
         return [f"'batch_study.precise_bn_images': {precise} is more than the {images} training images of a run"]
-    if ghost_design(config):
-        reference = study_batch_sizes(config)[-1]
-        wrong = [
-            f"'batch_study.batch_sizes': the ghost design's largest size is its reference, the whole SGD batch, but "
-            f"{reference} is not {name}'s train.batch_size {variant_recipe(config, name)['batch_size']}"
-            for name in batch_study_variants(config)
-            if config["variants"][name]["norm"] == "batch" and variant_recipe(config, name)["batch_size"] != reference
-        ]
-        if wrong:
-            return wrong
+    ghost = ghost_problems(config) if ghost_design(config) else []
+    if ghost:
+        return ghost
     problems = []
     for batch_size in study_batch_sizes(config):
         if batch_size > images:
