@@ -26,6 +26,7 @@ from normstudy.analysis import (
     sensitivity,
     tost_p,
 )
+from normstudy.stats import resolvable_margin, tost_power
 
 # The previous release's fresh-clone study (README, "Earlier runs"): final test accuracy (%) of 5 variants x seeds 1-3.
 ACCURACY = {
@@ -109,6 +110,10 @@ def test_the_bootstrap_gives_the_spread_of_a_mean_over_test_images() -> None:
     assert row["se_test_set"] == pytest.approx(analytic, rel=0.06)
     total = math.sqrt(row["se"] ** 2 + row["se_test_set"] ** 2)
     assert row["ci_high_test_set"] - row["diff"] == pytest.approx(stats.t.ppf(0.975, 2) * total)
+    # The equivalence test beyond these images is the same TOST with that total error: by hand, the larger of the
+    # two one-sided t-tests' p-values.
+    by_hand = max(stats.t.sf((row["diff"] + 0.2) / total, 2), stats.t.sf((0.2 - row["diff"]) / total, 2))
+    assert row["tost_p_test_set"] == pytest.approx(by_hand, rel=1e-9) == pytest.approx(row["tost_p_test_set_adjusted"])
 
 
 def test_tost_needs_spread() -> None:
@@ -127,13 +132,34 @@ def test_sensitivity_is_at_the_familys_corrected_level_with_the_sds_range() -> N
     assert found.level == pytest.approx(0.05 / 4)
     assert found.detectable == pytest.approx(detectable(fit.residual_sd * math.sqrt(2 / 3), 8, 0.05 / 4))
     assert found.detectable_low < found.detectable < found.detectable_high
+    # The equivalence side at the same level: its power at the margin, the margin it resolves, the seeds it needs
+    # (a contrast's se is sd * sqrt(2 / seeds), on (variants - 1) * (seeds - 1) df).
+    se = fit.residual_sd * math.sqrt(2 / 3)
+    assert found.equivalence_power == pytest.approx(tost_power(se, 8, 0.2, 0.05 / 4))
+    assert found.resolvable_margin == pytest.approx(resolvable_margin(se, 8, 0.05 / 4))
+    needed = found.seeds_for_equivalence
+    level, sd = 0.05 / 4, fit.residual_sd
+    before, at = (tost_power(sd * math.sqrt(2 / n), 4 * (n - 1), 0.2, level) for n in (needed - 1, needed))
+    assert before < 0.8 <= at
 
 
-def test_a_single_run_is_judged_against_a_prediction_interval() -> None:
-    fit = fit_model(runs(), "bn")
+def test_a_single_run_is_judged_against_a_prediction_interval_with_the_seed_variance() -> None:
+    table = runs()
+    fit = fit_model(table, "bn", seed_blocks=False)
+    # By hand: each run's deviation from its variant's mean, pooled over the variants (a new run brings a new seed,
+    # so the seed's share of the spread stays in), on N - k degrees of freedom.
+    deviations = table["test_acc"] - table.groupby("variant")["test_acc"].transform("mean")
+    df = len(table) - table["variant"].nunique()
+    pooled = math.sqrt((deviations**2).sum() / df)
+    assert (fit.residual_sd, fit.df) == (pytest.approx(pooled), df)
     low, high = prediction_interval(99.42, fit, 3)
-    half = stats.t.ppf(0.975, 8) * fit.residual_sd * math.sqrt(1 + 1 / 3)
+    half = stats.t.ppf(0.975, df) * pooled * math.sqrt(1 + 1 / 3)
     assert (low, high) == pytest.approx((99.42 - half, 99.42 + half))
+    # Where the seeds share a shift (seed 2 scores 0.2 more with every norm), the seed blocks take it out of their
+    # residual sd; a new run's seed brings it back, so only the variant-alone fit sees it.
+    shifted = table.assign(test_acc=table["test_acc"] + 0.2 * (table["seed"] == 2))
+    assert fit_model(shifted, "bn").residual_sd == pytest.approx(fit_model(table, "bn").residual_sd)
+    assert fit_model(shifted, "bn", seed_blocks=False).residual_sd > pooled + 0.02
 
 
 def test_a_comparison_names_what_it_differs_in_besides_the_norm() -> None:

@@ -16,6 +16,7 @@ from normstudy.batches import (
     gated,
     ordering,
     paper_sentence,
+    read_from_family,
     summarize,
 )
 from normstudy.batches import tested as said_with_test
@@ -107,12 +108,45 @@ def test_batch_norm_is_compared_with_the_batch_free_norms_at_their_reference() -
     assert at_reference.iloc[0]["verdict"] == "inconclusive"
 
 
+def test_a_pair_of_main_study_cells_takes_the_declared_familys_reading() -> None:
+    # At 128 bn's and gn's cells are the main study's runs: the family has judged that pair (by its model, with its
+    # sd over all five norms), so the batch table reads it from there, and nowhere else.
+    versus = batch_norm_versus_free(runs_table({**BN_RISES, **FREE}), PLAN)
+    family = pd.DataFrame(
+        [{"variant": "gn", "reference": "bn", "n_seeds": 3, "diff": -0.2, "se": 0.06, "df": 8, "ci_low": -0.34,
+          "ci_high": -0.06, "p_value": 0.01, "p_adjusted": 0.04, "tost_p": 0.5, "tost_p_adjusted": 1.0,
+          "verdict": "different"}]
+    )  # fmt: skip
+    main_cells = {("bn", 128), ("gn", 128), ("ln", 128)}
+    read = read_from_family(versus, family, main_cells).set_index(["variant_b", "mode", "batch_size"])
+    shared = read.loc[("gn", "running", 128)]
+    assert shared["read_from"] == "declared family" and shared["verdict"] == "different"
+    # error bn - error gn is accuracy gn - accuracy bn: the family's sign.
+    assert (shared["diff_mean"], shared["ci95_low"], shared["p_adjusted"], shared["n"]) == (-0.2, -0.34, 0.04, 3)
+    own = versus.set_index(["variant_b", "mode", "batch_size"])
+    # PreciseBN's bn is not the family's run; bn at 2 is not a main cell; ln is not in this family.
+    for key in [("gn", "precise", 128), ("gn", "running", 2), ("ln", "running", 128)]:
+        assert read.loc[key, "read_from"] == "batch study"
+        assert read.loc[key, "verdict"] == own.loc[key, "verdict"]
+    # Where gn's cell is not every seed a main run, the batch study's own test stands.
+    alone = read_from_family(versus, family, {("bn", 128)}).set_index(["variant_b", "mode", "batch_size"])
+    assert alone.loc[("gn", "running", 128), "read_from"] == "batch study"
+
+
 def test_the_ordering_holds_when_batch_norm_degrades_and_falls_behind() -> None:
     found, *_ = judge({**BN_RISES, **FREE})
     assert found.verdict == "holds"
-    assert found.sentences[0] == "The GN paper's ordering holds here."
+    # The ghost design tests BatchNorm's penalty; the batch-free norms' flatness is by construction, not a finding.
+    assert found.sentences[0] == (
+        "BatchNorm's small-statistics penalty is shown here: its error rises at the smallest statistics batch and "
+        "falls behind every batch-free norm there (the batch-free norms' flatness is by construction: they take no "
+        "batch statistics)."
+    )
+    assert "GN paper's ordering holds" not in found.text
     assert found.sentences[1].startswith("Convergence gate passed: every reference run is within 0.5 points")
     assert "bn's error from size 128 to 2 (running averages): +2.03 points (95 % CI" in found.text
+    # The size of the penalty as a multiple of the error too (the paper's 1.5 times), from the cell means.
+    assert "; 3.0× its error at 128 (1.00 % → 3.03 %)." in found.text
     assert "bn falls behind gn from size 8 down" in found.text
     assert "gn, ln have no batch statistics: the statistics batch cannot change them." in found.text
     assert found.sentences[-1] == paper_sentence()
@@ -134,6 +168,11 @@ def test_precise_bn_is_reported_beside_the_running_averages() -> None:
     precise = {("bn", 2): [1.0, 1.1, 0.9], ("bn", 8): [1.0, 1.1, 0.9]}
     found, changes, *_ = judge({**BN_RISES, **FREE}, precise)
     assert found.verdict == "holds"  # judged on the running averages
+    # Where PreciseBN's statistics give another verdict, the lead says so beside the declared mode's.
+    assert found.sentences[0].endswith(
+        "(judged on the running averages; with PreciseBN's statistics: whether BatchNorm has a small-statistics "
+        "penalty here is inconclusive)."
+    )
     assert "bn's error from size 128 to 2 (PreciseBN): +0.00 points (not testable" in found.text
     assert set(changes["mode"]) == {"running", "precise"}
 
@@ -169,6 +208,8 @@ def test_the_sgd_batch_design_needs_the_batch_free_norms_shown_flat() -> None:
     moving_free = {("gn", 128): [1.2, 1.3, 1.1], ("gn", 8): [1.3, 1.5, 1.6], ("gn", 2): [2.2, 2.5, 2.1]}
     found, *_ = judge({**BN_RISES, **moving_free}, ghost=False)
     assert found.verdict == "holds in part"
+    # There the SGD batch itself changes, as in the paper: the lead speaks of the paper's ordering.
+    assert found.sentences[0].startswith("The GN paper's ordering holds in part here")
 
 
 def test_the_ordering_cannot_be_tested_without_both_kinds_of_norm() -> None:
@@ -178,4 +219,6 @@ def test_the_ordering_cannot_be_tested_without_both_kinds_of_norm() -> None:
 
 def test_the_papers_own_figures() -> None:
     assert GN_PAPER_ERROR["BN"][-1] == 34.7
-    assert paper_sentence().startswith("In the GN paper (ResNet-50 on ImageNet, batch per GPU 32 → 2)")
+    said = paper_sentence()
+    assert said.startswith("In the GN paper (ResNet-50 on ImageNet, images per GPU 32 → 2, with the SGD batch 8 × that")
+    assert "(+11.1 points, 1.5× its error)" in said

@@ -56,6 +56,15 @@ def test_smoke_config_merged_into_defaults_validates() -> None:
     assert len(config["variants"]) == 5
 
 
+def test_the_confirmatory_study_is_the_default_one_at_ten_seeds_under_its_own_name() -> None:
+    confirmatory = yaml.safe_load((REPO / "studies" / "confirmatory.yaml").read_text())
+    config, default = validate_config(merged(shipped(), confirmatory)), validate_config(shipped())
+    assert config["study"] == "confirmatory" and config["seeds"] == list(range(1, 11))
+    assert config["seeds"][:3] == default["seeds"]  # its first three runs of each norm are the default study's seeds
+    assert config["variants"] == default["variants"] and config["train"] == default["train"]
+    assert config["batch_study"]["enabled"] is False
+
+
 def test_group_counts_follow_from_the_architecture() -> None:
     assert NORMED_CHANNELS == (8, 8, 8, 12, 14, 8, 26, 50)
     assert valid_group_counts() == [1, 2]

@@ -15,6 +15,7 @@ from normstudy.findings import (
     reading_words,
     sensitivity_sentence,
     target_sentence,
+    where_sentence,
     write_up_003_sentence,
 )
 
@@ -58,6 +59,15 @@ def test_each_reading_is_said_with_its_test() -> None:
     assert reading_words(rows.loc["gn"], 0.2) == (
         "inconclusive: not shown different (Holm p = 0.80) nor within ±0.2 points (TOST Holm p = 0.07)"
     )
+    # Equivalent on these seeds; beyond these test images only where the TOST with the test set's error rejects too.
+    here_only = rows.loc["ln"].copy()
+    here_only["tost_p_test_set_adjusted"] = 0.086
+    assert reading_words(here_only, 0.2) == (
+        "equivalent within ±0.2 points (TOST, Holm p = 0.003) on these test images only: with the test set's "
+        "sampling error the TOST does not reject (Holm p = 0.086)"
+    )
+    here_only["tost_p_test_set_adjusted"] = 0.01
+    assert reading_words(here_only, 0.2).endswith(", also with the test set's sampling error (Holm p = 0.010)")
     untested = family({"variant": "gn", "diff": -0.04, "verdict": "inconclusive"}).iloc[0]
     assert reading_words(untested, 0.2).startswith("not testable")
     assert reading_words(rows.loc["in"], 0.2, "bonferroni") == "different (Bonferroni p = 0.001)"
@@ -93,7 +103,7 @@ SUMMARY = pd.DataFrame(
         ("in", "instance", 99.02, 98.79, 99.24),
     ],
     columns=["variant", "norm", "test_acc_mean", "test_acc_ci95_low", "test_acc_ci95_high"],
-)
+).assign(n_seeds=3)
 RUNS = pd.DataFrame(
     [(v, s, a) for v, accs in {"bn": [99.49, 99.48, 99.41], "gn": [99.37, 99.44, 99.45],
                                "ln": [99.25, 99.33, 99.49], "in": [98.98, 99.12, 98.95]}.items()
@@ -120,19 +130,54 @@ def test_single_published_runs_are_judged_against_a_prediction_interval() -> Non
 
 def test_key_results_on_mnist_and_on_synthetic_data() -> None:
     lines = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=True)
-    assert lines[0] == "Highest mean test accuracy: bn, 99.46 % (95 % CI 99.41–99.51)."
-    assert lines[1] == "Lowest: in, 99.02 % (95 % CI 98.79–99.24)."
-    assert lines[2] == (
+    assert lines[0] == (
+        "Highest mean test accuracy: bn, 99.46 % (95 % CI 99.41–99.51); lowest: in, 99.02 % (95 % CI 98.79–99.24)."
+    )
+    assert lines[1] == (
         "Against bn (declared reference; Holm over 3): in different (-0.44 points, 95 % CI -0.59 to -0.30); "
         "ln equivalent within ±0.2 points; gn inconclusive at ±0.2 points (the study detects 0.27 points with 80 % "
         "power)."
     )
     assert any(line.startswith("Write-up 002's 99.4 % target") for line in lines)
     synthetic = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=False)
-    assert synthetic[-1].startswith("Synthetic digits, not MNIST") and not any("99.4 %" in s for s in synthetic)
+    assert "test images (not MNIST: the write-ups' claims go unchecked)" in synthetic[-1]
+    assert not any("99.4 %" in s for s in synthetic)
 
 
 def test_one_variant_has_nothing_to_compare() -> None:
     empty = family().iloc[0:0]
     assert family_verdict(empty, FACTS) == "There is one variant: nothing to compare."
-    assert len(key_results(SUMMARY.iloc[:1], empty, FACTS, RUNS, mnist=False)) == 2
+    one = key_results(SUMMARY.iloc[:1], empty, FACTS, RUNS, mnist=False)
+    assert len(one) == 2 and "lowest" not in one[0]  # best, where (which says: not MNIST)
+
+
+ENVIRONMENT = {
+    "cpu": "Intel Xeon",
+    "jobs": {"device": ["cpu"], "device_name": [""], "python": ["3.11.7"], "threads": ["1"], "torch": ["2.14.1"]},
+}
+
+
+def test_the_equivalence_power_is_said_with_the_seeds_it_needs() -> None:
+    found = FACTS["sensitivity"] | {"equivalence_power": 0.35, "resolvable_margin": 0.27, "seeds_for_equivalence": 5}
+    said = sensitivity_sentence(FACTS | {"sensitivity": found})
+    assert "found equivalent within ±0.2 points with probability 0.35 (TOST at the same level)" in said
+    assert "resolves with 80 % power is 0.27 points, and 5 seeds would give it 80 %." in said
+    assert "Equal norms would be read inconclusive 65 % of the time" in said
+    # analysis.json holds null where no seed count reaches it, read back as NaN: said in words, never "nan".
+    unreachable = sensitivity_sentence(FACTS | {"sensitivity": found | {"seeds_for_equivalence": math.nan}})
+    assert "no seed count up to 50 would give it 80 % at this sd" in unreachable and "nan" not in unreachable
+
+
+def test_key_results_say_where_the_verdicts_hold_and_with_what_power() -> None:
+    facts = FACTS | {
+        "test_images": 10_000,
+        "sensitivity": FACTS["sensitivity"] | {"equivalence_power": 0.35, "resolvable_margin": 0.27},
+    }
+    line = key_results(SUMMARY, FAMILY, facts, RUNS, mnist=True, environment=ENVIRONMENT)[2]
+    assert line == (
+        "Verdicts hold for 3 seed(s) on cpu, 1 thread(s), torch 2.14.1 (Intel Xeon), these 10,000 MNIST test images; "
+        "other machines give other numbers. Equal norms are found equivalent within ±0.2 with probability 0.35."
+    )
+    # A study from before the machine or the equivalence power were recorded: said as such, no power sentence.
+    old = where_sentence(None, FACTS, 3, mnist=True)
+    assert "an unrecorded machine" in old and "Equal norms" not in old and "nan" not in old

@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from normstudy.architecture import NORMED_CHANNELS, Conv, Pool, receptive_field_rows
+from normstudy.architecture import (
+    LAYERS,
+    NORMED_CHANNELS,
+    Conv,
+    Pool,
+    receptive_field_rows,
+    removes_per_image_affine_input,
+)
 from normstudy.model import NormNet, count_parameters, model_summary
 from normstudy.norms import NORM_MAP, create_norm, normalize_name
 from normstudy.packing import pack_state_dicts, unpack_state_dict
@@ -198,3 +205,24 @@ def test_packing_a_state_dict_and_unpacking_it_gives_each_model_back() -> None:
         assert all(torch.equal(state[key], tensor) for key, tensor in model.state_dict().items())
     # Each unpacked state is a plain model's: it loads into the 7,652-parameter network as it is.
     NormNet("batch", None, 0.0).load_state_dict(unpacked[1])
+
+
+@pytest.mark.parametrize("norm", ["instance", "layer", "group", "batch"])
+def test_only_instance_norm_removes_a_per_image_contrast_change_by_construction(norm: str) -> None:
+    # What the robustness report says of instance norm, checked on the network itself: a per-image affine change of
+    # the pixels (a contrast change) passes the bias-free, unpadded first convolution as a per-channel affine change,
+    # which a norm over each image and channel removes; over all channels or the batch, it does not.
+    torch.manual_seed(0)
+    model = NormNet(norm, 2, 0.0).train()  # batch norm on this batch's statistics; no dropout to draw
+    images = torch.rand(8, 1, 28, 28)
+    means = images.mean(dim=(1, 2, 3), keepdim=True)
+    faded = (images - means) * 0.3 + means
+    with torch.no_grad():
+        moved = (model(faded) - model(images)).abs().max().item()
+    assert removes_per_image_affine_input(norm) == (norm == "instance")
+    if norm == "instance":
+        assert moved < 1e-3  # the norm's epsilon, at a variance 0.09 of the original's
+    else:
+        assert moved > 1e-2
+    padded = (Conv(1, 8, 3, padding=1), *LAYERS[1:])
+    assert not removes_per_image_affine_input("instance", padded)  # zero padding is not moved by the shift

@@ -118,6 +118,7 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
             study / "results" / "smoke" / "figures" / "corruptions.png",
         ),
         batch_inputs(study, config),
+        study / "results" / "smoke" / "environment.json",
     )
 
 
@@ -266,7 +267,7 @@ def test_key_results_come_first(smoke_study: Path) -> None:
         pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "summary.csv").sort_values("test_acc_mean").iloc[-1]
     )
     assert f"Highest mean test accuracy: {best['variant']}, {best['test_acc_mean']:.2f} %" in key
-    assert "Synthetic digits, not MNIST" in key
+    assert "synthetic test images (not MNIST:" in key
 
 
 def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Path) -> None:

@@ -158,6 +158,12 @@ def test_the_contrast_claim_compares_drops_not_accuracies(study) -> None:
     running = scores[scores["mode"] == "running"].set_index(["variant", "seed", "corruption"])["accuracy"]
     drop = {v: np.mean([running[(v, s, "clean")] - running[(v, s, "contrast")] for s in SEEDS]) for v in ("bn", "gn")}
     assert table.loc["gn", "diff"] == pytest.approx(drop["gn"] - drop["bn"]) == pytest.approx(-60.5, abs=0.5)
+    # Each pair on its own differences (scipy's paired t), no variance pooled with the other per-image norms.
+    per_seed = {v: [running[(v, s, "clean")] - running[(v, s, "contrast")] for s in SEEDS] for v in ("bn", "gn", "in")}
+    for name in ("gn", "in"):
+        assert table.loc[name, "p_value"] == pytest.approx(stats.ttest_rel(per_seed[name], per_seed["bn"]).pvalue)
+    assert table["p_adjusted"].to_numpy() == pytest.approx(multipletests(table["p_value"], method="holm")[1])
+    assert (table["test"] == "paired t (the pair's own spread)").all()
     assert contrast_family(scores[scores["corruption"] != "contrast"], hits, PLAN, {}, ["gn"]).empty
     # The family holds the per-image norms named, corrected over them alone.
     alone = contrast_family(scores, hits, PLAN, {}, ["gn"])
@@ -178,10 +184,14 @@ def test_the_sentences_say_what_the_tables_show(study) -> None:
     # gn and in are far ahead on contrast and behind on fog: the per-set flips name fog.
     assert "fog" in said["flips"] and "behind bn on fog" in said["flips"]
     assert "The claim held here" in said["contrast"]
-    running = found["errors"][found["errors"]["mode"] == "running"]
-    best = running.sort_values("mce").iloc[0]["variant"]
-    assert said["overall"].startswith(f"Most robust by mean corruption error: {best} (mCE")
-    assert f"Its lead over {'every other norm' if best == 'bn' else 'bn'} is shown" in said["overall"]
+    # The lead sentence is the declared family's; mCE is said as an untested description, with no superlative.
+    family = found["family"]
+    ahead = family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"].tolist()
+    assert said["overall"].startswith("By the declared analysis of the mean accuracy over the corrupted sets")
+    if ahead:
+        assert f"shown ahead of bn: {', '.join(ahead)}" in said["overall"]
+    assert "mCE against bn (exploratory: not declared, not tested" in said["overall"]
+    assert "Most robust" not in said["overall"] and "least" not in said["overall"]
 
 
 def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
@@ -203,6 +213,15 @@ def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
     assert "does not close the gap (still shown behind in)" in adaptation_sentence(rows, family, plan)
     closed = rows.assign(diff_mean=[4.0, 0.1, 0.05], verdict=["different", "inconclusive", "equivalent"])
     assert "it closes the gap" in adaptation_sentence(closed, family, plan)
+    # No longer shown behind in, not shown equivalent: "narrows" only where adapted is shown ahead of running.
+    narrowed = rows.assign(diff_mean=[4.0, 0.1, -0.5], verdict=["different", "inconclusive", "inconclusive"])
+    assert "it narrows the gap (adapted shown ahead of running)" in adaptation_sentence(narrowed, family, plan)
+    unmoved = narrowed.assign(verdict=["inconclusive", "inconclusive", "inconclusive"])
+    said = adaptation_sentence(unmoved, family, plan)
+    assert "not shown to change the gap" in said and "narrows" not in said
+    still = rows.assign(verdict=["inconclusive", "inconclusive", "different"])
+    assert "does not close the gap (still shown behind in)." in adaptation_sentence(still, family, plan)
+    assert "though it narrows it" in adaptation_sentence(rows, family, plan)
     none = pd.DataFrame(columns=["variant", "diff", "verdict"])
     contrast = pd.DataFrame(columns=["variant", "reference", "severity", "diff", "verdict"])
     assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from scipy import stats as scipy_stats
 
 from normstudy.stats import (
@@ -16,8 +17,10 @@ from normstudy.stats import (
     detectable_difference,
     paired_power,
     pooled_paired_sd,
+    resolvable_margin,
     seeds_needed,
     t_interval,
+    tost_power,
 )
 
 T_975_DF2 = 4.302653  # Student's t, 97.5th percentile, 2 degrees of freedom (printed tables)
@@ -130,3 +133,41 @@ def test_pooled_paired_spread_by_hand() -> None:
     )
     sd, seeds = pooled_paired_sd(runs)
     assert sd == pytest.approx(math.sqrt(2 / 9)) and seeds == 3
+
+
+@pytest.mark.parametrize(
+    ("se", "df", "margin", "alpha", "difference"),
+    [(0.08 * math.sqrt(2 / 3), 8, 0.2, 0.0125, 0.0), (0.065, 8, 0.2, 0.05, 0.05), (0.03, 2, 0.2, 0.0125, 0.0)],
+)
+def test_tost_power_is_the_procedures_rate_of_declaring_equivalence(
+    se: float, df: int, margin: float, alpha: float, difference: float
+) -> None:
+    # The procedure itself, simulated: an estimate around the true difference, its own standard error from a
+    # chi-square, and both one-sided t-tests rejecting at alpha.
+    generator = np.random.default_rng(7)
+    draws = 200_000
+    estimate = generator.normal(difference, se, draws)
+    estimated_se = se * np.sqrt(generator.chisquare(df, draws) / df)
+    critical = scipy_stats.t.ppf(1 - alpha, df)
+    rate = np.mean(((estimate + margin) / estimated_se > critical) & ((margin - estimate) / estimated_se > critical))
+    assert tost_power(se, df, margin, alpha, difference) == pytest.approx(rate, abs=0.005)
+
+
+def test_the_resolvable_margin_is_where_the_tost_power_reaches_80_percent() -> None:
+    se, df = 0.08 * math.sqrt(2 / 3), 8
+    margin = resolvable_margin(se, df, 0.0125)
+    assert tost_power(se, df, margin, 0.0125) == pytest.approx(0.8, abs=1e-6)
+    assert margin > 0.2 > resolvable_margin(se / 2, 18, 0.0125)  # three seeds fall short at sd 0.08; more reach it
+    assert math.isnan(tost_power(0.0, 8, 0.2)) and math.isnan(resolvable_margin(0.05, 0))
+
+
+def test_the_confirmatory_studys_power_figures() -> None:
+    # studies/confirmatory.yaml's header: at sd 0.043 and 0.080, a contrast's se is sd * sqrt(2 / seeds) on
+    # 4 * (seeds - 1) df (five variants, variant + seed model), TOST at Holm's first level over the four comparisons.
+    header = (REPO / "studies" / "confirmatory.yaml").read_text()
+    figures = {(sd, seeds): tost_power(sd * math.sqrt(2 / seeds), 4 * (seeds - 1), 0.2, 0.05 / 4)
+               for sd in (0.043, 0.080) for seeds in (3, 5, 10)}  # fmt: skip
+    assert (round(figures[(0.043, 3)], 2), round(figures[(0.080, 3)], 2)) == (0.99, 0.35)
+    assert (round(figures[(0.043, 5)], 2), round(figures[(0.080, 5)], 2)) == (1.00, 0.84)
+    assert (round(figures[(0.043, 10)], 2), round(figures[(0.080, 10)], 3)) == (1.00, 0.998)
+    assert "probability 0.99 to\n# 0.35" in header and "five with 1.00 to 0.84, ten with 1.00 to 0.998" in header

@@ -110,6 +110,8 @@ rule batch_summary:
         jobs=batch_files("job"),
         metrics=batch_files("metrics"),
         main_summary="<results>/tables/summary.csv",
+        # The declared family's readings, taken by a comparison of two main-study cells (one reading each).
+        family="<results>/tables/family.csv",
     output:
         runs=BATCH_OUTPUTS["runs"],
         summary=report(
@@ -136,9 +138,17 @@ rule batch_summary:
         design=config["batch_study"]["design"],
         gate=config["batch_study"]["convergence_gate"],
         plan=ANALYSIS_PLAN,
+        shared=json.dumps(
+            [
+                [r["variant"], r["batch_size"], r["seed"]]
+                for r in batch_manifest()
+                if r["shared"]
+            ]
+        ),
     shell:
         "python {input.script} --settings {input.settings} --histories {input.histories}"
         " --jobs {input.jobs} --metrics {input.metrics} --main-summary {input.main_summary}"
+        " --family {input.family} --shared {params.shared:q}"
         " --design {params.design} --gate-margin {params.gate} --analysis-plan {params.plan:q} --runs {output.runs}"
         " --summary {output.summary} --summary-md {output.summary_md} --comparisons {output.comparisons}"
         " --changes {output.changes} --gate-table {output.gate} > {log} 2>&1"

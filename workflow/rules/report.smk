@@ -37,6 +37,7 @@ rule report_metadata:
         script=f"{SCRIPTS}/report_metadata.py",
         modules=package_modules(
             "analysis",
+            "architecture",
             "controls",
             "findings",
             "provenance",
@@ -49,6 +50,7 @@ rule report_metadata:
         family="<results>/tables/family.csv",
         analysis="<results>/tables/analysis.json",
         runs="<results>/tables/runs.csv",
+        environment="<results>/environment.json",
     output:
         REPORT_METADATA,
     log:
@@ -63,7 +65,8 @@ rule report_metadata:
         runtime=minutes(5),
     shell:
         "python {input.script} --study {input.study} --summary {input.summary} --family {input.family}"
-        " --analysis {input.analysis} --runs {input.runs} --out {output} > {log} 2>&1"
+        " --analysis {input.analysis} --runs {input.runs} --environment {input.environment}"
+        " --out {output} > {log} 2>&1"
 
 
 REPORTED_RUN_FILES = {
@@ -84,6 +87,7 @@ REPORT_ARGS = (
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
     " --tuning-figure {input.tuning_figure} --family {input.family} --analysis {input.analysis}"
+    " --environment {input.environment}"
     " --robustness-cells {input.robustness_cells} --robustness-errors {input.robustness_errors}"
     " --robustness-family {input.robustness_family} --robustness-adaptation {input.robustness_adaptation}"
     " --robustness-contrast {input.robustness_contrast} --robustness-findings {input.robustness_findings}"

@@ -143,6 +143,7 @@ rule robustness_summary:
         script=f"{SCRIPTS}/robustness_summary.py",
         modules=package_modules(
             "analysis",
+            "architecture",
             "findings",
             "idx",
             "plots",

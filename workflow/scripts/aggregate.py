@@ -130,6 +130,8 @@ def analysed(runs: Runs, plan: Plan) -> tuple[pd.DataFrame, dict]:
     held = {variant: held_equal(settings, reference) for variant, settings in others.items()}
     family = family_table(table, plan, runs.correct, held)
     fit = fit_model(table, plan.reference)
+    # One more run brings a new seed: its spread is a run's about its variant's mean, the seed's share included.
+    one_run = fit_model(table, plan.reference, seed_blocks=False)
     seeds = int(table.groupby("variant")["seed"].count().min())
     means = table.groupby("variant", sort=False)["test_acc"].agg(["mean", "count"])
     facts = {
@@ -137,8 +139,12 @@ def analysed(runs: Runs, plan: Plan) -> tuple[pd.DataFrame, dict]:
         "residual_sd": fit.residual_sd,
         "df": fit.df,
         "sensitivity": dataclasses.asdict(sensitivity(fit, plan, seeds)),
+        # What the verdicts were scored on: the test images every run was scored on (read_runs checks the count).
+        "test_images": int(next(iter(runs.metrics.values()))["n_test"]),
+        "run_sd": one_run.residual_sd,
+        "run_df": one_run.df,
         "prediction_intervals": {
-            variant: list(prediction_interval(row["mean"], fit, int(row["count"]), plan.alpha))
+            variant: list(prediction_interval(row["mean"], one_run, int(row["count"]), plan.alpha))
             for variant, row in means.iterrows()
         },
     }

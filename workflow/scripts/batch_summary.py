@@ -21,6 +21,7 @@ from normstudy.batches import (
     convergence_gate,
     gated,
     ordering,
+    read_from_family,
     summarize,
 )
 from normstudy.cli import run_cli
@@ -66,16 +67,24 @@ def read_runs(files: dict[str, list[Path]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
+def main_cells(runs: pd.DataFrame, shared: list[list]) -> set[tuple[str, int]]:
+    """(variant, size) of the cells whose every run is a main-study run (`shared`: [variant, size, seed] each)."""
+    listed = {(variant, int(size), int(seed)) for variant, size, seed in shared}
+    cells = runs.groupby(["variant", "batch_size"])["seed"].apply(list)
+    return {cell for cell, seeds in cells.items() if all((*cell, seed) in listed for seed in seeds)}
+
+
 def main(
-    files: dict[str, list[Path]], main_summary: Path, design: str, gate_margin: float, plan: Plan,
-    out: dict[str, Path],
+    files: dict[str, list[Path]], main_summary: Path, family: Path, shared: list[list], design: str,
+    gate_margin: float, plan: Plan, out: dict[str, Path],
 ) -> pd.DataFrame:  # fmt: skip
     """Write every table to its path in `out` (keys: OUTPUTS) and return the summary."""
     runs = read_runs(files)
     summary = summarize(runs)
     gate = convergence_gate(summary, pd.read_csv(main_summary), gate_margin)
     changes = gated(changes_from_reference(runs, plan), gate, ("variant",))
-    versus = gated(batch_norm_versus_free(runs, plan), gate, ("variant_a", "variant_b"))
+    versus = read_from_family(batch_norm_versus_free(runs, plan), pd.read_csv(family), main_cells(runs, shared))
+    versus = gated(versus, gate, ("variant_a", "variant_b"))
     for name, table in (("runs", runs), ("summary", summary), ("comparisons", versus), ("changes", changes)):
         write_csv(table, out[name])
     write_csv(gate, out["gate_table"])
@@ -96,6 +105,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in INPUTS:
         parser.add_argument(f"--{name}", type=Path, nargs="+", required=True, help=f"every run's {name}, same order")
     parser.add_argument("--main-summary", type=Path, required=True, help="the main study's summary.csv (the gate)")
+    parser.add_argument(
+        "--family", type=Path, required=True, help="the main study's family.csv (its declared readings)"
+    )
+    parser.add_argument(
+        "--shared", type=json.loads, default=[], help="JSON [[variant, size, seed], ...]: the runs that are main runs"
+    )
     parser.add_argument("--design", choices=("ghost", "sgd_batch"), required=True, help="the batch study's design")
     parser.add_argument(
         "--gate-margin", type=float, required=True, help="convergence gate: how far below the main study, in points"
@@ -112,6 +127,8 @@ if __name__ == "__main__":
         lambda: main(
             {name: getattr(args, name) for name in INPUTS},
             args.main_summary,
+            args.family,
+            args.shared,
             args.design,
             args.gate_margin,
             Plan.from_config(args.analysis_plan),

@@ -82,6 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
     parser.add_argument("--family", type=Path, required=True, help="the declared family's table (family.csv)")
     parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
+    parser.add_argument("--environment", type=Path, help="environment.json: the machine and the training jobs")
     for name in (*ROBUSTNESS_TABLES, "findings", "heatmap", "gallery"):
         parser.add_argument(f"--robustness-{name}", type=Path, required=True, help=f"the robustness study's {name}")
     for name in ("summary", "comparisons", "changes", "gate"):
@@ -154,6 +155,7 @@ def report_from(args: argparse.Namespace) -> None:
             args.robustness_gallery,
         ),
         batch_inputs(args),
+        args.environment,
     )
     if args.out:
         write_page(report_inputs, args.template, args.out)

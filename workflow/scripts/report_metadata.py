@@ -19,7 +19,7 @@ from normstudy.cli import run_cli
 from normstudy.findings import key_results
 
 
-def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, out: Path) -> dict:
+def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, environment: Path, out: Path) -> dict:
     """Write `out` and return its mapping."""
     config = atomic.read_json(study)["config"]
     git = provenance.git_state(Path.cwd())
@@ -29,6 +29,7 @@ def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, o
         read_facts(analysis),
         pd.read_csv(runs),
         config["data"]["dataset"] == "mnist",
+        atomic.read_json(environment),
     )
     metadata = {
         "Study": config["report"]["title"],
@@ -48,10 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--study", type=Path, required=True, help="study.json: the config the report shows")
     for name in ("summary", "family", "analysis", "runs"):
         parser.add_argument(f"--{name}", type=Path, required=True, help=f"the main study's {name} table")
+    parser.add_argument("--environment", type=Path, required=True, help="environment.json: machine and jobs")
     parser.add_argument("--out", type=Path, required=True, help="the metadata (YAML) to write")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.study, args.summary, args.family, args.analysis, args.runs, args.out))
+    run_cli(lambda: main(args.study, args.summary, args.family, args.analysis, args.runs, args.environment, args.out))

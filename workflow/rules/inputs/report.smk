@@ -63,6 +63,7 @@ def report_inputs():
         "per_class": "<results>/tables/per_class.csv",
         "family": "<results>/tables/family.csv",
         "analysis": "<results>/tables/analysis.json",
+        "environment": "<results>/environment.json",
         "runs_table": "<results>/tables/runs.csv",
         "model_summary": "<results>/tables/model_summary.csv",
         "receptive_field": "<results>/tables/receptive_field.csv",

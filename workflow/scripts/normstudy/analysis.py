@@ -24,7 +24,7 @@ from scipy.optimize import brentq
 from statsmodels.regression.linear_model import OLS
 
 from normstudy.settings import RunSettings, differences
-from normstudy.stats import POWER, adjusted, reading, t_test_power, tost_p
+from normstudy.stats import POWER, adjusted, reading, resolvable_margin, t_test_power, tost_p, tost_power
 
 FAMILY_COLUMNS = (
     "variant",
@@ -42,6 +42,8 @@ FAMILY_COLUMNS = (
     "se_test_set",
     "ci_low_test_set",
     "ci_high_test_set",
+    "tost_p_test_set",
+    "tost_p_test_set_adjusted",
     "verdict",
     "held_equal",
 )
@@ -84,20 +86,21 @@ class Fit:
     solve: np.ndarray
 
 
-def design(runs: pd.DataFrame, reference: str) -> tuple[np.ndarray, list[str]]:
+def design(runs: pd.DataFrame, reference: str, seed_blocks: bool = True) -> tuple[np.ndarray, list[str]]:
     """The model's design matrix for `runs` (columns variant, seed): intercept, a dummy per other variant, a dummy per
-    seed after the first; and the variants in column order."""
+    seed after the first (unless not `seed_blocks`); and the variants in column order."""
     variants = [name for name in dict.fromkeys(runs["variant"]) if name != reference]
-    seeds = sorted(set(runs["seed"]))[1:]
+    seeds = sorted(set(runs["seed"]))[1:] if seed_blocks else []
     columns = [np.ones(len(runs))]
     columns += [(runs["variant"] == name).to_numpy(float) for name in variants]
     columns += [(runs["seed"] == seed).to_numpy(float) for seed in seeds]
     return np.column_stack(columns), variants
 
 
-def fit_model(runs: pd.DataFrame, reference: str, value: str = "test_acc") -> Fit:
-    """Least squares of `value` on variant + seed (statsmodels OLS); NaN spreads where no degree of freedom is left."""
-    matrix, variants = design(runs, reference)
+def fit_model(runs: pd.DataFrame, reference: str, value: str = "test_acc", seed_blocks: bool = True) -> Fit:
+    """Least squares of `value` on variant + seed (statsmodels OLS), or on variant alone without `seed_blocks`;
+    NaN spreads where no degree of freedom is left."""
+    matrix, variants = design(runs, reference, seed_blocks)
     result = OLS(runs[value].to_numpy(float), matrix).fit()
     chosen = slice(1, 1 + len(variants))
     solve = np.linalg.pinv(matrix)[chosen]
@@ -176,10 +179,13 @@ def family_table(
                 "se_test_set": float(test_ses[i]),
                 "ci_low_test_set": diff - critical * total,
                 "ci_high_test_set": diff + critical * total,
+                # Equivalence beyond these test images: the same TOST with the test set's sampling error added.
+                "tost_p_test_set": tost_p(diff, total, fit.df, plan.margin),
                 "held_equal": held_equal.get(name, ""),
             }
         )
     table = pd.DataFrame(rows, columns=[name for name in FAMILY_COLUMNS if name not in DECIDED_COLUMNS])
+    table["tost_p_test_set_adjusted"] = adjusted(list(table["tost_p_test_set"]), plan.correction)
     return decided(table, plan.correction, plan.alpha)[list(FAMILY_COLUMNS)]
 
 
@@ -217,16 +223,36 @@ class Sensitivity:
     detectable: float
     detectable_low: float
     detectable_high: float
+    # The equivalence test's side: how often it finds two equal norms within the margin, the smallest margin it
+    # resolves with POWER, and the seeds that would give POWER at the margin (the same sd and family size).
+    equivalence_power: float = math.nan
+    resolvable_margin: float = math.nan
+    seeds_for_equivalence: int | None = None
+
+
+# Seed counts searched for the equivalence test's power (beyond it: not reachable at this sd).
+MOST_SEEDS = 50
 
 
 def sensitivity(fit: Fit, plan: Plan, n_seeds: int) -> Sensitivity:
-    """From the fitted model: a contrast's standard error is sd * sqrt(2 / seeds) when every variant ran every seed."""
+    """From the fitted model: a contrast's standard error is sd * sqrt(2 / seeds) when every variant ran every seed,
+    with (variants - 1) * (seeds - 1) residual degrees of freedom for another seed count."""
     level = plan.alpha / max(len(fit.variants), 1)
     if fit.df < 1 or not fit.residual_sd > 0:
         return Sensitivity(fit.residual_sd, fit.df, level, math.nan, math.nan, math.nan)
     scale = math.sqrt(2 / n_seeds)
     low_sd = fit.residual_sd * math.sqrt(fit.df / stats.chi2.ppf(0.975, fit.df))
     high_sd = fit.residual_sd * math.sqrt(fit.df / stats.chi2.ppf(0.025, fit.df))
+    variants = len(fit.variants) + 1
+    enough = next(
+        (
+            seeds
+            for seeds in range(2, MOST_SEEDS + 1)
+            if tost_power(fit.residual_sd * math.sqrt(2 / seeds), (variants - 1) * (seeds - 1), plan.margin, level)
+            >= POWER
+        ),
+        None,
+    )
     return Sensitivity(
         fit.residual_sd,
         fit.df,
@@ -234,12 +260,17 @@ def sensitivity(fit: Fit, plan: Plan, n_seeds: int) -> Sensitivity:
         detectable(fit.residual_sd * scale, fit.df, level),
         detectable(low_sd * scale, fit.df, level),
         detectable(high_sd * scale, fit.df, level),
+        tost_power(fit.residual_sd * scale, fit.df, plan.margin, level),
+        resolvable_margin(fit.residual_sd * scale, fit.df, level),
+        enough,
     )
 
 
 def prediction_interval(mean: float, fit: Fit, n_runs: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Where one more run of a variant would fall (its mean over `n_runs` seeds, the model's residual sd and df):
-    mean +- t * sd * sqrt(1 + 1/n). A single published run is judged against this, not the mean's interval."""
+    """Where one more run of a variant would fall (its mean over `n_runs` seeds; `fit` on variant alone, no seed
+    blocks: a new run brings a new seed, so its spread is the seed's and the residual's together, pooled over the
+    variants): mean +- t * sd * sqrt(1 + 1/n). A single published run is judged against this, not the mean's
+    interval."""
     if fit.df < 1 or math.isnan(fit.residual_sd):
         return math.nan, math.nan
     half = stats.t.ppf(1 - alpha / 2, fit.df) * fit.residual_sd * math.sqrt(1 + 1 / n_runs)

@@ -44,6 +44,14 @@ NORMED_CHANNELS: tuple[int, ...] = tuple(
 )
 
 
+def removes_per_image_affine_input(norm: str, layers: tuple[Conv | Pool, ...] = LAYERS) -> bool:
+    """Whether the network's output cannot change under a per-image affine change of the input pixels (a contrast
+    change): true for a norm over each image and channel alone behind a first convolution without bias or padding,
+    which passes such a change on as a per-channel affine change that the norm removes (up to its epsilon)."""
+    first = layers[0]
+    return norm == "instance" and isinstance(first, Conv) and first.normed and first.padding == 0
+
+
 def valid_group_counts() -> list[int]:
     """Group counts that divide every normalized layer's channel count."""
     return [g for g in range(1, min(NORMED_CHANNELS) + 1) if all(c % g == 0 for c in NORMED_CHANNELS)]

@@ -51,7 +51,15 @@ RUN_COLUMNS = (
 TEST_COLUMNS = ("n", "diff_mean", "se", "df", "ci95_low", "ci95_high", "p_value", "tost_p")
 DECIDED = ("p_adjusted", "tost_p_adjusted", "verdict", "margin", "correction")
 CHANGE_COLUMNS = ("variant", "norm", "mode", "batch_size", "reference", *TEST_COLUMNS, *DECIDED)
-VERSUS_COLUMNS = ("variant_a", "variant_b", "mode", "batch_size", "b_batch_size", *TEST_COLUMNS, *DECIDED)
+VERSUS_COLUMNS = (
+    "variant_a", "variant_b", "mode", "batch_size", "b_batch_size", *TEST_COLUMNS, *DECIDED, "read_from"
+)  # fmt: skip
+# Where a comparison's reading comes from: this study's paired test, or the main study's declared family.
+OWN_TEST, FAMILY = "batch study", "declared family"
+# The family's columns a row read from it takes (family column -> batch comparison column).
+FROM_FAMILY = {"n_seeds": "n", "diff": "diff_mean", "se": "se", "df": "df", "ci_low": "ci95_low"}
+FROM_FAMILY |= {"ci_high": "ci95_high", "p_value": "p_value", "tost_p": "tost_p", "p_adjusted": "p_adjusted"}
+FROM_FAMILY |= {"tost_p_adjusted": "tost_p_adjusted", "verdict": "verdict"}
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -132,8 +140,24 @@ def batch_norm_versus_free(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                     a_err, b_err = errors_at(runs, a, size, mode), errors_at(runs, b, b_size, mode)
                     test = paired_difference(a_err, b_err, plan.margin)
                     rows.append({"variant_a": a, "variant_b": b, "mode": mode, "batch_size": int(size),
-                                 "b_batch_size": int(b_size), **test})  # fmt: skip
+                                 "b_batch_size": int(b_size), **test, "read_from": OWN_TEST})  # fmt: skip
     return decided(rows, ["variant_a", "variant_b", "mode"], plan, VERSUS_COLUMNS)
+
+
+def read_from_family(versus: pd.DataFrame, family: pd.DataFrame, main_cells: set[tuple[str, int]]) -> pd.DataFrame:
+    """One comparison, one reading: a row whose two cells are the main study's own runs (`main_cells`: (variant,
+    size) whose every run is a main-study run), scored with their running statistics, compares what the declared
+    family already judges when a is the family's reference and b one of its variants. Such a row takes the family's
+    difference (error a - b is accuracy b - a, the family's sign), interval, corrected p-values and reading."""
+    table, judged = versus.copy(), family.set_index(["reference", "variant"])
+    for index, row in table.iterrows():
+        cells = {(row.variant_a, row.batch_size), (row.variant_b, row.b_batch_size)}
+        if row["mode"] == "running" and cells <= main_cells and (row.variant_a, row.variant_b) in judged.index:
+            found = judged.loc[(row.variant_a, row.variant_b)]
+            for source, target in FROM_FAMILY.items():
+                table.loc[index, target] = found[source]
+            table.loc[index, "read_from"] = FAMILY
+    return table
 
 
 def convergence_gate(summary: pd.DataFrame, main: pd.DataFrame, margin: float) -> pd.DataFrame:
@@ -164,11 +188,13 @@ class Ordering:
 
 
 def paper_sentence() -> str:
-    """The GN paper's own figures, to read ours beside."""
+    """The GN paper's own figures and design, to read ours beside."""
     (bn, gn), sizes = GN_PAPER_ERROR.values(), GN_PAPER_BATCH_SIZES
     return (
-        f"In the GN paper (ResNet-50 on ImageNet, batch per GPU {sizes[0]} → {sizes[-1]}) BN's validation error rose "
-        f"from {bn[0]} % to {bn[-1]} % ({bn[-1] - bn[0]:+.1f} points) while GN's went from {gn[0]} % to {gn[-1]} %."
+        f"In the GN paper (ResNet-50 on ImageNet, images per GPU {sizes[0]} → {sizes[-1]}, with the SGD batch 8 × that "
+        "and the learning rate scaled with it, so that the statistics' noise and the gradient's changed together) "
+        f"BN's validation error rose from {bn[0]} % to {bn[-1]} % ({bn[-1] - bn[0]:+.1f} points, "
+        f"{bn[-1] / bn[0]:.1f}× its error) while GN's went from {gn[0]} % to {gn[-1]} %."
     )
 
 
@@ -231,27 +257,41 @@ def judged(change: pd.Series, behind_all: bool, free_flat: bool) -> str:
     return "inconclusive"
 
 
+def error_ratio(summary: pd.DataFrame, variant: str, mode: str, size: int, reference: int) -> str:
+    """'1.9 times its error at 128': a variant's mean error at `size` as a multiple of the reference's (with both)."""
+    column = f"{MODES[mode]}_mean"
+    errors = summary[summary["variant"] == variant].set_index("batch_size")[column]
+    base, small = float(errors[reference]), float(errors[size])
+    times = f"{small / base:.1f}×" if base > 0 else "no multiple (no error at the reference)"
+    return f"{times} its error at {reference} ({base:.2f} % → {small:.2f} %)"
+
+
 def described(
-    changes: pd.DataFrame, versus: pd.DataFrame, batch: list[str], free: list[str], ghost: bool
-) -> tuple[list[str], list[str]]:
-    """Each batch norm's change from the reference to the smallest size and where it falls behind each batch-free
-    norm, in both evaluation modes; and the verdict each batch norm's running averages give."""
+    changes: pd.DataFrame,
+    versus: pd.DataFrame,
+    batch: list[str],
+    free: list[str],
+    ghost: bool,
+    summary: pd.DataFrame,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Each batch norm's change from the reference to the smallest size (in points and as a multiple of its error)
+    and where it falls behind each batch-free norm, in both evaluation modes; and each mode's verdicts."""
     smallest, reference = int(changes["batch_size"].min()), int(changes["reference"].iloc[0])
-    sentences, verdicts = [], []
+    sentences, verdicts = [], {"running": [], "precise": []}
     for bn in batch:
         for mode, label in (("running", "running averages"), ("precise", "PreciseBN")):
             row = changes[(changes["variant"] == bn) & (changes["mode"] == mode) & (changes["batch_size"] == smallest)]
             change = row.iloc[0]
-            sentences.append(f"{bn}'s error from size {reference} to {smallest} ({label}): {tested(change)}.")
+            ratio = error_ratio(summary, bn, mode, smallest, reference)
+            sentences.append(f"{bn}'s error from size {reference} to {smallest} ({label}): {tested(change)}; {ratio}.")
             if free:
                 sentences.append("; ".join(crossover(versus, bn, other, mode) for other in free) + f" ({label}).")
-            if mode == "running":
-                at_smallest = versus[(versus["variant_a"] == bn) & versus["variant_b"].isin(free)
-                                     & (versus["mode"] == mode) & (versus["batch_size"] == smallest)]  # fmt: skip
-                behind_all = bool(((at_smallest["verdict"] == "different") & (at_smallest["diff_mean"] > 0)).all())
-                flat_rows = changes[changes["variant"].isin(free) & (changes["mode"] == mode)]
-                free_flat = ghost or bool((flat_rows["verdict"] == "equivalent").all())
-                verdicts.append(judged(change, behind_all, free_flat))
+            at_smallest = versus[(versus["variant_a"] == bn) & versus["variant_b"].isin(free)
+                                 & (versus["mode"] == mode) & (versus["batch_size"] == smallest)]  # fmt: skip
+            behind_all = bool(((at_smallest["verdict"] == "different") & (at_smallest["diff_mean"] > 0)).all())
+            flat_rows = changes[changes["variant"].isin(free) & (changes["mode"] == mode)]
+            free_flat = ghost or bool((flat_rows["verdict"] == "equivalent").all())
+            verdicts[mode].append(judged(change, behind_all, free_flat))
     return sentences, verdicts
 
 
@@ -275,7 +315,7 @@ def ordering(
     passed, gate_said = gate_sentence(gate)
     trained = set(gate.loc[gate["trained"], "variant"])
     sentences, verdicts = described(
-        changes, versus, [v for v in batch if v in trained], [v for v in free if v in trained], ghost
+        changes, versus, [v for v in batch if v in trained], [v for v in free if v in trained], ghost, summary
     )
     if not passed:
         if sentences:
@@ -284,11 +324,35 @@ def ordering(
     if ghost:
         have = "has" if len(free) == 1 else "have"
         sentences.append(f"{', '.join(free)} {have} no batch statistics: the statistics batch cannot change them.")
-    verdict = verdicts[0] if len(set(verdicts)) == 1 else "holds in part"
-    lead = {
-        "holds": "The GN paper's ordering holds here",
-        "holds in part": "The GN paper's ordering holds in part here",
-        "does not hold": "The GN paper's ordering does not hold here",
-        "inconclusive": "Whether the GN paper's ordering holds here is inconclusive",
-    }[verdict]
+    verdict, precise = (
+        (found[0] if len(set(found)) == 1 else "holds in part") if found else "not tested"
+        for found in (verdicts["running"], verdicts["precise"])
+    )
+    leads = GHOST_LEADS if ghost else PAPER_LEADS
+    lead = leads[verdict] + (
+        f" (judged on the running averages; with PreciseBN's statistics: {leads[precise][0].lower()}"
+        f"{leads[precise][1:]})"
+        if precise != verdict
+        else ""
+    )
     return Ordering(verdict, (f"{lead}.", gate_said, *sentences, paper_sentence()))
+
+
+# The verdict's lead sentence. The ghost design changes the statistics alone, and the batch-free norms cannot change
+# with it: what it tests is BatchNorm's small-statistics penalty, not the GN paper's whole ordering.
+GHOST_LEADS = {
+    "holds": "BatchNorm's small-statistics penalty is shown here: its error rises at the smallest statistics batch and "
+    "falls behind every batch-free norm there (the batch-free norms' flatness is by construction: they take no batch "
+    "statistics)",
+    "holds in part": "BatchNorm's small-statistics penalty is shown in part here",
+    "does not hold": "No small-statistics penalty of BatchNorm is found here",
+    "inconclusive": "Whether BatchNorm has a small-statistics penalty here is inconclusive",
+    "not tested": "Not tested",
+}
+PAPER_LEADS = {
+    "holds": "The GN paper's ordering holds here",
+    "holds in part": "The GN paper's ordering holds in part here",
+    "does not hold": "The GN paper's ordering does not hold here",
+    "inconclusive": "Whether the GN paper's ordering holds here is inconclusive",
+    "not tested": "Not tested",
+}

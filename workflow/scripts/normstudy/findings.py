@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from normstudy.architecture import removes_per_image_affine_input
+
 # Write-up 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
 TARGET_ACCURACY = 99.4
 # Write-up 003's single runs (8,880 parameters, 20 epochs), by norm.
@@ -31,15 +33,25 @@ def _p(name: str, p: float) -> str:
     return f"{name} p < 0.001" if p < 0.0005 else f"{name} p = {p:.3f}"
 
 
-def reading_words(row: pd.Series, margin: float, correction: str = "holm") -> str:
-    """One comparison of the family in words: 'different (Holm p = 0.001)', 'equivalent within ±0.2 (TOST ...)'."""
+def reading_words(row: pd.Series, margin: float, correction: str = "holm", alpha: float = 0.05) -> str:
+    """One comparison of the family in words: 'different (Holm p = 0.001)', 'equivalent within ±0.2 (TOST ...)';
+    an equivalence says whether it holds beyond these test images where the row has the test set's TOST."""
     if pd.isna(row["p_value"]):
         return "not testable (no residual degrees of freedom: one seed, or no spread)"
     name = correction.title()
     if row["verdict"] == "different":
         return f"different ({_p(name, row['p_adjusted'])})"
     if row["verdict"] == "equivalent":
-        return f"equivalent within ±{margin:g} points (TOST, {_p(name, row['tost_p_adjusted'])})"
+        words = f"equivalent within ±{margin:g} points (TOST, {_p(name, row['tost_p_adjusted'])})"
+        beyond = row.get("tost_p_test_set_adjusted", math.nan)
+        if pd.isna(beyond):
+            return words
+        if beyond < alpha:
+            return words + f", also with the test set's sampling error ({_p(name, beyond)})"
+        return words + (
+            f" on these test images only: with the test set's sampling error the TOST does not reject "
+            f"({name} p = {beyond:.3f})"
+        )
     return (
         f"inconclusive: not shown different ({name} p = {row['p_adjusted']:.2f}) nor within ±{margin:g} points "
         f"(TOST {name} p = {row['tost_p_adjusted']:.2f})"
@@ -53,7 +65,7 @@ def family_verdict(family: pd.DataFrame, facts: dict[str, Any]) -> str:
         return "There is one variant: nothing to compare."
     lines = [
         f"{r.variant} − {r.reference}: {_difference(r.diff, r.ci_low, r.ci_high)}, "
-        f"{reading_words(pd.Series(r._asdict()), plan['margin'], plan['correction'])}"
+        f"{reading_words(pd.Series(r._asdict()), plan['margin'], plan['correction'], plan['alpha'])}"
         + (f"; it also differs in {r.held_equal}" if isinstance(r.held_equal, str) and r.held_equal else "")
         for r in family.itertuples()
     ]
@@ -74,6 +86,26 @@ def sensitivity_sentence(facts: dict[str, Any]) -> str:
         f"level (α = {found['level']:.4f}) a true difference of {found['detectable']:.2f} points is detected with 80 % "
         f"power; over the 95 % interval of that sd the figure ranges from {found['detectable_low']:.2f} to "
         f'{found["detectable_high"]:.2f} points. Smaller differences than that are what "inconclusive" can hide.'
+        + equivalence_power_sentence(found, facts["plan"]["margin"])
+    )
+
+
+def equivalence_power_sentence(found: dict[str, Any], margin: float) -> str:
+    """How often the equivalence test finds two equal norms equivalent, at this sd and seed count (empty for a
+    sensitivity from before it was computed)."""
+    power = found.get("equivalence_power", math.nan)
+    if power is None or math.isnan(power):
+        return ""
+    seeds = found.get("seeds_for_equivalence")  # null in analysis.json (read back as NaN): none up to 50 would do
+    reached = isinstance(seeds, int | float) and not math.isnan(seeds)
+    more = (
+        f"{int(seeds)} seeds would give it 80 %" if reached else "no seed count up to 50 would give it 80 % at this sd"
+    )
+    return (
+        f" Two norms with no true difference are found equivalent within ±{margin:g} points with probability "
+        f"{power:.2f} (TOST at the same level); the smallest margin it resolves with 80 % power is "
+        f"{found['resolvable_margin']:.2f} points, and {more}. Equal norms would be read inconclusive "
+        f"{100 * (1 - power):.0f} % of the time, so an inconclusive reading is no sign of a difference."
     )
 
 
@@ -152,19 +184,51 @@ def family_summary(family: pd.DataFrame, facts: dict[str, Any]) -> str:
     )
 
 
+def where_sentence(environment: dict[str, Any] | None, facts: dict[str, Any], seeds: int, mnist: bool) -> str:
+    """On which machine and which test images the verdicts hold, and what this seed count can resolve."""
+    images = facts.get("test_images")
+    data = "test images" if images is None else f"{images:,} {'MNIST' if mnist else 'synthetic'} test images"
+    if not mnist:
+        data += " (not MNIST: the write-ups' claims go unchecked)"
+    jobs = (environment or {}).get("jobs", {})
+    trained = (
+        f"{'/'.join(jobs['device'])}, {'/'.join(jobs['threads'])} thread(s), torch {'/'.join(jobs['torch'])}"
+        if {"device", "threads", "torch"} <= set(jobs)
+        else "an unrecorded machine"
+    )
+    cpu = (environment or {}).get("cpu")
+    sentence = (
+        f"Verdicts hold for {seeds} seed(s) on {trained}" + (f" ({cpu})" if cpu else "") + f", these {data}; "
+        "other machines give other numbers."
+    )
+    found = facts.get("sensitivity", {})
+    if math.isnan(found.get("equivalence_power", math.nan)):
+        return sentence
+    # The detectable difference is in the family's sentence; the equivalence side is said here.
+    return sentence + (
+        f" Equal norms are found equivalent within ±{facts['plan']['margin']:g} with probability "
+        f"{found['equivalence_power']:.2f}."
+    )
+
+
 def key_results(
-    summary: pd.DataFrame, family: pd.DataFrame, facts: dict[str, Any], runs: pd.DataFrame, mnist: bool
+    summary: pd.DataFrame,
+    family: pd.DataFrame,
+    facts: dict[str, Any],
+    runs: pd.DataFrame,
+    mnist: bool,
+    environment: dict[str, Any] | None = None,
 ) -> list[str]:
     """The few sentences a reader who stops after the first screen must get."""
     ranked = summary.sort_values("test_acc_mean", ascending=False, kind="stable")
     best, worst = ranked.iloc[0], ranked.iloc[-1]
-    lines = [f"Highest mean test accuracy: {best['variant']}, {_accuracy(best)}."]
-    if len(ranked) > 1:
-        lines.append(f"Lowest: {worst['variant']}, {_accuracy(worst)}.")
+    # A description of the means: which differences are shown is the family's sentence, next.
+    lowest = f"; lowest: {worst['variant']}, {_accuracy(worst)}" if len(ranked) > 1 else ""
+    lines = [f"Highest mean test accuracy: {best['variant']}, {_accuracy(best)}{lowest}."]
     if not family.empty:
         lines.append(family_summary(family, facts))
+    lines.append(where_sentence(environment, facts, int(summary["n_seeds"].min()), mnist))
     if not mnist:
-        lines.append("Synthetic digits, not MNIST: the write-ups' MNIST claims are not checked on this data.")
         return lines
     lines.append(target_sentence(summary, runs))
     said = write_up_003_sentence(summary, facts)
@@ -181,49 +245,38 @@ def _verdict(row: Any, margin: float, correction: str) -> str:
     return f"{_difference(diff, low, high)}, {words}"
 
 
-def _most_robust(errors: pd.DataFrame, family: pd.DataFrame, reference: str) -> tuple[pd.Series, pd.Series, bool]:
-    """The most and least robust variant by mCE (running statistics), and whether the declared family shows the
-    first's lead: over every other variant when it is the reference, over the reference otherwise."""
-    running = errors[errors["mode"] == "running"].sort_values("mce", kind="stable")
-    best, worst = running.iloc[0], running.iloc[-1]
-    if best["variant"] == reference:
-        shown = not family.empty and all(r.verdict == "different" and r.diff < 0 for r in family.itertuples())
-    else:
-        lead = family[family["variant"] == best["variant"]]
-        shown = not lead.empty and lead.iloc[0]["verdict"] == "different" and lead.iloc[0]["diff"] > 0
-    return best, worst, shown
-
-
 def robustness_overall(errors: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
-    """Which norm is most robust by mCE (running statistics), and what the declared family says of it."""
-    if errors.loc[errors["mode"] == "running", "mce"].isna().all():
-        return (
-            f"{plan['reference']} made no error on any corrupted set: the mean corruption error, a ratio to its "
-            "errors, is not defined here."
-        )
-    best, worst, shown = _most_robust(errors, family, plan["reference"])
+    """What the declared family says of each variant against the reference over the corrupted sets (the only tested
+    claim), then the mean accuracies and mCE as descriptions: no superlative rests on an untested statistic."""
+    reference, running = plan["reference"], errors[errors["mode"] == "running"]
+    ahead = [r.variant for r in family.itertuples() if r.verdict == "different" and r.diff > 0]
+    behind = [r.variant for r in family.itertuples() if r.verdict == "different" and r.diff < 0]
+    others = [r.variant for r in family.itertuples() if r.verdict != "different"]
+    groups = [(f"shown ahead of {reference}", ahead), (f"shown behind {reference}", behind)]
+    groups.append((f"not shown to differ from {reference}", others))
+    said = "; ".join(f"{label}: {', '.join(names)}" for label, names in groups if names) or "nothing to compare"
     lines = [
         f"{r.variant} − {r.reference}: {_verdict(r, plan['margin'], plan['correction'])}" for r in family.itertuples()
     ]
-    over = "every other norm" if best["variant"] == plan["reference"] else plan["reference"]
-    by_accuracy = errors[errors["mode"] == "running"].sort_values("mean_acc", ascending=False, kind="stable")
+    by_accuracy = running.sort_values("mean_acc", ascending=False, kind="stable")
     order = ", ".join(f"{r.variant} {r.mean_acc:.2f}" for r in by_accuracy.itertuples())
-    by_mce = list(errors[errors["mode"] == "running"].sort_values("mce", kind="stable")["variant"])
-    # mCE averages ratios to the reference's error per corruption, so it can rank otherwise than the mean accuracy.
-    other = f" By mean accuracy over the corruptions: {order} %." + (
-        " mCE ranks otherwise: it weighs each corruption by the reference's error on it, so those the reference "
-        "handles best count most."
-        if list(by_accuracy["variant"]) != by_mce
-        else ""
-    )
+    if running["mce"].isna().all():
+        mce = (
+            f"The mean corruption error, a ratio to {reference}'s errors, is not defined here: {reference} made no "
+            "error on any corrupted set."
+        )
+    else:
+        values = ", ".join(f"{r.variant} {r.mce:.0f} %" for r in running.sort_values("mce", kind="stable").itertuples())
+        mce = (
+            f"mCE against {reference} (exploratory: not declared, not tested; it weighs each corruption by "
+            f"{reference}'s error on it): {values}."
+        )
     return (
-        f"Most robust by mean corruption error: {best['variant']} (mCE {best['mce']:.0f} % of "
-        f"{plan['reference']}'s, mean accuracy over the {int(best['corruptions'])} corruptions "
-        f"{best['mean_acc']:.2f} %); least: {worst['variant']} (mCE {worst['mce']:.0f} %, {worst['mean_acc']:.2f} %)."
-        f"{other} "
-        f"Its lead over {over} is {'shown' if shown else 'not shown'} by the declared analysis of the mean "
-        f"accuracy over corrupted sets (variant + seed, {plan['correction'].title()} over {len(family)}, "
-        f"±{plan['margin']:g} points): " + "; ".join(lines or ["nothing to compare"]) + "."
+        f"By the declared analysis of the mean accuracy over the corrupted sets (variant + seed, "
+        f"{plan['correction'].title()} over {len(family)}, ±{plan['margin']:g} points), {said}: "
+        + "; ".join(lines or ["nothing to compare"])
+        + f". Mean accuracy over the corruptions (running statistics; a description, its order not tested): {order} "
+        f"%. {mce}"
     )
 
 
@@ -262,14 +315,26 @@ def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: di
         versus = [r for r in rows.itertuples() if r.against != variant]
         still = [r.against for r in versus if r.verdict == "different" and r.diff_mean < 0]
         gap = [r.against for r in versus if r.against in behind]
+        # Narrowing is adapted against running statistics, shown ahead; closing is adapted against each norm.
+        improved = own[("adapted", variant)].verdict == "different" and own[("adapted", variant)].diff_mean > 0
         if not gap:
             verdict = "there was no gap to close (no per-image norm shown ahead of it over the corrupted sets)"
         elif still:
-            verdict = f"it does not close the gap (still shown behind {', '.join(still)})"
+            verdict = f"it does not close the gap (still shown behind {', '.join(still)})" + (
+                ", though it narrows it (adapted shown ahead of running)" if improved else ""
+            )
         elif all(r.verdict in ("equivalent", "different") for r in versus):
             verdict = "it closes the gap (shown ahead of or equivalent to every norm without batch statistics)"
+        elif improved:
+            verdict = (
+                "it narrows the gap (adapted shown ahead of running), and is no longer shown behind; that it closes "
+                "the gap is not shown (inconclusive against the per-image norms)"
+            )
         else:
-            verdict = "it narrows the gap: no longer shown behind, but not shown equivalent either (inconclusive)"
+            verdict = (
+                "not shown to change the gap: adapted is not shown ahead of running, and not being shown behind the "
+                "per-image norms is no evidence that it caught up"
+            )
         said += [f"adapted − {r.against} {_verdict(r, plan['margin'], plan['correction'])}" for r in versus]
         parts.append(f"{variant}: " + "; ".join(said) + f". Test-time adaptation: {verdict}")
     return (
@@ -299,10 +364,20 @@ def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[
         verdict = "held for some and was reversed for others"
     else:
         verdict = "inconclusive: no per-image norm's loss is shown to differ from batch norm's"
+    identities = [name for name in own["variant"].unique() if removes_per_image_affine_input(norms[name])]
+    identity = (
+        f" For {', '.join(identities)} the invariance is an identity of the architecture, not a finding: a contrast "
+        "change is a per-image affine map of the pixels, the first convolution (no bias, no padding) passes it on as "
+        "a per-channel affine map, and a norm over each image and channel removes that, up to the set's 8-bit "
+        "rounding and the norm's epsilon."
+        if identities
+        else ""
+    )
     return (
         "The literature's claim that per-image statistics help under a change of contrast, tested as each per-image "
-        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics; "
-        f"{plan['correction'].title()} over {len(own)}): " + "; ".join(lines) + f". The claim {verdict}."
+        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics; a paired "
+        "t-test per pair on its own differences, as the drops' spreads differ by orders of magnitude; "
+        f"{plan['correction'].title()} over {len(own)}): " + "; ".join(lines) + f". The claim {verdict}.{identity}"
     )
 
 

@@ -63,6 +63,7 @@ class ReportInputs:
     analysis: Path  # its model's facts: plan, residual sd and df, sensitivity, prediction intervals
     robustness: RobustnessInputs  # the corrupted test sets' study (robustness.smk)
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
+    environment: Path | None = None  # environment.json: where the tables were written and the runs trained
 
 
 def data_uri(path: Path, _name: str = "") -> str:
@@ -267,9 +268,10 @@ def findings_context(
     runs: pd.DataFrame,
     mnist: bool,
     batch: dict[str, Any] | None,
+    environment: dict[str, Any] | None = None,
 ) -> list[str]:
     """The Key-results sentences, the batch study's verdict last."""
-    findings = key_results(summary, family, facts, runs, mnist)
+    findings = key_results(summary, family, facts, runs, mnist, environment)
     if batch:
         lead = batch["ordering"].sentences[0].rstrip(".")
         findings.append(f"Batch size ({', '.join(batch['variants'])}): {lead} (see Batch size).")
@@ -311,6 +313,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     mnist = config["data"]["dataset"] == "mnist"
     family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
     facts = read_facts(inputs.analysis)
+    environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
     batch = batch_context(study, inputs.batch, image) if inputs.batch else None
     robustness = robustness_context(inputs.robustness, image)
     git = provenance.git_state(Path.cwd())
@@ -329,7 +332,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
         "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
         "recipe": {"train": config["train"], "data": config["data"]},
-        "key_results": findings_context(summary, family, facts, runs_table, mnist, batch),
+        "key_results": findings_context(summary, family, facts, runs_table, mnist, batch, environment),
         "batch": batch,
         "robustness": robustness,
         "summary": summary.to_dict("records"),

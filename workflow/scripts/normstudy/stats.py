@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 from statsmodels.stats.multitest import multipletests
 
 ALPHA = 0.05
@@ -162,6 +162,34 @@ def t_test_power(shift: float, df: int, alpha: float = ALPHA) -> float:
     if math.isnan(lower):
         lower = 1.0 if -shift > critical else 0.0
     return min(1.0, upper + lower)
+
+
+def tost_power(se: float, df: int, margin: float, alpha: float = ALPHA, difference: float = 0.0) -> float:
+    """Probability that the two one-sided t-tests at level `alpha` declare equivalence within +-margin when the true
+    difference is `difference`: the estimate is normal around it with standard error `se`, and the test's own
+    standard error is se * sqrt(chi2(df) / df); integrated over that chi-square (NaN without spread)."""
+    if not se > 0 or df < 1:
+        return math.nan
+    critical = stats.t.ppf(1 - alpha, df)
+    # Equivalence needs |estimate| < margin - critical * estimated se: impossible once that bound is below zero.
+    highest = df * (margin / (critical * se)) ** 2
+
+    def accepted(chi2: float) -> float:
+        bound = margin - critical * se * math.sqrt(chi2 / df)
+        inside = stats.norm.cdf((bound - difference) / se) - stats.norm.cdf((-bound - difference) / se)
+        return max(0.0, float(inside)) * float(stats.chi2.pdf(chi2, df))
+
+    return float(integrate.quad(accepted, 0.0, highest, limit=200)[0])
+
+
+def resolvable_margin(se: float, df: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest equivalence margin the two one-sided tests reach with `power` when there is no true difference."""
+    if not se > 0 or df < 1:
+        return math.nan
+    high = se
+    while tost_power(se, df, high, alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda margin: tost_power(se, df, margin, alpha) - power, 0.0, high, xtol=1e-10))
 
 
 def paired_power(n: int, difference: float, sd: float, alpha: float = ALPHA) -> float:

@@ -165,12 +165,24 @@ def record_identity(folder: Path, config: dict[str, Any], sources: list[str]) ->
     )
 
 
+def _ancestors() -> set[int]:
+    """This process and the processes that started it (a `make` or `timeout` around this run is not another run)."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
 def other_snakemake_runs(workdir: Path) -> list[str]:
     """'pid: command line' of every other live Snakemake process working in `workdir` (Linux /proc; [] elsewhere)."""
-    found = []
+    found, own = [], _ancestors()
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if int(entry.name) == os.getpid() or Path(os.readlink(entry / "cwd")) != workdir.resolve():
+            if int(entry.name) in own or Path(os.readlink(entry / "cwd")) != workdir.resolve():
                 continue
             words = [word for word in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if word]
         except (OSError, ValueError):
