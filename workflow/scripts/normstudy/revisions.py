@@ -186,6 +186,7 @@ def revision_study(checkout: Path, commit: str, snakemake_args: list[str], run: 
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         shutil.move(str(made), str(staging))
+        shutil.rmtree(kept, ignore_errors=True)  # no finished study (checked above): what is there is a leftover
         staging.rename(kept)
     return kept
 
