@@ -22,12 +22,12 @@ from test_config import merged
 import report
 from normstudy.batches import ordering
 from normstudy.packing import is_packed
-from normstudy.provenance import config_digest, git_state
+from normstudy.provenance import git_state
 from normstudy.recipes import variant_batch_sizes
 from normstudy.report_page import BatchInputs, ReportInputs
 from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
 from normstudy.report_robustness import RobustnessInputs
-from normstudy.settings import FetchSettings
+from normstudy.settings import FetchSettings, config_digest
 from normstudy.validation import validate_config
 
 pytestmark = pytest.mark.workflow

@@ -35,9 +35,9 @@ from normstudy.comparison import (
     verdict,
 )
 from normstudy.plots import save_figures, use_style
-from normstudy.provenance import config_digest
 from normstudy.report_page import data_uri, render
 from normstudy.revisions import commit_of, revision_study
+from normstudy.settings import config_digest
 from normstudy.studies import STUDY_NAME, is_study_folder
 from normstudy.tables import write_csv, write_text
 

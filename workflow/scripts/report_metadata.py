@@ -17,6 +17,7 @@ from normstudy import atomic, provenance
 from normstudy.analysis import read_facts
 from normstudy.cli import run_cli
 from normstudy.findings import key_results
+from normstudy.settings import config_digest
 
 
 def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, environment: Path, out: Path) -> dict:
@@ -34,7 +35,7 @@ def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, e
     metadata = {
         "Study": config["report"]["title"],
         "Commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
-        "Config SHA-256": provenance.config_digest(config),
+        "Config SHA-256": config_digest(config),
         "Key results": found,
     }
     with atomic.atomic_open(out, "w") as handle:

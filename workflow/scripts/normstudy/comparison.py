@@ -16,9 +16,8 @@ from statsmodels.stats.weightstats import ttost_ind
 
 from normstudy.analysis import decided
 from normstudy.provenance import job_values
-from normstudy.report_page import flat_keys
 from normstudy.runs import read_runs, study_run_files
-from normstudy.settings import short
+from normstudy.settings import flat_keys, short
 from normstudy.stats import compare_pair, over_seeds, paired_difference
 from normstudy.studies import STUDY_FACTS_FILE
 

@@ -81,15 +81,11 @@ def study_folder_problem(
     that change the default study without naming one, or a folder that records another config's study."""
     others = [name for name, _ in sources[own:]]
     named = any("study" in values for _, values in sources[own:])
-    # Validated only where the raw sources differ in what the study is (a second validation costs about 0.1 s).
-    if (
-        own
-        and others
-        and not named
-        and not amend
-        and study_identity(merge_sources(sources[:own])) != study_identity(merge_sources(sources))
-    ):
-        problem = unnamed_change_problem(validate_config(merge_sources(sources[:own])), validated, others)
-        if problem:
-            return problem
+    if own and others and not named and not amend:
+        alone = merge_sources(sources[:own])
+        # Validated only where the raw sources differ in what the study is (a second validation costs about 0.1 s).
+        if study_identity(alone) != study_identity(merge_sources(sources)):
+            problem = unnamed_change_problem(validate_config(alone), validated, others)
+            if problem:
+                return problem
     return identity_problem(Path(study_folders(validated["study"])["results"]), validated, amend)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
-import json
 import platform
 import subprocess
 import urllib.parse
@@ -70,11 +68,6 @@ def git_state(folder: Path) -> GitState:
         return GitState("not a git checkout", False, None)
     remote = public_url(_git(folder, "remote", "get-url", "origin"))
     return GitState(commit, bool(_git(folder, "status", "--porcelain")), remote)
-
-
-def config_digest(config: dict[str, Any]) -> str:
-    """SHA-256 of the config as key-sorted JSON: the same for the same settings, whatever their order in YAML."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def cpu_name() -> str:

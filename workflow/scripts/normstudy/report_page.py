@@ -24,6 +24,7 @@ from normstudy.controls import visible_controls
 from normstudy.dataset import TEST_IMAGES, TRAIN_IMAGES
 from normstudy.findings import family_verdict, key_results, sensitivity_sentence
 from normstudy.report_robustness import RobustnessInputs, robustness_context
+from normstudy.settings import config_digest, flat_keys
 from normstudy.studies import study_folders
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
@@ -118,17 +119,6 @@ def reproduce(config: dict[str, Any], git: provenance.GitState, config_name: str
         "config_name": config_name,
         "config_yaml": config_yaml(config),
     }
-
-
-def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested mapping as dotted key -> value."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flat_keys(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
@@ -247,7 +237,7 @@ def provenance_context(
     return {
         "git_commit": git.commit,
         "git_dirty": git.dirty,
-        "config_hash": provenance.config_digest(config),
+        "config_hash": config_digest(config),
         "python": platform.python_version(),
         "packages": provenance.package_versions(),
         "cpu": f"{provenance.cpu_name()}, {platform.system()} {platform.machine()}",

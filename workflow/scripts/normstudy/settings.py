@@ -237,6 +237,22 @@ def settings_file_problem(path: str | Path, expected: RunSettings) -> str | None
 ABSENT = "(absent)"
 
 
+def config_digest(config: dict[str, Any]) -> str:
+    """SHA-256 of the config as key-sorted JSON: the same for the same settings, whatever their order in YAML."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> value."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def differences(ours: Any, theirs: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """(dotted key, our value, their value) for every leaf where two JSON values differ."""
     if isinstance(ours, dict) and isinstance(theirs, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from normstudy import atomic
-from normstudy.settings import FetchSettings
+from normstudy.settings import ABSENT, FetchSettings, config_digest, differences, flat_keys
 
 # The config key `study`; config.yaml's own study is `default`.
 DEFAULT_STUDY = "default"
@@ -61,41 +60,23 @@ NOT_IDENTITY = (
 # The config key that lets a run change the config recorded in an existing study folder.
 AMEND_KEY = "amend_study"
 SHOWN_KEYS = 6
-ABSENT = object()
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def study_identity(config: dict[str, Any]) -> dict[str, Any]:
     """The validated config less NOT_IDENTITY, as dotted key -> value: what decides the study's files."""
-    return {key: value for key, value in _flat(config).items() if key not in NOT_IDENTITY}
-
-
-def identity_digest(identity: dict[str, Any]) -> str:
-    """SHA-256 of the identity as key-sorted JSON."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return {key: value for key, value in flat_keys(config).items() if key not in NOT_IDENTITY}
 
 
 def _value(value: Any) -> str:
+    if value == ABSENT:
+        return "absent"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """'key: old -> new' for each dotted key whose value differs (a key one side lacks shows as absent)."""
-    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key, ABSENT) != new.get(key, ABSENT)]
-    return [
-        f"{key}: {_value(old[key]) if key in old else 'absent'} -> {_value(new[key]) if key in new else 'absent'}"
-        for key in keys
-    ]
+    return [f"{key}: {_value(ours)} -> {_value(theirs)}" for key, ours, theirs in differences(old, new)]
 
 
 def _listed(lines: list[str]) -> str:
@@ -111,7 +92,7 @@ def recorded_identity(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
         identity = record["identity"]
-        if not isinstance(identity, dict) or record.get("digest") != identity_digest(identity):
+        if not isinstance(identity, dict) or record.get("digest") != config_digest(identity):
             raise ValueError("its digest does not match its contents")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(
@@ -161,7 +142,7 @@ def record_identity(folder: Path, config: dict[str, Any], sources: list[str]) ->
     identity = study_identity(config)
     folder.mkdir(parents=True, exist_ok=True)
     atomic.write_json(
-        folder / IDENTITY_FILE, {"digest": identity_digest(identity), "sources": sources, "identity": identity}
+        folder / IDENTITY_FILE, {"digest": config_digest(identity), "sources": sources, "identity": identity}
     )
 
 
