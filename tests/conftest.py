@@ -166,7 +166,7 @@ SMOKE_ARGS = ("--cores", "2", "--configfile", "tests/smoke.yaml")
 SMALL_STUDY = (
     "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
     "batch_study: {design: sgd_batch, variants: [bn], batch_sizes: [4, 64], seeds: [1, 2]}\n"
-    "robustness: {corruptions: [contrast]}\n"
+    "robustness: {corruptions: [contrast], endpoint: all}\n"
 )
 SMALL_CONFIG_ARGS = ("--configfile", "tests/smoke.yaml", "small.yaml")
 

@@ -20,7 +20,7 @@ import train
 import write_settings
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.adaptation import set_population_statistics
+from normstudy.adaptation import per_batch_statistics, set_population_statistics
 from normstudy.data import eval_batch
 from normstudy.engine import prepare_model
 from normstudy.precise_bn import batch_norms, recompute_statistics
@@ -47,6 +47,28 @@ def test_one_pass_statistics_equal_the_layer_by_layer_ones_bit_for_bit_and_give_
     before = copy.deepcopy(group.state_dict())
     set_population_statistics(group, images, 0.13, 0.31)
     assert all(torch.equal(before[k], v) for k, v in group.state_dict().items())
+
+
+def test_adapting_a_batch_at_a_time_normalizes_each_batch_by_its_own_statistics_and_leaves_the_model() -> None:
+    torch.manual_seed(0)
+    model = prepare_model(tiny_settings(), torch.device("cpu"))
+    images = torch.from_numpy(generate(120, 1)[0]).unsqueeze(1)
+    before, mode = copy.deepcopy(model.state_dict()), model.training
+    outputs = per_batch_statistics(model, images, 0.13, 0.31, 50)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and model.training == mode
+    # Batch by batch (50, 50 and the last 20): each the model with its statistics set to that batch alone.
+    for start in (0, 50, 100):
+        batch = images[start : start + 50]
+        alone = copy.deepcopy(model)
+        logits = set_population_statistics(alone, batch, 0.13, 0.31)
+        expected = F.log_softmax(logits.flatten(1), dim=1)
+        assert torch.allclose(outputs[start : start + len(batch)], expected, atol=1e-5)
+    # The whole set as one batch is the whole-set adaptation, up to float32 statistics against float64 ones.
+    whole = set_population_statistics(copy.deepcopy(model), images, 0.13, 0.31)
+    assert torch.allclose(per_batch_statistics(model, images, 0.13, 0.31, 120), F.log_softmax(whole.flatten(1), 1),
+                          atol=1e-5)  # fmt: skip
+    # Outputs are repeatable bit for bit.
+    assert torch.equal(outputs, per_batch_statistics(model, images, 0.13, 0.31, 50))
 
 
 def trained_run(folder: Path, settings, data) -> Path:
@@ -77,19 +99,20 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ]
     models = {run: (run / "model.pt").read_bytes() for run in (bn, gn)}
     tables = {"clean": evaluate_corrupted.main(runs, data.files, data.provenance, None, 1, root / "clean.csv",
-                                               root / "clean.npy")}  # fmt: skip
+                                               root / "clean.npy", [16, 80])}  # fmt: skip
     for kind, severity in (("contrast", 0), ("fog", 3)):
         images, record = root / kind / "images", root / kind / "set.json"
         corrupt_test_set.main(data.files[2:], data.provenance, "synthetic", kind, severity, 0, images, record)
         tables[kind] = evaluate_corrupted.main(runs, data.files, data.provenance, (images, record), 1,
-                                               root / f"{kind}.csv", root / f"{kind}.npy")  # fmt: skip
+                                               root / f"{kind}.csv", root / f"{kind}.npy", [16, 80])  # fmt: skip
     return {"tables": tables, "models": models, "root": root, "runs": runs, "data": data, "bn": bn, "gn": gn}
 
 
 def test_every_run_is_scored_in_each_mode_and_clean_matches_the_evaluation(scored) -> None:
     for kind, table in scored["tables"].items():
         assert list(zip(table["seed"], table["mode"], table["corruption"], strict=True)) == [
-            (5, "running", kind), (5, "precise", kind), (5, "adapted", kind), (6, "running", kind)
+            (5, "running", kind), (5, "precise", kind), (5, "adapted", kind), (5, "adapted_16", kind),
+            (5, "adapted_80", kind), (6, "running", kind)
         ]  # fmt: skip
     clean = scored["tables"]["clean"].set_index(["seed", "mode"])
     for run, seed in ((scored["bn"], 5), (scored["gn"], 6)):
@@ -109,10 +132,13 @@ def test_scoring_leaves_the_model_files_untouched_and_predictions_follow_the_row
     for run, before in scored["models"].items():
         assert (run / "model.pt").read_bytes() == before
     predictions = np.load(scored["root"] / "fog.npy")
-    assert predictions.shape == (4, 80) and predictions.dtype == np.int8
-    # A set's adapted scoring differs from its running one (its statistics are the set's own).
+    assert predictions.shape == (6, 80) and predictions.dtype == np.int8
+    # A set's adapted scoring differs from its running one (its statistics are the set's own), and a batch's
+    # statistics from the whole set's; a batch of every image is the whole set again, to float32 rounding.
     fog = scored["tables"]["fog"].set_index(["seed", "mode"])
     assert fog.loc[(5, "adapted"), "loss"] != fog.loc[(5, "running"), "loss"]
+    assert fog.loc[(5, "adapted_16"), "loss"] != fog.loc[(5, "adapted"), "loss"]
+    assert fog.loc[(5, "adapted_80"), "loss"] == pytest.approx(fog.loc[(5, "adapted"), "loss"], abs=1e-4)
 
 
 def test_precise_statistics_of_another_run_are_refused(scored, tmp_path: Path) -> None:
@@ -122,7 +148,7 @@ def test_precise_statistics_of_another_run_are_refused(scored, tmp_path: Path) -
     runs = [(bn / "settings.json", bn / "model.pt", tmp_path / "precise_bn.json")]
     with pytest.raises(RunMismatchError, match="not tiny seed 5"):
         evaluate_corrupted.main(runs, scored["data"].files, scored["data"].provenance, None, 1, tmp_path / "t.csv",
-                                tmp_path / "t.npy")  # fmt: skip
+                                tmp_path / "t.npy", [])  # fmt: skip
     with pytest.raises(ValueError, match="has no BatchNorm"):
         precise_statistics.main(gn / "settings.json", gn / "model.pt", scored["data"].files,
                                 scored["data"].provenance, 10, 1, tmp_path / "p.json")  # fmt: skip

@@ -56,8 +56,13 @@ def test_smoke_config_merged_into_defaults_validates() -> None:
     assert len(config["variants"]) == 5
 
 
+def study_file(name: str) -> dict[str, Any]:
+    """A named study's config file under studies/."""
+    return yaml.safe_load((REPO / "studies" / name).read_text())
+
+
 def test_the_confirmatory_study_is_the_default_one_at_ten_seeds_under_its_own_name() -> None:
-    confirmatory = yaml.safe_load((REPO / "studies" / "confirmatory.yaml").read_text())
+    confirmatory = study_file("confirmatory.yaml")
     config, default = validate_config(merged(shipped(), confirmatory)), validate_config(shipped())
     assert config["study"] == "confirmatory" and config["seeds"] == list(range(1, 11))
     assert config["seeds"][:3] == default["seeds"]  # its first three runs of each norm are the default study's seeds
@@ -198,6 +203,14 @@ BAD_CONFIGS = [
     (_set("robustness.corruptions", ["shot_noise", "frost"]), "'robustness.corruptions.1'", "not one of shot_noise"),
     (_set("robustness.severities", [3, 6]), "'robustness.severities.1'", "maximum of 5"),
     (_set("robustness.severities", []), "'robustness.severities'", "non-empty"),
+    (_set("robustness.severities", [3, "graded"]), "'robustness.severities.1'", "'graded'"),
+    (_set("robustness.endpoint", "fog_only"), "'robustness.endpoint'", "not one of mnist_c, non_intensity, all"),
+    (
+        {"robustness": {"corruptions": ["contrast", "fog"], "severities": [3], "endpoint": "non_intensity"}},
+        "'robustness.endpoint'",
+        "none of them in robustness.corruptions (contrast, fog): it would average no set",
+    ),
+    (_set("robustness.adaptation_batches", [1]), "'robustness.adaptation_batches.0'", "minimum of 2"),
     (_set("robustness.level", 3), "'robustness.level'", "unknown key"),
     (_set("robustness.precise_bn_images", 0), "'robustness.precise_bn_images'", "minimum of 1"),
     (_set("robustness.precise_bn_images", 2.5), "'robustness.precise_bn_images'", "expected integer"),
@@ -486,6 +499,25 @@ def test_a_ghost_study_run_keeps_its_recipe_and_groups_batch_norms_statistics() 
     # The batch-free norms run at the reference only: the statistics batch cannot change them.
     assert variant_batch_sizes(config, "gn") == [128] and variant_batch_sizes(config, "bn") == [2, 4, 8, 16, 32, 128]
     assert batch_run_settings(config, "gn", 128, 2).variant.ghost == 0
+
+
+def test_a_paper_design_run_takes_devices_statistics_batches_per_sgd_batch_for_every_norm() -> None:
+    config = validate_config(merged(shipped(), study_file("gn_paper.yaml")))
+    main = {name: run_settings(config, name, 1) for name in ("bn", "gn")}
+    for size in (2, 32):
+        bn, gn = batch_run_settings(config, "bn", size, 1), batch_run_settings(config, "gn", size, 1)
+        # The GN paper's 8 GPUs: an SGD batch of 8 x b, the peak LR linear in it, BatchNorm's statistics per b.
+        assert bn.train.batch_size == gn.train.batch_size == 8 * size
+        assert bn.variant == dataclasses.replace(main["bn"].variant, ghost=size) and gn.variant == main["gn"].variant
+        for name, run in (("bn", bn), ("gn", gn)):
+            assert run.train.schedule.max_lr == pytest.approx(main[name].train.schedule.max_lr * 8 * size / 128)
+    # Every norm runs at every size: the batch-free norms' flatness is tested, not built in.
+    assert variant_batch_sizes(config, "gn") == variant_batch_sizes(config, "bn") == [2, 32]
+    # An SGD batch larger than the training images is named with the statistics batch it comes from.
+    small = merged(shipped(), {**study_file("gn_paper.yaml"), "batch_study": {
+        **study_file("gn_paper.yaml")["batch_study"], "train_images": 200, "precise_bn_images": 100}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"'batch_study.batch_sizes': 32 \(its SGD batch 256\) is more than the 200"):
+        validate_config(small)
 
 
 def test_the_ghost_studys_references_at_the_main_recipe_are_the_main_studys_runs() -> None:

@@ -22,7 +22,6 @@ from normstudy.corruptions import (
     BRIGHTNESS,
     CONTRAST,
     KINDS,
-    MNIST_C_SEVERITY,
     ROTATE,
     SEVERITIES,
     corrupt,
@@ -30,6 +29,7 @@ from normstudy.corruptions import (
 )
 from normstudy.dataset import TEST_IMAGES, TEST_LABELS, raw_paths
 from normstudy.idx import DataIntegrityError, decode_idx, encode_idx, md5_hex, sha256_hex
+from normstudy.shift_sets import MNIST_C_KINDS, MNIST_C_SEVERITY, configured_sets, endpoint_kinds
 from normstudy.synthetic import generate
 
 IMAGES, LABELS = generate(40, 7)
@@ -182,3 +182,16 @@ def test_adding_a_corruption_plans_only_its_set_and_the_manifest(workflow_copy: 
     assert planned_counts(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "two.yaml") == Counter()
     added = planned_counts(workflow_copy, "corrupted_sets", "--configfile", "tests/smoke.yaml", "three.yaml")
     assert added == Counter({"corrupt_test_set": 1, "corrupted_sets_manifest": 1, "corrupted_sets": 1})
+
+
+def test_published_names_each_kinds_mnist_c_level_beside_the_graded_ones() -> None:
+    assert configured_sets(["shot_noise", "scale", "glass_blur"], [3, "published"]) == [
+        ("shot_noise", 3), ("shot_noise", 5), ("scale", 3), ("glass_blur", 3), ("glass_blur", 1)
+    ]  # fmt: skip
+    assert configured_sets(["contrast"], ["published"]) == [("contrast", 4)]
+    # MNIST-C's fifteen kinds are every kind but contrast; the non-intensity endpoint leaves out three.
+    assert len(MNIST_C_KINDS) == 15 and "contrast" not in MNIST_C_KINDS
+    assert endpoint_kinds("non_intensity", list(KINDS)) == [
+        kind for kind in KINDS if kind not in ("brightness", "contrast", "fog")
+    ]
+    assert endpoint_kinds("mnist_c", ["contrast", "fog"]) == ["fog"]

@@ -280,9 +280,14 @@ def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Pat
     # models' test-time statistics.
     sets = re.findall(r'<tr><td class="text">(clean|contrast 3|fog 3)</td>', section)
     assert sets == ["clean", "contrast 3", "fog 3"] * 2, sets
-    for column in ("bn · adapted to the set", "bn_l1 · PreciseBN", "in", "bn"):
+    for column in ("bn · adapted to the set", "bn · adapted per 32 images", "bn_l1 · PreciseBN", "in", "bn"):
         assert f"<th>{column}</th>" in section
     assert "in · adapted" not in section and "Schneider et al. 2020" in section
+    # The declared endpoint is named (MNIST-C's kinds: fog alone here), and the intensity shifts shown apart.
+    assert "The declared endpoint is the mean accuracy over MNIST-C's kinds (1\nsets: fog)" in section
+    assert facts["endpoint"] == {"name": "mnist_c", "words": "MNIST-C's kinds", "kinds": ["fog"], "sets": 1}
+    groups = re.findall(r'<tr><td class="text">(intensity shifts|other kinds)</td>', section)
+    assert groups == ["intensity shifts"] * 4, groups
 
 
 def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:

@@ -1,5 +1,5 @@
-"""The robustness study's numbers and sentences (normstudy.robustness, normstudy.findings), on scores built here,
-checked against scipy and statsmodels and against the definitions they cite."""
+"""The robustness study's numbers and sentences (normstudy.robustness, normstudy.findings_robustness), on scores
+built here, checked against scipy and statsmodels and against the definitions they cite."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from normstudy.analysis import Plan, family_table
-from normstudy.findings import (
+from normstudy.findings_robustness import (
     adaptation_sentence,
     contrast_sentence,
     ranking_flips,
@@ -21,8 +21,10 @@ from normstudy.findings import (
 )
 from normstudy.robustness import (
     adaptation_gap,
+    adapted_modes,
     contrast_family,
     corruption_errors,
+    group_families,
     mean_hits_over_sets,
     mean_over_sets,
     per_set_family,
@@ -32,6 +34,7 @@ from normstudy.robustness import (
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
 PLAN_WORDS = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2}
+ENDPOINT = {"name": "all", "words": "every kind", "kinds": ["contrast", "fog"], "sets": 2}
 IMAGES = 400
 SEEDS = (1, 2, 3)
 # Mean accuracy (%) per variant and set; each seed's run moves it by its own offset.
@@ -112,7 +115,7 @@ def test_mce_is_hendrycks_and_dietterichs_ratio_of_summed_errors_to_the_referenc
     assert errors.loc[("bn", "adapted"), "mce"] < 100 and errors.loc[("bn", "adapted"), "corruptions"] == 2
 
 
-def test_the_primary_family_is_the_declared_model_on_each_runs_mean_over_sets(study) -> None:
+def test_the_primary_family_is_the_declared_test_on_each_runs_mean_over_sets_with_each_pairs_own_spread(study) -> None:
     scores, hits = study
     family = primary_family(scores, hits, PLAN, {})
     runs, mean_hits = mean_over_sets(scores), mean_hits_over_sets(scores, hits)
@@ -123,8 +126,52 @@ def test_the_primary_family_is_the_declared_model_on_each_runs_mean_over_sets(st
     assert mean_hits[("gn", 2)].mean() * 100 == pytest.approx(
         runs.set_index(["variant", "seed"]).loc[("gn", 2), "test_acc"]
     )
-    pd.testing.assert_frame_equal(family, family_table(runs, PLAN, mean_hits, {}))
+    pd.testing.assert_frame_equal(family, family_table(runs, PLAN, mean_hits, {}, pooled=False))
     assert list(family["variant"]) == ["gn", "in"]
+    # Each pair on its own differences: scipy's paired t-test, not a residual variance pooled with the other pair.
+    by_run = runs.set_index(["variant", "seed"])["test_acc"]
+    for row in family.itertuples():
+        paired = stats.ttest_rel(by_run.xs(row.variant), by_run.xs("bn"))
+        assert row.p_value == pytest.approx(paired.pvalue) and row.df == 2
+        assert (row.ci_low, row.ci_high) == pytest.approx(tuple(paired.confidence_interval(0.95)))
+    pooled = family_table(runs, PLAN, mean_hits, {})
+    assert set(pooled["df"]) == {4} and not np.allclose(pooled["se"], family["se"])
+
+
+def test_unequal_spreads_do_not_borrow_each_others_variance() -> None:
+    # gn follows bn's seeds exactly (no spread of its differences); in scatters by 5 points: pooled, gn's
+    # difference would inherit in's spread and be called inconclusive.
+    runs = pd.DataFrame(
+        [("bn", s, 50.0 + o) for s, o in zip(SEEDS, (0.0, 1.0, 2.0), strict=True)]
+        + [("gn", s, 53.0 + o + e) for s, o, e in zip(SEEDS, (0.0, 1.0, 2.0), (0.01, -0.01, 0.0), strict=True)]
+        + [("in", s, 50.0 + o + e) for s, o, e in zip(SEEDS, (0.0, 1.0, 2.0), (5.0, -5.0, 0.0), strict=True)],
+        columns=["variant", "seed", "test_acc"],
+    )
+    correct = {(v, s): np.full(IMAGES, 0.5) for v, s in zip(runs["variant"], runs["seed"], strict=True)}
+    own = family_table(runs, PLAN, correct, {}, pooled=False).set_index("variant")
+    pooled = family_table(runs, PLAN, correct, {}).set_index("variant")
+    assert own.loc["gn", "verdict"] == "different" and pooled.loc["gn", "verdict"] == "inconclusive"
+    assert own.loc["gn", "se"] == pytest.approx(stats.sem([3.01, 2.99, 3.0]))
+
+
+def test_intensity_shifts_and_the_other_kinds_are_compared_apart(study) -> None:
+    scores, hits = study
+    # fog renamed shear: one intensity kind (contrast) and one other.
+    renamed = scores.replace({"corruption": {"fog": "shear"}})
+    moved = {(v, s, "shear" if c == "fog" else c, sev, m): h for (v, s, c, sev, m), h in hits.items()}
+    groups = group_families(renamed, moved, PLAN, {})
+    assert list(dict.fromkeys(groups["sets"])) == ["intensity shifts", "other kinds"]
+    assert set(groups.loc[groups["sets"] == "other kinds", "kinds"]) == {"shear"}
+    alone = primary_family(renamed[renamed["corruption"] != "contrast"], moved, PLAN, {})
+    other = groups[groups["sets"] == "other kinds"].drop(columns=["sets", "kinds"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(other, alone)
+    # Only intensity kinds configured: one group, no empty one.
+    assert list(dict.fromkeys(group_families(scores, hits, PLAN, {})["sets"])) == ["intensity shifts"]
+
+
+def test_adaptation_modes_come_whole_set_first_then_by_batch_size() -> None:
+    scores = pd.DataFrame({"mode": ["running", "adapted_256", "precise", "adapted_32", "adapted"]})
+    assert adapted_modes(scores) == ["adapted", "adapted_32", "adapted_256"]
 
 
 def test_per_set_comparisons_are_benjamini_hochberg_over_every_set_and_variant(study) -> None:
@@ -141,7 +188,14 @@ def test_adaptation_is_paired_by_seed_and_holm_corrected_over_its_comparisons(st
     scores, hits = study
     table = adaptation_gap(scores, hits, PLAN, ["bn"])
     assert list(zip(table["mode"], table["against"], strict=True)) == [
-        ("adapted", "bn"), ("precise", "bn"), ("adapted", "gn"), ("adapted", "in")
+        ("precise", "bn"), ("adapted", "bn"), ("adapted", "gn"), ("adapted", "in")
+    ]  # fmt: skip
+    # A batch-at-a-time mode is tested against its own running statistics and every per-image norm, too.
+    batched = pd.concat([scores, scores[scores["mode"] == "adapted"].assign(mode="adapted_32")], ignore_index=True)
+    modes = adaptation_gap(batched, hits, PLAN, ["bn"])
+    assert list(zip(modes["mode"], modes["against"], strict=True))[1:] == [
+        ("adapted", "bn"), ("adapted_32", "bn"), ("adapted", "gn"), ("adapted", "in"), ("adapted_32", "gn"),
+        ("adapted_32", "in"),
     ]  # fmt: skip
     means = {mode: mean_over_sets(scores, mode).set_index(["variant", "seed"])["test_acc"] for mode in
              ("running", "adapted")}  # fmt: skip
@@ -180,14 +234,18 @@ def test_the_sentences_say_what_the_tables_show(study) -> None:
         "contrast": contrast_family(scores, hits, PLAN, {}, ["gn", "in"]),
     }
     found["errors"] = corruption_errors(found["cells"], "bn")
-    said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN)
+    found["groups"] = group_families(scores, hits, PLAN, {})
+    said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN, ENDPOINT)
     # gn and in are far ahead on contrast and behind on fog: the per-set flips name fog.
     assert "fog" in said["flips"] and "behind bn on fog" in said["flips"]
     assert "The claim held here" in said["contrast"]
     # The lead sentence is the declared family's; mCE is said as an untested description, with no superlative.
     family = found["family"]
     ahead = family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"].tolist()
-    assert said["overall"].startswith("By the declared analysis of the mean accuracy over the corrupted sets")
+    assert said["overall"].startswith("By the declared analysis of the mean accuracy over the endpoint, every kind (2")
+    assert (
+        "Apart (secondary, each group corrected within itself): intensity shifts (contrast, fog): gn" in said["overall"]
+    )
     if ahead:
         assert f"shown ahead of bn: {', '.join(ahead)}" in said["overall"]
     assert "mCE against bn (exploratory: not declared, not tested" in said["overall"]
@@ -213,9 +271,10 @@ def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
     assert "does not close the gap (still shown behind in)" in adaptation_sentence(rows, family, plan)
     closed = rows.assign(diff_mean=[4.0, 0.1, 0.05], verdict=["different", "inconclusive", "equivalent"])
     assert "it closes the gap" in adaptation_sentence(closed, family, plan)
+    assert "adapted (whole set): − running +4.00" in adaptation_sentence(closed, family, plan)
     # No longer shown behind in, not shown equivalent: "narrows" only where adapted is shown ahead of running.
     narrowed = rows.assign(diff_mean=[4.0, 0.1, -0.5], verdict=["different", "inconclusive", "inconclusive"])
-    assert "it narrows the gap (adapted shown ahead of running)" in adaptation_sentence(narrowed, family, plan)
+    assert "it narrows the gap (shown ahead of running)" in adaptation_sentence(narrowed, family, plan)
     unmoved = narrowed.assign(verdict=["inconclusive", "inconclusive", "inconclusive"])
     said = adaptation_sentence(unmoved, family, plan)
     assert "not shown to change the gap" in said and "narrows" not in said
@@ -248,7 +307,9 @@ def test_a_reference_without_errors_gives_no_infinite_mce(study) -> None:
     perfect = cells.assign(acc_mean=np.where(cells["variant"] == "bn", 100.0, cells["acc_mean"]))
     undefined = corruption_errors(perfect, "bn")
     assert undefined["mce"].isna().all()
-    said = robustness_overall(undefined, pd.DataFrame(columns=["variant", "diff", "verdict"]), PLAN_WORDS)
+    said = robustness_overall(
+        undefined, pd.DataFrame(columns=["variant", "diff", "verdict"]), pd.DataFrame(), PLAN_WORDS, ENDPOINT
+    )
     assert "not defined" in said and "nan" not in said
 
 

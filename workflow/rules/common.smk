@@ -38,6 +38,7 @@ from normstudy.settings import (
     FetchSettings,
     steps_per_epoch,
 )
+from normstudy.shift_sets import configured_sets
 from normstudy.config_sources import load_yaml, merge_sources, study_folder_problem
 from normstudy.studies import (
     AMEND_KEY,

@@ -90,7 +90,8 @@ REPORT_ARGS = (
     " --environment {input.environment}"
     " --robustness-cells {input.robustness_cells} --robustness-errors {input.robustness_errors}"
     " --robustness-family {input.robustness_family} --robustness-adaptation {input.robustness_adaptation}"
-    " --robustness-contrast {input.robustness_contrast} --robustness-findings {input.robustness_findings}"
+    " --robustness-contrast {input.robustness_contrast} --robustness-groups {input.robustness_groups}"
+    " --robustness-findings {input.robustness_findings}"
     " --robustness-heatmap {input.robustness_heatmap} --robustness-gallery {input.robustness_gallery}"
     " {params.batch}"
 )

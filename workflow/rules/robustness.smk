@@ -8,7 +8,7 @@ include: "inputs/robustness.smk"
 rule corrupt_test_set:
     input:
         script=f"{SCRIPTS}/corrupt_test_set.py",
-        modules=package_modules("corruptions", "idx", *SETTINGS_MODULES),
+        modules=package_modules("corruptions", "idx", "shift_sets", *SETTINGS_MODULES),
         data=TEST_SPLIT,
         provenance=raw_data_files()["provenance"],
     output:
@@ -117,9 +117,10 @@ rule score_corrupted_set:
         runtime=minutes(15),
     params:
         scored_set=lambda wildcards, input: f"--images {input.images} --record {input.record}",
+        batches=ADAPTATION_BATCHES,
     shell:
         f"{KEEP_FREED_MEMORY} python {{input.script}} --settings {{input.settings}} --models {{input.models}}"
-        " --precise {input.precise}"
+        " --precise {input.precise} --adaptation-batches {params.batches}"
         " --data {input.data} --provenance {input.provenance} {params.scored_set} --threads {threads}"
         " --table {output.table} --predictions {output.predictions} > {log} 2>&1"
 
@@ -136,6 +137,7 @@ use rule score_corrupted_set as score_clean_set with:
         "<results>/benchmarks/robustness/score/clean.tsv"
     params:
         scored_set="",
+        batches=ADAPTATION_BATCHES,
 
 
 rule robustness_summary:
@@ -145,9 +147,11 @@ rule robustness_summary:
             "analysis",
             "architecture",
             "findings",
+            "findings_robustness",
             "idx",
             "plots",
             "robustness",
+            "shift_sets",
             "stats",
             "tables",
             *SETTINGS_MODULES,
@@ -184,11 +188,13 @@ rule robustness_summary:
     params:
         dataset=config["data"]["dataset"],
         plan=ANALYSIS_PLAN,
+        endpoint=config["robustness"]["endpoint"],
         tables=lambda wildcards, output: " ".join(
             f"--{name.replace('_', '-')} {output[name]}" for name in ROBUSTNESS_TABLES
         ),
     shell:
         "python {input.script} --scores {input.scores} --predictions {input.predictions}"
         " --settings {input.settings} --labels {input.labels} --provenance {input.provenance}"
-        " --dataset {params.dataset} --analysis-plan {params.plan:q} {params.tables}"
+        " --dataset {params.dataset} --analysis-plan {params.plan:q} --endpoint {params.endpoint}"
+        " {params.tables}"
         " --findings {output.findings} --figures {output.figure_png} {output.figure_svg} > {log} 2>&1"

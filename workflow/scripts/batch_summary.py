@@ -111,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--shared", type=json.loads, default=[], help="JSON [[variant, size, seed], ...]: the runs that are main runs"
     )
-    parser.add_argument("--design", choices=("ghost", "sgd_batch"), required=True, help="the batch study's design")
+    parser.add_argument(
+        "--design", choices=("ghost", "paper", "sgd_batch"), required=True, help="the batch study's design"
+    )
     parser.add_argument(
         "--gate-margin", type=float, required=True, help="convergence gate: how far below the main study, in points"
     )

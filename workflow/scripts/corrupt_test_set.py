@@ -13,9 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
 from normstudy.cli import non_negative_int, run_cli
-from normstudy.corruptions import KINDS, MNIST_C_SEVERITY, SEVERITIES, corrupt
+from normstudy.corruptions import KINDS, SEVERITIES, corrupt
 from normstudy.dataset import TEST_IMAGES, TEST_LABELS
 from normstudy.idx import encode_idx, read_verified, sha256_hex
+from normstudy.shift_sets import MNIST_C_SEVERITY
 
 
 def main(data: list[Path], provenance: Path, dataset: str, kind: str, severity: int, seed: int, out: Path,

@@ -2,8 +2,9 @@
 """Score every trained run on one set of test images, the clean ones or a corrupted copy, in each evaluation mode:
 the running statistics training left (every model); for models with BatchNorm also PreciseBN (statistics over clean
 training images, computed once per run by precise_statistics.py) and test-time adaptation (statistics recomputed
-over the scored set itself, all its images, before any is predicted; Schneider et al. 2020, Nado et al. 2020). No
-model file is changed. Writes one row per run and mode, and every prediction."""
+over the scored set itself, all its images, before any is predicted; Schneider et al. 2020, Nado et al. 2020) and,
+per --adaptation-batches size, a batch at a time (each batch normalized by its own statistics; mode adapted_<size>).
+No model file is changed. Writes one row per run and mode, and every prediction."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from normstudy import atomic
-from normstudy.adaptation import buffers, set_population_statistics
+from normstudy.adaptation import buffers, per_batch_statistics, set_population_statistics
 from normstudy.cli import positive_int, run_cli
 from normstudy.data import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
@@ -74,9 +75,10 @@ def precise_statistics(path: Path | None, settings: RunSettings, model: torch.nn
 
 
 def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits: Splits, images: torch.Tensor,
-              name: tuple[str, int], device: torch.device) -> tuple[list[tuple], list[np.ndarray]]:  # fmt: skip
+              name: tuple[str, int], batches: list[int]) -> tuple[list[tuple], list[np.ndarray]]:  # fmt: skip
     """One run's (settings.json, model.pt, PreciseBN file) rows, one per mode that applies to it, and predictions on
-    `images`; `settings` are those its settings.json holds."""
+    `images`; `settings` are those its settings.json holds, `batches` the adaptation batch sizes."""
+    device = images.device
     settings_path, model_path, precise_path = run
     model = prepare_model(settings, device)
     load_model(model, model_path, settings, settings_path)
@@ -89,6 +91,11 @@ def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits
         # The chain's outputs with the set's own statistics: the adapted model's, without a second pass.
         outputs = set_population_statistics(model, images, settings.data.mean, settings.data.std, layout=layout)
         log_probs["adapted"] = F.log_softmax(outputs.flatten(1), dim=1)
+        model.load_state_dict(trained)
+        for size in batches:
+            log_probs[f"adapted_{size}"] = per_batch_statistics(
+                model, images, settings.data.mean, settings.data.std, size, layout
+            )
     rows, predicted = [], []
     for mode, values in log_probs.items():
         loss, accuracy, labels_predicted = judged(values, labels, settings)
@@ -99,11 +106,11 @@ def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits
 
 
 def main(runs: list[tuple[Path, Path, Path | None]], data_files: list[Path], provenance: Path,
-         scored_set: tuple[Path, Path] | None, threads: int, table: Path,
-         predictions: Path) -> pd.DataFrame:  # fmt: skip
+         scored_set: tuple[Path, Path] | None, threads: int, table: Path, predictions: Path,
+         batches: list[int]) -> pd.DataFrame:  # fmt: skip
     """Score each run (settings, model, PreciseBN file or None) on the clean test images (`scored_set` None) or on a
-    corrupted set (images, record); write the rows to `table` and the predictions (int8, one row per table row) to
-    `predictions`."""
+    corrupted set (images, record), adapting models with BatchNorm also per batch of each of `batches` images; write
+    the rows to `table` and the predictions (int8, one row per table row) to `predictions`."""
     torch.set_num_threads(threads)
     first = RunSettings.read(runs[0][0])
     device = resolve_device(first.train.device)
@@ -120,7 +127,7 @@ def main(runs: list[tuple[Path, Path, Path | None]], data_files: list[Path], pro
         settings = RunSettings.read(run[0])
         if settings.data != first.data:
             raise ValueError(f"{run[0]}: other data settings than {runs[0][0]}; a set is scored on one test split")
-        run_rows, run_predicted = score_run(run, settings, splits, images, tuple(name), device)
+        run_rows, run_predicted = score_run(run, settings, splits, images, tuple(name), batches)
         rows += run_rows
         predicted += run_predicted
     found = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -141,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the files are checked against")
     parser.add_argument("--images", type=Path, help="a corrupted set's images (the clean test images when absent)")
     parser.add_argument("--record", type=Path, help="that set's record")
+    parser.add_argument("--adaptation-batches", type=positive_int, nargs="*", default=[],
+                        help="also adapt a batch of this many images at a time (each size its own mode)")  # fmt: skip
     parser.add_argument("--threads", type=positive_int, required=True, help="CPU threads for torch")
     parser.add_argument("--table", type=Path, required=True, help="the scores (CSV) to write")
     parser.add_argument("--predictions", type=Path, required=True, help="the predictions (.npy) to write")
@@ -164,4 +173,9 @@ if __name__ == "__main__":
     args = parse_args()
     runs = runs_given(args)
     scored_set = None if args.images is None else (args.images, args.record)
-    run_cli(lambda: main(runs, args.data, args.provenance, scored_set, args.threads, args.table, args.predictions))
+    run_cli(
+        lambda: main(
+            runs, args.data, args.provenance, scored_set, args.threads, args.table, args.predictions,
+            args.adaptation_batches,
+        )
+    )  # fmt: skip

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Tables, findings and heatmap of the robustness study: every run's scores on the clean and corrupted test sets
 (evaluate_corrupted.py's files), summarized over seeds, the mean corruption error against the reference norm, the
-declared comparisons on the mean over corrupted sets, the exploratory comparisons per set, whether test-time
-statistics close BatchNorm's gap, and the literature's contrast claim."""
+declared comparisons on the mean over the endpoint's sets, the same on the intensity shifts and the other kinds
+apart, the exploratory comparisons per set, whether test-time statistics close BatchNorm's gap, and the literature's
+contrast claim."""
 
 from __future__ import annotations
 
@@ -22,22 +23,25 @@ from normstudy import atomic
 from normstudy.analysis import Plan, facts_json, held_equal
 from normstudy.cli import run_cli
 from normstudy.dataset import TEST_LABELS
-from normstudy.findings import robustness_findings
+from normstudy.findings_robustness import robustness_findings
 from normstudy.idx import DataIntegrityError, read_verified
 from normstudy.plots import save_figures, use_style
 from normstudy.robustness import (
     adaptation_gap,
     contrast_family,
     corruption_errors,
+    group_families,
+    of_kinds,
     per_set_family,
     primary_family,
     scoring,
     summarize,
 )
 from normstudy.settings import RunSettings
+from normstudy.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds
 from normstudy.tables import write_csv
 
-TABLES = ("cells", "errors", "family", "per_set", "adaptation", "contrast")
+TABLES = ("cells", "errors", "family", "groups", "per_set", "adaptation", "contrast")
 
 
 def read_scores(tables: list[Path], predictions: list[Path], labels: np.ndarray) -> tuple[pd.DataFrame, dict]:
@@ -80,7 +84,8 @@ def heatmap(cells: pd.DataFrame, variants: list[str]) -> plt.Figure:
                         cells["corruption"] + " " + cells["severity"].astype(str)),
     )  # fmt: skip
     grid = table.pivot(index="row", columns="column", values="acc_mean")
-    order = [f"{v} · {m}" for m in ("running", "precise", "adapted") for v in variants if f"{v} · {m}" in grid.index]
+    modes = dict.fromkeys(cells["mode"])
+    order = [f"{v} · {m}" for m in modes for v in variants if f"{v} · {m}" in grid.index]
     grid = grid.loc[order, list(dict.fromkeys(table["column"]))]
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * grid.shape[1], 1.0 + 0.42 * grid.shape[0]))
     sns.heatmap(grid, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax,
@@ -93,26 +98,35 @@ def heatmap(cells: pd.DataFrame, variants: list[str]) -> plt.Figure:
 
 
 def main(tables: list[Path], predictions: list[Path], settings: list[Path], labels_file: Path, provenance: Path,
-         dataset: str, plan: Plan, out: dict[str, Path], figures: list[Path]) -> dict:  # fmt: skip
+         dataset: str, plan: Plan, endpoint: str, out: dict[str, Path], figures: list[Path]) -> dict:  # fmt: skip
     """Write every table in `out` (keys: TABLES), the findings (`out['findings']`) and the heatmap; return the
-    findings."""
+    findings. `endpoint` names the kinds the declared comparisons average over (shift_sets.ENDPOINTS)."""
     arrays, _ = read_verified([labels_file], provenance, dataset, names=(TEST_LABELS,))
     scores, hits = read_scores(tables, predictions, arrays[TEST_LABELS].astype(np.int64))
     variants, norms, held = run_facts(settings, plan.reference)
     batch = [name for name in variants if norms[name] == "batch"]
+    kinds = endpoint_kinds(endpoint, list(dict.fromkeys(scores.loc[scores["corruption"] != "clean", "corruption"])))
+    if not kinds:
+        raise ValueError(
+            f"no scored set is of the endpoint {endpoint}'s kinds ({', '.join(sorted(ENDPOINTS[endpoint]))})"
+        )
+    declared = of_kinds(scores, kinds)
     found = {
         "cells": summarize(scores, hits, plan),
-        "family": primary_family(scores, hits, plan, held),
+        "family": primary_family(declared, hits, plan, held),
+        "groups": group_families(scores, hits, plan, held),
         "per_set": per_set_family(scores, hits, plan, held),
-        "adaptation": adaptation_gap(scores, hits, plan, batch),
+        "adaptation": adaptation_gap(declared, hits, plan, batch),
         "contrast": contrast_family(scores, hits, plan, held, [name for name in variants if name not in batch]),
     }
     found["errors"] = corruption_errors(found["cells"], plan.reference)
     for name in TABLES:
         write_csv(found[name], out[name])
     sets = scores.loc[scores["corruption"] != "clean", ["corruption", "severity"]].drop_duplicates()
+    endpoint_sets = {"name": endpoint, "words": ENDPOINT_NAMES[endpoint], "kinds": kinds,
+                     "sets": int(sets["corruption"].isin(kinds).sum())}  # fmt: skip
     facts = {"plan": dataclasses.asdict(plan), "variants": variants, "norms": norms, "sets": len(sets),
-             "findings": robustness_findings(found, norms, plan)}  # fmt: skip
+             "endpoint": endpoint_sets, "findings": robustness_findings(found, norms, plan, endpoint_sets)}  # fmt: skip
     atomic.write_json(out["findings"], facts_json(facts))
     use_style()
     save_figures(heatmap(found["cells"], variants), figures)
@@ -131,6 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the labels are checked against")
     parser.add_argument("--dataset", choices=("mnist", "synthetic"), required=True, help="the dataset it records")
     parser.add_argument("--analysis-plan", type=json.loads, required=True, help="the config's analysis section (JSON)")
+    parser.add_argument("--endpoint", choices=tuple(ENDPOINTS), required=True, help="the declared endpoint's kinds")
     for name in (*TABLES, "findings"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=f"the {name} file to write")
     parser.add_argument("--figures", type=Path, nargs="+", required=True, help="the heatmap (.png, .svg) to write")
@@ -142,7 +157,8 @@ if __name__ == "__main__":
     run_cli(
         lambda: main(
             args.scores, args.predictions, args.settings, args.labels, args.provenance, args.dataset,
-            Plan.from_config(args.analysis_plan), {name: getattr(args, name) for name in (*TABLES, "findings")},
+            Plan.from_config(args.analysis_plan), args.endpoint,
+            {name: getattr(args, name) for name in (*TABLES, "findings")},
             args.figures,
         ),
         also=(DataIntegrityError,),

@@ -76,7 +76,14 @@ def report_inputs():
         **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
         **{
             f"robustness_{name}": ROBUSTNESS_TABLES[name]
-            for name in ("cells", "errors", "family", "adaptation", "contrast")
+            for name in (
+                "cells",
+                "errors",
+                "family",
+                "groups",
+                "adaptation",
+                "contrast",
+            )
         },
         "robustness_findings": ROBUSTNESS_OUTPUTS["findings"],
         "robustness_heatmap": ROBUSTNESS_OUTPUTS["figure_png"],

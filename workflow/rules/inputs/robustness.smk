@@ -14,14 +14,24 @@ wildcard_constraints:
     severity=r"[0-5]",
 
 
+# Every configured set, (corruption, severity), in config order.
+SHIFTED_SETS = configured_sets(
+    config["robustness"]["corruptions"], config["robustness"]["severities"]
+)
+
+
+def each_set(pattern):
+    """`pattern` filled in for every configured set."""
+    return [
+        pattern.format(corruption=corruption, severity=severity)
+        for corruption, severity in SHIFTED_SETS
+    ]
+
+
 def corrupted_files(name):
-    """One file of every configured corruption and severity: `images` or `record`."""
+    """One file of every configured set: `images` or `record`."""
     leaf = {"images": "t10k-images-idx3-ubyte", "record": "set.json"}[name]
-    return expand(
-        f"{CORRUPTED_SET}/{leaf}",
-        corruption=config["robustness"]["corruptions"],
-        severity=config["robustness"]["severities"],
-    )
+    return each_set(f"{CORRUPTED_SET}/{leaf}")
 
 
 # The clean test images and labels the sets are made from (refused when one is missing though recorded).
@@ -32,7 +42,15 @@ TEST_SPLIT = data_files(("test_images", "test_labels"))
 SCORES = in_study("<results>/robustness/scores")
 ROBUSTNESS_TABLES = {
     name: in_study(f"<results>/tables/robustness_{name}.csv")
-    for name in ("cells", "errors", "family", "per_set", "adaptation", "contrast")
+    for name in (
+        "cells",
+        "errors",
+        "family",
+        "groups",
+        "per_set",
+        "adaptation",
+        "contrast",
+    )
 }
 ROBUSTNESS_OUTPUTS = {
     **ROBUSTNESS_TABLES,
@@ -42,6 +60,10 @@ ROBUSTNESS_OUTPUTS = {
         for ext in ("png", "svg")
     },
 }
+
+
+# The test batch sizes models with BatchNorm are also adapted at, one at a time (each its own scoring mode).
+ADAPTATION_BATCHES = " ".join(map(str, config["robustness"]["adaptation_batches"]))
 
 
 # glibc's malloc keeps freed blocks instead of unmapping each large one (mallopt(3)): setting BatchNorm statistics
@@ -57,6 +79,7 @@ REPORTED_ROBUSTNESS = {
     "cells": "accuracy per set",
     "errors": "mean corruption error",
     "family": "declared comparisons",
+    "groups": "intensity shifts and other kinds apart",
     "figure_png": "heatmap",
 }
 
@@ -71,11 +94,7 @@ def scored_sets(extension):
     """Every set's scores file (`csv` or `npy`), the clean images first."""
     return [
         f"{SCORES}/clean.{extension}",
-        *expand(
-            f"{SCORES}/{{corruption}}/severity{{severity}}.{extension}",
-            corruption=config["robustness"]["corruptions"],
-            severity=config["robustness"]["severities"],
-        ),
+        *each_set(f"{SCORES}/{{corruption}}/severity{{severity}}.{extension}"),
     ]
 
 

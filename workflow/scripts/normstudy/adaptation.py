@@ -5,10 +5,13 @@ layers before it already using their new statistics, summed in float64 batch by 
 network again up to each layer (seven passes for NormNet); this one keeps every image's activations and moves them
 through the layer chain once, at the price of holding them (about 220 MB for 10,000 images at the widest layer). It
 serves the evaluations that set statistics many times per model: PreciseBN from clean training images, and
-test-time adaptation to each corrupted set (Schneider et al. 2020; Nado et al. 2020).
+test-time adaptation to each corrupted set (Schneider et al. 2020; Nado et al. 2020). Adaptation a batch at a time,
+as a deployed model meets test images, is `per_batch_statistics`.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -53,3 +56,29 @@ def set_population_statistics(
             layer.running_var.copy_(squares / count - layer_mean.square())
         activations = [layer(values) for values in activations]
     return torch.cat(activations)
+
+
+@torch.inference_mode()
+def per_batch_statistics(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: float,
+    std: float,
+    batch_size: int,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """The model's log-probabilities on `images` (uint8, unaugmented) taken `batch_size` at a time in order (the last
+    batch holds the rest), every BatchNorm layer normalizing each batch by that batch's own mean and biased variance:
+    prediction-time BN as a deployed model meets a stream of test batches (Nado et al. 2020). `model` is unchanged."""
+    adapted = copy.deepcopy(model).eval()
+    for layer in adapted.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            # Batch statistics in the forward pass, and no running average updated (no buffer is passed).
+            layer.train()
+            layer.track_running_stats = False
+    return torch.cat(
+        [
+            adapted(eval_batch(images[i : i + batch_size], mean, std).contiguous(memory_format=layout))
+            for i in range(0, len(images), batch_size)
+        ]
+    )

@@ -150,20 +150,41 @@ def held_equal(settings: RunSettings, reference: RunSettings) -> str:
     return ", ".join(f"{key.rsplit('.', 1)[-1]} {a} vs {b}" for key, a, b in differences(ours, theirs))
 
 
+def contrasts(
+    runs: pd.DataFrame, plan: Plan, correct: dict[tuple[str, int], np.ndarray], pooled: bool = True
+) -> list[tuple[str, float, float, int, float]]:
+    """Each variant's (name, difference from the reference, its se, df and test-set se): from the declared model fitted
+    to every run (one residual variance pooled over the variants) or, unless `pooled`, fitted to that variant's and the
+    reference's runs alone, which is the paired t-test on the pair's own differences (where spreads differ)."""
+    others = [name for name in dict.fromkeys(runs["variant"]) if name != plan.reference]
+    groups = [runs] if pooled else [runs[runs["variant"].isin([plan.reference, name])] for name in others]
+    found = []
+    for group in groups:
+        fit = fit_model(group, plan.reference)
+        ses = np.sqrt(np.diag(fit.covariance))
+        test_ses = test_set_spread(correct, group, fit, plan) if fit.variants else np.array([])
+        found += [
+            (name, float(fit.coefficients[i]), float(ses[i]), fit.df, float(test_ses[i]))
+            for i, name in enumerate(fit.variants)
+        ]
+    return found
+
+
 def family_table(
-    runs: pd.DataFrame, plan: Plan, correct: dict[tuple[str, int], np.ndarray], held_equal: dict[str, str]
+    runs: pd.DataFrame,
+    plan: Plan,
+    correct: dict[tuple[str, int], np.ndarray],
+    held_equal: dict[str, str],
+    pooled: bool = True,
 ) -> pd.DataFrame:
-    """One row per variant against the reference, by the declared model, correction and margin; `correct` holds each
-    run's per-test-image correctness (the bootstrap's input), `held_equal` what else each pair differs in."""
-    fit = fit_model(runs, plan.reference)
-    ses = np.sqrt(np.diag(fit.covariance))
-    test_ses = test_set_spread(correct, runs, fit, plan) if fit.variants else np.array([])
-    critical = stats.t.ppf(1 - plan.alpha / 2, fit.df) if fit.df else math.nan
+    """One row per variant against the reference, by the declared model (each pair's own spread unless `pooled`:
+    contrasts), correction and margin; `correct` holds each run's per-test-image correctness (the bootstrap's input),
+    `held_equal` what else each pair differs in."""
     rows = []
-    for i, name in enumerate(fit.variants):
-        diff, se = float(fit.coefficients[i]), float(ses[i])
-        p = float(2 * stats.t.sf(abs(diff) / se, fit.df)) if se > 0 and fit.df else math.nan
-        total = math.sqrt(se**2 + float(test_ses[i]) ** 2)
+    for name, diff, se, df, test_se in contrasts(runs, plan, correct, pooled):
+        critical = stats.t.ppf(1 - plan.alpha / 2, df) if df else math.nan
+        p = float(2 * stats.t.sf(abs(diff) / se, df)) if se > 0 and df else math.nan
+        total = math.sqrt(se**2 + test_se**2)
         rows.append(
             {
                 "variant": name,
@@ -171,16 +192,16 @@ def family_table(
                 "n_seeds": int((runs["variant"] == name).sum()),
                 "diff": diff,
                 "se": se,
-                "df": fit.df,
+                "df": df,
                 "ci_low": diff - critical * se,
                 "ci_high": diff + critical * se,
                 "p_value": p,
-                "tost_p": tost_p(diff, se, fit.df, plan.margin),
-                "se_test_set": float(test_ses[i]),
+                "tost_p": tost_p(diff, se, df, plan.margin),
+                "se_test_set": test_se,
                 "ci_low_test_set": diff - critical * total,
                 "ci_high_test_set": diff + critical * total,
                 # Equivalence beyond these test images: the same TOST with the test set's sampling error added.
-                "tost_p_test_set": tost_p(diff, total, fit.df, plan.margin),
+                "tost_p_test_set": tost_p(diff, total, df, plan.margin),
                 "held_equal": held_equal.get(name, ""),
             }
         )

@@ -2,10 +2,10 @@
 
 Every kind is a pure function of the images (uint8, N x 28 x 28), a severity and a seeded generator, and returns
 uint8 images of the same shape: values are computed in [0, 1] and rounded to 8 bits like the originals. Severity 0
-is the identity for every kind; 1 to 5 follow MNIST-C's tables where it has one (`MNIST_C_SEVERITY` names the level
-its published set used). Its four single-form kinds are graded here: stripe by the width of the inverted bands,
-dotted line and zigzag by how many are drawn, Canny edges by how much of the edge map replaces the digit; MNIST-C's
-own form is the level named. Image operations come from scipy.ndimage and scikit-image.
+is the identity for every kind; 1 to 5 follow MNIST-C's tables where it has one (`shift_sets.MNIST_C_SEVERITY` names
+the level its published set used). Its four single-form kinds are graded here: stripe by the width of the inverted
+bands, dotted line and zigzag by how many are drawn, Canny edges by how much of the edge map replaces the digit;
+MNIST-C's own form is the level named. Image operations come from scipy.ndimage and scikit-image.
 """
 
 from __future__ import annotations
@@ -274,12 +274,6 @@ KINDS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] =
     "canny_edges": canny_edges,
     "contrast": contrast,
 }
-# The level of each kind in MNIST-C's published set (its corruptions.py defaults; its single-form kinds as graded).
-MNIST_C_SEVERITY = {
-    "shot_noise": 5, "impulse_noise": 4, "glass_blur": 1, "motion_blur": 1, "shear": 2, "scale": 3, "rotate": 2,
-    "translate": 3, "brightness": 5, "fog": 5, "spatter": 4, "stripe": 5, "dotted_line": 1, "zigzag": 1,
-    "canny_edges": 5, "contrast": 4,
-}  # fmt: skip
 
 
 def generator(seed: int, kind: str, severity: int) -> np.random.Generator:

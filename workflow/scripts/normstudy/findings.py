@@ -4,14 +4,10 @@ merely failed to reject."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
-
-from normstudy.architecture import removes_per_image_affine_input
 
 # Write-up 002: "99.4 % test accuracy with less than 8k parameters in 15 epochs", the study's target.
 TARGET_ACCURACY = 99.4
@@ -23,7 +19,7 @@ def _interval(low: float, high: float) -> str:
     return f"95 % CI {low:+.2f} to {high:+.2f}"
 
 
-def _difference(diff: float, low: float, high: float) -> str:
+def difference_words(diff: float, low: float, high: float) -> str:
     """'+0.12 points (95 % CI -0.05 to +0.29)', without the interval where the data give none (one seed)."""
     return f"{diff:+.2f} points" + ("" if pd.isna(low) or pd.isna(high) else f" ({_interval(low, high)})")
 
@@ -64,7 +60,7 @@ def family_verdict(family: pd.DataFrame, facts: dict[str, Any]) -> str:
     if family.empty:
         return "There is one variant: nothing to compare."
     lines = [
-        f"{r.variant} − {r.reference}: {_difference(r.diff, r.ci_low, r.ci_high)}, "
+        f"{r.variant} − {r.reference}: {difference_words(r.diff, r.ci_low, r.ci_high)}, "
         f"{reading_words(pd.Series(r._asdict()), plan['margin'], plan['correction'], plan['alpha'])}"
         + (f"; it also differs in {r.held_equal}" if isinstance(r.held_equal, str) and r.held_equal else "")
         for r in family.itertuples()
@@ -235,158 +231,3 @@ def key_results(
     if said:
         lines.append(said)
     return lines
-
-
-def _verdict(row: Any, margin: float, correction: str) -> str:
-    """A comparison's difference with its interval and reading, from a row of a decided table."""
-    low, high = (row.ci_low, row.ci_high) if hasattr(row, "ci_low") else (row.ci95_low, row.ci95_high)
-    diff = row.diff if hasattr(row, "diff") else row.diff_mean
-    words = reading_words(pd.Series(row._asdict()), margin, correction)
-    return f"{_difference(diff, low, high)}, {words}"
-
-
-def robustness_overall(errors: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
-    """What the declared family says of each variant against the reference over the corrupted sets (the only tested
-    claim), then the mean accuracies and mCE as descriptions: no superlative rests on an untested statistic."""
-    reference, running = plan["reference"], errors[errors["mode"] == "running"]
-    ahead = [r.variant for r in family.itertuples() if r.verdict == "different" and r.diff > 0]
-    behind = [r.variant for r in family.itertuples() if r.verdict == "different" and r.diff < 0]
-    others = [r.variant for r in family.itertuples() if r.verdict != "different"]
-    groups = [(f"shown ahead of {reference}", ahead), (f"shown behind {reference}", behind)]
-    groups.append((f"not shown to differ from {reference}", others))
-    said = "; ".join(f"{label}: {', '.join(names)}" for label, names in groups if names) or "nothing to compare"
-    lines = [
-        f"{r.variant} − {r.reference}: {_verdict(r, plan['margin'], plan['correction'])}" for r in family.itertuples()
-    ]
-    by_accuracy = running.sort_values("mean_acc", ascending=False, kind="stable")
-    order = ", ".join(f"{r.variant} {r.mean_acc:.2f}" for r in by_accuracy.itertuples())
-    if running["mce"].isna().all():
-        mce = (
-            f"The mean corruption error, a ratio to {reference}'s errors, is not defined here: {reference} made no "
-            "error on any corrupted set."
-        )
-    else:
-        values = ", ".join(f"{r.variant} {r.mce:.0f} %" for r in running.sort_values("mce", kind="stable").itertuples())
-        mce = (
-            f"mCE against {reference} (exploratory: not declared, not tested; it weighs each corruption by "
-            f"{reference}'s error on it): {values}."
-        )
-    return (
-        f"By the declared analysis of the mean accuracy over the corrupted sets (variant + seed, "
-        f"{plan['correction'].title()} over {len(family)}, ±{plan['margin']:g} points), {said}: "
-        + "; ".join(lines or ["nothing to compare"])
-        + f". Mean accuracy over the corruptions (running statistics; a description, its order not tested): {order} "
-        f"%. {mce}"
-    )
-
-
-def ranking_flips(family: pd.DataFrame, per_set: pd.DataFrame, reference: str) -> str:
-    """The sets on which a variant is shown on the other side of the reference than over all sets (exploratory)."""
-    overall = family.set_index("variant")["diff"]
-    shown = per_set[per_set["verdict"] == "different"]
-    flips = [
-        f"{row.variant} {'ahead of' if row.diff > 0 else 'behind'} {reference} on {row.corruption} {row.severity} "
-        f"({row.diff:+.2f} points)"
-        for row in shown.itertuples()
-        if np.sign(row.diff) != np.sign(overall.get(row.variant, 0.0))
-    ]
-    head = (
-        f"Per set (exploratory: Benjamini–Hochberg over {len(per_set)} comparisons, not the declared correction), "
-        f"{len(shown)} differences from {reference} are shown. "
-    )
-    if not flips:
-        return head + "On no set is a variant shown on the other side of the reference than over all sets."
-    return head + "The ranking flips on: " + "; ".join(flips) + "."
-
-
-def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: dict[str, Any]) -> str:
-    """Whether test-time adaptation closes the gap between BatchNorm's running statistics and the per-image norms."""
-    if adaptation.empty:
-        return "No variant with BatchNorm ran: test-time statistics are not tested."
-    # The gap: per-image norms shown ahead of the reference over the corrupted sets (running statistics).
-    behind = set(family.loc[(family["verdict"] == "different") & (family["diff"] > 0), "variant"])
-    parts = []
-    for variant, rows in adaptation.groupby("variant", sort=False):
-        own = {(r.mode, r.against): r for r in rows.itertuples()}
-        said = [
-            f"{label} − running {_verdict(own[(mode, variant)], plan['margin'], plan['correction'])}"
-            for mode, label in (("adapted", "adapted"), ("precise", "PreciseBN"))
-        ]
-        versus = [r for r in rows.itertuples() if r.against != variant]
-        still = [r.against for r in versus if r.verdict == "different" and r.diff_mean < 0]
-        gap = [r.against for r in versus if r.against in behind]
-        # Narrowing is adapted against running statistics, shown ahead; closing is adapted against each norm.
-        improved = own[("adapted", variant)].verdict == "different" and own[("adapted", variant)].diff_mean > 0
-        if not gap:
-            verdict = "there was no gap to close (no per-image norm shown ahead of it over the corrupted sets)"
-        elif still:
-            verdict = f"it does not close the gap (still shown behind {', '.join(still)})" + (
-                ", though it narrows it (adapted shown ahead of running)" if improved else ""
-            )
-        elif all(r.verdict in ("equivalent", "different") for r in versus):
-            verdict = "it closes the gap (shown ahead of or equivalent to every norm without batch statistics)"
-        elif improved:
-            verdict = (
-                "it narrows the gap (adapted shown ahead of running), and is no longer shown behind; that it closes "
-                "the gap is not shown (inconclusive against the per-image norms)"
-            )
-        else:
-            verdict = (
-                "not shown to change the gap: adapted is not shown ahead of running, and not being shown behind the "
-                "per-image norms is no evidence that it caught up"
-            )
-        said += [f"adapted − {r.against} {_verdict(r, plan['margin'], plan['correction'])}" for r in versus]
-        parts.append(f"{variant}: " + "; ".join(said) + f". Test-time adaptation: {verdict}")
-    return (
-        "Test-time statistics on the corrupted sets (mean accuracy over them, paired by seed, "
-        f"{plan['correction'].title()} over {len(adaptation)}): " + ". ".join(parts) + "."
-    )
-
-
-def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[str, Any]) -> str:
-    """The literature's claim that per-image statistics help under a change of contrast, held or not here."""
-    if contrast.empty:
-        return "No contrast set is configured: the claim that per-image statistics help under contrast is not tested."
-    own = contrast[contrast["variant"].map(norms) != "batch"]
-    lines = [
-        f"{r.variant} − {r.reference} (severity {r.severity}): {_verdict(r, plan['margin'], plan['correction'])}"
-        for r in own.itertuples()
-    ]
-    smaller = own[(own["verdict"] == "different") & (own["diff"] < 0)]
-    larger = own[(own["verdict"] == "different") & (own["diff"] > 0)]
-    if len(own) and len(smaller) == len(own):
-        verdict = "held here: every per-image norm lost significantly less than batch norm"
-    elif len(smaller) and not len(larger):
-        verdict = f"held in part: {', '.join(smaller['variant'])} lost significantly less, the others not shown to"
-    elif len(larger) and not len(smaller):
-        verdict = f"did not hold: {', '.join(larger['variant'])} lost significantly more than batch norm"
-    elif len(larger):
-        verdict = "held for some and was reversed for others"
-    else:
-        verdict = "inconclusive: no per-image norm's loss is shown to differ from batch norm's"
-    identities = [name for name in own["variant"].unique() if removes_per_image_affine_input(norms[name])]
-    identity = (
-        f" For {', '.join(identities)} the invariance is an identity of the architecture, not a finding: a contrast "
-        "change is a per-image affine map of the pixels, the first convolution (no bias, no padding) passes it on as "
-        "a per-channel affine map, and a norm over each image and channel removes that, up to the set's 8-bit "
-        "rounding and the norm's epsilon."
-        if identities
-        else ""
-    )
-    return (
-        "The literature's claim that per-image statistics help under a change of contrast, tested as each per-image "
-        f"norm's drop from clean on the contrast set against {plan['reference']}'s (running statistics; a paired "
-        "t-test per pair on its own differences, as the drops' spreads differ by orders of magnitude; "
-        f"{plan['correction'].title()} over {len(own)}): " + "; ".join(lines) + f". The claim {verdict}.{identity}"
-    )
-
-
-def robustness_findings(found: dict[str, pd.DataFrame], norms: dict[str, str], plan: Any) -> dict[str, str]:
-    """The robustness section's sentences, by name: overall, flips, adaptation, contrast."""
-    declared = dataclasses.asdict(plan)
-    return {
-        "overall": robustness_overall(found["errors"], found["family"], declared),
-        "flips": ranking_flips(found["family"], found["per_set"], plan.reference),
-        "adaptation": adaptation_sentence(found["adaptation"], found["family"], declared),
-        "contrast": contrast_sentence(found["contrast"], norms, declared),
-    }

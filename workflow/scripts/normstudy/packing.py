@@ -30,11 +30,14 @@ class PackError(ValueError):
 
 def is_packed(config: dict[str, Any], batch_size: int) -> bool:
     """Whether the batch study trains its seeds at this size packed into one network (one job per variant): where
-    the SGD batch is small enough for packing to pay (the ghost design keeps the recipe's batch at every size)."""
+    the SGD batch is small enough for packing to pay (the ghost design keeps the recipe's batch at every size, the
+    paper design takes `devices` statistics batches)."""
     study = config["batch_study"]
     if len(study["seeds"]) < 2:
         return False
-    sgd_batch = config["train"]["batch_size"] if study["design"] == "ghost" else batch_size
+    sgd_batch = {"ghost": config["train"]["batch_size"], "paper": batch_size * study["devices"]}.get(
+        study["design"], batch_size
+    )
     return {"always": True, "never": False, "auto": sgd_batch <= PACKING_PAYS_UP_TO}[study["pack"]]
 
 

@@ -171,19 +171,23 @@ def variant_batch_sizes(config: dict[str, Any], variant: str) -> list[int]:
 
 
 def sgd_batch_size(config: dict[str, Any], variant: str, batch_size: int) -> int:
-    """The SGD batch of a batch-study run: the recipe's in the ghost design, the study's size otherwise."""
-    return variant_recipe(config, variant)["batch_size"] if ghost_design(config) else batch_size
+    """The SGD batch of a batch-study run at statistics batch `batch_size`: the recipe's in the ghost design, `devices`
+    statistics batches in the paper design (the GN paper's 8 GPUs), the size itself in the sgd_batch design."""
+    design = config["batch_study"]["design"]
+    if design == "ghost":
+        return variant_recipe(config, variant)["batch_size"]
+    return batch_size * config["batch_study"]["devices"] if design == "paper" else batch_size
 
 
 def batch_recipe(config: dict[str, Any], variant: str, batch_size: int) -> dict[str, Any]:
-    """A variant's recipe at one size of the batch study: the study's epochs; in the SGD-batch design also that
-    batch size and the peak LR scaled to it by the study's rule."""
+    """A variant's recipe at one size of the batch study: the study's epochs; outside the ghost design also its SGD
+    batch (sgd_batch_size) and the peak LR scaled to that by the study's rule."""
     study, recipe = config["batch_study"], variant_recipe(config, variant)
     if ghost_design(config):
         return {**recipe, "epochs": study["epochs"]}
-    schedule = recipe["schedule"]
-    schedule["max_lr"] = scaled_lr(schedule["max_lr"], batch_size, recipe["batch_size"], study["lr_scaling"])
-    return {**recipe, "batch_size": batch_size, "epochs": study["epochs"], "schedule": schedule}
+    sgd_batch, schedule = sgd_batch_size(config, variant, batch_size), recipe["schedule"]
+    schedule["max_lr"] = scaled_lr(schedule["max_lr"], sgd_batch, recipe["batch_size"], study["lr_scaling"])
+    return {**recipe, "batch_size": sgd_batch, "epochs": study["epochs"], "schedule": schedule}
 
 
 def batch_train_images(config: dict[str, Any]) -> int:
@@ -194,7 +198,8 @@ def batch_train_images(config: dict[str, Any]) -> int:
 def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> RunSettings:
     """The settings of one batch-study run: a variant at a statistics batch size, on the first train_images images.
 
-    In the ghost design a batch norm below the SGD batch normalizes groups of `batch_size` images (ghost).
+    A batch norm whose statistics batch is below its SGD batch (ghost and paper designs) normalizes groups of
+    `batch_size` images within it (ghost batch norm).
     """
     norm = config["variants"][variant]["norm"]
     where = f"batch_study batch size {batch_size}, variant {variant}"
@@ -203,7 +208,7 @@ def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, se
     # The whole training set is 0, as in every other run's settings: one run, one digest.
     images = batch_train_images(config)
     data = data_settings(config, train_images=0 if images == train_size(config) else images)
-    ghost = batch_size if ghost_design(config) and norm == "batch" and batch_size < recipe["batch_size"] else 0
+    ghost = batch_size if norm == "batch" and batch_size < recipe["batch_size"] else 0
     return RunSettings(dataclasses.replace(variant_settings(config, variant), ghost=ghost), train, data, int(seed))
 
 

@@ -12,8 +12,13 @@ import pandas as pd
 from normstudy import atomic
 
 # What the section's tables are read from, by role (robustness_summary.py's outputs).
-TABLES = ("cells", "errors", "family", "adaptation", "contrast")
+TABLES = ("cells", "errors", "family", "groups", "adaptation", "contrast")
 MODE_NAMES = {"running": "running statistics", "precise": "PreciseBN", "adapted": "adapted to the set"}
+
+
+def mode_name(mode: str) -> str:
+    """A scoring mode in words (adapted_<N>: adapted a batch of N test images at a time)."""
+    return MODE_NAMES.get(mode) or f"adapted per {mode.rpartition('_')[2]} images"
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,20 @@ class RobustnessInputs:
     gallery: Path
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A table robustness_summary.py wrote; empty where it had no row to write (no BatchNorm model, no contrast set,
+    no group of kinds)."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def accuracy_rows(cells: pd.DataFrame, modes: tuple[str, ...], title: str) -> dict[str, Any]:
     """An accuracy table of `modes`: one row per set (clean first), one column per variant and mode, each cell the
     mean over seeds with its 95 % interval including the test images' sampling."""
     chosen = cells[cells["mode"].isin(modes)]
-    names = chosen["variant"] + ("" if modes == ("running",) else " · " + chosen["mode"].map(MODE_NAMES))
+    names = chosen["variant"] + ("" if modes == ("running",) else " · " + chosen["mode"].map(mode_name))
     keyed = chosen.assign(column=names)
     columns = list(dict.fromkeys(keyed["column"]))
     rows = []
@@ -48,17 +62,22 @@ def accuracy_rows(cells: pd.DataFrame, modes: tuple[str, ...], title: str) -> di
 
 def robustness_context(inputs: RobustnessInputs, image: Callable[[Path, str], str]) -> dict[str, Any]:
     """Everything the section shows."""
-    tables = {name: pd.read_csv(path) for name, path in inputs.tables.items()}
+    tables = {name: read_table(path) for name, path in inputs.tables.items()}
     facts = atomic.read_json(inputs.findings)
+    test_time = tuple(mode for mode in dict.fromkeys(tables["cells"]["mode"]) if mode != "running")
     return {
         # With running statistics (every variant), then BatchNorm's test-time statistics: two tables fit a laptop.
         "accuracy": [
             accuracy_rows(tables["cells"], ("running",), "Every variant, with its running statistics"),
-            accuracy_rows(tables["cells"], ("precise", "adapted"), "Models with BatchNorm, with test-time statistics"),
+            accuracy_rows(tables["cells"], test_time, "Models with BatchNorm, with test-time statistics"),
         ],
-        "errors": tables["errors"].assign(mode=tables["errors"]["mode"].map(MODE_NAMES)).to_dict("records"),
+        "errors": tables["errors"].assign(mode=tables["errors"]["mode"].map(mode_name)).to_dict("records"),
         "family": tables["family"].fillna({"held_equal": ""}).to_dict("records"),
-        "adaptation": tables["adaptation"].to_dict("records"),
+        "groups": tables["groups"].to_dict("records"),
+        "endpoint": facts["endpoint"],
+        "adaptation": tables["adaptation"].assign(mode=tables["adaptation"]["mode"].map(mode_name)).to_dict("records")
+        if len(tables["adaptation"])
+        else [],
         "contrast": tables["contrast"].to_dict("records"),
         "findings": facts["findings"],
         "sets": facts["sets"],

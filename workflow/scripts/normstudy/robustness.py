@@ -1,8 +1,10 @@
 """The robustness study's numbers: every run's accuracy on the clean test images and on each corrupted set, in each
 evaluation mode, summarized over seeds with the test set's sampling error, the mean corruption error against the
-reference norm (mCE; Hendrycks & Dietterich 2019), and the declared analysis (analysis.family_table) applied to the
-mean accuracy over corrupted sets: the primary family. The same comparisons per set are exploratory,
-Benjamini-Hochberg-corrected over every set and variant, and labelled so."""
+reference norm (mCE; Hendrycks & Dietterich 2019), and the declared analysis (analysis.family_table, each pair with
+its own spread over seeds: the spreads over sets differ severalfold between batch and per-image statistics) applied
+to the mean accuracy over the declared endpoint's sets: the primary family. The same comparisons on the intensity
+shifts and on the other kinds apart are secondary; per set they are exploratory, Benjamini-Hochberg-corrected over
+every set and variant, and labelled so."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from normstudy.analysis import Plan, bootstrap_accuracies, decided, family_table
+from normstudy.shift_sets import INTENSITY_KINDS
 from normstudy.stats import over_seeds, paired_difference
 
 # One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.
@@ -21,7 +24,20 @@ SET = ["corruption", "severity"]
 RUN = ["variant", "seed"]
 # What the exploratory per-set comparisons are corrected with (statsmodels' name for Benjamini-Hochberg).
 EXPLORATORY = "fdr_bh"
-MODES = ("running", "precise", "adapted")
+# The test-time modes whose gain over running statistics is tested, besides PreciseBN: all of a set's images at once
+# (adapted) and a batch at a time (adapted_<images>; evaluate_corrupted.py).
+ADAPTED = "adapted"
+
+
+def adapted_modes(scores: pd.DataFrame) -> list[str]:
+    """The adaptation modes scored, the whole set first, then by batch size."""
+    found = [mode for mode in dict.fromkeys(scores["mode"]) if mode.startswith(ADAPTED)]
+    return sorted(found, key=lambda mode: (mode != ADAPTED, int(mode.rpartition("_")[2]) if mode != ADAPTED else 0))
+
+
+def of_kinds(scores: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:
+    """The clean rows and those of the sets of `kinds`."""
+    return scores[scores["corruption"].isin(["clean", *kinds])]
 
 
 def with_drops(scores: pd.DataFrame) -> pd.DataFrame:
@@ -111,9 +127,25 @@ def mean_hits_over_sets(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray]) -
 
 
 def primary_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
-    """The declared family on the mean accuracy over corrupted sets (running statistics): each variant against the
-    reference, the declared model, correction and margin."""
-    return family_table(mean_over_sets(scores), plan, mean_hits_over_sets(scores, hits), held_equal)
+    """The declared family on the mean accuracy over the corrupted sets in `scores` (running statistics; the
+    endpoint's sets): each variant against the reference, the declared correction and margin, each pair's own spread."""
+    return family_table(mean_over_sets(scores), plan, mean_hits_over_sets(scores, hits), held_equal, pooled=False)
+
+
+def group_families(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
+    """The same comparisons on the intensity shifts and on the other kinds apart (secondary: each group corrected
+    within itself), with the group and its kinds named; a group with no configured kind is left out."""
+    kinds = list(dict.fromkeys(scores.loc[scores["corruption"] != "clean", "corruption"]))
+    groups = {
+        "intensity shifts": [kind for kind in kinds if kind in INTENSITY_KINDS],
+        "other kinds": [kind for kind in kinds if kind not in INTENSITY_KINDS],
+    }
+    tables = [
+        primary_family(of_kinds(scores, members), hits, plan, held_equal).assign(sets=group, kinds=", ".join(members))
+        for group, members in groups.items()
+        if members
+    ]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def per_set_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dict[str, str]) -> pd.DataFrame:
@@ -131,15 +163,17 @@ def per_set_family(scores: pd.DataFrame, hits: dict, plan: Plan, held_equal: dic
 
 def adaptation_gap(scores: pd.DataFrame, hits: dict, plan: Plan, batch_variants: list[str]) -> pd.DataFrame:
     """Whether test-time statistics close BatchNorm's gap: per BatchNorm variant, its mean accuracy over corrupted
-    sets with adapted and with PreciseBN statistics against its own running statistics, and adapted against every
-    variant without batch statistics (running), paired by seed; the declared correction over all these comparisons
-    and TOST against the margin."""
-    means = {mode: mean_over_sets(scores, mode).set_index(RUN)["test_acc"] for mode in MODES}
+    sets with PreciseBN and with each adaptation mode against its own running statistics, and each adaptation mode
+    against every variant without batch statistics (running), paired by seed; the declared correction over all these
+    comparisons and TOST against the margin."""
+    modes = ["precise", *adapted_modes(scores)]
+    means = {mode: mean_over_sets(scores, mode).set_index(RUN)["test_acc"] for mode in ["running", *modes]}
     running = means["running"]
     others = [name for name in dict.fromkeys(running.index.get_level_values("variant")) if name not in batch_variants]
     rows = []
     for variant in batch_variants:
-        pairs = [("adapted", variant), ("precise", variant), *(("adapted", other) for other in others)]
+        pairs = [(mode, variant) for mode in modes]
+        pairs += [(mode, other) for mode in modes if mode != "precise" for other in others]
         for mode, against in pairs:
             own, base = means[mode].xs(variant, level="variant"), running.xs(against, level="variant")
             rows.append({"variant": variant, "mode": mode, "against": against, "against_mode": "running"}

@@ -1,17 +1,14 @@
-"""Config validation: the safe YAML loader, the JSON schema and its messages, the schema's defaults, and every
-cross-field rule a schema cannot express (tuning grid and batch study included)."""
+"""Config validation: a config's values checked before the schema (finite, no control characters, not an alias bomb),
+the schema (normstudy.schema), and every cross-field rule a schema cannot express (tuning grid and batch study
+included)."""
 
 from __future__ import annotations
 
-import copy
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import jsonschema
-import yaml
 
 from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
 from normstudy.controls import control_name, is_control
@@ -28,21 +25,17 @@ from normstudy.recipes import (
     tuned_variant,
     variant_recipe,
 )
-from normstudy.settings import MAX_QUOTED, ConfigError, short, steps_per_epoch, strict_integer
+from normstudy.schema import SCHEMA_PATH, key_text, load_schema, schema_problems, with_defaults
+from normstudy.settings import ConfigError, short, steps_per_epoch
+from normstudy.shift_sets import endpoint_problem
 from normstudy.studies import study_name_problem
 
 __all__ = ["ConfigError", "load_schema", "validate_config"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 # The schema's pattern is matched with re.search, where '$' also matches before a final newline.
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 # A study config has about a hundred values; YAML aliases can make a few lines stand for billions.
 MAX_CONFIG_NODES = 10_000
-
-
-def _key(path: Iterable[Any]) -> str:
-    text = ".".join(str(part) for part in path) or "(top level)"
-    return text if len(text) <= MAX_QUOTED * 2 else text[: MAX_QUOTED * 2] + "..."
 
 
 def walk(value: Any, path: tuple = (), limit: int = MAX_CONFIG_NODES) -> Iterator[tuple[tuple, Any]]:
@@ -66,7 +59,7 @@ def walk(value: Any, path: tuple = (), limit: int = MAX_CONFIG_NODES) -> Iterato
 def non_finite_problems(config: Any) -> list[str]:
     """One message per NaN or infinite number: the schema's ranges let them through (NaN compares false)."""
     return [
-        f"'{_key(path)}': {value!r} is not a finite number"
+        f"'{key_text(path)}': {value!r} is not a finite number"
         for path, value in walk(config)
         if isinstance(value, float) and not math.isfinite(value)
     ]
@@ -80,111 +73,10 @@ def control_character_problems(config: Any) -> list[str]:
         first = next((i for i, char in enumerate(value) if is_control(char)), None) if isinstance(value, str) else None
         if first is not None:
             name = control_name(value[first])
-            problems.append(f"'{_key(path)}': holds the control character {name} at position {first + 1}; remove it")
+            problems.append(
+                f"'{key_text(path)}': holds the control character {name} at position {first + 1}; remove it"
+            )
     return sorted(problems)
-
-
-def _without_defaults(node: Any) -> Any:
-    """A schema node with every `default` and `required` removed, at any depth."""
-    if isinstance(node, dict):
-        return {key: _without_defaults(value) for key, value in node.items() if key not in ("default", "required")}
-    if isinstance(node, list):
-        return [_without_defaults(value) for value in node]
-    return node
-
-
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Read the YAML JSON-schema; a variant's `train` overrides get the train section's checks."""
-    with open(path, encoding="utf-8") as handle:
-        schema = yaml.safe_load(handle)
-    overrides = schema["properties"]["variants"]["additionalProperties"]["properties"]["train"]
-    overrides.update(_without_defaults(schema["properties"]["train"]))
-    return schema
-
-
-def _strict_integer(_checker: Any, instance: Any) -> bool:
-    return strict_integer(instance)
-
-
-Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
-# Snakemake's --config train='{epochs: 1}' gives {"epochs": "1"}: nested values arrive as text.
-CONFIG_CLI_HINT = (
-    "the value is text (quoted in YAML, or nested in Snakemake's --config, which passes nested values as text); "
-    "write nested keys in a YAML file and pass it with --configfile FILE"
-)
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    """One line naming the offending key and what was expected, quoting at most a short prefix of the value."""
-    path = list(error.absolute_path)
-    rule, expected, value = error.validator, error.validator_value, error.instance
-    if rule == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(map(str, set(value) - set(allowed))) if isinstance(value, dict) else []
-        more = f"; and {len(unknown) - 5} more unknown keys" if len(unknown) > 5 else ""
-        return (
-            "; ".join(f"'{_key([*path, k])}': unknown key (allowed here: {', '.join(allowed)})" for k in unknown[:5])
-            + more
-        )
-    if rule == "required":
-        missing = [k for k in expected if isinstance(value, dict) and k not in value]
-        return "; ".join(f"'{_key([*path, k])}': required key is missing" for k in missing)
-    if rule == "propertyNames":
-        return (
-            f"'{_key(path)}': name {short(value)} does not match {expected['pattern']} "
-            "(names: letters, digits, '_' or '-', at most 40)"
-        )
-    if rule == "pattern" and "propertyNames" in error.schema_path:
-        return f"'{_key(path)}': key {short(value)} does not match {expected}, so it is not allowed here"
-    if path == ["study"] and rule in ("pattern", "not"):
-        return study_name_problem(value) or f"'study': {short(value)} is not allowed"
-    if rule == "type":
-        wanted = expected if isinstance(expected, str) else " or ".join(expected)
-        said = f"'{_key(path)}': expected {wanted}, got {type(value).__name__} {short(value)}"
-        if wanted == "integer" and isinstance(value, float):
-            return f"{said} (write {value:.0f}, without a decimal point)"
-        if isinstance(value, str) and wanted != "string":
-            return f"{said}: {CONFIG_CLI_HINT}"
-        return said
-    if rule == "enum":
-        return f"'{_key(path)}': {short(value)} is not one of {', '.join(map(str, expected))}"
-    # jsonschema's own messages start with the whole value's repr; keep only a short one.
-    message, full = error.message, repr(value)
-    if message.startswith(full):
-        message = short(value) + message[len(full) :]
-    return f"'{_key(path)}': {message[:200]}"
-
-
-def schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """Every schema violation in `config`, as one message per offending key."""
-    validator = Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return [_describe(error) for error in errors]
-
-
-def with_defaults(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `config` with the schema's defaults filled in where keys are absent."""
-    filled = copy.deepcopy(config)
-
-    def fill(instance: Any, node: dict[str, Any]) -> None:
-        if not isinstance(instance, dict):
-            return
-        for name, sub in node.get("properties", {}).items():
-            if name not in instance and "default" in sub:
-                instance[name] = copy.deepcopy(sub["default"])
-            if name in instance:
-                fill(instance[name], sub)
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            for name, value in instance.items():
-                if name not in node.get("properties", {}):
-                    fill(value, extra)
-
-    fill(filled, schema)
-    return filled
 
 
 def _schedule_problems(config: dict[str, Any], name: str, images: int, where: str) -> list[str]:
@@ -243,6 +135,7 @@ def rule_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"'data.local_dir': {short(data['local_dir'])} is not a directory")
     if data["dataset"] == "mnist" and "mirrors" in data["sources"] and not data["mirrors"]:
         problems.append("'data.mirrors': empty, but data.sources lists 'mirrors'")
+    problems += [problem for problem in [endpoint_problem(config["robustness"])] if problem]
     schedule_problems = []
     for name, variant in config["variants"].items():
         own = variant.get("train", {})
@@ -382,8 +275,10 @@ def batch_study_problems(config: dict[str, Any], schema: dict[str, Any]) -> list
         return ghost
     problems = []
     for batch_size in study_batch_sizes(config):
-        if batch_size > images:
-            problems.append(f"'batch_study.batch_sizes': {batch_size} is more than the {images} training images")
+        sgd_batch = max(batch_recipe(config, name, batch_size)["batch_size"] for name in batch_study_variants(config))
+        if max(batch_size, sgd_batch) > images:
+            within = f"{batch_size} (its SGD batch {sgd_batch})" if sgd_batch > batch_size else str(batch_size)
+            problems.append(f"'batch_study.batch_sizes': {within} is more than the {images} training images")
             continue
         for name in batch_study_variants(config):
             recipe, where = (
