@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
-# Workflow profile of `make study`: default (local cores) or slurm (through sbatch; see README).
+# Workflow profile of `make study`: default (local cores) or slurm (through sbatch; see docs/cluster-gpu.md).
 PROFILE ?= default
 # The study's own Snakemake arguments, for `make study` and `make verify`, e.g. STUDY_ARGS='--configfile my.yaml'.
 STUDY_ARGS ?=

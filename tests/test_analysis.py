@@ -28,7 +28,8 @@ from normstudy.analysis import (
 )
 from normstudy.stats import resolvable_margin, tost_power
 
-# The previous release's fresh-clone study (README, "Earlier runs"): final test accuracy (%) of 5 variants x seeds 1-3.
+# The previous release's fresh-clone study (docs/measurements.md, "Earlier runs"): final test accuracy (%) of 5
+# variants x seeds 1-3.
 ACCURACY = {
     "bn": [99.49, 99.48, 99.41],
     "gn": [99.37, 99.44, 99.45],

@@ -276,10 +276,11 @@ def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Pat
     facts = json.loads((smoke_study / "results" / "smoke" / "tables" / "robustness.json").read_text())
     for name in ("overall", "flips", "adaptation", "contrast"):
         assert facts["findings"][name] in section
-    # One row per set, clean first, in two tables: every variant with its running statistics, then the BatchNorm
-    # models' test-time statistics.
+    # One row per set, clean first, in three tables: every variant with its running statistics, then each BatchNorm
+    # model's test-time statistics (bn, bn_l1).
     sets = re.findall(r'<tr><td class="text">(clean|contrast 3|fog 3)</td>', section)
-    assert sets == ["clean", "contrast 3", "fog 3"] * 2, sets
+    assert sets == ["clean", "contrast 3", "fog 3"] * 3, sets
+    assert section.index("<p>bn, with test-time statistics:</p>") < section.index("<p>bn_l1, with test-time")
     for column in ("bn · adapted to the set", "bn · adapted per 32 images", "bn_l1 · PreciseBN", "in", "bn"):
         assert f"<th>{column}</th>" in section
     assert "in · adapted" not in section and "Schneider et al. 2020" in section

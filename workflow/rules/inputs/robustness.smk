@@ -68,7 +68,7 @@ ADAPTATION_BATCHES = " ".join(map(str, config["robustness"]["adaptation_batches"
 
 # glibc's malloc keeps freed blocks instead of unmapping each large one (mallopt(3)): setting BatchNorm statistics
 # over 10,000 images allocates and frees hundreds of MB per layer, and the page faults of fresh mappings took a
-# quarter of a scoring job's time (measured in the README's robustness section; outputs byte-identical).
+# quarter of a scoring job's time (measured in docs/design.md's robustness section; outputs byte-identical).
 KEEP_FREED_MEMORY = (
     "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296"
 )

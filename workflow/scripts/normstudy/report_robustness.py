@@ -66,10 +66,16 @@ def robustness_context(inputs: RobustnessInputs, image: Callable[[Path, str], st
     facts = atomic.read_json(inputs.findings)
     test_time = tuple(mode for mode in dict.fromkeys(tables["cells"]["mode"]) if mode != "running")
     return {
-        # With running statistics (every variant), then BatchNorm's test-time statistics: two tables fit a laptop.
+        # With running statistics (every variant), then each BatchNorm model's test-time statistics: tables that fit
+        # a laptop's width whatever the number of variants and adaptation modes.
         "accuracy": [
             accuracy_rows(tables["cells"], ("running",), "Every variant, with its running statistics"),
-            accuracy_rows(tables["cells"], test_time, "Models with BatchNorm, with test-time statistics"),
+            *(
+                accuracy_rows(cells, test_time, f"{variant}, with test-time statistics")
+                for variant, cells in tables["cells"][tables["cells"]["mode"] != "running"].groupby(
+                    "variant", sort=False
+                )
+            ),
         ],
         "errors": tables["errors"].assign(mode=tables["errors"]["mode"].map(mode_name)).to_dict("records"),
         "family": tables["family"].fillna({"held_equal": ""}).to_dict("records"),
