@@ -27,7 +27,7 @@ from normstudy.analysis import (
 from normstudy.cli import run_cli
 from normstudy.provenance import environment
 from normstudy.runs import Runs, read_named_json, read_runs
-from normstudy.stats import compare_variants, over_seeds
+from normstudy.stats import clipped_to_percent, compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
 
 SUMMARY_COLUMNS = [
@@ -47,8 +47,13 @@ SUMMARY_COLUMNS = [
 ]
 
 
+# The summary's interval bounds shown truncated to 0-100 % (stats.clipped_to_percent).
+TRUNCATED = ("test_acc_ci95_low", "test_acc_ci95_high")
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: mean, spread and t-interval of test accuracy over seeds, and the rest."""
+    """One row per variant: mean, spread and t-interval of test accuracy over seeds (truncated to 0-100 %), and the
+    rest."""
     rows = []
     for variant, group in runs.groupby("variant", sort=False):
         rows.append(
@@ -57,7 +62,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 "norm": group["norm"].iloc[0],
                 "params": int(group["params"].iloc[0]),
                 "n_seeds": len(group),
-                **over_seeds(group["test_acc"], "test_acc"),
+                **clipped_to_percent(over_seeds(group["test_acc"], "test_acc"), TRUNCATED),
                 "final_train_acc_mean": group["final_train_acc"].mean(),
                 "train_test_gap_mean": group["train_test_gap"].mean(),
                 "test_loss_mean": group["test_loss"].mean(),

@@ -16,7 +16,7 @@ from scipy import stats
 
 from normstudy.analysis import Plan, bootstrap_accuracies, decided, family_table
 from normstudy.shift_sets import INTENSITY_KINDS
-from normstudy.stats import over_seeds, paired_difference
+from normstudy.stats import clipped_to_percent, over_seeds, paired_difference
 
 # One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.
 Scoring = tuple[str, int, str, int, str]
@@ -68,10 +68,8 @@ def summarize(scores: pd.DataFrame, hits: dict[Scoring, np.ndarray], plan: Plan)
         half = stats.t.ppf(0.975, n - 1) * math.hypot(row["acc_std"] / math.sqrt(n), spread) if n > 1 else math.nan
         row |= {"acc_se_test_set": spread, "acc_ci95_low_test_set": row["acc_mean"] - half,
                 "acc_ci95_high_test_set": row["acc_mean"] + half}  # fmt: skip
-        # A t-interval over three seeds can pass 0 or 100 %, where no accuracy lies: shown truncated to that range.
-        for bound in ("acc_ci95_low", "acc_ci95_high", "acc_ci95_low_test_set", "acc_ci95_high_test_set"):
-            row[bound] = float(np.clip(row[bound], 0.0, 100.0))
-        rows.append(row)
+        bounds = ("acc_ci95_low", "acc_ci95_high", "acc_ci95_low_test_set", "acc_ci95_high_test_set")
+        rows.append(clipped_to_percent(row, bounds))
     return pd.DataFrame(rows)
 
 

@@ -39,6 +39,12 @@ def over_seeds(values: Sequence[float] | pd.Series, name: str) -> dict[str, floa
     }
 
 
+def clipped_to_percent(row: dict[str, float], names: Sequence[str]) -> dict[str, float]:
+    """`row` with the named interval bounds truncated to 0-100 %: a t-interval over a few seeds can pass 0 or 100 %,
+    where no accuracy lies (NaN stays NaN)."""
+    return {**row, **{name: float(np.clip(row[name], 0.0, 100.0)) for name in names}}
+
+
 def compare_pair(a: pd.Series, b: pd.Series) -> dict:
     """Difference of mean accuracy (a - b), its 95 % CI and p-value; paired when both ran the same seeds."""
     common = a.index.intersection(b.index)
