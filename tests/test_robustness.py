@@ -284,7 +284,7 @@ def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
     none = pd.DataFrame(columns=["variant", "diff", "verdict"])
     contrast = pd.DataFrame(columns=["variant", "reference", "severity", "diff", "verdict"])
     assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan)
-    assert "no gap to close" in adaptation_sentence(rows, none, plan) and contrast.empty
+    assert "; it finds no gap to close" in adaptation_sentence(rows, none, plan) and contrast.empty
 
 
 def test_a_reference_without_errors_gives_no_infinite_mce(study) -> None:

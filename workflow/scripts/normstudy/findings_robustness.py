@@ -104,7 +104,7 @@ def adaptationverdict_words(own: Any, versus: list[Any], gap: set[str]) -> str:
     still = [r.against for r in versus if r.verdict == "different" and r.diff_mean < 0]
     improved = own.verdict == "different" and own.diff_mean > 0
     if not gap:
-        return "there was no gap to close (no per-image norm shown ahead of it over the endpoint's sets)"
+        return "finds no gap to close (no per-image norm shown ahead of it over the endpoint's sets)"
     if still:
         return f"does not close the gap (still shown behind {', '.join(still)})" + (
             ", though it narrows it (shown ahead of running)" if improved else ""
