@@ -31,6 +31,7 @@ from normstudy.robustness import (
     primary_family,
     summarize,
 )
+from normstudy.shift_sets import batch_mode, mode_batch
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
 PLAN_WORDS = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2}
@@ -172,6 +173,7 @@ def test_intensity_shifts_and_the_other_kinds_are_compared_apart(study) -> None:
 def test_adaptation_modes_come_whole_set_first_then_by_batch_size() -> None:
     scores = pd.DataFrame({"mode": ["running", "adapted_256", "precise", "adapted_32", "adapted"]})
     assert adapted_modes(scores) == ["adapted", "adapted_32", "adapted_256"]
+    assert mode_batch(batch_mode(32)) == 32 and mode_batch("adapted") is None and mode_batch("precise") is None
 
 
 def test_per_set_comparisons_are_benjamini_hochberg_over_every_set_and_variant(study) -> None:

@@ -30,6 +30,7 @@ from normstudy.model_file import load_model
 from normstudy.precise_bn import batch_norms
 from normstudy.runs import read_named_json
 from normstudy.settings import RunSettings
+from normstudy.shift_sets import batch_mode
 from normstudy.tables import write_csv
 
 COLUMNS = ("variant", "seed", "corruption", "severity", "mode", "images", "correct", "accuracy", "loss")
@@ -93,7 +94,7 @@ def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits
         log_probs["adapted"] = F.log_softmax(outputs.flatten(1), dim=1)
         model.load_state_dict(trained)
         for size in batches:
-            log_probs[f"adapted_{size}"] = per_batch_statistics(
+            log_probs[batch_mode(size)] = per_batch_statistics(
                 model, images, settings.data.mean, settings.data.std, size, layout
             )
     rows, predicted = [], []

@@ -50,6 +50,7 @@ def report_inputs():
             "report_page",
             "report_robustness",
             "runs",
+            "shift_sets",
             "stats",
             "studies",
             *SETTINGS_MODULES,

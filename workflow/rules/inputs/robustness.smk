@@ -102,7 +102,10 @@ def scoring_inputs():
     """What scoring every run on one set reads, besides the set itself."""
     return {
         "script": f"{SCRIPTS}/evaluate_corrupted.py",
-        "modules": [*RUN_CODE, *package_modules("adaptation", "runs", "tables")],
+        "modules": [
+            *RUN_CODE,
+            *package_modules("adaptation", "runs", "shift_sets", "tables"),
+        ],
         "settings": run_files("settings.json"),
         "models": run_files("model.pt"),
         "precise": batch_norm_runs("precise_bn.json"),

@@ -13,6 +13,7 @@ import pandas as pd
 
 from normstudy.architecture import removes_per_image_affine_input
 from normstudy.findings import difference_words, reading_words
+from normstudy.shift_sets import mode_batch
 
 
 def verdict_words(row: Any, margin: float, correction: str) -> str:
@@ -94,8 +95,8 @@ def ranking_flips(family: pd.DataFrame, per_set: pd.DataFrame, reference: str) -
 
 def adaptation_words(mode: str) -> str:
     """A scoring mode of adaptation in words: the whole set, or a batch of N images at a time."""
-    size = mode.rpartition("_")[2]
-    return "adapted (whole set)" if mode == "adapted" else f"adapted per {size}-image batch"
+    size = mode_batch(mode)
+    return "adapted (whole set)" if size is None else f"adapted per {size}-image batch"
 
 
 def adaptationverdict_words(own: Any, versus: list[Any], gap: set[str]) -> str:

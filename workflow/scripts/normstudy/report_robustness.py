@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from normstudy import atomic
+from normstudy.shift_sets import mode_batch
 
 # What the section's tables are read from, by role (robustness_summary.py's outputs).
 TABLES = ("cells", "errors", "family", "groups", "adaptation", "contrast")
@@ -18,7 +19,7 @@ MODE_NAMES = {"running": "running statistics", "precise": "PreciseBN", "adapted"
 
 def mode_name(mode: str) -> str:
     """A scoring mode in words (adapted_<N>: adapted a batch of N test images at a time)."""
-    return MODE_NAMES.get(mode) or f"adapted per {mode.rpartition('_')[2]} images"
+    return MODE_NAMES.get(mode) or f"adapted per {mode_batch(mode)} images"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from normstudy.analysis import Plan, bootstrap_accuracies, decided, family_table
-from normstudy.shift_sets import INTENSITY_KINDS
+from normstudy.shift_sets import INTENSITY_KINDS, mode_batch
 from normstudy.stats import clipped_to_percent, over_seeds, paired_difference
 
 # One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.
@@ -32,7 +32,7 @@ ADAPTED = "adapted"
 def adapted_modes(scores: pd.DataFrame) -> list[str]:
     """The adaptation modes scored, the whole set first, then by batch size."""
     found = [mode for mode in dict.fromkeys(scores["mode"]) if mode.startswith(ADAPTED)]
-    return sorted(found, key=lambda mode: (mode != ADAPTED, int(mode.rpartition("_")[2]) if mode != ADAPTED else 0))
+    return sorted(found, key=lambda mode: (mode != ADAPTED, mode_batch(mode) or 0))
 
 
 def of_kinds(scores: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:

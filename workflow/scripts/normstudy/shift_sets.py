@@ -1,5 +1,6 @@
 """Which corrupted test sets a config names (config `robustness`), and how the report groups them: MNIST-C's kinds
-and its published level of each, the intensity shifts, and the declared endpoint's kinds. Light to import: the
+and its published level of each, the intensity shifts, the declared endpoint's kinds, and the names of the
+batch-at-a-time adaptation modes. Light to import: the
 workflow reads it while it plans."""
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ ENDPOINTS = {
 }
 ENDPOINT_NAMES = {"mnist_c": "MNIST-C's kinds", "non_intensity": "the kinds other than intensity shifts",
                   "all": "every kind"}  # fmt: skip
+
+
+def batch_mode(images: int) -> str:
+    """The scoring mode of adaptation a batch of `images` test images at a time (robustness.adaptation_batches)."""
+    return f"adapted_{images}"
+
+
+def mode_batch(mode: str) -> int | None:
+    """The batch size of a batch_mode; None for any other mode (the whole set's "adapted" included)."""
+    head, _, images = mode.rpartition("_")
+    return int(images) if head == "adapted" and images.isdigit() else None
 
 
 def configured_sets(corruptions: list[str], severities: list[int | str]) -> list[tuple[str, int]]:
