@@ -8,11 +8,11 @@ from typing import Any
 
 import make_synthetic
 
-from normstudy.config_sources import load_yaml, merge_sources
-from normstudy.dataset import RAW_FILES
-from normstudy.recipes import run_settings
+from normstudy.config.recipes import run_settings
+from normstudy.config.sources import load_yaml, merge_sources
+from normstudy.config.validation import validate_config
+from normstudy.data.datasets import RAW_FILES
 from normstudy.settings import RunSettings
-from normstudy.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 

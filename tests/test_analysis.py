@@ -16,7 +16,7 @@ from scipy import stats
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from normstudy.analysis import (
+from normstudy.analysis.declared import (
     Plan,
     detectable,
     family_table,
@@ -26,7 +26,7 @@ from normstudy.analysis import (
     sensitivity,
     tost_p,
 )
-from normstudy.stats import resolvable_margin, tost_power
+from normstudy.analysis.stats import resolvable_margin, tost_power
 
 # The previous release's fresh-clone study (docs/measurements.md, "Earlier runs"): final test accuracy (%) of 5
 # variants x seeds 1-3.

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from normstudy.analysis import Plan
-from normstudy.batches import (
+from normstudy.analysis.batches import (
     GN_PAPER_ERROR,
     batch_norm_versus_free,
     changes_from_reference,
@@ -19,7 +18,8 @@ from normstudy.batches import (
     read_from_family,
     summarize,
 )
-from normstudy.batches import tested as said_with_test
+from normstudy.analysis.batches import tested as said_with_test
+from normstudy.analysis.declared import Plan
 
 NORMS = {"bn": "batch", "gn": "group", "ln": "layer"}
 PLAN = Plan(reference="bn", correction="holm", alpha=0.05, margin=0.2, test_resamples=0)

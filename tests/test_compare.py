@@ -21,7 +21,7 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from normstudy.comparison import (
+from normstudy.compare.comparison import (
     CompareError,
     Study,
     environment_diff,
@@ -32,7 +32,7 @@ from normstudy.comparison import (
     variant_table,
     verdict,
 )
-from normstudy.revisions import exported_tree, study_location, with_config_entry
+from normstudy.compare.revisions import exported_tree, study_location, with_config_entry
 
 PLAN = {"margin": 0.2, "alpha": 0.05, "correction": "holm"}
 SMOKE_ARGS = ("--configfile", "tests/smoke.yaml")
@@ -326,7 +326,7 @@ def test_a_revision_before_named_studies_writes_to_results_itself(tmp_path: Path
     (tmp_path / "tests" / "smoke.yaml").write_text("seeds: [1, 2]\n")
     assert study_location(tmp_path, []) == ("default", "results")
     assert study_location(tmp_path, ["--configfile", "tests/smoke.yaml"]) == ("smoke", "results")
-    studies = tmp_path / "workflow" / "scripts" / "normstudy" / "studies.py"
+    studies = tmp_path / "workflow" / "scripts" / "normstudy" / "studies.py"  # where it was before the wings
     studies.parent.mkdir(parents=True)
     studies.write_text("")
     (tmp_path / "tests" / "smoke.yaml").write_text("study: smoke\n")
@@ -337,6 +337,11 @@ def test_a_revision_before_named_studies_writes_to_results_itself(tmp_path: Path
     assert study_location(tmp_path, args) == ("other", "results/other")
     with pytest.raises(CompareError, match="not a safe folder name"):
         study_location(tmp_path, ["--config", "study=../x"])
+    # Since the package's wings, studies.py is in config/: a revision of that layout has named studies too.
+    moved = studies.parent / "config" / "studies.py"
+    moved.parent.mkdir()
+    studies.rename(moved)
+    assert study_location(tmp_path, []) == ("default", "results/default")
 
 
 def test_a_config_entry_joins_the_given_ones() -> None:

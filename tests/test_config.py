@@ -12,10 +12,7 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from normstudy.architecture import NORMED_CHANNELS, valid_group_counts
-from normstudy.config_sources import load_yaml
-from normstudy.packing import is_packed
-from normstudy.recipes import (
+from normstudy.config.recipes import (
     batch_run_settings,
     batch_study_variants,
     merge,
@@ -27,8 +24,11 @@ from normstudy.recipes import (
     tuning_settings,
     variant_batch_sizes,
 )
+from normstudy.config.sources import load_yaml
+from normstudy.config.validation import MAX_CONFIG_NODES, validate_config
+from normstudy.model.architecture import NORMNET
+from normstudy.packing import is_packed
 from normstudy.settings import ConfigError, RunSettings, steps_per_epoch
-from normstudy.validation import MAX_CONFIG_NODES, validate_config
 
 
 def shipped() -> dict[str, Any]:
@@ -71,8 +71,8 @@ def test_the_confirmatory_study_is_the_default_one_at_ten_seeds_under_its_own_na
 
 
 def test_group_counts_follow_from_the_architecture() -> None:
-    assert NORMED_CHANNELS == (8, 8, 8, 12, 14, 8, 26, 50)
-    assert valid_group_counts() == [1, 2]
+    assert NORMNET.normed_channels == (8, 8, 8, 12, 14, 8, 26, 50)
+    assert NORMNET.valid_divisors() == [1, 2]
 
 
 def _set(path: str, value: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from scipy import stats
 from skimage import color, transform
 
 from normstudy import atomic
-from normstudy.corruptions import (
+from normstudy.data.corruptions import (
     BRIGHTNESS,
     CONTRAST,
     KINDS,
@@ -27,10 +27,10 @@ from normstudy.corruptions import (
     corrupt,
     motion_kernels,
 )
-from normstudy.dataset import TEST_IMAGES, TEST_LABELS, raw_paths
-from normstudy.idx import DataIntegrityError, decode_idx, encode_idx, md5_hex, sha256_hex
-from normstudy.shift_sets import MNIST_C_KINDS, MNIST_C_SEVERITY, configured_sets, endpoint_kinds
-from normstudy.synthetic import generate
+from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, raw_paths
+from normstudy.data.idx import DataIntegrityError, decode_idx, encode_idx, md5_hex, sha256_hex
+from normstudy.data.shift_sets import MNIST_C_KINDS, MNIST_C_SEVERITY, configured_sets, endpoint_kinds
+from normstudy.data.synthetic import generate
 
 IMAGES, LABELS = generate(40, 7)
 # Kinds that draw nothing at random: the same images whatever the seed.

@@ -13,7 +13,7 @@ import torch
 from helpers import synthetic_files, tiny_settings
 from test_steps import evaluate_run, train_run
 
-from normstudy.data import load_splits
+from normstudy.data.tensors import load_splits
 from normstudy.engine import evaluate, fit, prepare_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: torch sees no GPU here")

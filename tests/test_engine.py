@@ -15,7 +15,7 @@ from helpers import synthetic_files, tiny_settings
 from test_workflow import package_imports
 
 from normstudy import engine, optim
-from normstudy.data import load_splits
+from normstudy.data.tensors import load_splits
 from normstudy.engine import (
     TrainingDivergedError,
     checkpoint_key,
@@ -25,7 +25,8 @@ from normstudy.engine import (
     save_torch,
     train_epoch,
 )
-from normstudy.model import NormNet, build_model, conv_weights
+from normstudy.layout import module_files
+from normstudy.model.network import NormNet, build_model, conv_weights
 from normstudy.settings import RUN_CODE_MODULES, steps_per_epoch
 
 CPU = torch.device("cpu")
@@ -50,7 +51,7 @@ def state(run) -> dict[str, torch.Tensor]:
 
 
 def test_l1_term_is_lambda_times_sum_of_abs_conv_weights() -> None:
-    model = NormNet("batch", None, 0.05)
+    model = NormNet("batch", 0.05)
     expected = sum(w.detach().abs().sum().item() for w in conv_weights(model))
     assert len(conv_weights(model)) == 9
     assert l1_penalty(model).item() == pytest.approx(expected, rel=1e-6)
@@ -220,7 +221,7 @@ def test_an_edit_to_any_module_that_decides_a_runs_numbers_is_never_resumed(
     # The same list is every training and evaluation job's module inputs (tests/test_workflow.py checks them).
     package = tmp_path / "normstudy"
     shutil.copytree(engine.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(package / f"{module}.py", "a", encoding="utf-8") as handle:
+    with open(module_files(package)[module], "a", encoding="utf-8") as handle:
         handle.write("\n# an edit\n")
     monkeypatch.setattr(engine, "PACKAGE_DIR", package)
     checkpoint, said = first_word_on_a_copy(splits, cut_checkpoint, tmp_path)
@@ -277,7 +278,7 @@ def test_diverging_training_fails_with_a_clear_error(splits, tmp_path: Path) -> 
 
 
 def test_saved_models_are_byte_identical_whatever_the_file_name(splits, tmp_path: Path) -> None:
-    model = NormNet("group", 2, 0.0)
+    model = NormNet("group", 0.0, groups=2)
     save_torch(tmp_path / "a.pt", model.state_dict())
     save_torch(tmp_path / "other_name.pt", model.state_dict())
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other_name.pt").read_bytes()

@@ -7,8 +7,8 @@ import math
 
 import pandas as pd
 
-from normstudy.analysis import FAMILY_COLUMNS
-from normstudy.findings import (
+from normstudy.analysis.declared import FAMILY_COLUMNS
+from normstudy.analysis.findings import (
     TARGET_ACCURACY,
     family_verdict,
     key_results,
@@ -18,6 +18,7 @@ from normstudy.findings import (
     where_sentence,
     write_up_003_sentence,
 )
+from normstudy.data.datasets import MNIST, SYNTHETIC
 
 PLAN = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2, "test_resamples": 2000}
 FACTS = {
@@ -129,7 +130,7 @@ def test_single_published_runs_are_judged_against_a_prediction_interval() -> Non
 
 
 def test_key_results_on_mnist_and_on_synthetic_data() -> None:
-    lines = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=True)
+    lines = key_results(SUMMARY, FAMILY, FACTS, RUNS, dataset=MNIST)
     assert lines[0] == (
         "Highest mean test accuracy: bn, 99.46 % (95 % CI 99.41–99.51); lowest: in, 99.02 % (95 % CI 98.79–99.24)."
     )
@@ -139,7 +140,7 @@ def test_key_results_on_mnist_and_on_synthetic_data() -> None:
         "power)."
     )
     assert any(line.startswith("Write-up 002's 99.4 % target") for line in lines)
-    synthetic = key_results(SUMMARY, FAMILY, FACTS, RUNS, mnist=False)
+    synthetic = key_results(SUMMARY, FAMILY, FACTS, RUNS, dataset=SYNTHETIC)
     assert "test images (not MNIST: the write-ups' claims go unchecked)" in synthetic[-1]
     assert not any("99.4 %" in s for s in synthetic)
 
@@ -147,7 +148,7 @@ def test_key_results_on_mnist_and_on_synthetic_data() -> None:
 def test_one_variant_has_nothing_to_compare() -> None:
     empty = family().iloc[0:0]
     assert family_verdict(empty, FACTS) == "There is one variant: nothing to compare."
-    one = key_results(SUMMARY.iloc[:1], empty, FACTS, RUNS, mnist=False)
+    one = key_results(SUMMARY.iloc[:1], empty, FACTS, RUNS, dataset=SYNTHETIC)
     assert len(one) == 2 and "lowest" not in one[0]  # best, where (which says: not MNIST)
 
 
@@ -173,11 +174,11 @@ def test_key_results_say_where_the_verdicts_hold_and_with_what_power() -> None:
         "test_images": 10_000,
         "sensitivity": FACTS["sensitivity"] | {"equivalence_power": 0.35, "resolvable_margin": 0.27},
     }
-    line = key_results(SUMMARY, FAMILY, facts, RUNS, mnist=True, environment=ENVIRONMENT)[2]
+    line = key_results(SUMMARY, FAMILY, facts, RUNS, dataset=MNIST, environment=ENVIRONMENT)[2]
     assert line == (
         "Verdicts hold for 3 seed(s) on cpu, 1 thread(s), torch 2.14.1 (Intel Xeon), these 10,000 MNIST test images; "
         "other machines give other numbers. Equal norms are found equivalent within ±0.2 with probability 0.35."
     )
     # A study from before the machine or the equivalence power were recorded: said as such, no power sentence.
-    old = where_sentence(None, FACTS, 3, mnist=True)
+    old = where_sentence(None, FACTS, 3, dataset=MNIST)
     assert "an unrecorded machine" in old and "Equal norms" not in old and "nan" not in old

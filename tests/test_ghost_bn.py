@@ -10,11 +10,11 @@ import torch
 from helpers import synthetic_files, tiny_settings
 from torch import nn
 
-from normstudy.data import eval_batch, load_splits
+from normstudy.data.tensors import eval_batch, load_splits
 from normstudy.engine import fit
-from normstudy.model import build_model
-from normstudy.norms import GhostBatchNorm2d, create_norm
-from normstudy.precise_bn import batch_norms, recompute_statistics
+from normstudy.model.network import build_model
+from normstudy.model.norms import GhostBatchNorm2d, batch_statistics_layers, create_norm
+from normstudy.model.precise_bn import recompute_statistics
 
 CPU = torch.device("cpu")
 
@@ -111,7 +111,7 @@ def test_precise_bn_sets_each_layer_to_the_population_statistics_of_its_inputs(s
     model = build_model(settings.variant)
     images, data = splits.train_images[:100], settings.data
     assert recompute_statistics(model, images, data.mean, data.std, batch_size=30) == 8
-    first, layers = model.layers[0], batch_norms(model)
+    first, layers = model.layers[0], batch_statistics_layers(model)
     with torch.no_grad():
         values = first(eval_batch(images, data.mean, data.std)).double()  # the first norm's inputs, all at once
     torch.testing.assert_close(layers[0].running_mean.double(), values.mean((0, 2, 3)), rtol=1e-6, atol=1e-7)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
-from normstudy.config_sources import load_yaml, merge_sources
+from normstudy.config.sources import load_yaml, merge_sources
 from normstudy.settings import ConfigError
 
 

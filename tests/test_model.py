@@ -6,19 +6,28 @@ import pytest
 import torch
 from torch import nn
 
-from normstudy.architecture import (
-    LAYERS,
-    NORMED_CHANNELS,
-    Conv,
-    Pool,
-    receptive_field_rows,
-    removes_per_image_affine_input,
-)
-from normstudy.model import NormNet, count_parameters, model_summary
-from normstudy.norms import NORM_MAP, create_norm, normalize_name
+from normstudy.model.architecture import NORMNET, Conv, NetworkSpec, Pool
+from normstudy.model.network import NormNet, count_parameters, model_summary
+from normstudy.model.norm_specs import NORMS as REGISTRY
+from normstudy.model.norm_specs import canonical_name, norm_spec
+from normstudy.model.norms import BUILDERS, create_norm
 from normstudy.packing import pack_state_dicts, unpack_state_dict
 
-NORMS = sorted(NORM_MAP)
+NORMS = sorted(REGISTRY)
+
+
+def params_of(norm: str) -> dict[str, int]:
+    """Parameter values every norm of the registry accepts on this network: group norm's two groups."""
+    return {param.name: 2 for param in norm_spec(norm).params}
+
+
+def net(norm: str, dropout: float = 0.05, copies: int = 1) -> NormNet:
+    """The study's network with `norm` and its parameters."""
+    return NormNet(norm, dropout, copies, **params_of(norm))
+
+
+def test_every_norm_of_the_registry_has_one_builder() -> None:
+    assert sorted(BUILDERS) == NORMS
 
 
 @pytest.mark.parametrize(
@@ -31,7 +40,7 @@ NORMS = sorted(NORM_MAP)
     ],
 )
 def test_factory_builds_each_norm(name: str, kind: type, groups: int | None) -> None:
-    layer = create_norm(name, 12, groups=2)
+    layer = create_norm(name, 12, **params_of(name))
     assert type(layer) is kind
     if groups is not None:
         assert layer.num_groups == groups and layer.num_channels == 12
@@ -40,7 +49,7 @@ def test_factory_builds_each_norm(name: str, kind: type, groups: int | None) -> 
 
 @pytest.mark.parametrize("alias", ["BatchNorm", "batch_norm", "BATCH", " batchnorm2d "])
 def test_names_are_normalized(alias: str) -> None:
-    assert normalize_name(alias) == "batch"
+    assert canonical_name(alias) == "batch"
     assert isinstance(create_norm(alias, 8), nn.BatchNorm2d)
 
 
@@ -71,13 +80,13 @@ def test_instance_norm_normalizes_each_channel_of_each_sample() -> None:
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_every_variant_has_7652_parameters(norm: str) -> None:
-    assert count_parameters(NormNet(norm, 2, 0.05)) == 7652
+    assert count_parameters(net(norm)) == 7652
 
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_forward_and_backward(norm: str) -> None:
     torch.manual_seed(0)
-    model = NormNet(norm, 2, 0.05).train()
+    model = net(norm).train()
     x = torch.randn(4, 1, 28, 28)
     out = model(x)
     assert out.shape == (4, 10)
@@ -89,7 +98,7 @@ def test_forward_and_backward(norm: str) -> None:
 
 
 def test_summary_matches_the_seeds_table() -> None:
-    rows = model_summary(NormNet("batch", None, 0.05))
+    rows = model_summary(net("batch"))
     assert rows[0] == {"layer": "Conv2d-1", "output_shape": [-1, 8, 26, 26], "params": 72}
     assert rows[1] == {"layer": "BatchNorm2d-2", "output_shape": [-1, 8, 26, 26], "params": 16}
     assert rows[12] == {"layer": "MaxPool2d-13", "output_shape": [-1, 8, 11, 11], "params": 0}
@@ -97,7 +106,7 @@ def test_summary_matches_the_seeds_table() -> None:
     assert rows[-1] == {"layer": "Conv2d-35", "output_shape": [-1, 10, 1, 1], "params": 500}
     assert len(rows) == 35 and sum(r["params"] for r in rows) == 7652
     norms = [r for r in rows if r["layer"].startswith("BatchNorm2d")]
-    assert [r["output_shape"][1] for r in norms] == list(NORMED_CHANNELS)
+    assert [r["output_shape"][1] for r in norms] == list(NORMNET.normed_channels)
 
 
 # Write-up 004's receptive-field table for its CIFAR-10 network (input 32), as printed there:
@@ -130,7 +139,7 @@ def seed_004_layers() -> tuple:
 
 
 def test_receptive_field_reproduces_seed_004s_table() -> None:
-    rows = receptive_field_rows(seed_004_layers(), input_size=32)
+    rows = NetworkSpec("seed004", "write-up 004's net", seed_004_layers(), (3, 32, 32), 10).receptive_field_rows()
     keys = ("n_in", "rf_in", "jump_in", "padding", "kernel", "stride", "n_out", "rf_out", "jump_out")
     assert [(i + 1, *(row[k] for k in keys)) for i, row in enumerate(rows)] == SEED_004_TABLE
 
@@ -141,7 +150,7 @@ def test_receptive_field_of_this_network_by_hand() -> None:
     Its input field: 1 + 2 + 2 + 2 (three 3x3 convs at jump 1) + 1 (pool) + 4 + 4 (two 3x3 at jump 2) = 16;
     out: 16 + 2 x 2 = 20 on a 5x5 map. The 5x5 average pool then covers 20 + 4 x 2 = 28: the whole image.
     """
-    rows = receptive_field_rows()
+    rows = NORMNET.receptive_field_rows()
     row = next(r for r in rows if r["layer"] == "conv 8→26 3×3")
     assert (row["n_in"], row["n_out"], row["jump_in"], row["rf_in"], row["rf_out"]) == (7, 5, 2, 16, 20)
     pool = next(r for r in rows if r["layer"] == "avg-pool 5")
@@ -157,8 +166,8 @@ def packed_pair(norm: str, copies: int = 3, seed: int = 0) -> tuple[list[NormNet
     models = []
     for index in range(copies):
         torch.manual_seed(seed + index)
-        models.append(NormNet(norm, 2, 0.0))
-    packed = NormNet(norm, 2, 0.0, copies)
+        models.append(net(norm, 0.0))
+    packed = net(norm, 0.0, copies)
     packed.load_state_dict(pack_state_dicts([model.state_dict() for model in models]))
     return models, packed
 
@@ -167,8 +176,8 @@ def packed_pair(norm: str, copies: int = 3, seed: int = 0) -> tuple[list[NormNet
 def test_a_packed_norm_is_each_models_own_norm(norm: str) -> None:
     """Channels i*C..(i+1)*C - 1 of the packed layer are normalized as model i's layer alone would."""
     copies, channels = 3, 8
-    alone = create_norm(norm, channels, 2).train()
-    packed = create_norm(norm, channels, 2, copies).train()
+    alone = create_norm(norm, channels, **params_of(norm)).train()
+    packed = create_norm(norm, channels, copies, **params_of(norm)).train()
     torch.manual_seed(1)
     x = torch.randn(4, copies * channels, 5, 5) * 3 + 1
     out = packed(x)
@@ -204,7 +213,7 @@ def test_packing_a_state_dict_and_unpacking_it_gives_each_model_back() -> None:
         assert state.keys() == model.state_dict().keys()
         assert all(torch.equal(state[key], tensor) for key, tensor in model.state_dict().items())
     # Each unpacked state is a plain model's: it loads into the 7,652-parameter network as it is.
-    NormNet("batch", None, 0.0).load_state_dict(unpacked[1])
+    net("batch", 0.0).load_state_dict(unpacked[1])
 
 
 @pytest.mark.parametrize("norm", ["instance", "layer", "group", "batch"])
@@ -213,16 +222,16 @@ def test_only_instance_norm_removes_a_per_image_contrast_change_by_construction(
     # the pixels (a contrast change) passes the bias-free, unpadded first convolution as a per-channel affine change,
     # which a norm over each image and channel removes; over all channels or the batch, it does not.
     torch.manual_seed(0)
-    model = NormNet(norm, 2, 0.0).train()  # batch norm on this batch's statistics; no dropout to draw
+    model = net(norm, 0.0).train()  # batch norm on this batch's statistics; no dropout to draw
     images = torch.rand(8, 1, 28, 28)
     means = images.mean(dim=(1, 2, 3), keepdim=True)
     faded = (images - means) * 0.3 + means
     with torch.no_grad():
         moved = (model(faded) - model(images)).abs().max().item()
-    assert removes_per_image_affine_input(norm) == (norm == "instance")
+    assert NORMNET.removes_image_affine(norm_spec(norm)) == (norm == "instance")
     if norm == "instance":
         assert moved < 1e-3  # the norm's epsilon, at a variance 0.09 of the original's
     else:
         assert moved > 1e-2
-    padded = (Conv(1, 8, 3, padding=1), *LAYERS[1:])
-    assert not removes_per_image_affine_input("instance", padded)  # zero padding is not moved by the shift
+    padded = NetworkSpec("padded", "padded", (Conv(1, 8, 3, padding=1), *NORMNET.layers[1:]), (1, 28, 28), 10)
+    assert not padded.removes_image_affine(norm_spec("instance"))  # zero padding is not moved by the shift

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data import load_splits, training_batch
+from normstudy.data.tensors import load_splits, training_batch
 from normstudy.engine import (
     evaluate,
     evaluate_pack,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from normstudy.provenance import duration, git_state, package_versions, public_url, read_job, wall_time
-from normstudy.report_page import render, reproduce
+from normstudy.report.page import render, reproduce
+from normstudy.report.provenance import duration, git_state, package_versions, public_url, read_job, wall_time
 
 
 def git(folder: Path, *args: str) -> None:

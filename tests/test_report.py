@@ -20,15 +20,15 @@ from conftest import REPO, snakemake
 from test_config import merged
 
 import report
-from normstudy.batches import ordering
+from normstudy.analysis.batches import ordering
+from normstudy.config.recipes import variant_batch_sizes
+from normstudy.config.validation import validate_config
 from normstudy.packing import is_packed
-from normstudy.provenance import git_state
-from normstudy.recipes import variant_batch_sizes
-from normstudy.report_page import BatchInputs, ReportInputs
-from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
-from normstudy.report_robustness import RobustnessInputs
+from normstudy.report.page import BatchInputs, ReportInputs
+from normstudy.report.provenance import git_state
+from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
+from normstudy.report.robustness_section import RobustnessInputs
 from normstudy.settings import FetchSettings, config_digest
-from normstudy.validation import validate_config
 
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
@@ -159,8 +159,8 @@ def test_report_has_every_section_and_embeds_every_image(smoke_study: Path) -> N
 
 def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
     """A recorded search of `config`'s grid in `folder`, choosing `chosen[variant]` for each variant."""
-    from normstudy.recipes import tuning_points
-    from normstudy.tuning import search_digest
+    from normstudy.analysis.tuning import search_digest
+    from normstudy.config.recipes import tuning_points
 
     folder.mkdir()
     names = list(config["variants"])

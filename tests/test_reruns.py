@@ -155,7 +155,7 @@ def test_adding_a_variant_trains_only_that_variant(smoke_study: Path) -> None:
 
 
 def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path) -> None:
-    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "plots.py", "\n# an edit\n"):
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "report" / "plots.py", "\n# an edit\n"):
         jobs = planned(smoke_study)
     # The per-run misclassified grids, the batch study's figure and the robustness study's are drawn by it too.
     figures = {"plot_batch_study": 1, "corrupted_sets_manifest": 1, "robustness_summary": 1}
@@ -165,7 +165,8 @@ def test_editing_plotting_code_reruns_only_figures_and_report(smoke_study: Path)
 
 
 @pytest.mark.parametrize(
-    "source", ["workflow/report/index.html.j2", "workflow/scripts/report.py", "workflow/scripts/normstudy/findings.py"]
+    "source",
+    ["workflow/report/index.html.j2", "workflow/scripts/report.py", "workflow/scripts/normstudy/analysis/findings.py"],
 )
 def test_editing_the_report_text_or_template_reruns_only_the_report(smoke_study: Path, source: str) -> None:
     with edited(smoke_study / source, "\n<!-- an edit -->\n" if source.endswith(".j2") else "\n# an edit\n"):
@@ -197,7 +198,7 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
 
 
 def test_editing_the_batch_study_tables_code_reruns_its_tables_figure_and_the_report(smoke_study: Path) -> None:
-    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "batches.py", "\n# an edit\n"):
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "analysis" / "batches.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({**BATCH_TABLES, "report": 1})
 
 
@@ -211,7 +212,7 @@ def test_adding_a_corruption_makes_and_scores_only_that_set(smoke_study: Path) -
         assert planned(smoke_study, extra) == Counter(
             {"precise_statistics": BATCH_NORM_RUNS, **ROBUSTNESS, **DESCRIBED}
         )
-    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "robustness.py", "\n# an edit\n"):
+    with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "analysis" / "robustness.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({"robustness_summary": 1, "report": 1})
 
 

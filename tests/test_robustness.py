@@ -1,4 +1,4 @@
-"""The robustness study's numbers and sentences (normstudy.robustness, normstudy.findings_robustness), on scores
+"""The robustness study's numbers and sentences (normstudy.analysis.robustness and findings_robustness), on scores
 built here, checked against scipy and statsmodels and against the definitions they cite."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from normstudy.analysis import Plan, family_table
-from normstudy.findings_robustness import (
+from normstudy.analysis.declared import Plan, family_table
+from normstudy.analysis.findings_robustness import (
     adaptation_sentence,
     contrast_sentence,
     ranking_flips,
     robustness_findings,
     robustness_overall,
 )
-from normstudy.robustness import (
+from normstudy.analysis.robustness import (
     adaptation_gap,
     adapted_modes,
     contrast_family,
@@ -31,7 +31,7 @@ from normstudy.robustness import (
     primary_family,
     summarize,
 )
-from normstudy.shift_sets import batch_mode, mode_batch
+from normstudy.data.shift_sets import batch_mode, mode_batch
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
 PLAN_WORDS = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2}

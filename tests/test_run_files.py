@@ -17,7 +17,7 @@ from conftest import snakemake
 from test_reruns import planned
 
 from normstudy.cli import DEBUG_VARIABLE
-from normstudy.dataset import raw_paths
+from normstudy.data.datasets import raw_paths
 
 pytestmark = pytest.mark.workflow
 

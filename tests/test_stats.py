@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from scipy import stats as scipy_stats
 
-from normstudy.stats import (
+from normstudy.analysis.stats import (
     bh_adjust,
     compare_pair,
     compare_variants,

@@ -81,7 +81,7 @@ def test_evaluate_writes_consistent_predictions_and_metrics(trained: tuple[DataF
     data, run_dir = trained
     metrics = evaluate_run(data, run_dir)
     predictions = pd.read_csv(run_dir / "predictions.csv")
-    assert list(predictions.columns) == evaluate.PREDICTION_COLUMNS
+    assert list(predictions.columns) == ["index", "label", "prediction", "confidence", *(f"p{k}" for k in range(10))]
     assert len(predictions) == 80 and predictions["index"].tolist() == list(range(80))
     probabilities = predictions[[f"p{k}" for k in range(10)]].to_numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)

@@ -17,8 +17,8 @@ import yaml
 from background import BackgroundRuns, background_study
 from conftest import REPO, SMOKE_ARGS, background_snakemake, copy_workflow, snakemake
 
-from normstudy.dataset import RAW_FILES
-from normstudy.model import build_model, count_parameters
+from normstudy.data.datasets import RAW_FILES
+from normstudy.model.network import build_model, count_parameters
 from normstudy.model_file import load_model
 from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.settings import RunSettings

@@ -18,7 +18,7 @@ from test_run_files import result_files
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from normstudy.atomic import no_space_message
-from normstudy.studies import concurrent_run_note
+from normstudy.config.studies import concurrent_run_note
 
 pytestmark = pytest.mark.workflow
 

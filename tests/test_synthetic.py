@@ -9,9 +9,9 @@ import numpy as np
 import torchvision
 from helpers import write_synthetic
 
-from normstudy.dataset import RAW_FILES
-from normstudy.idx import read_verified
-from normstudy.synthetic import generate
+from normstudy.data.datasets import RAW_FILES
+from normstudy.data.idx import read_verified
+from normstudy.data.synthetic import generate
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:

@@ -15,11 +15,7 @@ from conftest import REPO, background_snakemake, copy_workflow, snakemake
 from helpers import study_config, synthetic_files, tiny_settings
 from scipy import stats
 
-from normstudy.data import load_splits
-from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from normstudy.recipes import merge, run_settings, tuning_points, tuning_settings
-from normstudy.settings import ConfigError
-from normstudy.tuning import (
+from normstudy.analysis.tuning import (
     chosen_overrides,
     chosen_yaml,
     configured_matches_chosen,
@@ -28,7 +24,11 @@ from normstudy.tuning import (
     search_digest,
     summarize,
 )
-from normstudy.validation import validate_config
+from normstudy.config.recipes import merge, run_settings, tuning_points, tuning_settings
+from normstudy.config.validation import validate_config
+from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from normstudy.data.tensors import load_splits
+from normstudy.settings import ConfigError
 
 
 def test_a_variant_overrides_train_keys_and_only_its_own() -> None:

@@ -12,18 +12,19 @@ import yaml
 from conftest import REPO, snakemake
 from snakemake.settings.types import MaxJobsPerTimespan
 
-from normstudy.config_sources import load_config
-from normstudy.dataset import RAW_FILES
-from normstudy.idx import read_verified
+from normstudy.config.recipes import shared_references, variant_batch_sizes
+from normstudy.config.sources import load_config
+from normstudy.data.datasets import RAW_FILES
+from normstudy.data.idx import read_verified
+from normstudy.layout import module_files
 from normstudy.packing import is_packed
-from normstudy.recipes import shared_references, variant_batch_sizes
 
 pytestmark = pytest.mark.workflow
 
 
 def test_dry_run_of_the_default_study_succeeds(workflow_copy: Path) -> None:
     done = snakemake(workflow_copy, "-n", "--cores", "2")
-    assert "download_mnist" in done.stdout
+    assert "fetch_dataset" in done.stdout and "results/data/MNIST/raw/provenance.json" in done.stdout
     assert list((workflow_copy / "results").iterdir()) == []
 
 
@@ -130,6 +131,7 @@ def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
 
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+MODULE_FILES = module_files(SCRIPTS / "normstudy")
 
 
 def package_imports(path: Path, seen: set[str] | None = None) -> set[str]:
@@ -148,14 +150,16 @@ def package_imports(path: Path, seen: set[str] | None = None) -> set[str]:
             continue
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("normstudy"):
-            names = [node.module] if node.module != "normstudy" else [f"normstudy.{a.name}" for a in node.names]
+            # `from normstudy.data import tensors` imports the module tensors; `from normstudy.data.tensors import x`
+            # the module itself.
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.startswith("normstudy.")]
         for name in names:
-            module = name.split(".", 1)[1]
-            if module not in seen:
+            module = name.rsplit(".", 1)[-1]
+            if module in MODULE_FILES and module not in seen:
                 seen.add(module)
-                package_imports(SCRIPTS / "normstudy" / f"{module}.py", seen)
+                package_imports(MODULE_FILES[module], seen)
     return seen
 
 

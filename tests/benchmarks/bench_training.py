@@ -23,13 +23,14 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from normstudy.config_sources import load_config
-from normstudy.data import Splits, load_splits
-from normstudy.dataset import RAW_FILES
+from normstudy.config.recipes import batch_run_settings, run_settings
+from normstudy.config.sources import load_config
+from normstudy.data.datasets import RAW_FILES
+from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
-from normstudy.model import build_model
+from normstudy.model.network import build_model
+from normstudy.model.norm_specs import norm_spec
 from normstudy.packing import PACKING_PAYS_UP_TO
-from normstudy.recipes import FASTER_LAYOUT, batch_run_settings, run_settings
 from normstudy.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,12 +79,15 @@ def engine_throughput(raw_dir: str, variant: str, images: int, threads: int, lay
 def layout_table(raw_dir: str, images: int) -> None:
     """Per norm, one job and one thread: img/s in each memory layout, and the layout `auto` picks."""
     config = load_config(REPO / "config.yaml")
-    print(f"\nmemory layout per norm (1 job, 1 thread, batch {config['train']['batch_size']}; auto: FASTER_LAYOUT)")
+    print(
+        f"\nmemory layout per norm (1 job, 1 thread, batch {config['train']['batch_size']}; "
+        "auto: the norm's faster_layout)"
+    )
     print(f"{'variant':<8} {'norm':<9} {'channels_last':>14} {'contiguous':>11}  {'faster':<14} {'auto picks':<13}")
     for variant, settings in config["variants"].items():
         rates = {layout: engine_throughput(raw_dir, variant, images, 1, layout) for layout in MEMORY_FORMATS}
         faster = max(rates, key=rates.get)
-        picked = FASTER_LAYOUT[settings["norm"]]
+        picked = norm_spec(settings["norm"]).faster_layout
         print(
             f"{variant:<8} {settings['norm']:<9} {rates['channels_last']:14.0f} {rates['contiguous']:11.0f}  "
             f"{faster:<14} {picked:<13}"
@@ -122,7 +126,7 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
     seeds = len(study["seeds"])
     print(
         f"\npacking ({seeds} seeds as one network against one model; 1 job, 1 thread, median of {repeats}; "
-        f"auto packs batch sizes up to {PACKING_PAYS_UP_TO}, in the norm's FASTER_LAYOUT)"
+        f"auto packs batch sizes up to {PACKING_PAYS_UP_TO}, in the norm's faster_layout)"
     )
     print(f"{'variant':<8} {'batch':>5} {'1 model':>8} {'packed NHWC':>12} {'packed NCHW':>12} {'speed-up':>9}  auto")
     for variant in study["variants"]:
@@ -132,7 +136,7 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
         for batch_size in sorted(study["batch_sizes"]):
             model_images = int(600 * batch_size**0.5)
             modes = {
-                "alone": (1, FASTER_LAYOUT[norm]),
+                "alone": (1, norm_spec(norm).faster_layout),
                 "channels_last": (seeds, "channels_last"),
                 "contiguous": (seeds, "contiguous"),
             }
@@ -142,7 +146,7 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
                     train = replace(settings.train, batch_size=batch_size, memory_format=layout)
                     rates[mode].append(pack_rate(full, replace(settings, train=train), count, model_images))
             median = {mode: sorted(values)[len(values) // 2] for mode, values in rates.items()}
-            chosen = median[FASTER_LAYOUT[norm]]
+            chosen = median[norm_spec(norm).faster_layout]
             auto = "packed" if batch_size <= PACKING_PAYS_UP_TO else "alone"
             print(
                 f"{variant:<8} {batch_size:5d} {median['alone']:8.0f} {median['channels_last']:12.0f} "

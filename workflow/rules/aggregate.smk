@@ -5,7 +5,7 @@ rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
         modules=package_modules(
-            "analysis",
+            "declared",
             "atomic",
             "controls",
             "provenance",
@@ -78,7 +78,12 @@ rule model_summary:
     input:
         script=f"{SCRIPTS}/model_summary.py",
         modules=package_modules(
-            "architecture", "atomic", "model", "norms", *SETTINGS_MODULES
+            "architecture",
+            "atomic",
+            "network",
+            "norm_specs",
+            "norms",
+            *SETTINGS_MODULES,
         ),
     output:
         summary="<results>/tables/model_summary.csv",
@@ -100,6 +105,8 @@ rule model_summary:
                 for name in enabled_variants()
             ]
         ),
+        network=dataset_spec(config["data"]["dataset"]).network,
     shell:
-        "python {input.script} --variants {params.variants:q} --out-summary {output.summary}"
+        "python {input.script} --variants {params.variants:q} --network {params.network}"
+        " --out-summary {output.summary}"
         " --out-receptive-field {output.receptive_field} > {log} 2>&1"

@@ -3,7 +3,7 @@
 # At the batch sizes where packing pays, one job per variant trains all seeds as one network (adding a seed
 # retrains that job; normstudy.packing.is_packed decides where); elsewhere one job per seed. A run whose settings are
 # a main-study run's (the ghost design's reference, at the main recipe's epochs and images) is that run: it is
-# scored from the main study's model, never trained twice (normstudy.recipes.shares_main_run).
+# scored from the main study's model, never trained twice (normstudy.config.recipes.shares_main_run).
 
 
 include: "inputs/batch_study.smk"
@@ -76,7 +76,7 @@ use rule train as batch_train with:
 use rule evaluate as batch_evaluate with:
     input:
         script=f"{SCRIPTS}/evaluate.py",
-        modules=[*RUN_CODE, f"{PACKAGE}/metrics.py"],
+        modules=package_modules(*RUN_CODE_MODULES, "metrics"),
         settings=f"{BATCH_RUN}/settings.json",
         model=batch_model,
         data=data_files(),
@@ -97,7 +97,8 @@ rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
         modules=package_modules(
-            "analysis",
+            "norm_specs",
+            "declared",
             "atomic",
             "batches",
             "runs",
@@ -157,7 +158,7 @@ rule batch_summary:
 rule plot_batch_study:
     input:
         script=f"{SCRIPTS}/plot_batch_study.py",
-        modules=package_modules("atomic", "batches", "plots", "stats"),
+        modules=package_modules("norm_specs", "atomic", "batches", "plots", "stats"),
         summary=BATCH_OUTPUTS["summary"],
     output:
         png=report(

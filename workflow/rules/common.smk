@@ -12,11 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from normstudy.dataset import ROLES, raw_paths
 from normstudy.atomic import UnreadableFileError, no_space_message
-from normstudy.idx import DataIntegrityError, check_present, check_unchanged
+from normstudy.layout import package_files
 from normstudy.packing import is_packed
-from normstudy.recipes import (
+from normstudy.config.recipes import (
     batch_recipe,
     batch_run_settings,
     batch_study_variants,
@@ -38,15 +37,15 @@ from normstudy.settings import (
     FetchSettings,
     steps_per_epoch,
 )
-from normstudy.shift_sets import configured_sets
-from normstudy.config_sources import load_yaml, merge_sources, study_folder_problem
-from normstudy.studies import (
+from normstudy.data.shift_sets import configured_sets
+from normstudy.config.sources import load_yaml, merge_sources, study_folder_problem
+from normstudy.config.studies import (
     AMEND_KEY,
     concurrent_run_note,
     record_identity,
     study_folders,
 )
-from normstudy.validation import validate_config
+from normstudy.config.validation import validate_config
 
 
 def own_config_files():
@@ -73,7 +72,7 @@ def config_sources():
 
 try:
     # Each file read strictly (Snakemake's own reading keeps a key written twice, reads 010 as 8, ...), and merged
-    # by normstudy.config_sources' rules: Snakemake's merge would multiply a grid a file replaces, add to variants a
+    # by normstudy.config.sources' rules: Snakemake's merge would multiply a grid a file replaces, add to variants a
     # --config list chooses, and put the --configfile variants before config.yaml's.
     SOURCES = config_sources()
     VALIDATED = validate_config(merge_sources(SOURCES))
@@ -116,46 +115,20 @@ ENV = "../../environment.yml"
 
 def package_modules(*names):
     """The package modules a script imports, to list under input (Snakemake does not see a script's imports):
-    `names`, and cli.py, which every script ends through."""
-    unique = dict.fromkeys(["__init__", "cli", *names])
-    return [f"{PACKAGE}/{name}.py" for name in unique]
+    `names` with their wings' __init__.py, and cli.py, which every script ends through.
+    """
+    root = Path(workflow.basedir)
+    return [
+        path.relative_to(root).as_posix()
+        for path in package_files(["cli", *names], root / PACKAGE)
+    ]
 
 
 # What a script that reads the run settings (settings.py) imports with them.
-SETTINGS_MODULES = ("settings", "atomic", "dataset")
+SETTINGS_MODULES = ("settings", "atomic", "datasets")
 # The code that decides a run's numbers: the training and evaluation jobs' inputs, and what the checkpoint key
 # hashes (normstudy.settings.RUN_CODE_MODULES, the one list).
 RUN_CODE = package_modules(*RUN_CODE_MODULES)
-
-
-def raw_data_files():
-    """Role -> path of the configured dataset's four IDX files and its provenance.json."""
-    return raw_paths(config["data"]["dataset"])
-
-
-def data_files(roles=ROLES):
-    """Input function: the IDX files of `roles` (all four unless told), refused when one is missing though the
-    provenance records it. Asked only by the jobs a run plans, so a search that never reads the test files runs
-    without them."""
-
-    def present(wildcards):
-        paths = [raw_data_files()[role] for role in roles]
-        try:
-            check_present(paths, raw_data_files()["provenance"])
-        except DataIntegrityError as error:
-            raise WorkflowError(str(error)) from None
-        return paths
-
-    return present
-
-
-try:
-    # An edited data file is refused here, before Snakemake deletes the outputs that depend on it.
-    check_unchanged(
-        [raw_data_files()[role] for role in ROLES], raw_data_files()["provenance"]
-    )
-except (DataIntegrityError, UnreadableFileError) as error:
-    raise WorkflowError(str(error)) from None
 
 
 def enabled_variants():

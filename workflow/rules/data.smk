@@ -1,31 +1,36 @@
-# Stage 1: the dataset, in torchvision's MNIST layout (torchvision.datasets.MNIST("results/data") reads it), shared
-# by every study (its logs in results/data/ too).
+# Stage 1: the dataset, in torchvision's layout (torchvision.datasets.MNIST("results/data") reads MNIST's), shared by
+# every study (its logs in results/data/ too). A fetched dataset of the registry comes through one rule over its
+# folder; a generated one has its generator's rule.
 
 
-rule download_mnist:
+include: "inputs/data.smk"
+
+
+rule fetch_dataset:
     input:
-        script=f"{SCRIPTS}/download_mnist.py",
-        modules=package_modules(
-            "atomic", "dataset", "idx", "mnist_sources", *SETTINGS_MODULES
-        ),
+        script=f"{SCRIPTS}/fetch_dataset.py",
+        modules=package_modules("atomic", "datasets", "idx", "fetch", *SETTINGS_MODULES),
     output:
-        **raw_paths("mnist"),
+        **raw_paths_of_folder("{folder}"),
     log:
-        "results/data/logs/download_mnist.log",
+        "results/data/logs/fetch_dataset/{folder}.log",
     benchmark:
-        "results/data/benchmarks/download_mnist.tsv"
+        "results/data/benchmarks/fetch_dataset/{folder}.tsv"
+    wildcard_constraints:
+        folder=FETCHED_FOLDERS,
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=mem_mb(PEAK_RSS_MB["download_mnist"]),
+        mem_mb=mem_mb(PEAK_RSS_MB["fetch_dataset"]),
         # Every source may take its full timeout, for each of the four files on the mirrors.
         runtime=minutes(8 * config["data"]["timeout_s"] + 60),
     params:
-        # An object, not builtin values: how MNIST is fetched never reruns this rule (see FetchSettings).
+        dataset=lambda wildcards: spec_of_folder(wildcards.folder).name,
+        # An object, not builtin values: how the data is fetched never reruns this rule (see FetchSettings).
         fetch=fetch_settings(config),
     shell:
-        "python {input.script} --data {output.train_images} {output.train_labels} {output.test_images}"
+        "python {input.script} --dataset {params.dataset} --data {output.train_images} {output.train_labels} {output.test_images}"
         " {output.test_labels} --provenance {output.provenance} {params.fetch} > {log} 2>&1"
 
 
@@ -33,7 +38,7 @@ rule make_synthetic:
     input:
         script=f"{SCRIPTS}/make_synthetic.py",
         modules=package_modules(
-            "atomic", "dataset", "idx", "synthetic", *SETTINGS_MODULES
+            "atomic", "datasets", "idx", "synthetic", *SETTINGS_MODULES
         ),
     output:
         **raw_paths("synthetic"),

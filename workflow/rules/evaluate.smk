@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         script=f"{SCRIPTS}/evaluate.py",
-        modules=[*RUN_CODE, f"{PACKAGE}/metrics.py"],
+        modules=package_modules(*RUN_CODE_MODULES, "metrics"),
         settings=f"{RUN}/settings.json",
         model=f"{RUN}/model.pt",
         data=data_files(),

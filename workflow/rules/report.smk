@@ -8,7 +8,13 @@ rule describe_study:
     input:
         script=f"{SCRIPTS}/describe_study.py",
         modules=package_modules(
-            "atomic", "packing", "recipes", "stats", "tuning", *SETTINGS_MODULES
+            "norm_specs",
+            "atomic",
+            "packing",
+            "recipes",
+            "stats",
+            "tuning",
+            *SETTINGS_MODULES,
         ),
         tuning_summary=TUNING_RECORD["summary"],
     output:
@@ -36,7 +42,7 @@ rule report_metadata:
     input:
         script=f"{SCRIPTS}/report_metadata.py",
         modules=package_modules(
-            "analysis",
+            "declared",
             "architecture",
             "controls",
             "findings",

@@ -2,9 +2,11 @@
 # Peak RSS measured by Snakemake's benchmark files (results/<study>/benchmarks/, full MNIST, 2-core development machine,
 # one thread per job), in MB; each job's memory is that x 1.5, plus the Snakemake process that runs the job on a
 # cluster node (about 200 MB, counted as 500).
+from normstudy.model.norm_specs import norm_spec
+
 PEAK_RSS_MB = {
     "run_settings": 50,
-    "download_mnist": 1275,
+    "fetch_dataset": 1275,
     "train": 790,
     "evaluate": 620,
     "misclassified": 235,
@@ -22,10 +24,9 @@ PEAK_RSS_MB = {
 JOB_OVERHEAD_MB = 500
 # CUDA's context and libraries, on top, when training on a GPU.
 CUDA_HOST_MB = 2000
-# Seconds per epoch of 60,000 images, one CPU thread, batch 128, two jobs side by side on that machine, rounded
-# up (the study measured bn 16.8, gn 17.3, ln 14.4, in 17.3 in NCHW, against 36.5 in NHWC); the L1 penalty added
-# about 35 % in an earlier measurement (bn_l1 26 s against bn 19 s), kept as the margin.
-TRAIN_SECONDS_PER_EPOCH = {"batch": 20, "group": 20, "layer": 20, "instance": 20}
+# Seconds per epoch of 60,000 images are each norm's spec's (NormSpec.seconds_per_epoch: one CPU thread, batch 128,
+# two jobs side by side, rounded up; the study measured bn 16.8, gn 17.3, ln 14.4, in 17.3 in NCHW, against 36.5 in
+# NHWC); the L1 penalty added about 35 % in an earlier measurement (bn_l1 26 s against bn 19 s), kept as the margin.
 L1_SLOWDOWN = 1.35
 
 
@@ -66,7 +67,9 @@ def variant_mem_mb(rule):
 def train_seconds(name):
     """A study run's CPU seconds: epochs x the measured seconds per epoch for its norm (no margin)."""
     variant = config["variants"][name]
-    per_epoch = TRAIN_SECONDS_PER_EPOCH[variant["norm"]] * train_size(config) / 60000
+    per_epoch = (
+        norm_spec(variant["norm"]).seconds_per_epoch * train_size(config) / 60000
+    )
     per_epoch *= L1_SLOWDOWN if variant["l1"] > 0 else 1
     return variant_recipe(config, name)["epochs"] * per_epoch
 
@@ -92,7 +95,7 @@ GHOST_COST = 1.3
 def batch_train_seconds(name, batch_size):
     """A batch-study job's CPU seconds: its images (every seed's, packed or not) at the unpacked per-image cost of its
     SGD batch; packing only makes it faster. Ghost batch norm's groups (smaller than the SGD batch) cost
-    GHOST_COST times a plain step (normstudy/norms.py).
+    GHOST_COST times a plain step (normstudy/model/norms.py).
     """
     seeds = len(config["batch_study"]["seeds"]) if is_packed(config, batch_size) else 1
     # The ghost design keeps the recipe's own SGD batch; sgd_batch trains at the size itself.

@@ -72,7 +72,7 @@ rule corrupted_sets:
 rule precise_statistics:
     input:
         script=f"{SCRIPTS}/precise_statistics.py",
-        modules=[*RUN_CODE, *package_modules("adaptation")],
+        modules=package_modules(*RUN_CODE_MODULES, "adaptation"),
         settings=f"{RUN}/settings.json",
         model=f"{RUN}/model.pt",
         data=data_files(),
@@ -144,7 +144,8 @@ rule robustness_summary:
     input:
         script=f"{SCRIPTS}/robustness_summary.py",
         modules=package_modules(
-            "analysis",
+            "norm_specs",
+            "declared",
             "architecture",
             "findings",
             "findings_robustness",

@@ -46,6 +46,7 @@ rule tuning_summary:
     input:
         script=f"{SCRIPTS}/tune_summary.py",
         modules=package_modules(
+            "norm_specs",
             "atomic",
             "controls",
             "provenance",

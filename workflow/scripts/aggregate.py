@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.analysis import (
+from normstudy.analysis.declared import (
     Plan,
     facts_json,
     family_table,
@@ -24,10 +24,10 @@ from normstudy.analysis import (
     prediction_interval,
     sensitivity,
 )
+from normstudy.analysis.stats import clipped_to_percent, compare_variants, over_seeds
 from normstudy.cli import run_cli
-from normstudy.provenance import environment
+from normstudy.report.provenance import environment
 from normstudy.runs import Runs, read_named_json, read_runs
-from normstudy.stats import clipped_to_percent, compare_variants, over_seeds
 from normstudy.tables import shown, write_csv, write_text
 
 SUMMARY_COLUMNS = [

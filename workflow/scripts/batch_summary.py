@@ -13,8 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 
-from normstudy.analysis import Plan
-from normstudy.batches import (
+from normstudy.analysis.batches import (
     RUN_COLUMNS,
     batch_norm_versus_free,
     changes_from_reference,
@@ -24,6 +23,7 @@ from normstudy.batches import (
     read_from_family,
     summarize,
 )
+from normstudy.analysis.declared import Plan
 from normstudy.cli import run_cli
 from normstudy.runs import read_run
 from normstudy.settings import steps_per_epoch, training_images

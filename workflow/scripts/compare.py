@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from normstudy import atomic
 from normstudy.cli import run_cli
-from normstudy.comparison import (
+from normstudy.compare.comparison import (
     CompareError,
     Study,
     environment_diff,
@@ -34,11 +34,11 @@ from normstudy.comparison import (
     variant_table,
     verdict,
 )
-from normstudy.plots import save_figures, use_style
-from normstudy.report_page import data_uri, render
-from normstudy.revisions import commit_of, revision_study
+from normstudy.compare.revisions import commit_of, revision_study
+from normstudy.config.studies import STUDY_NAME, is_study_folder
+from normstudy.report.page import data_uri, render
+from normstudy.report.plots import save_figures, use_style
 from normstudy.settings import config_digest
-from normstudy.studies import STUDY_NAME, is_study_folder
 from normstudy.tables import write_csv, write_text
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "report" / "compare.html.j2"

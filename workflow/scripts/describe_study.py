@@ -16,16 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 
 from normstudy import atomic
+from normstudy.analysis.tuning import configured_matches_chosen, search_digest
 from normstudy.cli import run_cli
-from normstudy.packing import is_packed
-from normstudy.recipes import (
+from normstudy.config.recipes import (
     batch_study_variants,
     batch_train_images,
     shared_references,
     study_batch_sizes,
     variant_recipe,
 )
-from normstudy.tuning import configured_matches_chosen, search_digest
+from normstudy.packing import is_packed
 
 
 def batch_facts(config: dict[str, Any]) -> dict[str, Any] | None:

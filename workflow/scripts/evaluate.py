@@ -14,24 +14,28 @@ import numpy as np
 import torch
 
 from normstudy import atomic
-from normstudy.architecture import NUM_CLASSES
+from normstudy.analysis.metrics import confusion_matrix, per_class_accuracy
 from normstudy.cli import non_negative_int, positive_int, run_cli
-from normstudy.data import Splits, load_splits
+from normstudy.data.datasets import dataset_spec
+from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
-from normstudy.metrics import confusion_matrix, per_class_accuracy
-from normstudy.model import count_parameters
+from normstudy.model.network import count_parameters
+from normstudy.model.norms import batch_statistics_layers
+from normstudy.model.precise_bn import recompute_statistics
 from normstudy.model_file import load_model
-from normstudy.precise_bn import batch_norms, recompute_statistics
 from normstudy.settings import RunSettings
 
-PREDICTION_COLUMNS = ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(NUM_CLASSES)]
+
+def prediction_columns(classes: int) -> list[str]:
+    """predictions.csv's header: index, label, predicted class, confidence, then p0 ... p<classes - 1>."""
+    return ["index", "label", "prediction", "confidence"] + [f"p{k}" for k in range(classes)]
 
 
 def write_predictions(path: Path, labels: np.ndarray, probabilities: np.ndarray) -> None:
     """One row per test image: its index, label, predicted class, confidence and class probabilities."""
     predictions = probabilities.argmax(axis=1)
     with atomic.atomic_open(path, "w") as handle:
-        handle.write(",".join(PREDICTION_COLUMNS) + "\n")
+        handle.write(",".join(prediction_columns(probabilities.shape[1])) + "\n")
         for index, (label, row) in enumerate(zip(labels, probabilities, strict=True)):
             values = ",".join(f"{p:.6f}" for p in row)
             handle.write(f"{index},{label},{predictions[index]},{row[predictions[index]]:.6f},{values}\n")
@@ -83,7 +87,7 @@ def main(
     probabilities = log_probs.exp().double().cpu().numpy()
     labels = splits.eval_labels.cpu().numpy()
     predictions = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(labels, predictions)
+    matrix = confusion_matrix(labels, predictions, len(dataset_spec(settings.data.dataset).classes))
     write_predictions(predictions_path, labels, probabilities)
     metrics = {
         "variant": settings.variant.name,
@@ -97,7 +101,7 @@ def main(
         "confusion_matrix": matrix.tolist(),
         "params": count_parameters(model),
     }
-    if precise_bn_images and batch_norms(model):
+    if precise_bn_images and batch_statistics_layers(model):
         metrics["precise_bn"] = precise_bn_scores(model, splits, settings, precise_bn_images)
     atomic.write_json(metrics_path, metrics)
     print(f"{model_path}: test accuracy {accuracy:.2f}%, loss {loss:.4f}, {metrics['n_misclassified']} mistakes")

@@ -21,16 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from normstudy import atomic
-from normstudy.adaptation import buffers, per_batch_statistics, set_population_statistics
 from normstudy.cli import positive_int, run_cli
-from normstudy.data import Splits, load_splits
+from normstudy.data.idx import DataIntegrityError, decode_idx, sha256_hex
+from normstudy.data.shift_sets import batch_mode
+from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
-from normstudy.idx import DataIntegrityError, decode_idx, sha256_hex
+from normstudy.model.adaptation import buffers, per_batch_statistics, set_population_statistics
+from normstudy.model.norms import batch_statistics_layers
 from normstudy.model_file import load_model
-from normstudy.precise_bn import batch_norms
 from normstudy.runs import read_named_json
 from normstudy.settings import RunSettings
-from normstudy.shift_sets import batch_mode
 from normstudy.tables import write_csv
 
 COLUMNS = ("variant", "seed", "corruption", "severity", "mode", "images", "correct", "accuracy", "loss")
@@ -86,7 +86,7 @@ def score_run(run: tuple[Path, Path, Path | None], settings: RunSettings, splits
     trained = {key: value.clone() for key, value in model.state_dict().items()}
     labels, layout = splits.eval_labels, memory_format(settings)
     log_probs = {"running": evaluate(model, images, labels, settings.data.mean, settings.data.std, layout=layout)[2]}
-    if batch_norms(model):
+    if batch_statistics_layers(model):
         model.load_state_dict({**trained, **precise_statistics(precise_path, settings, model)})
         log_probs["precise"] = evaluate(model, images, labels, settings.data.mean, settings.data.std, layout=layout)[2]
         # The chain's outputs with the set's own statistics: the adapted model's, without a second pass.

@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
 from normstudy.cli import non_negative_int, positive_int, run_cli
-from normstudy.dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
-from normstudy.idx import encode_idx, md5_hex, sha256_hex
-from normstudy.synthetic import generate
+from normstudy.data.datasets import SYNTHETIC, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
+from normstudy.data.idx import encode_idx, md5_hex, sha256_hex
+from normstudy.data.synthetic import generate
 
 
 def main(data_files: list[Path], provenance: Path, train_size: int, test_size: int, seed: int) -> None:
@@ -34,10 +34,10 @@ def main(data_files: list[Path], provenance: Path, train_size: int, test_size: i
     atomic.write_json(
         provenance,
         {
-            "dataset": "synthetic",
-            "source": "synthetic",
+            "dataset": SYNTHETIC.name,
+            "source": SYNTHETIC.name,
             "fetched": {
-                "generator": "normstudy.synthetic",
+                "generator": "normstudy.data.synthetic",
                 "train_size": train_size,
                 "test_size": test_size,
                 "seed": seed,

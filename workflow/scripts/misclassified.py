@@ -13,9 +13,9 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.cli import positive_int, run_cli
-from normstudy.dataset import TEST_IMAGES
-from normstudy.idx import read_dataset
-from normstudy.plots import misclassified_grid, save_figures
+from normstudy.data.datasets import TEST_IMAGES
+from normstudy.data.idx import read_dataset
+from normstudy.report.plots import misclassified_grid, save_figures
 from normstudy.runs import read_named_json
 from normstudy.settings import RunSettings
 

@@ -14,9 +14,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from normstudy.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR
+from normstudy.analysis.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR
 from normstudy.cli import run_cli
-from normstudy.plots import figure_args, save_figures, use_style
+from normstudy.model.norm_specs import takes_batch_statistics
+from normstudy.report.plots import figure_args, save_figures, use_style
 
 
 def log2_batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
@@ -45,7 +46,7 @@ def draw_variant(ax: plt.Axes, rows: pd.DataFrame, colour, name: str) -> None:
         return
     ax.plot(rows["batch_size"], rows["test_err_mean"], marker="o", color=colour, label=f"{name}, running averages")
     band(ax, rows["batch_size"], rows["test_err_ci95_low"], rows["test_err_ci95_high"], colour)
-    if (rows["norm"] == "batch").all():
+    if rows["norm"].map(takes_batch_statistics).all():
         ax.plot(rows["batch_size"], rows["precise_err_mean"], marker="o", linestyle="--", color=colour,
                 alpha=0.8, label=f"{name}, PreciseBN")  # fmt: skip
 

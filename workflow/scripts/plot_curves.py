@@ -14,7 +14,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from normstudy.cli import run_cli
-from normstudy.plots import figure_args, save_figures, use_style
+from normstudy.report.plots import figure_args, save_figures, use_style
 
 
 def curve(epochs: pd.DataFrame, column: str, label: str, title: str, order: list[str]) -> plt.Figure:

@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from normstudy.cli import run_cli
-from normstudy.plots import figure_args, save_figures, use_style
+from normstudy.report.plots import figure_args, save_figures, use_style
 
 
 def final_accuracy(runs: pd.DataFrame, order: list[str]) -> plt.Figure:

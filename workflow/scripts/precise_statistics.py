@@ -14,12 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 
 from normstudy import atomic
-from normstudy.adaptation import buffers, set_population_statistics
 from normstudy.cli import positive_int, run_cli
-from normstudy.data import load_splits
+from normstudy.data.tensors import load_splits
 from normstudy.engine import memory_format, prepare_model, resolve_device
+from normstudy.model.adaptation import buffers, set_population_statistics
+from normstudy.model.norms import batch_statistics_layers
 from normstudy.model_file import load_model
-from normstudy.precise_bn import batch_norms
 from normstudy.settings import RunSettings
 
 
@@ -31,7 +31,7 @@ def main(settings_path: Path, model_path: Path, data_files: list[Path], provenan
     device = resolve_device(settings.train.device)
     model = prepare_model(settings, device)
     load_model(model, model_path, settings, settings_path)
-    if not batch_norms(model):
+    if not batch_statistics_layers(model):
         raise ValueError(f"{settings.variant.name} has no BatchNorm layer: PreciseBN does not apply to it")
     splits = load_splits(data_files, provenance, settings.data, device)
     used = splits.train_images[:images]

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
 from normstudy.cli import run_cli
-from normstudy.report_page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, read_study, render
-from normstudy.report_robustness import TABLES as ROBUSTNESS_TABLES
-from normstudy.report_robustness import RobustnessInputs
+from normstudy.report.page import BatchInputs, ReportInputs, build_context, config_yaml, data_uri, read_study, render
+from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
+from normstudy.report.robustness_section import RobustnessInputs
 
 
 def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:

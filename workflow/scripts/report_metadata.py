@@ -13,10 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
 import yaml
 
-from normstudy import atomic, provenance
-from normstudy.analysis import read_facts
+from normstudy import atomic
+from normstudy.analysis.declared import read_facts
+from normstudy.analysis.findings import key_results
 from normstudy.cli import run_cli
-from normstudy.findings import key_results
+from normstudy.data.datasets import dataset_spec
+from normstudy.report import provenance
 from normstudy.settings import config_digest
 
 
@@ -29,7 +31,7 @@ def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, e
         pd.read_csv(family, keep_default_na=True).fillna({"held_equal": ""}),
         read_facts(analysis),
         pd.read_csv(runs),
-        config["data"]["dataset"] == "mnist",
+        dataset_spec(config["data"]["dataset"]),
         atomic.read_json(environment),
     )
     metadata = {

@@ -20,13 +20,9 @@ import numpy as np
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.analysis import Plan, facts_json, held_equal
-from normstudy.cli import run_cli
-from normstudy.dataset import TEST_LABELS
-from normstudy.findings_robustness import robustness_findings
-from normstudy.idx import DataIntegrityError, read_verified
-from normstudy.plots import save_figures, use_style
-from normstudy.robustness import (
+from normstudy.analysis.declared import Plan, facts_json, held_equal
+from normstudy.analysis.findings_robustness import robustness_findings
+from normstudy.analysis.robustness import (
     adaptation_gap,
     contrast_family,
     corruption_errors,
@@ -37,8 +33,13 @@ from normstudy.robustness import (
     scoring,
     summarize,
 )
+from normstudy.cli import run_cli
+from normstudy.data.datasets import DATASETS, TEST_LABELS
+from normstudy.data.idx import DataIntegrityError, read_verified
+from normstudy.data.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds
+from normstudy.model.norm_specs import takes_batch_statistics
+from normstudy.report.plots import save_figures, use_style
 from normstudy.settings import RunSettings
-from normstudy.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds
 from normstudy.tables import write_csv
 
 TABLES = ("cells", "errors", "family", "groups", "per_set", "adaptation", "contrast")
@@ -104,7 +105,7 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
     arrays, _ = read_verified([labels_file], provenance, dataset, names=(TEST_LABELS,))
     scores, hits = read_scores(tables, predictions, arrays[TEST_LABELS].astype(np.int64))
     variants, norms, held = run_facts(settings, plan.reference)
-    batch = [name for name in variants if norms[name] == "batch"]
+    batch = [name for name in variants if takes_batch_statistics(norms[name])]
     kinds = endpoint_kinds(endpoint, list(dict.fromkeys(scores.loc[scores["corruption"] != "clean", "corruption"])))
     if not kinds:
         raise ValueError(
@@ -143,7 +144,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
     parser.add_argument("--labels", type=Path, required=True, help="the test labels (IDX)")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the labels are checked against")
-    parser.add_argument("--dataset", choices=("mnist", "synthetic"), required=True, help="the dataset it records")
+    parser.add_argument("--dataset", choices=list(DATASETS), required=True, help="the dataset it records")
     parser.add_argument("--analysis-plan", type=json.loads, required=True, help="the config's analysis section (JSON)")
     parser.add_argument("--endpoint", choices=tuple(ENDPOINTS), required=True, help="the declared endpoint's kinds")
     for name in (*TABLES, "findings"):

@@ -18,7 +18,7 @@ import torch
 
 from normstudy import atomic
 from normstudy.cli import positive_int, run_cli
-from normstudy.data import load_splits
+from normstudy.data.tensors import load_splits
 from normstudy.engine import (
     Run,
     TrainingDivergedError,
@@ -26,7 +26,7 @@ from normstudy.engine import (
     history_columns,
     resolve_device,
 )
-from normstudy.model import count_parameters
+from normstudy.model.network import count_parameters
 from normstudy.model_file import save_model
 from normstudy.packing import PackError, unpack_state_dict
 from normstudy.settings import RunSettings

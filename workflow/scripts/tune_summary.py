@@ -16,12 +16,12 @@ import pandas as pd
 import torch
 
 from normstudy import atomic
+from normstudy.analysis.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize
 from normstudy.cli import run_cli
-from normstudy.provenance import cpu_name, duration, git_state
-from normstudy.recipes import tuning_points
+from normstudy.config.recipes import tuning_points
+from normstudy.report.provenance import cpu_name, duration, git_state
 from normstudy.runs import read_run
 from normstudy.tables import shown, write_csv, write_text
-from normstudy.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize
 
 
 def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:

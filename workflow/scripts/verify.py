@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aggregate
 
-from normstudy.analysis import Plan
+from normstudy.analysis.declared import Plan
 from normstudy.cli import run_cli
+from normstudy.config.studies import STUDY_FACTS_FILE
 from normstudy.model_file import ModelFileError, check_trained_with, read_model_file
 from normstudy.runs import RunMismatchError, read_named_json, study_run_files
 from normstudy.settings import ConfigError, RunSettings
-from normstudy.studies import STUDY_FACTS_FILE
 
 SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 SHOWN = 25

@@ -1,4 +1,5 @@
 # The corrupted test sets' paths and inputs (their rules: robustness.smk).
+from normstudy.model.norm_specs import takes_batch_statistics
 
 CORRUPTED_SET = in_study("<results>/robustness/sets/{corruption}/severity{severity}")
 CORRUPTED_SETS = {
@@ -86,7 +87,11 @@ REPORTED_ROBUSTNESS = {
 
 def batch_norm_runs(name):
     """A per-run file of every enabled variant with BatchNorm (the runs PreciseBN applies to), for every seed."""
-    batch = [v for v in enabled_variants() if config["variants"][v]["norm"] == "batch"]
+    batch = [
+        v
+        for v in enabled_variants()
+        if takes_batch_statistics(config["variants"][v]["norm"])
+    ]
     return expand(f"{RUN}/{name}", variant=batch, seed=config["seeds"])
 
 

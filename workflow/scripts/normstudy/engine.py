@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from normstudy.data import Splits, eval_batch, training_batch
-from normstudy.model import build_model, conv_weights
+from normstudy.data.tensors import Splits, eval_batch, training_batch
+from normstudy.layout import PACKAGE_DIR, package_files
+from normstudy.model.network import build_model, conv_weights
 from normstudy.model_file import save_torch
 from normstudy.optim import SGD, OneCycleLR
 from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
@@ -36,7 +37,6 @@ def history_columns(eval_split: str = "test") -> tuple[str, ...]:
 
 
 HISTORY_COLUMNS = history_columns()
-PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class TrainingDivergedError(RuntimeError):
@@ -56,9 +56,9 @@ def code_digest() -> str:
     """SHA-256 over the modules that decide a run's numbers (settings.RUN_CODE_MODULES): a checkpoint made by other
     code is never resumed."""
     digest = hashlib.sha256()
-    for module in RUN_CODE_MODULES:
-        name = f"{module}.py"
-        digest.update(name.encode() + b"\0" + (PACKAGE_DIR / name).read_bytes())
+    for path in package_files(RUN_CODE_MODULES, PACKAGE_DIR):
+        name = path.relative_to(PACKAGE_DIR).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -12,12 +12,12 @@ import json
 import math
 import reprlib
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from normstudy import atomic
-from normstudy.dataset import MNIST_TRAIN_SIZE
+from normstudy.data.datasets import dataset_spec
 
 # The package modules whose code decides a run's numbers: the rules list them as the training and evaluation
 # jobs' inputs, and the checkpoint key hashes them, so an edit to any of them reruns the run and never resumes
@@ -25,18 +25,20 @@ from normstudy.dataset import MNIST_TRAIN_SIZE
 RUN_CODE_MODULES = (
     "architecture",
     "atomic",
-    "data",
-    "dataset",
+    "datasets",
     "engine",
     "idx",
-    "model",
+    "layout",
     "model_file",
+    "network",
+    "norm_specs",
     "norms",
     "optim",
     "packing",
     "precise_bn",
     "seeding",
     "settings",
+    "tensors",
 )
 # settings.json holds the settings and, under this key, the digest of their canonical JSON: a file edited by hand
 # no longer matches its digest and is refused, before it is trained, evaluated or published.
@@ -83,6 +85,13 @@ class VariantSettings:
     # Batch norm only: N > 0 takes the training statistics over groups of N images of each batch (ghost batch norm,
     # the batch study's); 0, the whole batch. Left out of settings.json when 0, so earlier settings keep their digest.
     ghost: int = 0
+    # The norm's parameters other than `groups` (which predates them), by name: left out of settings.json while
+    # empty, so earlier settings keep their digest.
+    params: dict[str, float] = field(default_factory=dict)
+
+    def norm_params(self) -> dict[str, Any]:
+        """The keyword arguments of the norm's builder: its parameters by name."""
+        return {**({} if self.groups is None else {"groups": self.groups}), **self.params}
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,7 @@ class SyntheticSettings:
 
 @dataclass(frozen=True)
 class DataSettings:
-    """The data's identity (MNIST's canonical MD5s, or the generator's settings) and input normalization."""
+    """The data's identity (its canonical MD5s, or the generator's settings) and input normalization."""
 
     dataset: str
     md5: dict[str, str]
@@ -154,7 +163,7 @@ class DataSettings:
 
 def training_images(data: DataSettings) -> int:
     """How many images a run with these data settings trains on."""
-    full = MNIST_TRAIN_SIZE if data.synthetic is None else data.synthetic.train_size
+    full = dataset_spec(data.dataset).train_size if data.synthetic is None else data.synthetic.train_size
     return data.train_images or full - data.validation_size
 
 
@@ -263,13 +272,21 @@ def differences(ours: Any, theirs: Any, prefix: str = "") -> list[tuple[str, Any
     return [] if ours == theirs else [(prefix.rstrip(".") or "(the file)", ours, theirs)]
 
 
+def _has_default(spec: dataclasses.Field) -> bool:
+    return spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
+
+
+def _default(spec: dataclasses.Field) -> Any:
+    return spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+
+
 def _plain(value: Any) -> Any:
     """A settings dataclass as plain dicts and values, leaving out fields that hold their default."""
     if dataclasses.is_dataclass(value):
         return {
             f.name: _plain(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+            if not _has_default(f) or getattr(value, f.name) != _default(f)
         }
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
@@ -286,14 +303,19 @@ def _check_value(kind: Any, value: Any, where: str) -> Any:
         value = float(value) if ok else value
     elif kind is str:
         ok = isinstance(value, str)
-    else:  # dict[str, str]
+    elif kind is dict:  # dict[str, str]
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    else:  # dict[str, float]: finite numbers by name, integers kept as written
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for k, v in value.items()
+        )
     if not ok:
         raise ConfigError(f"{where}: expected {getattr(kind, '__name__', 'dict')}, got {short(value)}")
     return value
 
 
-_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict[str, str]": dict}
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict[str, str]": dict, "dict[str, float]": "numbers"}
 
 
 def build_settings(cls: type, data: Any, where: str) -> Any:
@@ -301,7 +323,7 @@ def build_settings(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {short(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    required = {name for name, spec in fields.items() if spec.default is dataclasses.MISSING}
+    required = {name for name, spec in fields.items() if not _has_default(spec)}
     unknown, missing = sorted(set(data) - set(fields)), sorted(required - set(data))
     if unknown or missing:
         raise ConfigError(f"{where}: unknown keys {unknown}, missing keys {missing}")

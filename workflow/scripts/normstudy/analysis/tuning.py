@@ -1,0 +1,140 @@
+"""The recipe search: one table of tuning runs, the best grid point per variant, and what identifies a search."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import pandas as pd
+import yaml
+from scipy import stats
+
+from normstudy.analysis.stats import over_seeds
+from normstudy.config.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
+
+RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")
+SUMMARY_COLUMNS = (
+    "variant",
+    "point",
+    "n_seeds",
+    "val_acc_mean",
+    "val_acc_std",
+    "val_acc_ci95_low",
+    "val_acc_ci95_high",
+    "val_loss_mean",
+    "within_noise",
+    "chosen",
+)
+
+
+def search_digest(config: dict[str, Any], variants: list[str]) -> str:
+    """SHA-256 over the settings of every tuning run of `variants`: equal digests, the same search."""
+    digest = hashlib.sha256()
+    for variant in variants:
+        for point in tuning_points(config):
+            for seed in config["tune"]["seeds"]:
+                digest.update(tuning_settings(config, variant, point, seed).to_json().encode() + b"\n")
+    return digest.hexdigest()
+
+
+def pooled_spread(runs: pd.DataFrame) -> tuple[float, int]:
+    """The sd of final validation accuracy within a (variant, point) cell, pooled over every cell with two or more
+    seeds, and its degrees of freedom: two seeds give a cell one df, too few for an interval of its own."""
+    cells = runs.groupby(["variant", "point"], sort=False)["val_acc"]
+    df = int((cells.count() - 1).clip(lower=0).sum())
+    if df == 0:
+        return math.nan, 0
+    return math.sqrt(float((cells.var(ddof=1).fillna(0) * (cells.count() - 1)).sum()) / df), df
+
+
+def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
+    """Per variant and grid point: validation accuracy over the tuning seeds (the cell's own sd; a 95 % interval
+    from the pooled sd), and the chosen point, by the declared rule: the points whose mean is within one standard
+    error of a difference (pooled sd x sqrt(1/n + 1/n_best)) of the best mean are alike, and the middle one of them in
+    grid order is chosen (the lower middle of an even number). So noise between neighbours picks no edge, and a
+    plateau's centre is chosen over its rim. The test set plays no part."""
+    sd, df = pooled_spread(runs)
+    half = stats.t.ppf(0.975, df) * sd if df else math.nan
+    rows = []
+    for (variant, point), group in runs.groupby(["variant", "point"], sort=False):
+        cell = over_seeds(group["val_acc"], "val_acc")
+        rows.append(
+            {
+                "variant": variant,
+                "point": point,
+                "n_seeds": len(group),
+                "val_acc_mean": cell["val_acc_mean"],
+                "val_acc_std": cell["val_acc_std"],
+                "val_acc_ci95_low": cell["val_acc_mean"] - half / math.sqrt(len(group)),
+                "val_acc_ci95_high": cell["val_acc_mean"] + half / math.sqrt(len(group)),
+                "val_loss_mean": group["val_loss"].mean(),
+            }
+        )
+    summary = pd.DataFrame(rows)
+    summary["within_noise"], summary["chosen"] = False, False
+    for _, index in summary.groupby("variant", sort=False).groups.items():
+        cells = summary.loc[index].assign(order=lambda t: t["point"].map(point_order.index)).sort_values("order")
+        best = cells.loc[cells["val_acc_mean"].idxmax()]
+        noise = sd * (1 / cells["n_seeds"] + 1 / best["n_seeds"]) ** 0.5 if df else 0.0
+        alike = cells[cells["val_acc_mean"] >= best["val_acc_mean"] - noise]
+        summary.loc[alike.index, "within_noise"] = True
+        summary.loc[alike.index[(len(alike) - 1) // 2], "chosen"] = True
+    return summary[list(SUMMARY_COLUMNS)]
+
+
+def grid_edges(config: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+    """Why the search does not bracket a variant's choice: its chosen value of a grid key is the grid's first or last
+    (a first value of 0, where a key can go no lower, is not an edge); one line each."""
+    points, grid, problems = tuning_points(config), config["tune"]["grid"], []
+    for variant, name in chosen_points(summary).items():
+        for key, value in points[name].items():
+            values = grid[key]
+            if len(values) < 2:
+                continue
+            if value == max(values):
+                problems.append(f"{variant}: chosen {key} {value} is the top of the grid {values}; extend it above")
+            elif value == min(values) and value != 0:
+                problems.append(f"{variant}: chosen {key} {value} is the bottom of the grid {values}; extend it below")
+    return problems
+
+
+def chosen_points(summary: pd.DataFrame) -> dict[str, str]:
+    """Variant -> the name of its chosen grid point, in the summary's variant order."""
+    chosen = summary[summary["chosen"]]
+    return dict(zip(chosen["variant"], chosen["point"], strict=True))
+
+
+def chosen_overrides(config: dict[str, Any], summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Variant -> the config keys of its chosen point, nested as a variant's section in config.yaml."""
+    points = tuning_points(config)
+    return {variant: tuned_variant({}, points[name]) for variant, name in chosen_points(summary).items()}
+
+
+def chosen_yaml(config: dict[str, Any], summary: pd.DataFrame, table: str) -> str:
+    """The chosen values as config.yaml's `variants` section, ready to merge into a variant's settings."""
+    header = (
+        f"# Chosen by `make tune` on the validation split by the declared rule (of a variant's points whose mean "
+        f"validation accuracy over tuning seeds {config['tune']['seeds']} is within one standard error of a "
+        f"difference of the best, the middle one); the evidence is {table}. Merge each variant's keys into "
+        "config.yaml.\n"
+    )
+    return header + yaml.safe_dump({"variants": chosen_overrides(config, summary)}, sort_keys=False)
+
+
+def configured_matches_chosen(config: dict[str, Any], summary: pd.DataFrame) -> dict[str, bool]:
+    """Variant -> whether the study's config runs it with the values its chosen point holds."""
+    points = tuning_points(config)
+    matches = {}
+    for variant, name in chosen_points(summary).items():
+        if variant in config["variants"] and name in points:
+            settings = {**config["variants"][variant], "train": variant_recipe(config, variant)}
+            matches[variant] = all(_lookup(settings, path) == value for path, value in points[name].items())
+    return matches
+
+
+def _lookup(tree: dict[str, Any], path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

@@ -1,0 +1,240 @@
+"""Recipes: the validated config turned into each run's typed settings (study, tuning and batch-study runs).
+
+Also the tuning grid's points and the batch study's learning-rate scaling: every place a run's settings are
+derived from the config is here, so the rules, the summaries and the checks all derive them alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from typing import Any
+
+from normstudy.data.datasets import dataset_spec
+from normstudy.model.norm_specs import norm_params, norm_spec, takes_batch_statistics
+from normstudy.settings import (
+    DataSettings,
+    FetchSettings,
+    RunSettings,
+    SyntheticSettings,
+    TrainSettings,
+    VariantSettings,
+    build_settings,
+)
+
+
+def train_size(config: dict[str, Any], validation_size: int = 0) -> int:
+    """Images a training epoch draws from, for the configured dataset, less any held-out validation images."""
+    data = config["data"]
+    spec = dataset_spec(data["dataset"])
+    full = spec.train_size if spec.fetched else data["synthetic"]["train_size"]
+    return full - validation_size
+
+
+def variant_recipe(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """One variant's training recipe: the train section with the variant's own `train` overrides merged in."""
+    return merge(config["train"], config["variants"][name].get("train", {}))
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge like Snakemake's --configfile: mappings merge recursively, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def variant_settings(config: dict[str, Any], name: str) -> VariantSettings:
+    """The typed settings of one configured variant (group count resolved)."""
+    variant = config["variants"][name]
+    params = norm_params(variant)
+    groups = params.pop("groups", None)  # a field of its own: it predates the norms' parameters
+    return VariantSettings(name, variant["norm"], groups, float(variant["l1"]), float(variant["dropout"]), 0, params)
+
+
+def data_settings(config: dict[str, Any], validation_size: int = 0, train_images: int = 0) -> DataSettings:
+    """The data's identity and normalization constants from the validated config."""
+    data = config["data"]
+    spec = dataset_spec(data["dataset"])
+    return DataSettings(
+        dataset=spec.name,
+        md5=dict(spec.md5),
+        synthetic=None if spec.fetched else SyntheticSettings(**data["synthetic"]),
+        mean=float(data["mean"]),
+        std=float(data["std"]),
+        validation_size=validation_size,
+        train_images=train_images,
+    )
+
+
+def _train_settings(recipe: dict[str, Any], norm: str, where: str) -> TrainSettings:
+    """A recipe as typed settings, `auto` memory format resolved for the norm (its spec's faster_layout)."""
+    if recipe["memory_format"] == "auto":
+        recipe = {**recipe, "memory_format": norm_spec(norm).faster_layout}
+    return build_settings(TrainSettings, recipe, where)
+
+
+def run_settings(config: dict[str, Any], variant: str, seed: int, validation_size: int = 0) -> RunSettings:
+    """The one typed settings object of a run, from the validated config (a tuning run holds out images)."""
+    norm = config["variants"][variant]["norm"]
+    train = _train_settings(variant_recipe(config, variant), norm, f"variants.{variant}.train")
+    return RunSettings(variant_settings(config, variant), train, data_settings(config, validation_size), int(seed))
+
+
+# ---- Tuning: a grid of variant settings, each point trained on the training split less the validation images.
+
+
+def grid_points(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the tuning grid's values, in config order: key path -> value."""
+    grid = config["tune"]["grid"]
+    points: list[dict[str, Any]] = [{}]
+    for path, values in grid.items():
+        points = [{**point, path: value} for point in points for value in values]
+    return points
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def point_name(point: dict[str, Any]) -> str:
+    """A grid point as a folder name: the last part of each key and its value, e.g. `max_lr=0.05,dropout=0.0`."""
+    return ",".join(f"{path.rsplit('.', 1)[-1]}={_value_text(value)}" for path, value in point.items())
+
+
+def tuned_variant(variant: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """A variant's config with one grid point's values put in (they take precedence over its own)."""
+    tuned = copy.deepcopy(variant)
+    for path, value in point.items():
+        *parents, leaf = path.split(".")
+        node = tuned
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tuned
+
+
+def tuned_config(config: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """The config with every variant set to one grid point."""
+    variants = {name: tuned_variant(variant, point) for name, variant in config["variants"].items()}
+    return {**config, "variants": variants}
+
+
+def tuning_points(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Point name -> point, for every grid point."""
+    return {point_name(point): point for point in grid_points(config)}
+
+
+def tuning_settings(config: dict[str, Any], variant: str, point: str, seed: int) -> RunSettings:
+    """The settings of one tuning run: a variant at one grid point, holding out the validation images."""
+    tuned = tuned_config(config, tuning_points(config)[point])
+    return run_settings(tuned, variant, seed, validation_size=config["data"]["validation"])
+
+
+# ---- The batch-size study: listed variants at each batch size, the learning rate scaled from their own recipe's.
+
+LR_SCALING = {"linear": lambda ratio: ratio, "sqrt": math.sqrt, "none": lambda ratio: 1.0}
+
+
+def scaled_lr(max_lr: float, batch_size: int, base_batch_size: int, rule: str) -> float:
+    """The peak learning rate at `batch_size` from the recipe's at `base_batch_size`: linear (Goyal et al. 2017,
+    as in the GN paper), square root, or unchanged."""
+    return max_lr * LR_SCALING[rule](batch_size / base_batch_size)
+
+
+def study_batch_sizes(config: dict[str, Any]) -> list[int]:
+    """The batch study's statistics batch sizes, smallest first; the largest is the reference."""
+    return sorted(config["batch_study"]["batch_sizes"])
+
+
+def ghost_design(config: dict[str, Any]) -> bool:
+    """Whether the batch study shrinks BatchNorm's statistics batch alone (ghost batch norm, the SGD batch and recipe
+    kept), rather than the SGD batch with it."""
+    return config["batch_study"]["design"] == "ghost"
+
+
+def variant_batch_sizes(config: dict[str, Any], variant: str) -> list[int]:
+    """The sizes a variant of the batch study runs at: all of them; in the ghost design a batch-free norm runs only
+    at the reference, since without batch statistics it does not depend on the size."""
+    sizes = study_batch_sizes(config)
+    if ghost_design(config) and not takes_batch_statistics(config["variants"][variant]["norm"]):
+        return sizes[-1:]
+    return sizes
+
+
+def sgd_batch_size(config: dict[str, Any], variant: str, batch_size: int) -> int:
+    """The SGD batch of a batch-study run at statistics batch `batch_size`: the recipe's in the ghost design, `devices`
+    statistics batches in the paper design (the GN paper's 8 GPUs), the size itself in the sgd_batch design."""
+    design = config["batch_study"]["design"]
+    if design == "ghost":
+        return variant_recipe(config, variant)["batch_size"]
+    return batch_size * config["batch_study"]["devices"] if design == "paper" else batch_size
+
+
+def batch_recipe(config: dict[str, Any], variant: str, batch_size: int) -> dict[str, Any]:
+    """A variant's recipe at one size of the batch study: the study's epochs; outside the ghost design also its SGD
+    batch (sgd_batch_size) and the peak LR scaled to that by the study's rule."""
+    study, recipe = config["batch_study"], variant_recipe(config, variant)
+    if ghost_design(config):
+        return {**recipe, "epochs": study["epochs"]}
+    sgd_batch, schedule = sgd_batch_size(config, variant, batch_size), recipe["schedule"]
+    schedule["max_lr"] = scaled_lr(schedule["max_lr"], sgd_batch, recipe["batch_size"], study["lr_scaling"])
+    return {**recipe, "batch_size": sgd_batch, "epochs": study["epochs"], "schedule": schedule}
+
+
+def batch_train_images(config: dict[str, Any]) -> int:
+    """Training images of a batch-study run (the first N of the training set)."""
+    return config["batch_study"]["train_images"] or train_size(config)
+
+
+def batch_run_settings(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> RunSettings:
+    """The settings of one batch-study run: a variant at a statistics batch size, on the first train_images images.
+
+    A batch norm whose statistics batch is below its SGD batch (ghost and paper designs) normalizes groups of
+    `batch_size` images within it (ghost batch norm).
+    """
+    norm = config["variants"][variant]["norm"]
+    where = f"batch_study batch size {batch_size}, variant {variant}"
+    recipe = batch_recipe(config, variant, batch_size)
+    train = _train_settings(recipe, norm, where)
+    # The whole training set is 0, as in every other run's settings: one run, one digest.
+    images = batch_train_images(config)
+    data = data_settings(config, train_images=0 if images == train_size(config) else images)
+    ghost = batch_size if takes_batch_statistics(norm) and batch_size < recipe["batch_size"] else 0
+    return RunSettings(dataclasses.replace(variant_settings(config, variant), ghost=ghost), train, data, int(seed))
+
+
+def shares_main_run(config: dict[str, Any], variant: str, batch_size: int, seed: int) -> bool:
+    """Whether a batch-study run has a main-study run's settings, and so its bytes: it is read from the main study,
+    never trained twice (the ghost design's reference, where the study keeps the main recipe's epochs and images)."""
+    if not config["variants"][variant]["enabled"] or seed not in config["seeds"]:
+        return False
+    batch_run = batch_run_settings(config, variant, batch_size, seed)
+    return batch_run.to_json() == run_settings(config, variant, seed).to_json()
+
+
+def shared_references(config: dict[str, Any]) -> list[str]:
+    """The batch study's variants whose reference runs, every seed, are the main study's runs."""
+    reference = study_batch_sizes(config)[-1]
+    return [
+        name
+        for name in batch_study_variants(config)
+        if all(shares_main_run(config, name, reference, seed) for seed in config["batch_study"]["seeds"])
+    ]
+
+
+def batch_study_variants(config: dict[str, Any]) -> list[str]:
+    """The batch study's variants, in its own order: those it lists that are enabled (`enabled: false` skips a
+    variant everywhere)."""
+    return [name for name in config["batch_study"]["variants"] if config["variants"][name]["enabled"]]
+
+
+def fetch_settings(config: dict[str, Any]) -> FetchSettings:
+    """How the validated config says its dataset is fetched (never part of a run's settings)."""
+    return FetchSettings.from_config(config)

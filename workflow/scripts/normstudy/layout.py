@@ -1,0 +1,32 @@
+"""Where each package module's file lives: the wings are folders, and a module's name is unique across them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def module_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Module name -> its file, for every module of the package (wing `__init__` files apart)."""
+    files: dict[str, Path] = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        if path.stem == "__init__":
+            continue
+        if path.stem in files:
+            raise ValueError(f"two package modules named {path.stem}: {files[path.stem]} and {path}")
+        files[path.stem] = path
+    return files
+
+
+def package_files(names: tuple[str, ...] | list[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The files of the modules `names`, each after its wing's `__init__.py` (importing a module runs it)."""
+    files = module_files(package_dir)
+    unknown = [name for name in names if name not in files]
+    if unknown:
+        raise ValueError(f"no package module named {', '.join(unknown)}; known: {', '.join(sorted(files))}")
+    out = [package_dir / "__init__.py"]
+    for name in names:
+        wing = files[name].parent
+        out += [wing / "__init__.py", files[name]] if wing != package_dir else [files[name]]
+    return list(dict.fromkeys(out))
