@@ -43,6 +43,11 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def without_comparisons(folder: str, names: list[str]) -> list[str]:
+    """shutil.copytree's ignore: a study's copy without results/compare/ (the package's compare/ wing is kept)."""
+    return ["compare"] if Path(folder).name == "results" else []
+
+
 def no_slurm_commands() -> Path:
     """A folder whose `scontrol` fails at once: first on the PATH of the local runs' Snakemake.
 

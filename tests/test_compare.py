@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, snakemake, snakemake_env
+from conftest import REPO, snakemake, snakemake_env, without_comparisons
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
@@ -132,7 +132,7 @@ def changed_copy(smoke_study: Path, tmp_path_factory: pytest.TempPathFactory) ->
     rate changed, started from a copy of the smoke study's files with gn's runs and its config record left out (so
     only gn's runs train)."""
     tree = tmp_path_factory.mktemp("compare") / "study"
-    shutil.copytree(smoke_study, tree, symlinks=True, ignore=shutil.ignore_patterns("compare"))
+    shutil.copytree(smoke_study, tree, symlinks=True, ignore=without_comparisons)
     shutil.copy2(REPO / ".gitignore", tree / ".gitignore")
     results = tree / "results"
     shutil.copytree(results / "smoke", results / "smoke_gn")

@@ -9,17 +9,16 @@ import pandas as pd
 import pytest
 from conftest import REPO
 from scipy import stats as scipy_stats
+from statsmodels.formula.api import ols
 
 from normstudy.analysis.stats import (
-    bh_adjust,
+    adjusted,
     compare_pair,
     compare_variants,
-    detectable_difference,
-    paired_power,
-    pooled_paired_sd,
+    pooled_sd,
     resolvable_margin,
-    seeds_needed,
     t_interval,
+    t_test_power,
     tost_power,
 )
 
@@ -85,9 +84,14 @@ def test_benjamini_hochberg_by_hand() -> None:
     """p = .01, .04, .03, .005 (m = 4). Sorted: .005, .01, .03, .04 times m / rank: .02, .02, .04, .04;
     running minimum from the largest rank down keeps them. Back in the original order: .02, .04, .04, .02.
     """
-    np.testing.assert_allclose(bh_adjust([0.01, 0.04, 0.03, 0.005]), [0.02, 0.04, 0.04, 0.02])
+    np.testing.assert_allclose(adjusted([0.01, 0.04, 0.03, 0.005], "fdr_bh"), [0.02, 0.04, 0.04, 0.02])
     # Step-up: a larger p can lower a smaller one's adjustment. .01 x 3/1 = .03, .02 x 3/2 = .03, .03 x 3/3 = .03.
-    np.testing.assert_allclose(bh_adjust([0.02, 0.01, 0.03]), [0.03, 0.03, 0.03])
+    np.testing.assert_allclose(adjusted([0.02, 0.01, 0.03], "fdr_bh"), [0.03, 0.03, 0.03])
+    # And scipy's own Benjamini-Hochberg agrees, NaN left out.
+    p_values = [0.2, 0.001, math.nan, 0.04, 0.03]
+    tested = [p for p in p_values if not math.isnan(p)]
+    expected = scipy_stats.false_discovery_control(tested, method="bh")
+    np.testing.assert_allclose([p for p in adjusted(p_values, "fdr_bh") if not math.isnan(p)], expected)
 
 
 def test_compare_variants_adjusts_only_tested_pairs() -> None:
@@ -112,27 +116,21 @@ def test_power_of_a_paired_t_test_matches_a_simulation() -> None:
     diffs = rng.normal(1.0, 1.0, size=(40_000, 10))
     t = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / math.sqrt(10))
     simulated = float(np.mean(np.abs(t) > scipy_stats.t.ppf(0.975, 9)))
-    assert paired_power(10, 1.0, 1.0) == pytest.approx(simulated, abs=0.01)
-    assert paired_power(10, 1.0, 1.0) == pytest.approx(0.80, abs=0.01)
+    # The effect in standard errors of the mean difference: 1 sd / (1 sd / sqrt(10)).
+    assert t_test_power(math.sqrt(10), 9) == pytest.approx(simulated, abs=0.01)
+    assert t_test_power(math.sqrt(10), 9) == pytest.approx(0.80, abs=0.01)
 
 
-def test_detectable_difference_and_seeds_needed_invert_the_power() -> None:
-    for n, sd in [(2, 0.1), (3, 0.08), (10, 1.0)]:
-        assert paired_power(n, detectable_difference(n, sd), sd) == pytest.approx(0.8, abs=1e-6)
-    n = seeds_needed(0.05, 0.08)
-    assert paired_power(n, 0.05, 0.08) >= 0.8 > paired_power(n - 1, 0.05, 0.08)
-    assert math.isnan(detectable_difference(1, 0.1))
-
-
-def test_pooled_paired_spread_by_hand() -> None:
-    """a = 1, 2, 3; b = 0, 0, 1; c = 1, 2, 3. Differences a-b: 1, 2, 2 (variance 1/3); a-c: 0, 0, 0 (0);
-    b-c: -1, -2, -2 (1/3). Pooled: sqrt((1/3 + 0 + 1/3) / 3) = sqrt(2/9) = 0.471405.
-    """
-    runs = pd.DataFrame(
-        {"variant": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "seed": [1, 2, 3] * 3, "test_acc": [1, 2, 3, 0, 0, 1, 1, 2, 3]}
-    )
-    sd, seeds = pooled_paired_sd(runs)
-    assert sd == pytest.approx(math.sqrt(2 / 9)) and seeds == 3
+def test_pooled_sd_by_hand_and_as_the_one_way_anovas_residual() -> None:
+    """a = 1, 2, 3 (variance 1, df 2); b = 0, 0, 1 (1/3, df 2); c = 5 (one value: no df). Pooled:
+    sqrt((2 x 1 + 2 x 1/3) / 4) = sqrt(2/3), df 4."""
+    runs = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3 + ["c"], "value": [1, 2, 3, 0, 0, 1, 5]})
+    sd, df = pooled_sd(runs.groupby("group")["value"])
+    assert sd == pytest.approx(math.sqrt(2 / 3)) and df == 4
+    # statsmodels' one-way model: its residual mean square is the pooled variance.
+    fit = ols("value ~ C(group)", data=runs).fit()
+    assert sd**2 == pytest.approx(fit.mse_resid) and df == fit.df_resid
+    assert pooled_sd(runs[runs["group"] == "c"].groupby("group")["value"])[1] == 0
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from background import BackgroundRuns, background_study
-from conftest import REPO, SMOKE_ARGS, background_snakemake, copy_workflow, snakemake
+from conftest import REPO, SMOKE_ARGS, background_snakemake, copy_workflow, snakemake, without_comparisons
 
 from normstudy.data.datasets import RAW_FILES
 from normstudy.model.network import build_model, count_parameters
@@ -118,7 +118,7 @@ def test_a_batch_study_at_the_main_recipe_scores_the_main_runs_as_its_references
     """At the main recipe's epochs and images, the references are read from the main study (same settings, same
     predictions, a gate that holds by construction), only the ghost runs train, and the main study is left alone."""
     tree = tmp_path / "study"
-    shutil.copytree(smoke_study, tree, symlinks=True, ignore=shutil.ignore_patterns("compare"))
+    shutil.copytree(smoke_study, tree, symlinks=True, ignore=without_comparisons)
     # The smoke study changed on purpose (amend_study): its folder records the config that made it.
     (tree / "main_recipe.yaml").write_text("amend_study: true\nbatch_study:\n  epochs: 2\n  train_images: null\n")
     main, batch = tree / "results" / "smoke" / "runs", tree / "results" / "smoke" / "batch_study"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from normstudy.analysis.stats import adjusted, over_seeds, paired_difference, reading
+from normstudy.analysis.stats import decided, over_seeds, paired_difference
 from normstudy.model.norm_specs import takes_batch_statistics
 
 if TYPE_CHECKING:  # annotations only: the figure's job, which imports this module, needs no statsmodels
@@ -93,18 +93,13 @@ def errors_at(runs: pd.DataFrame, variant: str, batch_size: int, mode: str) -> p
     return cell.set_index("seed")[MODES[mode]]
 
 
-def decided(rows: list[dict], keys: list[str], plan: Plan, columns: tuple[str, ...]) -> pd.DataFrame:
+def decided_rows(rows: list[dict], keys: list[str], plan: Plan, columns: tuple[str, ...]) -> pd.DataFrame:
     """The rows with p and TOST p corrected as declared within each group of `keys`, and each row's reading at the
     declared level (`columns`, in order, also when there is no row)."""
     table = pd.DataFrame(rows, columns=[name for name in columns if name not in DECIDED])
     if table.empty:
         return pd.DataFrame(columns=list(columns))
-    for _, index in table.groupby(keys, sort=False).groups.items():
-        table.loc[index, "p_adjusted"] = adjusted(list(table.loc[index, "p_value"]), plan.correction)
-        table.loc[index, "tost_p_adjusted"] = adjusted(list(table.loc[index, "tost_p"]), plan.correction)
-    table["verdict"] = [
-        reading(p, t, plan.alpha) for p, t in zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
-    ]
+    table = decided(table, plan.correction, plan.alpha, within=keys)
     table["margin"], table["correction"] = plan.margin, plan.correction
     return table[list(columns)]
 
@@ -121,7 +116,7 @@ def changes_from_reference(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                 test = paired_difference(errors_at(runs, variant, size, mode), base, plan.margin)
                 rows.append({"variant": variant, "norm": group["norm"].iloc[0], "mode": mode,
                              "batch_size": int(size), "reference": reference, **test})  # fmt: skip
-    return decided(rows, ["variant", "mode"], plan, CHANGE_COLUMNS)
+    return decided_rows(rows, ["variant", "mode"], plan, CHANGE_COLUMNS)
 
 
 def batch_and_free(norms: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -146,7 +141,7 @@ def batch_norm_versus_free(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                     test = paired_difference(a_err, b_err, plan.margin)
                     rows.append({"variant_a": a, "variant_b": b, "mode": mode, "batch_size": int(size),
                                  "b_batch_size": int(b_size), **test, "read_from": OWN_TEST})  # fmt: skip
-    return decided(rows, ["variant_a", "variant_b", "mode"], plan, VERSUS_COLUMNS)
+    return decided_rows(rows, ["variant_a", "variant_b", "mode"], plan, VERSUS_COLUMNS)
 
 
 def read_from_family(versus: pd.DataFrame, family: pd.DataFrame, main_cells: set[tuple[str, int]]) -> pd.DataFrame:

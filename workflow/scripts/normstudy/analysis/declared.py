@@ -23,7 +23,7 @@ from scipy import stats
 from scipy.optimize import brentq
 from statsmodels.regression.linear_model import OLS
 
-from normstudy.analysis.stats import POWER, adjusted, reading, resolvable_margin, t_test_power, tost_p, tost_power
+from normstudy.analysis.stats import POWER, adjusted, decided, resolvable_margin, t_test_power, tost_p, tost_power
 from normstudy.settings import RunSettings, differences
 
 FAMILY_COLUMNS = (
@@ -208,17 +208,6 @@ def family_table(
     table = pd.DataFrame(rows, columns=[name for name in FAMILY_COLUMNS if name not in DECIDED_COLUMNS])
     table["tost_p_test_set_adjusted"] = adjusted(list(table["tost_p_test_set"]), plan.correction)
     return decided(table, plan.correction, plan.alpha)[list(FAMILY_COLUMNS)]
-
-
-def decided(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    """`table` (columns p_value, tost_p) with its p-values corrected over all its rows (`correction`: statsmodels'
-    name) and each row's reading at level `alpha`: the DECIDED_COLUMNS."""
-    table = table.copy()
-    table["p_adjusted"] = adjusted(list(table["p_value"]), correction)
-    table["tost_p_adjusted"] = adjusted(list(table["tost_p"]), correction)
-    pairs = zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
-    table["verdict"] = [reading(p, tost, alpha) for p, tost in pairs]
-    return table
 
 
 def detectable(se: float, df: int, alpha: float, power: float = POWER) -> float:

@@ -68,7 +68,7 @@ def compare_pair(a: pd.Series, b: pd.Series) -> dict:
     }
 
 
-def tost_p(diff: float, se: float, df: int, margin: float) -> float:
+def tost_p(diff: float, se: float, df: float, margin: float) -> float:
     """Two one-sided t-tests of |true difference| >= margin: the larger of the two p-values (NaN without spread)."""
     if not se > 0 or df < 1:
         return math.nan
@@ -103,6 +103,30 @@ def reading(p_adjusted: float, tost_adjusted: float, alpha: float) -> str:
     return "inconclusive"
 
 
+def decided(table: pd.DataFrame, correction: str, alpha: float, within: list[str] | None = None) -> pd.DataFrame:
+    """`table` (columns p_value, tost_p) with both corrected by `correction` (statsmodels' name) over all its rows, or
+    within each group of the columns `within`, and each row's reading at level `alpha` (columns p_adjusted,
+    tost_p_adjusted, verdict): the one "correct and read" of every family."""
+    table = table.copy()
+    groups = table.groupby(within, sort=False).groups.values() if within else [table.index]
+    for index in groups:
+        table.loc[index, "p_adjusted"] = adjusted(list(table.loc[index, "p_value"]), correction)
+        table.loc[index, "tost_p_adjusted"] = adjusted(list(table.loc[index, "tost_p"]), correction)
+    pairs = zip(table["p_adjusted"], table["tost_p_adjusted"], strict=True)
+    table["verdict"] = [reading(p, tost, alpha) for p, tost in pairs]
+    return table
+
+
+def pooled_sd(values: pd.core.groupby.SeriesGroupBy) -> tuple[float, int]:
+    """The standard deviation within groups, pooled over every group with two or more values (each weighted by its
+    degrees of freedom), and its degrees of freedom; NaN and 0 when no group has two."""
+    counts, variances = values.count(), values.var(ddof=1)
+    df = int((counts - 1).clip(lower=0).sum())
+    if df == 0:
+        return math.nan, 0
+    return math.sqrt(float((variances.fillna(0) * (counts - 1).clip(lower=0)).sum()) / df), df
+
+
 def paired_difference(a: pd.Series, b: pd.Series, margin: float) -> dict[str, float]:
     """a - b paired by index (seed): n, mean difference, its standard error and df, 95 % t-interval, two-sided p
     (scipy's paired t-test) and the TOST p against +-margin; NaN where fewer than two pairs or no spread."""
@@ -120,9 +144,22 @@ def paired_difference(a: pd.Series, b: pd.Series, margin: float) -> dict[str, fl
             "p_value": float(result.pvalue), "tost_p": tost_p(mean, se, n - 1, margin)}  # fmt: skip
 
 
-def bh_adjust(p_values: Sequence[float] | pd.Series) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (step-up, false discovery rate), in the order given."""
-    return stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
+def welch_difference(a: pd.Series, b: pd.Series, margin: float) -> dict[str, float]:
+    """a - b unpaired, by Welch's t-test (scipy's, unequal variances): n (the smaller count), mean difference, its
+    standard error and Welch-Satterthwaite df, 95 % t-interval, two-sided p and the TOST p against +-margin, the same
+    test as statsmodels' ttost_ind(usevar="unequal"); NaN where either has fewer than two runs or neither spreads."""
+    x, y = a.to_numpy(float), b.to_numpy(float)
+    row = {"n": min(len(x), len(y)), "diff_mean": float(x.mean() - y.mean()) if len(x) and len(y) else math.nan}
+    if len(x) < 2 or len(y) < 2 or not (x.std() > 0 or y.std() > 0):
+        return {**row, "se": math.nan, "df": math.nan, "ci95_low": math.nan, "ci95_high": math.nan,
+                "p_value": math.nan, "tost_p": math.nan}  # fmt: skip
+    result = stats.ttest_ind(x, y, equal_var=False)
+    interval = result.confidence_interval(0.95)
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    return {**row, "se": se, "df": float(df), "ci95_low": float(interval.low), "ci95_high": float(interval.high),
+            "p_value": float(result.pvalue), "tost_p": tost_p(row["diff_mean"], se, df, margin)}  # fmt: skip
 
 
 # The columns of a table of pairwise comparisons (compare_pair's, named by the pair), before the correction.
@@ -135,7 +172,7 @@ def with_adjusted_p(table: pd.DataFrame) -> pd.DataFrame:
     tested = table["p_value"].notna()
     table["p_adjusted"] = math.nan
     if tested.any():
-        table.loc[tested, "p_adjusted"] = bh_adjust(table.loc[tested, "p_value"])
+        table.loc[tested, "p_adjusted"] = adjusted(list(table.loc[tested, "p_value"]), "fdr_bh")
     table["significant"] = table["p_adjusted"] < ALPHA
     return table
 
@@ -196,53 +233,3 @@ def resolvable_margin(se: float, df: int, alpha: float = ALPHA, power: float = P
     while tost_power(se, df, high, alpha) < power:
         high *= 2
     return float(optimize.brentq(lambda margin: tost_power(se, df, margin, alpha) - power, 0.0, high, xtol=1e-10))
-
-
-def paired_power(n: int, difference: float, sd: float, alpha: float = ALPHA) -> float:
-    """Power of a two-sided paired t-test with `n` pairs to detect a true mean difference `difference`.
-
-    df = n - 1, noncentrality = difference / (sd / sqrt(n)).
-    """
-    if n < 2 or sd <= 0:
-        return math.nan
-    return t_test_power(difference / (sd / math.sqrt(n)), n - 1, alpha)
-
-
-def detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
-    """The smallest true difference a paired t-test with `n` pairs detects with `power` at level `alpha`."""
-    if n < 2 or sd <= 0:
-        return math.nan
-    # Power grows with the difference: bracket it, then solve power(difference) = power.
-    high = sd
-    while paired_power(n, high, sd, alpha) < power:
-        high *= 2
-    return float(optimize.brentq(lambda d: paired_power(n, d, sd, alpha) - power, 0.0, high, xtol=1e-10))
-
-
-def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER, limit: int = 10_000) -> int:
-    """The fewest seeds (pairs) for a paired t-test to detect `difference` with `power`; `limit` + 1 if beyond."""
-    if sd <= 0:
-        return 2
-    for n in range(2, limit + 1):
-        if paired_power(n, difference, sd, alpha) >= power:
-            return n
-    return limit + 1
-
-
-def pooled_paired_sd(final_acc: pd.DataFrame) -> tuple[float, int]:
-    """Seed-to-seed spread of paired differences, pooled over every pair of variants; and the seeds per pair.
-
-    `final_acc` has columns variant, seed, test_acc. Pairs use the seeds both variants ran; the pooled
-    standard deviation is the root of the mean of the pairs' variances of differences.
-    """
-    by_variant = {name: group.set_index("seed")["test_acc"] for name, group in final_acc.groupby("variant", sort=False)}
-    variances, sizes = [], []
-    for a, b in itertools.combinations(by_variant, 2):
-        common = by_variant[a].index.intersection(by_variant[b].index)
-        if len(common) >= 2:
-            diffs = by_variant[a].loc[common].to_numpy() - by_variant[b].loc[common].to_numpy()
-            variances.append(float(np.var(diffs, ddof=1)))
-            sizes.append(len(common))
-    if not variances:
-        return math.nan, 0
-    return math.sqrt(float(np.mean(variances))), min(sizes)

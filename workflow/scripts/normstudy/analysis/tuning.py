@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from normstudy.analysis.stats import over_seeds
+from normstudy.analysis.stats import over_seeds, pooled_sd
 from normstudy.config.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
 
 RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")
@@ -41,11 +41,7 @@ def search_digest(config: dict[str, Any], variants: list[str]) -> str:
 def pooled_spread(runs: pd.DataFrame) -> tuple[float, int]:
     """The sd of final validation accuracy within a (variant, point) cell, pooled over every cell with two or more
     seeds, and its degrees of freedom: two seeds give a cell one df, too few for an interval of its own."""
-    cells = runs.groupby(["variant", "point"], sort=False)["val_acc"]
-    df = int((cells.count() - 1).clip(lower=0).sum())
-    if df == 0:
-        return math.nan, 0
-    return math.sqrt(float((cells.var(ddof=1).fillna(0) * (cells.count() - 1)).sum()) / df), df
+    return pooled_sd(runs.groupby(["variant", "point"], sort=False)["val_acc"])
 
 
 def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:

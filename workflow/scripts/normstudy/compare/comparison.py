@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.weightstats import ttost_ind
 
-from normstudy.analysis.declared import decided
-from normstudy.analysis.stats import compare_pair, over_seeds, paired_difference
+from normstudy.analysis.stats import decided, over_seeds, paired_difference, welch_difference
 from normstudy.config.studies import STUDY_FACTS_FILE
 from normstudy.report.provenance import job_values
 from normstudy.runs import read_runs, study_run_files
@@ -147,12 +145,7 @@ def _difference(acc_a: pd.Series, acc_b: pd.Series, margin: float) -> dict[str, 
     """B - A: paired by seed when both ran the same seeds (two or more), else Welch's; with TOST against margin."""
     if len(acc_a) >= 2 and set(acc_a.index) == set(acc_b.index):
         return {"paired": True, **paired_difference(acc_b, acc_a, margin)}
-    row = compare_pair(acc_b, acc_a)
-    tost = math.nan
-    if len(acc_a) >= 2 and len(acc_b) >= 2 and (acc_a.std() > 0 or acc_b.std() > 0):
-        tost = float(ttost_ind(acc_b.to_numpy(), acc_a.to_numpy(), -margin, margin, usevar="unequal")[0])
-    keep = ("diff_mean", "ci95_low", "ci95_high", "p_value")
-    return {"paired": False, "n": min(len(acc_a), len(acc_b)), **{k: row[k] for k in keep}, "tost_p": tost}
+    return {"paired": False, **welch_difference(acc_b, acc_a, margin)}
 
 
 def _accuracy(values: pd.Series) -> dict[str, float]:
