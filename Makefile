@@ -8,9 +8,8 @@ CORES ?= all
 PROFILE ?= default
 # The study's own Snakemake arguments, for `make study` and `make verify`, e.g. STUDY_ARGS='--configfile my.yaml'.
 STUDY_ARGS ?=
-# The study's name (config `study`) where a target needs its folder, results/$(STUDY)/ and report/$(STUDY)/: give it
-# with STUDY_ARGS when that config names another, e.g. STUDY=smoke STUDY_ARGS='--configfile tests/smoke.yaml'.
-STUDY ?= default
+# The study's name (config `study`, where a target needs its folders results/<study>/ and report/<study>/) is said once,
+# in its config: workflow/scripts/study_name.py resolves it from STUDY_ARGS as the workflow does.
 # make compare's two studies: each a study folder (results/<study>), a study's name, or a git revision.
 A ?=
 B ?=
@@ -23,8 +22,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # User values reach the recipes as environment variables, never as text make pastes into a shell line: a quote or
 # `;` in one is data. Word lists (STUDY_ARGS, PYTEST_ARGS) are split by split_args.py, as a shell splits words, and
 # never interpreted.
-export CORES PROFILE STUDY STUDY_ARGS A B RUN PYTEST_ARGS
+export CORES PROFILE STUDY_ARGS A B RUN PYTEST_ARGS
 WITH_STUDY_ARGS := python workflow/scripts/split_args.py --append STUDY_ARGS --
+# The study's name as a shell variable `name` (refused, and the recipe stopped, unless it is a safe folder name).
+STUDY_NAME := name=$$($(WITH_STUDY_ARGS) python workflow/scripts/study_name.py) || exit 2
 
 .PHONY: venv system-deps study verify tune record-tuning publish snakemake-report compare smoke test bench lint format clean
 
@@ -52,11 +53,12 @@ tune: venv
 # reads it: the study's report then never waits for a search. Then copy results/tuning/chosen.yaml's values
 # into config.yaml, each with a comment citing the table.
 TUNING_RECORD := summary.csv runs.csv search.json validation_accuracy.png validation_accuracy.svg
-record-tuning:
-	@for name in $(TUNING_RECORD); do test -s "results/$$STUDY/tuning/$$name" || { echo "results/$$STUDY/tuning/$$name is missing: run make tune first" >&2; exit 2; }; done
-	mkdir -p workflow/resources/tuning
-	for name in $(TUNING_RECORD); do cp "results/$$STUDY/tuning/$$name" workflow/resources/tuning/; done
-	@cat "results/$$STUDY/tuning/chosen.yaml"
+record-tuning: venv
+	@$(STUDY_NAME); \
+	for file in $(TUNING_RECORD); do test -s "results/$$name/tuning/$$file" || { echo "results/$$name/tuning/$$file is missing: run make tune first" >&2; exit 2; }; done; \
+	mkdir -p workflow/resources/tuning; \
+	for file in $(TUNING_RECORD); do cp "results/$$name/tuning/$$file" workflow/resources/tuning/; done; \
+	cat "results/$$name/tuning/chosen.yaml"
 
 # report/<study>/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv
@@ -66,7 +68,7 @@ publish: venv
 # results on its landing page.
 snakemake-report: venv
 	$(WITH_STUDY_ARGS) snakemake --cores "$$CORES" report_metadata
-	$(WITH_STUDY_ARGS) snakemake --report "report/$$STUDY/snakemake-report.zip" --report-metadata "results/$$STUDY/report_metadata.yaml"
+	@$(STUDY_NAME); $(WITH_STUDY_ARGS) snakemake --report "report/$$name/snakemake-report.zip" --report-metadata "results/$$name/report_metadata.yaml"
 
 # Two finished studies side by side (workflow/scripts/compare.py): config and environment diff, each shared variant's
 # accuracy (read from the run files) with a test of the difference, the runs whose predictions changed, both curves,

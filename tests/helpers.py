@@ -10,6 +10,7 @@ import make_synthetic
 
 from normstudy.config.recipes import run_settings
 from normstudy.config.sources import load_yaml, merge_sources
+from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
 from normstudy.data.datasets import RAW_FILES
 from normstudy.settings import RunSettings
@@ -51,7 +52,7 @@ def tiny_settings(
             "batch_study": {"enabled": False},
         }
     )
-    return run_settings(config, "tiny", seed, validation_size)
+    return run_settings(Study.from_config(config), "tiny", seed, validation_size)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import tiny_settings
 
-from normstudy.analysis.declared import Plan
+from normstudy.config.study import Plan
 from normstudy.settings import RunSettings
 
 # Final test accuracy per (variant, seed); 10-image test sets so that the confusion matrices stay small.

@@ -17,7 +17,6 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
 from normstudy.analysis.declared import (
-    Plan,
     detectable,
     family_table,
     fit_model,
@@ -27,6 +26,7 @@ from normstudy.analysis.declared import (
     tost_p,
 )
 from normstudy.analysis.stats import resolvable_margin, tost_power
+from normstudy.config.study import Plan
 
 # The previous release's fresh-clone study (docs/measurements.md, "Earlier runs"): final test accuracy (%) of 5
 # variants x seeds 1-3.

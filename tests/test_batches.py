@@ -19,7 +19,7 @@ from normstudy.analysis.batches import (
     summarize,
 )
 from normstudy.analysis.batches import tested as said_with_test
-from normstudy.analysis.declared import Plan
+from normstudy.config.study import Plan
 
 NORMS = {"bn": "batch", "gn": "group", "ln": "layer"}
 PLAN = Plan(reference="bn", correction="holm", alpha=0.05, margin=0.2, test_resamples=0)

@@ -15,6 +15,7 @@ from conftest import REPO, snakemake
 from normstudy.config.recipes import (
     batch_run_settings,
     batch_study_variants,
+    is_packed,
     merge,
     run_settings,
     scaled_lr,
@@ -24,11 +25,14 @@ from normstudy.config.recipes import (
     tuning_settings,
     variant_batch_sizes,
 )
+from normstudy.config.reference import reference
+from normstudy.config.schema import load_schema
 from normstudy.config.sources import load_yaml
+from normstudy.config.study import Study
 from normstudy.config.validation import MAX_CONFIG_NODES, validate_config
 from normstudy.model.architecture import NORMNET
-from normstudy.packing import is_packed
-from normstudy.settings import ConfigError, RunSettings, steps_per_epoch
+from normstudy.settings import RunSettings, steps_per_epoch
+from normstudy.values import ConfigError
 
 
 def shipped() -> dict[str, Any]:
@@ -370,9 +374,9 @@ def test_the_config_check_and_the_engine_agree_on_the_warm_up(train_size: int, b
         accepted = True
         cpu = torch.device("cpu")
         # Neither may raise.
-        new_run((run_settings(validated, "bn", 1),), train_size, cpu)
-        for point in tuning_points(validated):
-            tuning = tuning_settings(validated, "bn", point, 101)
+        new_run((run_settings(Study.from_config(validated), "bn", 1),), train_size, cpu)
+        for point in tuning_points(Study.from_config(validated)):
+            tuning = tuning_settings(Study.from_config(validated), "bn", point, 101)
             new_run((tuning,), train_size - held_out, cpu)
     steps = epochs * steps_per_epoch(train_size, batch_size)
     tuning_steps = epochs * steps_per_epoch(train_size - held_out, batch_size)
@@ -409,11 +413,11 @@ def test_bad_values_are_quoted_by_a_short_prefix_only() -> None:
 def test_run_settings_round_trip_through_json() -> None:
     config = validate_config(shipped())
     for name in config["variants"]:
-        settings = run_settings(config, name, 3)
+        settings = run_settings(Study.from_config(config), name, 3)
         assert RunSettings.from_dict(settings.to_dict()) == settings
         assert settings.variant.name == name and settings.seed == 3
-    assert run_settings(config, "gn", 1).variant.groups == 2
-    assert run_settings(config, "bn", 1).variant.groups is None
+    assert run_settings(Study.from_config(config), "gn", 1).variant.groups == 2
+    assert run_settings(Study.from_config(config), "bn", 1).variant.groups is None
 
 
 @pytest.mark.parametrize(
@@ -426,7 +430,7 @@ def test_run_settings_round_trip_through_json() -> None:
     ],
 )
 def test_settings_json_is_type_checked_when_read(path: tuple, value: Any, words: str) -> None:
-    data = run_settings(validate_config(shipped()), "bn", 1).to_dict()
+    data = run_settings(Study.from_config(validate_config(shipped())), "bn", 1).to_dict()
     node = data
     for part in path[:-1]:
         node = node[part]
@@ -473,8 +477,8 @@ def test_the_peak_learning_rate_scales_with_the_batch_size(rule: str, batch_size
 
 def test_a_sgd_batch_study_run_is_its_variants_recipe_at_that_batch_size() -> None:
     config = validate_config(merged(shipped(), {"batch_study": SGD_BATCH}))
-    settings = batch_run_settings(config, "gn", 4, 2)
-    main = run_settings(config, "gn", 2)
+    settings = batch_run_settings(Study.from_config(config), "gn", 4, 2)
+    main = run_settings(Study.from_config(config), "gn", 2)
     assert settings.variant == main.variant and settings.seed == 2
     assert settings.train.batch_size == 4 and settings.train.epochs == 1
     assert settings.train.schedule.max_lr == pytest.approx(main.train.schedule.max_lr * 4 / 128)
@@ -484,35 +488,51 @@ def test_a_sgd_batch_study_run_is_its_variants_recipe_at_that_batch_size() -> No
     assert RunSettings.from_dict(settings.to_dict()) == settings
     # The whole training set is written as 0, as every other run writes it: one run, one settings digest.
     everything = validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, "train_images": 60000}}))
-    assert batch_run_settings(everything, "gn", 4, 2).data.train_images == 0
+    assert batch_run_settings(Study.from_config(everything), "gn", 4, 2).data.train_images == 0
     assert batch_run_settings(
-        validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, "train_images": None}})), "gn", 4, 2
-    ) == (batch_run_settings(everything, "gn", 4, 2))
+        Study.from_config(validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, "train_images": None}}))),
+        "gn",
+        4,
+        2,
+    ) == (batch_run_settings(Study.from_config(everything), "gn", 4, 2))
 
 
 def test_a_ghost_study_run_keeps_its_recipe_and_groups_batch_norms_statistics() -> None:
     config = validate_config(shipped())
-    main, reference, ghost = run_settings(config, "bn", 2), batch_run_settings(config, "bn", 128, 2), None
-    ghost = batch_run_settings(config, "bn", 4, 2)
+    main, reference, ghost = (
+        run_settings(Study.from_config(config), "bn", 2),
+        batch_run_settings(Study.from_config(config), "bn", 128, 2),
+        None,
+    )
+    ghost = batch_run_settings(Study.from_config(config), "bn", 4, 2)
     assert ghost.variant == dataclasses.replace(main.variant, ghost=4) and reference.variant == main.variant
     assert ghost.train == reference.train == dataclasses.replace(main.train, epochs=config["batch_study"]["epochs"])
     # The batch-free norms run at the reference only: the statistics batch cannot change them.
-    assert variant_batch_sizes(config, "gn") == [128] and variant_batch_sizes(config, "bn") == [2, 4, 8, 16, 32, 128]
-    assert batch_run_settings(config, "gn", 128, 2).variant.ghost == 0
+    assert variant_batch_sizes(Study.from_config(config), "gn") == [128] and variant_batch_sizes(
+        Study.from_config(config), "bn"
+    ) == [2, 4, 8, 16, 32, 128]
+    assert batch_run_settings(Study.from_config(config), "gn", 128, 2).variant.ghost == 0
 
 
 def test_a_paper_design_run_takes_devices_statistics_batches_per_sgd_batch_for_every_norm() -> None:
     config = validate_config(merged(shipped(), study_file("gn_paper.yaml")))
-    main = {name: run_settings(config, name, 1) for name in ("bn", "gn")}
+    main = {name: run_settings(Study.from_config(config), name, 1) for name in ("bn", "gn")}
     for size in (2, 32):
-        bn, gn = batch_run_settings(config, "bn", size, 1), batch_run_settings(config, "gn", size, 1)
+        bn, gn = (
+            batch_run_settings(Study.from_config(config), "bn", size, 1),
+            batch_run_settings(Study.from_config(config), "gn", size, 1),
+        )
         # The GN paper's 8 GPUs: an SGD batch of 8 x b, the peak LR linear in it, BatchNorm's statistics per b.
         assert bn.train.batch_size == gn.train.batch_size == 8 * size
         assert bn.variant == dataclasses.replace(main["bn"].variant, ghost=size) and gn.variant == main["gn"].variant
         for name, run in (("bn", bn), ("gn", gn)):
             assert run.train.schedule.max_lr == pytest.approx(main[name].train.schedule.max_lr * 8 * size / 128)
     # Every norm runs at every size: the batch-free norms' flatness is tested, not built in.
-    assert variant_batch_sizes(config, "gn") == variant_batch_sizes(config, "bn") == [2, 32]
+    assert (
+        variant_batch_sizes(Study.from_config(config), "gn")
+        == variant_batch_sizes(Study.from_config(config), "bn")
+        == [2, 32]
+    )
     # An SGD batch larger than the training images is named with the statistics batch it comes from.
     small = merged(shipped(), {**study_file("gn_paper.yaml"), "batch_study": {
         **study_file("gn_paper.yaml")["batch_study"], "train_images": 200, "precise_bn_images": 100}})  # fmt: skip
@@ -525,32 +545,41 @@ def test_the_ghost_studys_references_at_the_main_recipe_are_the_main_studys_runs
     config = validate_config(shipped())
     assert config["batch_study"]["epochs"] == config["train"]["epochs"]
     for variant in ("bn", "gn", "ln"):
-        assert batch_run_settings(config, variant, 128, 2).to_json() == run_settings(config, variant, 2).to_json()
-        assert shares_main_run(config, variant, 128, 2)
-    assert not any(shares_main_run(config, "bn", size, 2) for size in (2, 4, 8, 16, 32))
-    assert shared_references(config) == ["bn", "gn", "ln"]
+        assert (
+            batch_run_settings(Study.from_config(config), variant, 128, 2).to_json()
+            == run_settings(Study.from_config(config), variant, 2).to_json()
+        )
+        assert shares_main_run(Study.from_config(config), variant, 128, 2)
+    assert not any(shares_main_run(Study.from_config(config), "bn", size, 2) for size in (2, 4, 8, 16, 32))
+    assert shared_references(Study.from_config(config)) == ["bn", "gn", "ln"]
     # A variant's own recipe is both studies' recipe: still shared.
-    assert shared_references(validate_config(merged(shipped(), _set("variants.gn.train.schedule.max_lr", 0.3)))) == [
+    assert shared_references(
+        Study.from_config(validate_config(merged(shipped(), _set("variants.gn.train.schedule.max_lr", 0.3))))
+    ) == [
         "bn",
         "gn",
         "ln",
     ]
     # Another budget or other images: nothing is shared. A seed the main study lacks: that seed's reference is not.
     for change in (_set("batch_study.epochs", 6), _set("batch_study.train_images", 20000)):
-        assert shared_references(validate_config(merged(shipped(), change))) == []
+        assert shared_references(Study.from_config(validate_config(merged(shipped(), change)))) == []
     seven = validate_config(merged(shipped(), _set("batch_study.seeds", [1, 7])))
-    assert shares_main_run(seven, "bn", 128, 1) and not shares_main_run(seven, "bn", 128, 7)
-    assert shared_references(seven) == []
+    assert shares_main_run(Study.from_config(seven), "bn", 128, 1) and not shares_main_run(
+        Study.from_config(seven), "bn", 128, 7
+    )
+    assert shared_references(Study.from_config(seven)) == []
 
 
 def test_settings_json_leaves_out_the_training_subset_and_ghost_of_a_run_that_has_none() -> None:
     """Runs recorded before batch_study existed keep their settings.json and digest (the tuning record's)."""
     config = validate_config(merged(shipped(), {"batch_study": SGD_BATCH}))
-    assert "train_images" not in run_settings(config, "bn", 1).to_dict()["data"]
-    assert "ghost" not in run_settings(config, "bn", 1).to_dict()["variant"]
-    assert batch_run_settings(config, "bn", 2, 1).to_dict()["data"]["train_images"] == 20000
-    assert batch_run_settings(validate_config(shipped()), "bn", 2, 1).to_dict()["variant"]["ghost"] == 2
-    data = run_settings(config, "bn", 1).to_dict()
+    assert "train_images" not in run_settings(Study.from_config(config), "bn", 1).to_dict()["data"]
+    assert "ghost" not in run_settings(Study.from_config(config), "bn", 1).to_dict()["variant"]
+    assert batch_run_settings(Study.from_config(config), "bn", 2, 1).to_dict()["data"]["train_images"] == 20000
+    assert (
+        batch_run_settings(Study.from_config(validate_config(shipped())), "bn", 2, 1).to_dict()["variant"]["ghost"] == 2
+    )
+    data = run_settings(Study.from_config(config), "bn", 1).to_dict()
     data["data"]["train_images"] = "all"
     with pytest.raises(ConfigError, match=r"settings\.data\.train_images: expected int"):
         RunSettings.from_dict(data)
@@ -559,7 +588,7 @@ def test_settings_json_leaves_out_the_training_subset_and_ghost_of_a_run_that_ha
 def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
     def packed(**study: Any) -> list[int]:
         config = validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, **study}}))
-        return [size for size in config["batch_study"]["batch_sizes"] if is_packed(config, size)]
+        return [size for size in config["batch_study"]["batch_sizes"] if is_packed(Study.from_config(config), size)]
 
     assert packed() == [2, 4, 8, 16]  # auto: up to PACKING_PAYS_UP_TO
     assert packed(pack="always") == [2, 4, 8, 16, 32]
@@ -571,8 +600,8 @@ def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
 
 def test_a_disabled_variant_is_left_out_of_the_batch_study() -> None:
     config = validate_config(merged(shipped(), _set("variants.gn.enabled", False)))
-    assert batch_study_variants(config) == ["bn", "ln"]
-    assert batch_study_variants(validate_config(shipped())) == ["bn", "gn", "ln"]
+    assert batch_study_variants(Study.from_config(config)) == ["bn", "ln"]
+    assert batch_study_variants(Study.from_config(validate_config(shipped()))) == ["bn", "gn", "ln"]
 
 
 def schema_keys(node: dict, path: str = "") -> Iterator[tuple[str, dict]]:
@@ -593,3 +622,17 @@ def test_every_schema_key_says_what_it_is() -> None:
     keys = dict(schema_keys(schema))
     assert len(keys) > 70 and "robustness.precise_bn_images" in keys and "variants.<name>.norm" in keys
     assert [key for key, node in keys.items() if not str(node.get("description", "")).strip()] == []
+
+
+def test_the_configuration_reference_is_the_schemas_as_the_workflow_loads_it() -> None:
+    # docs/configuration.md is generated (workflow/scripts/config_reference.py): a schema or registry change without
+    # regenerating it fails here, naming the command.
+    page = (REPO / "docs" / "configuration.md").read_text()
+    assert page == reference(), "docs/configuration.md is stale: python workflow/scripts/config_reference.py --out it"
+    # Every key the schema accepts has its row, the registries' values included.
+    schema = load_schema()
+    for section, node in schema["properties"].items():
+        for key in node.get("properties", {}):
+            assert f"| `{section}.{key}` |" in page
+    assert "`variants.<name>.groups`" in page and "one of `batch`, `group`, `layer`, `instance`" in page
+    assert "`data.dataset` | one of `mnist`, `synthetic`" in page

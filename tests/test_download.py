@@ -18,7 +18,8 @@ import yaml
 from background import BackgroundRuns, background_study
 from conftest import REPO, background_snakemake, copy_workflow, snakemake
 
-from normstudy.config.recipes import run_settings
+from normstudy.config.recipes import fetch_settings, run_settings
+from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
 from normstudy.data.datasets import MNIST, RAW_FILES, DatasetSpec
 from normstudy.data.fetch import (
@@ -34,7 +35,6 @@ from normstudy.data.fetch import (
     verify_files,
 )
 from normstudy.data.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
-from normstudy.settings import FetchSettings
 
 
 def targets(folder: Path) -> tuple[list[Path], Path]:
@@ -387,8 +387,8 @@ def test_fetch_settings_are_not_part_of_any_run_setting(tmp_path: Path) -> None:
     for change in FETCH_SETTINGS:
         data = {k: str(tmp_path) if v == "EMPTY" else v for k, v in change.items()}
         changed = validate_config({**base, "data": {**base["data"], **data}})
-        assert run_settings(changed, "bn", 1) == run_settings(base, "bn", 1)
-        assert FetchSettings.from_config(changed) != FetchSettings.from_config(base)
+        assert run_settings(Study.from_config(changed), "bn", 1) == run_settings(Study.from_config(base), "bn", 1)
+        assert fetch_settings(Study.from_config(changed)) != fetch_settings(Study.from_config(base))
 
 
 @pytest.mark.network

@@ -14,7 +14,7 @@ from normstudy.data.tensors import eval_batch, load_splits
 from normstudy.engine import fit
 from normstudy.model.network import build_model
 from normstudy.model.norms import GhostBatchNorm2d, batch_statistics_layers, create_norm
-from normstudy.model.precise_bn import recompute_statistics
+from normstudy.model.precise_bn import set_population_statistics
 
 CPU = torch.device("cpu")
 
@@ -110,7 +110,8 @@ def test_precise_bn_sets_each_layer_to_the_population_statistics_of_its_inputs(s
     settings = tiny_settings()
     model = build_model(settings.variant)
     images, data = splits.train_images[:100], settings.data
-    assert recompute_statistics(model, images, data.mean, data.std, batch_size=30) == 8
+    set_population_statistics(model, images, data.mean, data.std, batch_size=30)
+    assert len(batch_statistics_layers(model)) == 8
     first, layers = model.layers[0], batch_statistics_layers(model)
     with torch.no_grad():
         values = first(eval_batch(images, data.mean, data.std)).double()  # the first norm's inputs, all at once
@@ -127,4 +128,5 @@ def test_precise_bn_sets_each_layer_to_the_population_statistics_of_its_inputs(s
     hook.remove()
     torch.testing.assert_close(layers[3].running_mean.double(), captured[0].mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
     group_model = build_model(tiny_settings("group").variant)
-    assert recompute_statistics(group_model, images, data.mean, data.std) == 0
+    set_population_statistics(group_model, images, data.mean, data.std)
+    assert batch_statistics_layers(group_model) == []

@@ -10,7 +10,7 @@ import pytest
 from conftest import snakemake
 
 from normstudy.config.sources import load_yaml, merge_sources
-from normstudy.settings import ConfigError
+from normstudy.values import ConfigError
 
 
 @pytest.mark.parametrize(

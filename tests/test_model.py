@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from normstudy.model.architecture import NORMNET, Conv, NetworkSpec, Pool
-from normstudy.model.network import NormNet, count_parameters, model_summary
+from normstudy.model.network import NormNet, StandardizedConv2d, count_parameters, model_summary
 from normstudy.model.norm_specs import NORMS as REGISTRY
-from normstudy.model.norm_specs import canonical_name, norm_spec
+from normstudy.model.norm_specs import NormSpec, canonical_name, norm_spec
 from normstudy.model.norms import BUILDERS, create_norm
 from normstudy.packing import pack_state_dicts, unpack_state_dict
 
@@ -28,6 +29,42 @@ def net(norm: str, dropout: float = 0.05, copies: int = 1) -> NormNet:
 
 def test_every_norm_of_the_registry_has_one_builder() -> None:
     assert sorted(BUILDERS) == NORMS
+
+
+def test_weight_standardization_is_the_papers_formula() -> None:
+    # Qiao et al. 2019, eq. 5: each output channel's filter less its mean, over its standard deviation.
+    torch.manual_seed(0)
+    conv = StandardizedConv2d(3, 4, 3, bias=False)
+    x = torch.randn(2, 3, 8, 8)
+    weight = conv.weight.detach()
+    mean = weight.mean(dim=(1, 2, 3), keepdim=True)
+    var = (weight - mean).square().mean(dim=(1, 2, 3), keepdim=True)
+    expected = F.conv2d(x, (weight - mean) / torch.sqrt(var + 1e-5))
+    torch.testing.assert_close(conv(x), expected)
+    # So an affine change of the weights leaves the output as it was, but for eps (0.04 % here).
+    with torch.no_grad():
+        conv.weight.mul_(3.0).add_(0.5)
+    torch.testing.assert_close(conv(x), expected, atol=1e-2, rtol=1e-3)
+
+
+def test_the_block_follows_the_spec_an_own_activation_and_a_standardized_convolution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = NormSpec("toy_own", "toy norm", "Toy(C)", "a norm with its own activation", batch_statistics=False,
+                    owns_activation=True, conv="standardized")  # fmt: skip
+    monkeypatch.setitem(REGISTRY, spec.name, spec)
+    monkeypatch.setitem(
+        BUILDERS, spec.name, lambda channels, copies: nn.Sequential(nn.GroupNorm(copies, copies * channels), nn.Tanh())
+    )
+    model = NormNet("toy_own", 0.0)
+    layers = list(model.layers)
+    assert not any(isinstance(layer, nn.ReLU) for layer in layers)  # the norm's Tanh is the block's activation
+    convs = [layer for layer in layers if isinstance(layer, nn.Conv2d)]
+    assert [type(conv) for conv in convs] == [StandardizedConv2d] * 8 + [nn.Conv2d]  # the classifier stays plain
+    plain = NormNet("layer", 0.0)
+    assert sum(isinstance(layer, nn.ReLU) for layer in plain.layers) == 8
+    out = model(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize(

@@ -21,14 +21,14 @@ from test_config import merged
 
 import report
 from normstudy.analysis.batches import ordering
-from normstudy.config.recipes import variant_batch_sizes
+from normstudy.config.recipes import is_packed, variant_batch_sizes
+from normstudy.config.study import FetchSettings, Study
 from normstudy.config.validation import validate_config
-from normstudy.packing import is_packed
 from normstudy.report.page import BatchInputs, ReportInputs
 from normstudy.report.provenance import git_state
 from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
 from normstudy.report.robustness_section import RobustnessInputs
-from normstudy.settings import FetchSettings, config_digest
+from normstudy.values import config_digest
 
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
@@ -60,8 +60,8 @@ def batch_inputs(study: Path, config: dict) -> BatchInputs | None:
         return None
     root, jobs = study / "results" / "smoke" / "batch_study", []
     for variant in config["batch_study"]["variants"]:
-        for size in variant_batch_sizes(config, variant):
-            packed = is_packed(config, size)
+        for size in variant_batch_sizes(Study.from_config(config), variant):
+            packed = is_packed(Study.from_config(config), size)
             for seed in config["batch_study"]["seeds"][:1] if packed else config["batch_study"]["seeds"]:
                 folder = study / "results" / "smoke" / "benchmarks" / "batch_study" / "train" / variant
                 jobs.append(
@@ -94,7 +94,7 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
     ]
     # What the describe_study rule writes for this config, beside the smoke study (which stays as it was).
     facts = Path(tempfile.mkdtemp()) / "study.json"
-    describe_study.main(copy.deepcopy(config), record / "summary.csv", facts)
+    describe_study.main(Study.from_config(copy.deepcopy(config)), record / "summary.csv", facts)
     return ReportInputs(
         facts,
         tables / "summary.csv",
@@ -178,11 +178,11 @@ def tuning_record(folder: Path, config: dict, chosen: dict[str, str]) -> Path:
             "chosen": p == chosen[v],
         }
         for v in names
-        for p in tuning_points(config)
+        for p in tuning_points(Study.from_config(config))
     ]
     pd.DataFrame(rows).to_csv(folder / "summary.csv", index=False)
     record = {
-        "search_sha256": search_digest(without_fetch(config), names),
+        "search_sha256": search_digest(Study.from_config(without_fetch(config)), names),
         "commit": "0" * 40,
         "variants": names,
         "grid": config["tune"]["grid"],

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from normstudy.analysis.declared import Plan, family_table
+from normstudy.analysis.declared import family_table
 from normstudy.analysis.findings_robustness import (
     adaptation_sentence,
     contrast_sentence,
@@ -31,6 +31,7 @@ from normstudy.analysis.robustness import (
     primary_family,
     summarize,
 )
+from normstudy.config.study import Plan
 from normstudy.data.shift_sets import batch_mode, mode_batch
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)

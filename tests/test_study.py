@@ -17,10 +17,10 @@ import yaml
 from background import BackgroundRuns, background_study
 from conftest import REPO, SMOKE_ARGS, background_snakemake, copy_workflow, snakemake, without_comparisons
 
+from normstudy.config.recipes import PACKING_PAYS_UP_TO
 from normstudy.data.datasets import RAW_FILES
 from normstudy.model.network import build_model, count_parameters
 from normstudy.model_file import load_model
-from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.settings import RunSettings
 
 pytestmark = pytest.mark.workflow

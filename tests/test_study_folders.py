@@ -141,7 +141,7 @@ def test_the_makefile_passes_user_values_as_data(tmp_path: Path) -> None:
     mark = tmp_path / "pwned"
     for target, value in (
         ("verify", f"STUDY_ARGS=--cores 1 ; touch {mark}"),
-        ("record-tuning", f"STUDY=x';touch {mark};'"),
+        ("record-tuning", f"STUDY_ARGS=--config study=x';touch {mark};'"),
     ):
         done = subprocess.run(
             ["make", "-s", target, value], cwd=REPO, env=snakemake_env(), capture_output=True, text=True, check=False

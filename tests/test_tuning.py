@@ -25,17 +25,18 @@ from normstudy.analysis.tuning import (
     summarize,
 )
 from normstudy.config.recipes import merge, run_settings, tuning_points, tuning_settings
+from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
 from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from normstudy.data.tensors import load_splits
-from normstudy.settings import ConfigError
+from normstudy.values import ConfigError
 
 
 def test_a_variant_overrides_train_keys_and_only_its_own() -> None:
     config = study_config({"variants": {"gn": {"train": {"schedule": {"max_lr": 0.3}, "epochs": 3}}}})
-    gn = run_settings(config, "gn", 1)
+    gn = run_settings(Study.from_config(config), "gn", 1)
     assert (gn.train.schedule.max_lr, gn.train.epochs) == (0.3, 3)
-    assert run_settings(config, "bn", 1) == run_settings(study_config(), "bn", 1)
+    assert run_settings(Study.from_config(config), "bn", 1) == run_settings(Study.from_config(study_config()), "bn", 1)
     assert config["train"]["epochs"] == 2
     # The rest of gn's schedule still comes from train.
     assert gn.train.schedule.pct_start == config["train"]["schedule"]["pct_start"]
@@ -57,7 +58,9 @@ def test_a_bad_variant_override_is_refused_by_name(override: dict, named: str) -
 
 def test_memory_format_auto_is_resolved_per_norm_and_can_be_forced() -> None:
     config = study_config()
-    layouts = {name: run_settings(config, name, 1).train.memory_format for name in config["variants"]}
+    layouts = {
+        name: run_settings(Study.from_config(config), name, 1).train.memory_format for name in config["variants"]
+    }
     assert layouts == {
         "bn": "channels_last",
         "gn": "channels_last",
@@ -66,24 +69,24 @@ def test_memory_format_auto_is_resolved_per_norm_and_can_be_forced() -> None:
         "bn_l1": "channels_last",
     }
     forced = study_config({"variants": {"in": {"train": {"memory_format": "channels_last"}}}})
-    assert run_settings(forced, "in", 1).train.memory_format == "channels_last"
+    assert run_settings(Study.from_config(forced), "in", 1).train.memory_format == "channels_last"
 
 
 def test_grid_points_are_every_combination_and_name_their_values() -> None:
     config = study_config({"tune": {"grid": {"train.schedule.max_lr": [0.05, 0.1], "dropout": [0.0, 0.05]}}})
-    assert list(tuning_points(config)) == [
+    assert list(tuning_points(Study.from_config(config))) == [
         "max_lr=0.05,dropout=0.0",
         "max_lr=0.05,dropout=0.05",
         "max_lr=0.1,dropout=0.0",
         "max_lr=0.1,dropout=0.05",
     ]
-    settings = tuning_settings(config, "ln", "max_lr=0.1,dropout=0.05", 101)
+    settings = tuning_settings(Study.from_config(config), "ln", "max_lr=0.1,dropout=0.05", 101)
     assert (settings.train.schedule.max_lr, settings.variant.dropout, settings.seed) == (0.1, 0.05, 101)
     assert settings.data.validation_size == config["data"]["validation"]
     # A grid value beats the variant's own setting of the same key; study runs hold nothing out.
     own = study_config({"variants": {"ln": {"train": {"schedule": {"max_lr": 0.3}}}}})
-    assert tuning_settings(own, "ln", "max_lr=0.05", 101).train.schedule.max_lr == 0.05
-    assert run_settings(own, "ln", 1).data.validation_size == 0
+    assert tuning_settings(Study.from_config(own), "ln", "max_lr=0.05", 101).train.schedule.max_lr == 0.05
+    assert run_settings(Study.from_config(own), "ln", 1).data.validation_size == 0
 
 
 @pytest.mark.parametrize(
@@ -197,7 +200,7 @@ def test_a_choice_at_the_edge_of_the_grid_fails_the_search() -> None:
             "chosen": [True, True, True],
         }
     )
-    assert grid_edges(config, summary) == [
+    assert grid_edges(Study.from_config(config), summary) == [
         "in: chosen train.schedule.max_lr 0.2 is the top of the grid [0.025, 0.05, 0.1, 0.2]; extend it above",
         # dropout 0.0 is a bottom edge no grid can extend: not one.
         "bn: chosen train.schedule.max_lr 0.025 is the bottom of the grid [0.025, 0.05, 0.1, 0.2]; extend it below",
@@ -221,23 +224,25 @@ def test_chosen_values_written_into_the_config_are_recognised() -> None:
             "chosen": [False, True, True, False],
         }
     )
-    assert chosen_overrides(config, summary) == {
+    assert chosen_overrides(Study.from_config(config), summary) == {
         "bn": {"train": {"schedule": {"max_lr": 0.1}}, "dropout": 0.05},
         "gn": {"train": {"schedule": {"max_lr": 0.05}}, "dropout": 0.0},
     }
-    assert configured_matches_chosen(config, summary) == {"bn": False, "gn": True}
-    pasted = validate_config(merge(config, yaml.safe_load(chosen_yaml(config, summary, "summary.csv"))))
-    assert configured_matches_chosen(pasted, summary) == {"bn": True, "gn": True}
+    assert configured_matches_chosen(Study.from_config(config), summary) == {"bn": False, "gn": True}
+    pasted = validate_config(
+        merge(config, yaml.safe_load(chosen_yaml(Study.from_config(config), summary, "summary.csv")))
+    )
+    assert configured_matches_chosen(Study.from_config(pasted), summary) == {"bn": True, "gn": True}
 
 
 def test_the_search_digest_follows_the_tuning_runs_and_nothing_else() -> None:
     config = study_config()
     names = list(config["variants"])
-    digest = search_digest(config, names)
+    digest = search_digest(Study.from_config(config), names)
     # Study seeds, and a variant's own value of a key the grid sets, leave the search as it was.
-    assert search_digest(study_config({"seeds": [7, 8, 9]}), names) == digest
+    assert search_digest(Study.from_config(study_config({"seeds": [7, 8, 9]})), names) == digest
     own = {"variants": {"gn": {"train": {"schedule": {"max_lr": 0.1}}}}}
-    assert search_digest(study_config(own), names) == digest
+    assert search_digest(Study.from_config(study_config(own)), names) == digest
     # The grid, the tuning seeds, the recipe, the validation split and the variants do not.
     for changed in (
         {"tune": {"grid": {"train.schedule.max_lr": [0.05]}}},
@@ -245,8 +250,8 @@ def test_the_search_digest_follows_the_tuning_runs_and_nothing_else() -> None:
         {"train": {"optimizer": {"momentum": 0.8}}},
         {"data": {"validation": 100}},
     ):
-        assert search_digest(study_config(changed), names) != digest, changed
-    assert search_digest(config, names[:-1]) != digest
+        assert search_digest(Study.from_config(study_config(changed)), names) != digest, changed
+    assert search_digest(Study.from_config(config), names[:-1]) != digest
 
 
 # Two variants; a second grid key with one value, so point names hold two keys in the grid's order (a grid

@@ -12,12 +12,12 @@ import yaml
 from conftest import REPO, snakemake
 from snakemake.settings.types import MaxJobsPerTimespan
 
-from normstudy.config.recipes import shared_references, variant_batch_sizes
+from normstudy.config.recipes import is_packed, shared_references, variant_batch_sizes
 from normstudy.config.sources import load_config
+from normstudy.config.study import Study
 from normstudy.data.datasets import RAW_FILES
 from normstudy.data.idx import read_verified
 from normstudy.layout import module_files
-from normstudy.packing import is_packed
 
 pytestmark = pytest.mark.workflow
 
@@ -83,9 +83,11 @@ def batch_study_jobs() -> tuple[int, int]:
     for a reference run that is the main study's."""
     study = DEFAULT["batch_study"]
     seeds = len(study["seeds"])
-    sizes = [size for variant in study["variants"] for size in variant_batch_sizes(DEFAULT, variant)]
-    packed = sum(is_packed(DEFAULT, size) for size in sizes)
-    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds - len(shared_references(DEFAULT)) * seeds
+    sizes = [size for variant in study["variants"] for size in variant_batch_sizes(Study.from_config(DEFAULT), variant)]
+    packed = sum(is_packed(Study.from_config(DEFAULT), size) for size in sizes)
+    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds - len(
+        shared_references(Study.from_config(DEFAULT))
+    ) * seeds
 
 
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:

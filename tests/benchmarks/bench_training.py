@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from normstudy.config.recipes import batch_run_settings, run_settings
+from normstudy.config.recipes import PACKING_PAYS_UP_TO, batch_run_settings, run_settings
 from normstudy.config.sources import load_config
+from normstudy.config.study import Study
 from normstudy.data.datasets import RAW_FILES
 from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
 from normstudy.model.network import build_model
 from normstudy.model.norm_specs import norm_spec
-from normstudy.packing import PACKING_PAYS_UP_TO
 from normstudy.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def study_settings(variant: str) -> RunSettings:
     """The default study's settings for one variant (seed 0), as the workflow writes them to settings.json."""
-    return run_settings(load_config(REPO / "config.yaml"), variant, 0)
+    return run_settings(Study.from_config(load_config(REPO / "config.yaml")), variant, 0)
 
 
 def load_mnist(raw_dir: str, settings: RunSettings, device: torch.device) -> Splits:
@@ -130,7 +130,7 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
     )
     print(f"{'variant':<8} {'batch':>5} {'1 model':>8} {'packed NHWC':>12} {'packed NCHW':>12} {'speed-up':>9}  auto")
     for variant in study["variants"]:
-        settings = batch_run_settings(config, variant, 128, 0)
+        settings = batch_run_settings(Study.from_config(config), variant, 128, 0)
         full = load_mnist(raw_dir, settings, resolve_device(settings.train.device))
         norm = settings.variant.norm
         for batch_size in sorted(study["batch_sizes"]):
@@ -160,7 +160,7 @@ def ghost_table(raw_dir: str, images: int, repeats: int = 3) -> None:
     at the recipe's batch (one job, one thread; timed in turn, `repeats` times, medians printed)."""
     torch.set_num_threads(1)
     config = load_config(REPO / "config.yaml")
-    plain = batch_run_settings(config, "bn", max(config["batch_study"]["batch_sizes"]), 0)
+    plain = batch_run_settings(Study.from_config(config), "bn", max(config["batch_study"]["batch_sizes"]), 0)
     full = load_mnist(raw_dir, plain, resolve_device(plain.train.device))
     sizes = sorted(config["batch_study"]["batch_sizes"])
     print(f"\nghost batch norm (bn, SGD batch {plain.train.batch_size}; 1 job, 1 thread, median of {repeats})")

@@ -5,6 +5,8 @@ rule aggregate:
     input:
         script=f"{SCRIPTS}/aggregate.py",
         modules=package_modules(
+            "norm_specs",
+            "study",
             "declared",
             "atomic",
             "controls",
@@ -101,11 +103,11 @@ rule model_summary:
     params:
         variants=lambda wildcards: json.dumps(
             [
-                dataclasses.asdict(variant_settings(config, name))
+                dataclasses.asdict(variant_settings(STUDY, name))
                 for name in enabled_variants()
             ]
         ),
-        network=dataset_spec(config["data"]["dataset"]).network,
+        network=STUDY.data.spec.network,
     shell:
         "python {input.script} --variants {params.variants:q} --network {params.network}"
         " --out-summary {output.summary}"

@@ -90,13 +90,14 @@ use rule evaluate as batch_evaluate with:
         "<results>/benchmarks/batch_study/evaluate/{variant}/batch{batch_size}/seed{seed}.tsv"
     params:
         # Each batch norm scored twice: with its running averages, and with PreciseBN's statistics.
-        precise_bn=config["batch_study"]["precise_bn_images"],
+        precise_bn=STUDY.batch_study.precise_bn_images,
 
 
 rule batch_summary:
     input:
         script=f"{SCRIPTS}/batch_summary.py",
         modules=package_modules(
+            "study",
             "norm_specs",
             "declared",
             "atomic",
@@ -136,8 +137,8 @@ rule batch_summary:
         mem_mb=mem_mb(PEAK_RSS_MB["aggregate"]),
         runtime=minutes(10),
     params:
-        design=config["batch_study"]["design"],
-        gate=config["batch_study"]["convergence_gate"],
+        design=STUDY.batch_study.design,
+        gate=STUDY.batch_study.convergence_gate,
         plan=ANALYSIS_PLAN,
         shared=json.dumps(
             [

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from normstudy.atomic import UnreadableFileError, no_space_message
 from normstudy.layout import package_files
-from normstudy.packing import is_packed
 from normstudy.config.recipes import (
+    is_packed,
     batch_recipe,
     batch_run_settings,
     batch_study_variants,
@@ -31,12 +31,9 @@ from normstudy.config.recipes import (
     variant_recipe,
     variant_settings,
 )
-from normstudy.settings import (
-    RUN_CODE_MODULES,
-    ConfigError,
-    FetchSettings,
-    steps_per_epoch,
-)
+from normstudy.config.study import FetchSettings
+from normstudy.settings import RUN_CODE_MODULES, steps_per_epoch
+from normstudy.values import ConfigError
 from normstudy.data.shift_sets import configured_sets
 from normstudy.config.sources import load_yaml, merge_sources, study_folder_problem
 from normstudy.config.studies import (
@@ -45,6 +42,7 @@ from normstudy.config.studies import (
     record_identity,
     study_folders,
 )
+from normstudy.config.study import Study, StudyArgument
 from normstudy.config.validation import validate_config
 
 
@@ -89,6 +87,8 @@ except (ConfigError, ValueError) as error:
     raise WorkflowError(str(error)) from None
 config.clear()
 config.update(VALIDATED)
+# The study config, typed: what every rule reads.
+STUDY = Study.from_config(VALIDATED)
 
 # Before Snakemake's own lock check, whose message would advise --unlock while the other run still writes.
 note = concurrent_run_note(Path.cwd())
@@ -98,7 +98,7 @@ if note:
 
 # Rules write `<results>/...` and `<report>/...`: this study's folders, results/<study>/ and report/<study>/.
 pathvars:
-    **study_folders(config["study"]),
+    **study_folders(STUDY.name),
 
 
 def in_study(path):
@@ -125,7 +125,7 @@ def package_modules(*names):
 
 
 # What a script that reads the run settings (settings.py) imports with them.
-SETTINGS_MODULES = ("settings", "atomic", "datasets")
+SETTINGS_MODULES = ("settings", "atomic", "datasets", "values")
 # The code that decides a run's numbers: the training and evaluation jobs' inputs, and what the checkpoint key
 # hashes (normstudy.settings.RUN_CODE_MODULES, the one list).
 RUN_CODE = package_modules(*RUN_CODE_MODULES)
@@ -133,13 +133,13 @@ RUN_CODE = package_modules(*RUN_CODE_MODULES)
 
 def enabled_variants():
     """Variant names to study, in config order."""
-    return [name for name, variant in config["variants"].items() if variant["enabled"]]
+    return STUDY.enabled_variants()
 
 
 # Every configured variant, disabled ones too, so that a disabled variant's file asked for by name is refused as
 # such (studied_variant) rather than as a file no rule makes.
 wildcard_constraints:
-    variant="|".join(config["variants"]),
+    variant="|".join(STUDY.variants),
     seed=r"\d+",
 
 
@@ -148,15 +148,13 @@ RUN = in_study("<results>/runs/{variant}/seed{seed}")
 TRAINING_RULES = ("train", "tuning_train", "batch_train", "batch_train_packed")
 TRAIN_BENCHMARK = in_study("<results>/benchmarks/train/{variant}/seed{seed}.tsv")
 # The declared analysis for the tables that test claims; its `decisions` are the report's, not the tables'.
-ANALYSIS_PLAN = json.dumps(
-    {k: v for k, v in config["analysis"].items() if k != "decisions"}
-)
+ANALYSIS_PLAN = json.dumps(STUDY.analysis.values())
 
 
 def studied_variant(wildcards):
     """The wildcards' variant, refused when the config disables it."""
     name = wildcards.variant
-    if not config["variants"][name]["enabled"]:
+    if not STUDY.variants[name].enabled:
         raise WorkflowError(
             f"variant {name} is disabled in the config (variants.{name}.enabled: false), so none of its runs is "
             f"built; enable it, or choose it with --config 'variants=[{', '.join([*enabled_variants(), name])}]'"
@@ -167,13 +165,13 @@ def studied_variant(wildcards):
 def settings_json(wildcards):
     """One run's typed settings (normstudy.settings.RunSettings) as canonical JSON."""
     return run_settings(
-        config, studied_variant(wildcards), int(wildcards.seed)
+        STUDY, studied_variant(wildcards), int(wildcards.seed)
     ).to_json()
 
 
 def run_files(name):
     """One per-run file for every enabled variant and seed."""
-    return expand(f"{RUN}/{name}", variant=enabled_variants(), seed=config["seeds"])
+    return expand(f"{RUN}/{name}", variant=enabled_variants(), seed=STUDY.seeds)
 
 
 # The figures the HTML report embeds.
@@ -228,8 +226,8 @@ def cuda_without_gpu(jobs):
     }
     asking = [
         name
-        for name in config["variants"]
-        if name in training and variant_recipe(config, name)["device"] == "cuda"
+        for name in STUDY.variants
+        if name in training and variant_recipe(STUDY, name)["device"] == "cuda"
     ]
     if not asking:
         return None
@@ -237,9 +235,7 @@ def cuda_without_gpu(jobs):
 
     if torch.cuda.is_available():
         return None
-    own = [
-        name for name in asking if "device" in config["variants"][name].get("train", {})
-    ]
+    own = [name for name in asking if "device" in STUDY.variants[name].train]
     keys = [f"variants.{name}.train.device" for name in own] + (
         ["train.device"] if len(own) < len(asking) else []
     )
@@ -261,7 +257,7 @@ onstart:
             raise WorkflowError(problem)
     # The folder now belongs to this config: another under the same name is refused at its parse.
     record_identity(
-        Path(in_study("<results>")), config, [name for name, _ in SOURCES]
+        Path(in_study("<results>")), STUDY.values, [name for name, _ in SOURCES]
     )
 
 

@@ -24,11 +24,11 @@ rule fetch_dataset:
     resources:
         mem_mb=mem_mb(PEAK_RSS_MB["fetch_dataset"]),
         # Every source may take its full timeout, for each of the four files on the mirrors.
-        runtime=minutes(8 * config["data"]["timeout_s"] + 60),
+        runtime=minutes(8 * fetch_settings(STUDY).timeout_s + 60),
     params:
         dataset=lambda wildcards: spec_of_folder(wildcards.folder).name,
         # An object, not builtin values: how the data is fetched never reruns this rule (see FetchSettings).
-        fetch=fetch_settings(config),
+        fetch=fetch_settings(STUDY),
     shell:
         "python {input.script} --dataset {params.dataset} --data {output.train_images} {output.train_labels} {output.test_images}"
         " {output.test_labels} --provenance {output.provenance} {params.fetch} > {log} 2>&1"
@@ -53,14 +53,11 @@ rule make_synthetic:
         mem_mb=synthetic_mem_mb,
         runtime=lambda wildcards: minutes(
             10
-            * (
-                config["data"]["synthetic"]["train_size"]
-                + config["data"]["synthetic"]["test_size"]
-            )
+            * (STUDY.data.synthetic.train_size + STUDY.data.synthetic.test_size)
             / 7000
         ),
     params:
-        synthetic=config["data"]["synthetic"],
+        synthetic=dataclasses.asdict(STUDY.data.synthetic),
     shell:
         "python {input.script} --data {output.train_images} {output.train_labels} {output.test_images}"
         " {output.test_labels} --provenance {output.provenance} --train-size {params.synthetic[train_size]}"

@@ -59,7 +59,7 @@ rule misclassified:
         mem_mb=mem_mb(PEAK_RSS_MB["misclassified"]),
         runtime=minutes(10),
     params:
-        grid=config["misclassified"],
+        grid=dataclasses.asdict(STUDY.misclassified),
         title="{variant}, seed {seed}",
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics} --data {input.data}"

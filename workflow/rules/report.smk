@@ -8,6 +8,7 @@ rule describe_study:
     input:
         script=f"{SCRIPTS}/describe_study.py",
         modules=package_modules(
+            "study",
             "norm_specs",
             "atomic",
             "packing",
@@ -42,6 +43,8 @@ rule report_metadata:
     input:
         script=f"{SCRIPTS}/report_metadata.py",
         modules=package_modules(
+            "norm_specs",
+            "study",
             "declared",
             "architecture",
             "controls",

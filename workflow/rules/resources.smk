@@ -2,8 +2,6 @@
 # Peak RSS measured by Snakemake's benchmark files (results/<study>/benchmarks/, full MNIST, 2-core development machine,
 # one thread per job), in MB; each job's memory is that x 1.5, plus the Snakemake process that runs the job on a
 # cluster node (about 200 MB, counted as 500).
-from normstudy.model.norm_specs import norm_spec
-
 PEAK_RSS_MB = {
     "run_settings": 50,
     "fetch_dataset": 1275,
@@ -42,12 +40,12 @@ def minutes(seconds):
 
 def uses_gpu(wildcards):
     """Training asks the scheduler for a GPU only when the variant's recipe says CUDA (auto takes what the node has)."""
-    return variant_recipe(config, wildcards.variant)["device"] == "cuda"
+    return variant_recipe(STUDY, wildcards.variant)["device"] == "cuda"
 
 
 def train_threads(wildcards):
     """A training job's CPU threads: its variant's train.threads."""
-    return variant_recipe(config, wildcards.variant)["threads"]
+    return variant_recipe(STUDY, wildcards.variant)["threads"]
 
 
 def train_gpus(wildcards):
@@ -66,12 +64,10 @@ def variant_mem_mb(rule):
 
 def train_seconds(name):
     """A study run's CPU seconds: epochs x the measured seconds per epoch for its norm (no margin)."""
-    variant = config["variants"][name]
-    per_epoch = (
-        norm_spec(variant["norm"]).seconds_per_epoch * train_size(config) / 60000
-    )
-    per_epoch *= L1_SLOWDOWN if variant["l1"] > 0 else 1
-    return variant_recipe(config, name)["epochs"] * per_epoch
+    variant = STUDY.variants[name]
+    per_epoch = variant.spec.seconds_per_epoch * train_size(STUDY) / 60000
+    per_epoch *= L1_SLOWDOWN if variant.l1 > 0 else 1
+    return variant_recipe(STUDY, name)["epochs"] * per_epoch
 
 
 def train_runtime(wildcards):
@@ -81,8 +77,8 @@ def train_runtime(wildcards):
 
 def synthetic_mem_mb(wildcards):
     """The generator holds every image: 60 MB measured for 7,000, about 3 KB more per image."""
-    synthetic = config["data"]["synthetic"]
-    return mem_mb(60 + 0.003 * (synthetic["train_size"] + synthetic["test_size"]))
+    synthetic = STUDY.data.synthetic
+    return mem_mb(60 + 0.003 * (synthetic.train_size + synthetic.test_size))
 
 
 # Seconds of one model's training step at batch size b, one CPU thread: STEP_SECONDS + b x IMAGE_SECONDS, fitted to
@@ -97,11 +93,11 @@ def batch_train_seconds(name, batch_size):
     SGD batch; packing only makes it faster. Ghost batch norm's groups (smaller than the SGD batch) cost
     GHOST_COST times a plain step (normstudy/model/norms.py).
     """
-    seeds = len(config["batch_study"]["seeds"]) if is_packed(config, batch_size) else 1
+    seeds = len(STUDY.batch_study.seeds) if is_packed(STUDY, batch_size) else 1
     # The ghost design keeps the recipe's own SGD batch; sgd_batch trains at the size itself.
-    recipe = batch_recipe(config, name, batch_size)
+    recipe = batch_recipe(STUDY, name, batch_size)
     sgd_batch = recipe["batch_size"]
-    steps = recipe["epochs"] * steps_per_epoch(batch_train_images(config), sgd_batch)
+    steps = recipe["epochs"] * steps_per_epoch(batch_train_images(STUDY), sgd_batch)
     ghost = GHOST_COST if batch_size < sgd_batch else 1.0
     return seeds * steps * (STEP_SECONDS + sgd_batch * IMAGE_SECONDS) * ghost
 
@@ -115,7 +111,7 @@ def batch_train_runtime(wildcards):
 def names(values):
     """`values` without repeats, in config order (variants) or sorted (numbers), joined for a sentence."""
     values = set(values)
-    order = list(config["variants"]) if values <= set(config["variants"]) else None
+    order = list(STUDY.variants) if values <= set(STUDY.variants) else None
     ordered = [v for v in order if v in values] if order else sorted(values, key=int)
     return ", ".join(map(str, ordered))
 
@@ -151,25 +147,25 @@ def plan_summary(jobs):
     )
     lines = []
     if study:
-        epochs = names(variant_recipe(config, w.variant)["epochs"] for w in study)
+        epochs = names(variant_recipe(STUDY, w.variant)["epochs"] for w in study)
         lines.append(
             f"  study: {counted(len(study), 'run')} of {names(w.variant for w in study)} x seeds "
-            f"{names(w.seed for w in study)}, {epochs} epochs on {train_size(config)} images"
+            f"{names(w.seed for w in study)}, {epochs} epochs on {train_size(STUDY)} images"
         )
     if tuning:
-        images = train_size(config, config["data"]["validation"])
+        images = train_size(STUDY, STUDY.data.validation)
         lines.append(
             f"  tuning: {counted(len(tuning), 'run')} of {names(w.variant for w in tuning)} x {len(set(w.point for w in tuning))}"
             f" grid points x seeds {names(w.seed for w in tuning)}, on {images} images"
         )
     batch = packed + alone
     if batch:
-        runs = len(alone) + len(packed) * len(config["batch_study"]["seeds"])
+        runs = len(alone) + len(packed) * len(STUDY.batch_study.seeds)
         lines.append(
             f"  batch study: {counted(runs, 'run')} in {counted(len(batch), 'training job')} on "
-            f"{batch_train_images(config)} images: {sizes_by_variant(batch)}"
+            f"{batch_train_images(STUDY)} images: {sizes_by_variant(batch)}"
         )
-    validation = config["data"]["validation"] / train_size(config)
+    validation = STUDY.data.validation / train_size(STUDY)
     seconds = (
         sum(train_seconds(w.variant) for w in study)
         + sum(train_seconds(w.variant) * (1 - validation) for w in tuning)

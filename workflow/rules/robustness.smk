@@ -25,8 +25,8 @@ rule corrupt_test_set:
         mem_mb=mem_mb(PEAK_RSS_MB["corrupt"]),
         runtime=minutes(5),
     params:
-        dataset=config["data"]["dataset"],
-        seed=config["robustness"]["seed"],
+        dataset=STUDY.data.dataset,
+        seed=STUDY.robustness.seed,
     shell:
         "python {input.script} --data {input.data} --provenance {input.provenance} --dataset {params.dataset}"
         " --corruption {wildcards.corruption} --severity {wildcards.severity} --seed {params.seed}"
@@ -56,7 +56,7 @@ rule corrupted_sets_manifest:
         mem_mb=mem_mb(PEAK_RSS_MB["plot"]),
         runtime=minutes(5),
     params:
-        dataset=config["data"]["dataset"],
+        dataset=STUDY.data.dataset,
     shell:
         "python {input.script} --data {input.data} --provenance {input.provenance} --dataset {params.dataset}"
         " --records {input.records} --images {input.images} --manifest {output.manifest}"
@@ -90,7 +90,7 @@ rule precise_statistics:
         mem_mb=mem_mb(PEAK_RSS_MB["score_sets"]),
         runtime=minutes(5),
     params:
-        images=config["robustness"]["precise_bn_images"],
+        images=STUDY.robustness.precise_bn_images,
     shell:
         f"{KEEP_FREED_MEMORY} python {{input.script}} --settings {{input.settings}} --model {{input.model}}"
         " --data {input.data} --provenance {input.provenance} --images {params.images} --threads {threads}"
@@ -144,6 +144,7 @@ rule robustness_summary:
     input:
         script=f"{SCRIPTS}/robustness_summary.py",
         modules=package_modules(
+            "study",
             "norm_specs",
             "declared",
             "architecture",
@@ -187,9 +188,9 @@ rule robustness_summary:
         mem_mb=mem_mb(PEAK_RSS_MB["robustness_summary"]),
         runtime=minutes(10),
     params:
-        dataset=config["data"]["dataset"],
+        dataset=STUDY.data.dataset,
         plan=ANALYSIS_PLAN,
-        endpoint=config["robustness"]["endpoint"],
+        endpoint=STUDY.robustness.endpoint,
         tables=lambda wildcards, output: " ".join(
             f"--{name.replace('_', '-')} {output[name]}" for name in ROBUSTNESS_TABLES
         ),

@@ -10,17 +10,17 @@ SHOWN_PROBLEMS = 5
 def planned_settings():
     """(settings.json, a function giving the settings the config implies there) for every run the config plans."""
     for variant in enabled_variants():
-        for seed in config["seeds"]:
+        for seed in STUDY.seeds:
             yield f"{RUN}/settings.json".format(variant=variant, seed=seed), partial(
-                run_settings, config, variant, seed
+                run_settings, STUDY, variant, seed
             )
     for run in tuning_manifest():
         yield run["settings"], partial(
-            tuning_settings, config, run["variant"], run["point"], run["seed"]
+            tuning_settings, STUDY, run["variant"], run["point"], run["seed"]
         )
     for run in batch_manifest():
         yield run["settings"], partial(
-            batch_run_settings, config, run["variant"], run["batch_size"], run["seed"]
+            batch_run_settings, STUDY, run["variant"], run["batch_size"], run["seed"]
         )
 
 

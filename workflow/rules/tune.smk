@@ -7,7 +7,7 @@ include: "inputs/tune.smk"
 
 
 wildcard_constraints:
-    point="|".join(re.escape(name) for name in tuning_points(config)),
+    point="|".join(re.escape(name) for name in tuning_points(STUDY)),
 
 
 use rule run_settings as tuning_settings with:
@@ -46,6 +46,7 @@ rule tuning_summary:
     input:
         script=f"{SCRIPTS}/tune_summary.py",
         modules=package_modules(
+            "study",
             "norm_specs",
             "atomic",
             "controls",
@@ -79,9 +80,10 @@ rule tuning_summary:
     params:
         # A function: Snakemake would read {name} in the config's text as a wildcard.
         config=lambda wildcards: tuning_config(),
+        study=StudyArgument(STUDY),
         runs=json.dumps(tuning_manifest()),
     shell:
-        "python {input.script} --config {params.config:q} --runs {params.runs:q}"
+        "python {input.script} --config {params.study:q} --runs {params.runs:q}"
         " --runs-table {output.runs_table} --summary {output.summary}"
         " --summary-md {output.summary_md} --chosen {output.chosen}"
         " --search {output.search} > {log} 2>&1"

@@ -16,7 +16,6 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.analysis.declared import (
-    Plan,
     facts_json,
     family_table,
     fit_model,
@@ -26,6 +25,7 @@ from normstudy.analysis.declared import (
 )
 from normstudy.analysis.stats import clipped_to_percent, compare_variants, over_seeds
 from normstudy.cli import run_cli
+from normstudy.config.study import Plan
 from normstudy.report.provenance import environment
 from normstudy.runs import Runs, read_named_json, read_runs
 from normstudy.tables import shown, write_csv, write_text

@@ -23,8 +23,8 @@ from normstudy.analysis.batches import (
     read_from_family,
     summarize,
 )
-from normstudy.analysis.declared import Plan
 from normstudy.cli import run_cli
+from normstudy.config.study import Plan
 from normstudy.runs import read_run
 from normstudy.settings import steps_per_epoch, training_images
 from normstudy.tables import shown, write_csv, write_text

@@ -38,8 +38,8 @@ from normstudy.compare.revisions import commit_of, revision_study
 from normstudy.config.studies import STUDY_NAME, is_study_folder
 from normstudy.report.page import data_uri, render
 from normstudy.report.plots import save_figures, use_style
-from normstudy.settings import config_digest
 from normstudy.tables import write_csv, write_text
+from normstudy.values import config_digest
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "report" / "compare.html.j2"
 

@@ -21,44 +21,45 @@ from normstudy.cli import run_cli
 from normstudy.config.recipes import (
     batch_study_variants,
     batch_train_images,
+    is_packed,
     shared_references,
     study_batch_sizes,
     variant_recipe,
 )
-from normstudy.packing import is_packed
+from normstudy.config.study import Study
 
 
-def batch_facts(config: dict[str, Any]) -> dict[str, Any] | None:
+def batch_facts(study: Study) -> dict[str, Any] | None:
     """The batch study's images per run, the recipes' own batch sizes, the batch sizes trained packed, and the
     variants whose reference runs are the main study's."""
-    if not config["batch_study"]["enabled"]:
+    if not study.batch_study.enabled:
         return None
-    variants = batch_study_variants(config)
+    variants = batch_study_variants(study)
     return {
-        "train_images": batch_train_images(config),
-        "recipe_batch_sizes": sorted({variant_recipe(config, name)["batch_size"] for name in variants}),
-        "packed_sizes": [size for size in study_batch_sizes(config) if is_packed(config, size)],
-        "shared_references": shared_references(config),
+        "train_images": batch_train_images(study),
+        "recipe_batch_sizes": sorted({variant_recipe(study, name)["batch_size"] for name in variants}),
+        "packed_sizes": [size for size in study_batch_sizes(study) if is_packed(study, size)],
+        "shared_references": shared_references(study),
     }
 
 
-def main(config: dict[str, Any], tuning_summary: Path, out: Path) -> dict[str, Any]:
+def main(study: Study, tuning_summary: Path, out: Path) -> dict[str, Any]:
     """Write study.json: the validated config (less how MNIST is fetched) and the facts derived from it."""
-    names = [name for name, variant in config["variants"].items() if variant["enabled"]]
-    study = {
-        "config": config,
+    names = study.enabled_variants()
+    facts = {
+        "config": study.values,
         "variants": names,
         "tuning": {
-            "search_sha256": search_digest(config, names),
-            "uses_choice": configured_matches_chosen(config, pd.read_csv(tuning_summary)),
+            "search_sha256": search_digest(study, names),
+            "uses_choice": configured_matches_chosen(study, pd.read_csv(tuning_summary)),
         },
-        "batch": batch_facts(config),
+        "batch": batch_facts(study),
     }
     # Not key-sorted: the variants' and the tuning grid's order are part of what the report shows.
     with atomic.atomic_open(out, "w") as handle:
-        handle.write(json.dumps(study, indent=2, allow_nan=False) + "\n")
-    print(f"{out}: {len(names)} variants, tuning search {study['tuning']['search_sha256'][:12]}")
-    return study
+        handle.write(json.dumps(facts, indent=2, allow_nan=False) + "\n")
+    print(f"{out}: {len(names)} variants, tuning search {facts['tuning']['search_sha256'][:12]}")
+    return facts
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,4 +73,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.config, args.tuning_summary, args.out))
+    run_cli(lambda: main(Study.from_config(args.config), args.tuning_summary, args.out))

@@ -21,7 +21,7 @@ from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
 from normstudy.model.network import count_parameters
 from normstudy.model.norms import batch_statistics_layers
-from normstudy.model.precise_bn import recompute_statistics
+from normstudy.model.precise_bn import set_population_statistics
 from normstudy.model_file import load_model
 from normstudy.settings import RunSettings
 
@@ -45,7 +45,7 @@ def precise_bn_scores(model: torch.nn.Module, splits: Splits, settings: RunSetti
     """The model scored again after PreciseBN: its BatchNorm statistics recomputed over the first `images` training
     images (the model keeps them)."""
     data, layout = settings.data, memory_format(settings)
-    recompute_statistics(model, splits.train_images[:images], data.mean, data.std, layout=layout)
+    set_population_statistics(model, splits.train_images[:images], data.mean, data.std, layout=layout)
     loss, accuracy, _ = evaluate(model, splits.eval_images, splits.eval_labels, data.mean, data.std, layout=layout)
     print(f"PreciseBN over {images} training images: test accuracy {accuracy:.2f}%")
     return {"images": images, "test_acc": accuracy, "test_loss": loss}

@@ -26,8 +26,9 @@ from normstudy.data.idx import DataIntegrityError, decode_idx, sha256_hex
 from normstudy.data.shift_sets import batch_mode
 from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import evaluate, memory_format, prepare_model, resolve_device
-from normstudy.model.adaptation import buffers, per_batch_statistics, set_population_statistics
+from normstudy.model.adaptation import buffers, per_batch_statistics
 from normstudy.model.norms import batch_statistics_layers
+from normstudy.model.precise_bn import set_population_statistics
 from normstudy.model_file import load_model
 from normstudy.runs import read_named_json
 from normstudy.settings import RunSettings

@@ -17,8 +17,9 @@ from normstudy import atomic
 from normstudy.cli import positive_int, run_cli
 from normstudy.data.tensors import load_splits
 from normstudy.engine import memory_format, prepare_model, resolve_device
-from normstudy.model.adaptation import buffers, set_population_statistics
+from normstudy.model.adaptation import buffers
 from normstudy.model.norms import batch_statistics_layers
+from normstudy.model.precise_bn import set_population_statistics
 from normstudy.model_file import load_model
 from normstudy.settings import RunSettings
 

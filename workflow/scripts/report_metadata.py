@@ -17,25 +17,26 @@ from normstudy import atomic
 from normstudy.analysis.declared import read_facts
 from normstudy.analysis.findings import key_results
 from normstudy.cli import run_cli
-from normstudy.data.datasets import dataset_spec
+from normstudy.config.study import Study
 from normstudy.report import provenance
-from normstudy.settings import config_digest
+from normstudy.values import config_digest
 
 
 def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, environment: Path, out: Path) -> dict:
     """Write `out` and return its mapping."""
     config = atomic.read_json(study)["config"]
+    typed = Study.from_config(config)
     git = provenance.git_state(Path.cwd())
     found = key_results(
         pd.read_csv(summary),
         pd.read_csv(family, keep_default_na=True).fillna({"held_equal": ""}),
         read_facts(analysis),
         pd.read_csv(runs),
-        dataset_spec(config["data"]["dataset"]),
+        typed.data.spec,
         atomic.read_json(environment),
     )
     metadata = {
-        "Study": config["report"]["title"],
+        "Study": typed.report_title,
         "Commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
         "Config SHA-256": config_digest(config),
         "Key results": found,

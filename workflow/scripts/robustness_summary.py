@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.analysis.declared import Plan, facts_json, held_equal
+from normstudy.analysis.declared import facts_json, held_equal
 from normstudy.analysis.findings_robustness import robustness_findings
 from normstudy.analysis.robustness import (
     adaptation_gap,
@@ -34,6 +34,7 @@ from normstudy.analysis.robustness import (
     summarize,
 )
 from normstudy.cli import run_cli
+from normstudy.config.study import Plan
 from normstudy.data.datasets import DATASETS, TEST_LABELS
 from normstudy.data.idx import DataIntegrityError, read_verified
 from normstudy.data.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds

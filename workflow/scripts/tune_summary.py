@@ -19,6 +19,7 @@ from normstudy import atomic
 from normstudy.analysis.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize
 from normstudy.cli import run_cli
 from normstudy.config.recipes import tuning_points
+from normstudy.config.study import Study
 from normstudy.report.provenance import cpu_name, duration, git_state
 from normstudy.runs import read_run
 from normstudy.tables import shown, write_csv, write_text
@@ -52,19 +53,19 @@ def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), jobs
 
 
-def search_record(config: dict, variants: list[str], jobs: list[dict]) -> dict:
+def search_record(study: Study, variants: list[str], jobs: list[dict]) -> dict:
     """What identifies the search and where it ran: the digest of its runs' settings, machine, time."""
     started = min(dt.datetime.fromisoformat(job["started_utc"]) for job in jobs)
     finished = max(dt.datetime.fromisoformat(job["finished_utc"]) for job in jobs)
     git = git_state(Path.cwd())
     return {
-        "search_sha256": search_digest(config, variants),
+        "search_sha256": search_digest(study, variants),
         "commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
         "variants": variants,
-        "grid": config["tune"]["grid"],
-        "bracket": config["tune"]["bracket"],
-        "seeds": config["tune"]["seeds"],
-        "validation_images": config["data"]["validation"],
+        "grid": {key: list(values) for key, values in study.tune.grid.items()},
+        "bracket": study.tune.bracket,
+        "seeds": list(study.tune.seeds),
+        "validation_images": study.data.validation,
         "runs": len(jobs),
         "machine": cpu_name(),
         "cores": os.cpu_count(),
@@ -76,13 +77,13 @@ def search_record(config: dict, variants: list[str], jobs: list[dict]) -> dict:
     }
 
 
-def main(config: dict, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
+def main(study: Study, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
     """Write the run table, the summary (CSV and Markdown), chosen.yaml and search.json; return the summary."""
     table, jobs = read_tuning_runs(runs)
-    summary = summarize(table, list(tuning_points(config)))
+    summary = summarize(table, list(tuning_points(study)))
     print(shown(summary).to_string(index=False, na_rep="–"))
-    edges = grid_edges(config, summary)
-    if edges and not config["tune"]["bracket"]:
+    edges = grid_edges(study, summary)
+    if edges and not study.tune.bracket:
         print(f"warning: the search does not bracket its choice: {'; '.join(edges)}")
     elif edges:
         # Failed, not written: a chosen edge would be copied into config.yaml as if it were the optimum. The runs stay,
@@ -93,9 +94,9 @@ def main(config: dict, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
     write_csv(table, out["runs_table"])
     write_csv(summary, out["summary"])
     write_text(out["summary_md"], shown(summary).to_markdown(index=False, missingval="–"))
-    write_text(out["chosen"], chosen_yaml(config, summary, str(out["summary"])))
+    write_text(out["chosen"], chosen_yaml(study, summary, str(out["summary"])))
     variants = list(dict.fromkeys(entry["variant"] for entry in runs))
-    atomic.write_json(out["search"], search_record(config, variants, jobs))
+    atomic.write_json(out["search"], search_record(study, variants, jobs))
     return summary
 
 
@@ -119,4 +120,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.config, args.runs, {name: getattr(args, name) for name in OUTPUTS}))
+    run_cli(lambda: main(Study.from_config(args.config), args.runs, {name: getattr(args, name) for name in OUTPUTS}))

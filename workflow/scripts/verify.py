@@ -9,7 +9,6 @@ that; exit status 0 only when everything holds.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -24,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aggregate
 
-from normstudy.analysis.declared import Plan
-from normstudy.cli import run_cli
+from normstudy.cli import run_cli, snakemake_arguments
 from normstudy.config.studies import STUDY_FACTS_FILE
+from normstudy.config.study import Study
 from normstudy.model_file import ModelFileError, check_trained_with, read_model_file
 from normstudy.runs import RunMismatchError, read_named_json, study_run_files
-from normstudy.settings import ConfigError, RunSettings
+from normstudy.settings import RunSettings
+from normstudy.values import ConfigError
 
 SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 SHOWN = 25
@@ -119,9 +119,9 @@ def audit_tables(tables: Path, audit: Audit) -> int:
     each table of `tables` whose bytes differ (edited, or written from other runs); return how many were checked."""
     facts = tables.parent / STUDY_FACTS_FILE
     try:
-        config = json.loads(facts.read_text())["config"]
-        files = study_run_files(tables.parent, config)
-        plan = Plan.from_config({k: v for k, v in config["analysis"].items() if k != "decisions"})
+        study = Study.from_config(json.loads(facts.read_text())["config"])
+        files = study_run_files(tables.parent, study.enabled_variants(), list(study.seeds))
+        plan = study.analysis
     except (OSError, ValueError, KeyError, TypeError) as error:
         audit.problems.append(f"unreadable: {facts} ({error}): the tables cannot be recomputed")
         return 0
@@ -184,13 +184,7 @@ def main(snakemake_args: list[str]) -> int:
 
 def parse_args(argv: list[str] | None = None) -> list[str]:
     """Parse the command line: every argument but --help is the study's own Snakemake argument."""
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s [SNAKEMAKE_ARGS ...]   (e.g. --configfile my.yaml, as the study was run with)",
-    )
-    _, snakemake_args = parser.parse_known_args(argv)
-    return snakemake_args
+    return snakemake_arguments(__doc__, "--configfile my.yaml, as the study was run with", argv)
 
 
 if __name__ == "__main__":

@@ -29,24 +29,24 @@ BATCH_PACK_BENCHMARK = in_study(
 
 def batch_study_enabled():
     """Whether the default study includes the batch study."""
-    return config["batch_study"]["enabled"]
+    return STUDY.batch_study.enabled
 
 
 def batch_variants():
     """The batch study's enabled variants, in its own order (none when it is disabled)."""
-    return batch_study_variants(config) if batch_study_enabled() else []
+    return batch_study_variants(STUDY) if batch_study_enabled() else []
 
 
 def batch_sizes_pattern(packed):
     """A wildcard pattern of the batch sizes trained packed (or one job per seed); one that never matches if none."""
-    sizes = [b for b in study_batch_sizes(config) if is_packed(config, b) == packed]
+    sizes = [b for b in study_batch_sizes(STUDY) if is_packed(STUDY, b) == packed]
     return "|".join(map(str, sizes)) or "(?!)"
 
 
 def batch_settings_json(wildcards):
     """One batch-study run's typed settings as canonical JSON."""
     settings = batch_run_settings(
-        config,
+        STUDY,
         studied_variant(wildcards),
         int(wildcards.batch_size),
         int(wildcards.seed),
@@ -60,11 +60,11 @@ def batch_manifest():
     """
     runs = []
     for variant in batch_variants():
-        for batch_size in variant_batch_sizes(config, variant):
-            packed = is_packed(config, batch_size)
-            for seed in config["batch_study"]["seeds"]:
+        for batch_size in variant_batch_sizes(STUDY, variant):
+            packed = is_packed(STUDY, batch_size)
+            for seed in STUDY.batch_study.seeds:
                 names = {"variant": variant, "batch_size": batch_size, "seed": seed}
-                shared = shares_main_run(config, **names)
+                shared = shares_main_run(STUDY, **names)
                 trained = trained_folder(names, shared)
                 runs.append(
                     {
@@ -98,7 +98,7 @@ def batch_model(wildcards):
         "batch_size": int(wildcards.batch_size),
         "seed": int(wildcards.seed),
     }
-    return f"{trained_folder(names, shares_main_run(config, **names))}/model.pt"
+    return f"{trained_folder(names, shares_main_run(STUDY, **names))}/model.pt"
 
 
 def batch_files(name):
@@ -160,5 +160,5 @@ def batch_report_args(wildcards, input):
 def pack_files(name):
     """One file of each seed of a pack: the batch study's seeds, the variant and batch size left as wildcards."""
     return expand(
-        f"{BATCH_RUN}/{name}", seed=config["batch_study"]["seeds"], allow_missing=True
+        f"{BATCH_RUN}/{name}", seed=STUDY.batch_study.seeds, allow_missing=True
     )

@@ -17,7 +17,7 @@ FETCHED_FOLDERS = "|".join(
 
 def raw_data_files():
     """Role -> path of the configured dataset's four IDX files and its provenance.json."""
-    return raw_paths(config["data"]["dataset"])
+    return raw_paths(STUDY.data.dataset)
 
 
 def data_files(roles=ROLES):

@@ -5,10 +5,12 @@ def reported_config():
     """The validated config less its fetch-only data keys: how MNIST was downloaded never reruns the report."""
     fetch_keys = {field.name for field in dataclasses.fields(FetchSettings)}
     data = {
-        key: value for key, value in config["data"].items() if key not in fetch_keys
+        key: value
+        for key, value in STUDY.values["data"].items()
+        if key not in fetch_keys
     }
     # Not sorted: the variants' and the tuning grid's order are part of what the report shows.
-    return json.dumps({**config, "data": data})
+    return json.dumps({**STUDY.values, "data": data})
 
 
 # The config as the report shows it, with what the recipes derive from it: the report reads this file and
@@ -30,7 +32,7 @@ def run_manifest():
             },
         }
         for variant in enabled_variants()
-        for seed in config["seeds"]
+        for seed in STUDY.seeds
     ]
 
 
@@ -43,6 +45,7 @@ def report_inputs():
             "declared",
             "architecture",
             "norm_specs",
+            "study",
             "atomic",
             "batches",
             "controls",

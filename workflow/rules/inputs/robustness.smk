@@ -1,5 +1,4 @@
 # The corrupted test sets' paths and inputs (their rules: robustness.smk).
-from normstudy.model.norm_specs import takes_batch_statistics
 
 CORRUPTED_SET = in_study("<results>/robustness/sets/{corruption}/severity{severity}")
 CORRUPTED_SETS = {
@@ -11,13 +10,13 @@ CORRUPTED_SETS = {
 
 
 wildcard_constraints:
-    corruption="|".join(config["robustness"]["corruptions"]),
+    corruption="|".join(STUDY.robustness.corruptions),
     severity=r"[0-5]",
 
 
 # Every configured set, (corruption, severity), in config order.
 SHIFTED_SETS = configured_sets(
-    config["robustness"]["corruptions"], config["robustness"]["severities"]
+    list(STUDY.robustness.corruptions), list(STUDY.robustness.severities)
 )
 
 
@@ -64,7 +63,7 @@ ROBUSTNESS_OUTPUTS = {
 
 
 # The test batch sizes models with BatchNorm are also adapted at, one at a time (each its own scoring mode).
-ADAPTATION_BATCHES = " ".join(map(str, config["robustness"]["adaptation_batches"]))
+ADAPTATION_BATCHES = " ".join(map(str, STUDY.robustness.adaptation_batches))
 
 
 # glibc's malloc keeps freed blocks instead of unmapping each large one (mallopt(3)): setting BatchNorm statistics
@@ -87,12 +86,8 @@ REPORTED_ROBUSTNESS = {
 
 def batch_norm_runs(name):
     """A per-run file of every enabled variant with BatchNorm (the runs PreciseBN applies to), for every seed."""
-    batch = [
-        v
-        for v in enabled_variants()
-        if takes_batch_statistics(config["variants"][v]["norm"])
-    ]
-    return expand(f"{RUN}/{name}", variant=batch, seed=config["seeds"])
+    batch = [v for v in enabled_variants() if STUDY.variants[v].spec.batch_statistics]
+    return expand(f"{RUN}/{name}", variant=batch, seed=STUDY.seeds)
 
 
 def scored_sets(extension):

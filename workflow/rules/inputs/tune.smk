@@ -14,7 +14,7 @@ TUNING_FIGURE = in_study("<results>/tuning/validation_accuracy")
 def tuning_settings_json(wildcards):
     """One tuning run's typed settings as canonical JSON."""
     settings = tuning_settings(
-        config, studied_variant(wildcards), wildcards.point, int(wildcards.seed)
+        STUDY, studied_variant(wildcards), wildcards.point, int(wildcards.seed)
     )
     return settings.to_json()
 
@@ -38,8 +38,8 @@ def tuning_manifest():
             },
         }
         for variant in enabled_variants()
-        for point in tuning_points(config)
-        for seed in config["tune"]["seeds"]
+        for point in tuning_points(STUDY)
+        for seed in STUDY.tune.seeds
     ]
 
 
@@ -49,11 +49,12 @@ def tuning_files(name):
 
 
 def tuning_config():
-    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity."""
+    """The config slice the tuning summary reads: the grid, seeds, variants, recipe and data identity (its rerun
+    trigger; the script is given the whole typed study)."""
     keys = ("variants", "train", "tune")
     data = {
-        key: config["data"][key]
+        key: STUDY.values["data"][key]
         for key in ("dataset", "synthetic", "mean", "std", "validation")
     }
     # Not sorted: the grid's key order names the points.
-    return json.dumps({**{key: config[key] for key in keys}, "data": data})
+    return json.dumps({**{key: STUDY.values[key] for key in keys}, "data": data})

@@ -66,3 +66,15 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
     return value
+
+
+def snakemake_arguments(description: str, example: str, argv: list[str] | None = None) -> list[str]:
+    """Parse a command line whose every argument but --help is the study's own Snakemake argument (`example`: what
+    the usage line shows, e.g. '--configfile my.yaml')."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage=f"%(prog)s [SNAKEMAKE_ARGS ...]   (e.g. {example})",
+    )
+    _, snakemake_args = parser.parse_known_args(argv)
+    return snakemake_args

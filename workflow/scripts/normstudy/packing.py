@@ -1,4 +1,5 @@
-"""Packed seeds: when the batch study trains a variant's seeds as one network, and how a pack is built and split.
+"""Packed seeds: how a pack of one variant's seeds is built as one network and split (recipes.is_packed decides
+where the batch study packs).
 
 A pack is several seeds of one variant and recipe trained as one NormNet with `copies` (grouped convolutions,
 each model's norm over its own channels); each model gets its own loss, so each gets its own gradient.
@@ -7,18 +8,13 @@ each model's norm over its own channels); each model gets its own loss, so each 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from normstudy.settings import RunSettings
 
 if TYPE_CHECKING:
     import torch
 
-# The batch study packs a variant's seeds into one network at batch sizes up to this (batch_study.pack: auto).
-# `make bench` (1 thread, 3 seeds packed against one model, img/s of every model's images, 2-core development
-# machine, two runs): packing paid 1.25-2.24x for bn, gn and ln at every batch size from 2 to 16, 0.93-1.40x at
-# 32, and cost 0.60-0.94x at 128 (README, Benchmark).
-PACKING_PAYS_UP_TO = 16
 
 # The runs one job trains: one, or several seeds of one variant and recipe packed into one network.
 Pack = tuple[RunSettings, ...]
@@ -26,19 +22,6 @@ Pack = tuple[RunSettings, ...]
 
 class PackError(ValueError):
     """Runs that cannot be trained as one packed network."""
-
-
-def is_packed(config: dict[str, Any], batch_size: int) -> bool:
-    """Whether the batch study trains its seeds at this size packed into one network (one job per variant): where
-    the SGD batch is small enough for packing to pay (the ghost design keeps the recipe's batch at every size, the
-    paper design takes `devices` statistics batches)."""
-    study = config["batch_study"]
-    if len(study["seeds"]) < 2:
-        return False
-    sgd_batch = {"ghost": config["train"]["batch_size"], "paper": batch_size * study["devices"]}.get(
-        study["design"], batch_size
-    )
-    return {"always": True, "never": False, "auto": sgd_batch <= PACKING_PAYS_UP_TO}[study["pack"]]
 
 
 def check_pack(pack: Pack) -> None:

@@ -133,11 +133,10 @@ def read_runs(files: dict[str, list[Path]]) -> Runs:
     return Runs(pd.DataFrame(runs), pd.concat(epochs, ignore_index=True)[order], metrics, correct, settings)
 
 
-def study_run_files(folder: Path, config: dict[str, Any]) -> dict[str, list[Path]]:
-    """The study's run files in the order its aggregate rule lists them (variants in config order, then seeds):
-    settings, metrics, histories, predictions and jobs, each a list."""
+def study_run_files(folder: Path, variants: list[str], seeds: list[int]) -> dict[str, list[Path]]:
+    """The run files of a study's enabled `variants` and `seeds` in the order its aggregate rule lists them (variants
+    in config order, then seeds): settings, metrics, histories, predictions and jobs, each a list."""
     names = {"settings": "settings.json", "metrics": "metrics.json", "histories": "history.csv"}
     names |= {"predictions": "predictions.csv", "jobs": "job.json"}
-    enabled = [name for name, variant in config["variants"].items() if variant.get("enabled", True)]
-    runs = [folder / "runs" / variant / f"seed{seed}" for variant in enabled for seed in config["seeds"]]
+    runs = [folder / "runs" / variant / f"seed{seed}" for variant in variants for seed in seeds]
     return {kind: [run / name for run in runs] for kind, name in names.items()}

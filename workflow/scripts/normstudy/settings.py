@@ -10,14 +10,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import reprlib
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from normstudy import atomic
 from normstudy.data.datasets import dataset_spec
+from normstudy.values import ConfigError, differences, short, strict_integer
 
 # The package modules whose code decides a run's numbers: the rules list them as the training and evaluation
 # jobs' inputs, and the checkpoint key hashes them, so an edit to any of them reruns the run and never resumes
@@ -39,29 +38,11 @@ RUN_CODE_MODULES = (
     "seeding",
     "settings",
     "tensors",
+    "values",
 )
 # settings.json holds the settings and, under this key, the digest of their canonical JSON: a file edited by hand
 # no longer matches its digest and is refused, before it is trained, evaluated or published.
 FILE_DIGEST = "digest"
-MAX_QUOTED = 60
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, MAX_QUOTED, 40
-
-
-class ConfigError(ValueError):
-    """A config or settings file the study cannot run with; the message names every offending key."""
-
-
-def short(value: Any) -> str:
-    """A bounded repr of a config value, for error messages: huge or deep values are cut."""
-    text = _SHORT.repr(value)
-    return text if len(text) <= MAX_QUOTED + 20 else text[: MAX_QUOTED + 17] + "..."
-
-
-def strict_integer(value: Any) -> bool:
-    """An int that is not a bool: JSON Schema counts 2.0 as an integer; Python's range(), torch and argparse do
-    not."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def steps_per_epoch(train_size: int, batch_size: int) -> int:
@@ -243,35 +224,6 @@ def settings_file_problem(path: str | Path, expected: RunSettings) -> str | None
     )
 
 
-ABSENT = "(absent)"
-
-
-def config_digest(config: dict[str, Any]) -> str:
-    """SHA-256 of the config as key-sorted JSON: the same for the same settings, whatever their order in YAML."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-
-
-def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested mapping as dotted key -> value."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flat_keys(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def differences(ours: Any, theirs: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """(dotted key, our value, their value) for every leaf where two JSON values differ."""
-    if isinstance(ours, dict) and isinstance(theirs, dict):
-        found = []
-        for key in sorted(set(ours) | set(theirs), key=str):
-            found += differences(ours.get(key, ABSENT), theirs.get(key, ABSENT), f"{prefix}{key}.")
-        return found
-    return [] if ours == theirs else [(prefix.rstrip(".") or "(the file)", ours, theirs)]
-
-
 def _has_default(spec: dataclasses.Field) -> bool:
     return spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
 
@@ -341,30 +293,3 @@ def build_settings(cls: type, data: Any, where: str) -> Any:
         else:
             values[name] = build_settings(globals()[kind], value, at)
     return cls(**values)
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    """How MNIST is fetched, not what it is: the data is defined by its canonical checksums alone.
-
-    The download rule gets these as one object, not as builtin params: Snakemake's params rerun trigger only
-    compares builtin values, so changing a source, mirror, local folder or timeout never reruns the download
-    (which would delete verified files first) nor anything downstream.
-    """
-
-    sources: tuple[str, ...]
-    mirrors: tuple[str, ...]
-    local_dir: str | None
-    timeout_s: float
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> FetchSettings:
-        """The fetch-only keys of the validated config's `data` section."""
-        data = config["data"]
-        return cls(tuple(data["sources"]), tuple(data["mirrors"]), data["local_dir"], float(data["timeout_s"]))
-
-    def __str__(self) -> str:
-        """The download script's options, shell-quoted."""
-        words = ["--sources", *self.sources, "--mirrors", *self.mirrors]
-        words += [f"--local-dir={self.local_dir or ''}", "--timeout", repr(self.timeout_s)]
-        return shlex.join(words)

@@ -18,7 +18,7 @@ from normstudy.analysis.stats import decided, over_seeds, paired_difference
 from normstudy.model.norm_specs import takes_batch_statistics
 
 if TYPE_CHECKING:  # annotations only: the figure's job, which imports this module, needs no statsmodels
-    from normstudy.analysis.declared import Plan
+    from normstudy.config.study import Plan
 
 # Wu & He, Group Normalization (ECCV 2018), Table 2: ResNet-50's ImageNet validation error (%) by batch size per GPU.
 GN_PAPER_BATCH_SIZES = (32, 16, 8, 4, 2)

@@ -24,7 +24,9 @@ from scipy.optimize import brentq
 from statsmodels.regression.linear_model import OLS
 
 from normstudy.analysis.stats import POWER, adjusted, decided, resolvable_margin, t_test_power, tost_p, tost_power
-from normstudy.settings import RunSettings, differences
+from normstudy.config.study import Plan
+from normstudy.settings import RunSettings
+from normstudy.values import differences
 
 FAMILY_COLUMNS = (
     "variant",
@@ -49,28 +51,6 @@ FAMILY_COLUMNS = (
 )
 # The columns decided over the whole family, after each row's own.
 DECIDED_COLUMNS = ("p_adjusted", "tost_p_adjusted", "verdict")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The declared analysis: reference variant, correction, level, equivalence margin (points), bootstrap size."""
-
-    reference: str
-    correction: str
-    alpha: float
-    margin: float
-    test_resamples: int
-
-    @classmethod
-    def from_config(cls, analysis: dict[str, Any]) -> Plan:
-        """From the validated config's `analysis` section."""
-        return cls(
-            analysis["reference"],
-            analysis["correction"],
-            float(analysis["alpha"]),
-            float(analysis["margin"]),
-            int(analysis["test_resamples"]),
-        )
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from normstudy.analysis.declared import Plan, bootstrap_accuracies, family_table
+from normstudy.analysis.declared import bootstrap_accuracies, family_table
 from normstudy.analysis.stats import clipped_to_percent, decided, over_seeds, paired_difference
+from normstudy.config.study import Plan
 from normstudy.data.shift_sets import INTENSITY_KINDS, mode_batch
 
 # One scoring: a run (variant, seed), a set (corruption, severity; ("clean", 0) for the clean images) and a mode.

@@ -12,6 +12,7 @@ from scipy import stats
 
 from normstudy.analysis.stats import over_seeds, pooled_sd
 from normstudy.config.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
+from normstudy.config.study import Study
 
 RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")
 SUMMARY_COLUMNS = (
@@ -28,13 +29,13 @@ SUMMARY_COLUMNS = (
 )
 
 
-def search_digest(config: dict[str, Any], variants: list[str]) -> str:
+def search_digest(study: Study, variants: list[str]) -> str:
     """SHA-256 over the settings of every tuning run of `variants`: equal digests, the same search."""
     digest = hashlib.sha256()
     for variant in variants:
-        for point in tuning_points(config):
-            for seed in config["tune"]["seeds"]:
-                digest.update(tuning_settings(config, variant, point, seed).to_json().encode() + b"\n")
+        for point in tuning_points(study):
+            for seed in study.tune.seeds:
+                digest.update(tuning_settings(study, variant, point, seed).to_json().encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -79,13 +80,13 @@ def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
     return summary[list(SUMMARY_COLUMNS)]
 
 
-def grid_edges(config: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+def grid_edges(study: Study, summary: pd.DataFrame) -> list[str]:
     """Why the search does not bracket a variant's choice: its chosen value of a grid key is the grid's first or last
     (a first value of 0, where a key can go no lower, is not an edge); one line each."""
-    points, grid, problems = tuning_points(config), config["tune"]["grid"], []
+    points, grid, problems = tuning_points(study), study.tune.grid, []
     for variant, name in chosen_points(summary).items():
         for key, value in points[name].items():
-            values = grid[key]
+            values = list(grid[key])
             if len(values) < 2:
                 continue
             if value == max(values):
@@ -101,30 +102,30 @@ def chosen_points(summary: pd.DataFrame) -> dict[str, str]:
     return dict(zip(chosen["variant"], chosen["point"], strict=True))
 
 
-def chosen_overrides(config: dict[str, Any], summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def chosen_overrides(study: Study, summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Variant -> the config keys of its chosen point, nested as a variant's section in config.yaml."""
-    points = tuning_points(config)
+    points = tuning_points(study)
     return {variant: tuned_variant({}, points[name]) for variant, name in chosen_points(summary).items()}
 
 
-def chosen_yaml(config: dict[str, Any], summary: pd.DataFrame, table: str) -> str:
+def chosen_yaml(study: Study, summary: pd.DataFrame, table: str) -> str:
     """The chosen values as config.yaml's `variants` section, ready to merge into a variant's settings."""
     header = (
         f"# Chosen by `make tune` on the validation split by the declared rule (of a variant's points whose mean "
-        f"validation accuracy over tuning seeds {config['tune']['seeds']} is within one standard error of a "
+        f"validation accuracy over tuning seeds {list(study.tune.seeds)} is within one standard error of a "
         f"difference of the best, the middle one); the evidence is {table}. Merge each variant's keys into "
         "config.yaml.\n"
     )
-    return header + yaml.safe_dump({"variants": chosen_overrides(config, summary)}, sort_keys=False)
+    return header + yaml.safe_dump({"variants": chosen_overrides(study, summary)}, sort_keys=False)
 
 
-def configured_matches_chosen(config: dict[str, Any], summary: pd.DataFrame) -> dict[str, bool]:
+def configured_matches_chosen(study: Study, summary: pd.DataFrame) -> dict[str, bool]:
     """Variant -> whether the study's config runs it with the values its chosen point holds."""
-    points = tuning_points(config)
+    points = tuning_points(study)
     matches = {}
     for variant, name in chosen_points(summary).items():
-        if variant in config["variants"] and name in points:
-            settings = {**config["variants"][variant], "train": variant_recipe(config, variant)}
+        if variant in study.variants and name in points:
+            settings = {**study.variants[variant].values(), "train": variant_recipe(study, variant)}
             matches[variant] = all(_lookup(settings, path) == value for path, value in points[name].items())
     return matches
 

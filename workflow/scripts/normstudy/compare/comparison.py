@@ -17,7 +17,7 @@ from normstudy.analysis.stats import decided, over_seeds, paired_difference, wel
 from normstudy.config.studies import STUDY_FACTS_FILE
 from normstudy.report.provenance import job_values
 from normstudy.runs import read_runs, study_run_files
-from normstudy.settings import flat_keys, short
+from normstudy.values import flat_keys, short
 
 ABSENT = "(absent)"
 # The corrections analysis.decided applies (the config schema's).
@@ -77,7 +77,9 @@ def load_study(folder: Path, label: str) -> Study:
             "run the study first (make study, or snakemake with its --configfile)"
         )
     config = recorded_config(facts, label)
-    files = study_run_files(folder, config)
+    # A record of any version of the study (the typed Study is this version's): read as the mapping it is.
+    enabled = [name for name, variant in config.get("variants", {}).items() if variant.get("enabled", True)]
+    files = study_run_files(folder, enabled, config.get("seeds", []))
     try:
         runs = read_runs(files)
     except (OSError, ValueError, KeyError, TypeError) as error:

@@ -15,13 +15,13 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import yaml
 
 from normstudy.compare.comparison import CompareError
-from normstudy.config.studies import DEFAULT_STUDY, is_study_folder, study_name_problem
+from normstudy.config.sources import config_files, study_name
+from normstudy.config.studies import DEFAULT_STUDY, is_study_folder
+from normstudy.values import ConfigError
 
 JOB_ROW = re.compile(r"^(\w+)\s+(\d+)$", re.MULTILINE)
 
@@ -57,32 +57,20 @@ def exported_tree(checkout: Path, commit: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def config_overrides(snakemake_args: list[str]) -> dict[str, Any]:
-    """The --config entries among Snakemake's arguments, parsed as Snakemake parses them."""
-    from snakemake.cli import parse_config  # only here: the rest of make compare never imports Snakemake
-
-    return parse_config(_option_values(snakemake_args, ("--config", "-C")))
-
-
 def study_location(tree: Path, snakemake_args: list[str]) -> tuple[str, str]:
     """The revision's study name, and where the study writes relative to its checkout: results/<study> where it has
     named studies (the name as the workflow resolves it: config.yaml, then each --configfile, then --config, the last
     one that sets it), results itself before them (the name: the config files')."""
-    files = _config_files(snakemake_args)
-    sources = []
-    for path in ["config.yaml", *files]:
-        loaded = yaml.safe_load((tree / path).read_text()) if (tree / path).is_file() else None
-        sources.append(loaded if isinstance(loaded, dict) else {})
-    sources.append(config_overrides(snakemake_args))
-    name = next((str(source["study"]) for source in reversed(sources) if "study" in source), DEFAULT_STUDY)
     package = tree / "workflow" / "scripts" / "normstudy"
     # Named studies came with studies.py, at the package's top before the wings, in config/ since.
     if (package / "studies.py").is_file() or (package / "config" / "studies.py").is_file():
-        if study_name_problem(name):
-            raise CompareError(f"the revision's study: {study_name_problem(name)}")
+        try:
+            name = study_name(tree, snakemake_args)
+        except (ConfigError, OSError) as error:
+            raise CompareError(f"the revision's study: {error}") from None
         return name, f"results/{name}"
     # Before named studies every config wrote to results/: the config files name the study.
-    return "_".join(Path(path).stem for path in files) or DEFAULT_STUDY, "results"
+    return "_".join(Path(path).stem for path in config_files(snakemake_args)) or DEFAULT_STUDY, "results"
 
 
 def match_times(tree: Path, checkout: Path) -> None:
@@ -191,24 +179,6 @@ def revision_study(checkout: Path, commit: str, snakemake_args: list[str], run: 
         shutil.rmtree(kept, ignore_errors=True)  # no finished study (checked above): what is there is a leftover
         staging.rename(kept)
     return kept
-
-
-def _config_files(snakemake_args: list[str]) -> list[str]:
-    """The --configfile arguments among Snakemake's."""
-    return _option_values(snakemake_args, ("--configfile", "--configfiles"))
-
-
-def _option_values(snakemake_args: list[str], names: tuple[str, ...]) -> list[str]:
-    """The values after each of the options `names` among Snakemake's arguments (up to the next option)."""
-    values, taking = [], False
-    for arg in snakemake_args:
-        if arg in names:
-            taking = True
-        elif arg.startswith("-"):
-            taking = False
-        elif taking:
-            values.append(arg)
-    return values
 
 
 def _not_run_message(commit: str, name: str, kept: Path, seconds: float | None) -> str:

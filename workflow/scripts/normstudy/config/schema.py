@@ -14,7 +14,7 @@ import yaml
 from normstudy.config.studies import study_name_problem
 from normstudy.data.datasets import DATASETS
 from normstudy.model.norm_specs import NORMS, all_params
-from normstudy.settings import MAX_QUOTED, short, strict_integer
+from normstudy.values import MAX_QUOTED, short, strict_integer
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
@@ -43,7 +43,8 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     dataset["enum"] = list(DATASETS)
     dataset["description"] += ": " + "; ".join(f"{spec.name} ({spec.title})" for spec in DATASETS.values())
     variant = schema["properties"]["variants"]["additionalProperties"]
-    variant["properties"]["train"].update(_without_defaults(schema["properties"]["train"]))
+    overrides = variant["properties"]["train"]
+    overrides.update({**_without_defaults(schema["properties"]["train"]), "description": overrides["description"]})
     norm = variant["properties"]["norm"]
     norm["enum"] = list(NORMS)
     norm["description"] += ": " + "; ".join(f"{spec.name} ({spec.description})" for spec in NORMS.values())

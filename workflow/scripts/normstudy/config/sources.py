@@ -18,9 +18,16 @@ from typing import Any
 
 from normstudy.config.recipes import merge
 from normstudy.config.strict_yaml import read_strict_yaml
-from normstudy.config.studies import identity_problem, study_folders, study_identity, unnamed_change_problem
+from normstudy.config.studies import (
+    DEFAULT_STUDY,
+    identity_problem,
+    study_folders,
+    study_identity,
+    study_name_problem,
+    unnamed_change_problem,
+)
 from normstudy.config.validation import validate_config, walk
-from normstudy.settings import ConfigError, short
+from normstudy.values import ConfigError, short
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -67,6 +74,50 @@ def merge_sources(sources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             if isinstance(merged["tune"], dict):
                 merged["tune"]["grid"] = grid
     return merged
+
+
+def option_values(snakemake_args: list[str], names: tuple[str, ...]) -> list[str]:
+    """The values after each of the options `names` among Snakemake's arguments (up to the next option)."""
+    values, taking = [], False
+    for arg in snakemake_args:
+        if arg in names:
+            taking = True
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            values.append(arg)
+    return values
+
+
+def config_files(snakemake_args: list[str]) -> list[str]:
+    """The --configfile arguments among Snakemake's."""
+    return option_values(snakemake_args, ("--configfile", "--configfiles"))
+
+
+def config_overrides(snakemake_args: list[str]) -> dict[str, Any]:
+    """The --config entries among Snakemake's arguments, parsed as Snakemake parses them."""
+    from snakemake.cli import parse_config  # only here: the workflow's parse never needs it
+
+    return parse_config(option_values(snakemake_args, ("--config", "-C")))
+
+
+def argument_sources(tree: Path, snakemake_args: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The config sources Snakemake's arguments give in `tree` (a checkout): its config.yaml, each --configfile,
+    then --config, each read as the workflow reads it."""
+    files = ["config.yaml", *config_files(snakemake_args)]
+    sources = [(path, load_yaml(tree / path)) for path in files if (tree / path).is_file()]
+    overrides = config_overrides(snakemake_args)
+    return sources + ([("--config", overrides)] if overrides else [])
+
+
+def study_name(tree: Path, snakemake_args: list[str]) -> str:
+    """The name of the study Snakemake's arguments run in `tree`: the one resolver, as the workflow merges its
+    sources (config.yaml, then each --configfile, then --config; the last that sets it wins); refused when unsafe."""
+    name = str(merge_sources(argument_sources(tree, snakemake_args)).get("study", DEFAULT_STUDY))
+    problem = study_name_problem(name)
+    if problem:
+        raise ConfigError(problem)
+    return name
 
 
 def load_config(*paths: str | Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from normstudy.settings import ConfigError
+from normstudy.values import ConfigError
 
 # Plain scalars that YAML 1.1 resolves to something other than what they look like.
 LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from normstudy import atomic
-from normstudy.settings import ABSENT, FetchSettings, config_digest, differences, flat_keys
+from normstudy.config.study import FetchSettings
+from normstudy.values import ABSENT, config_digest, differences, flat_keys
 
 # The config key `study`; config.yaml's own study is `default`.
 DEFAULT_STUDY = "default"
@@ -102,16 +103,16 @@ def recorded_identity(folder: Path) -> dict[str, Any] | None:
     return identity
 
 
-def identity_problem(folder: Path, config: dict[str, Any], amend: bool) -> str | None:
-    """Why this config may not write into the study folder (None: it may): another config's study is recorded there,
-    and the run does not say it means to change it."""
+def identity_problem(folder: Path, values: dict[str, Any], amend: bool) -> str | None:
+    """Why this config (`values`, validated) may not write into the study folder (None: it may): another config's
+    study is recorded there, and the run does not say it means to change it."""
     recorded = recorded_identity(folder)
     if recorded is None or amend:
         return None
-    changes = differing_keys(recorded, study_identity(config))
+    changes = differing_keys(recorded, study_identity(values))
     if not changes:
         return None
-    name = config["study"]
+    name = values["study"]
     return (
         f"study '{name}': {folder}/ holds the study of another config ({_listed(changes)}). Nothing was run or "
         f"written. To keep both, give this config another name (study: <name> in its file, or --config study=<name>); "

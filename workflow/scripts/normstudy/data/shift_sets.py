@@ -54,9 +54,8 @@ def endpoint_kinds(endpoint: str, corruptions: list[str]) -> list[str]:
     return [kind for kind in corruptions if kind in ENDPOINTS[endpoint]]
 
 
-def endpoint_problem(robustness: dict) -> str | None:
-    """Why a config's `robustness` section declares an endpoint over none of its kinds (None when it does not)."""
-    endpoint, corruptions = robustness["endpoint"], robustness["corruptions"]
+def endpoint_problem(endpoint: str, corruptions: list[str]) -> str | None:
+    """Why a config's robustness endpoint is over none of its corruption kinds (None when it is over some)."""
     if endpoint_kinds(endpoint, corruptions):
         return None
     return (

@@ -12,9 +12,6 @@ from torch import nn
 
 from normstudy.data.tensors import eval_batch
 from normstudy.model.norms import RunningStatistics
-from normstudy.model.precise_bn import set_population_statistics
-
-__all__ = ["buffers", "per_batch_statistics", "set_population_statistics"]
 
 
 def buffers(model: nn.Module) -> dict[str, torch.Tensor]:

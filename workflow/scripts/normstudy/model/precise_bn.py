@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from normstudy.data.tensors import eval_batch
-from normstudy.model.norms import RunningStatistics, batch_statistics_layers
+from normstudy.model.norms import RunningStatistics
 
 
 @torch.inference_mode()
@@ -50,17 +50,3 @@ def set_population_statistics(
             layer.running_var.copy_(squares / count - layer_mean.square())
         activations = [layer(values) for values in activations]
     return torch.cat(activations)
-
-
-def recompute_statistics(
-    model: nn.Module,
-    images: torch.Tensor,
-    mean: float,
-    std: float,
-    batch_size: int = 1000,
-    layout: torch.memory_format = torch.contiguous_format,
-) -> int:
-    """Set every batch-statistics layer's running mean and variance to the population statistics of its inputs over
-    `images` (uint8, unaugmented); the number of layers set (0: the model has none)."""
-    set_population_statistics(model, images, mean, std, batch_size, layout)
-    return len(batch_statistics_layers(model))

@@ -20,12 +20,13 @@ from normstudy.analysis.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ord
 from normstudy.analysis.declared import read_facts
 from normstudy.analysis.findings import family_verdict, key_results, sensitivity_sentence
 from normstudy.config.studies import study_folders
+from normstudy.config.study import Study
 from normstudy.controls import visible_controls
-from normstudy.data.datasets import TEST_IMAGES, TRAIN_IMAGES, DatasetSpec, dataset_spec
-from normstudy.model.norm_specs import norm_params, norm_spec, takes_batch_statistics
+from normstudy.data.datasets import TEST_IMAGES, TRAIN_IMAGES, DatasetSpec
+from normstudy.model.norm_specs import takes_batch_statistics
 from normstudy.report import provenance
 from normstudy.report.robustness_section import RobustnessInputs, robustness_context
-from normstudy.settings import config_digest, flat_keys
+from normstudy.values import config_digest, flat_keys
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -129,22 +130,21 @@ def batch_cell(cells: pd.DataFrame, variant: str, size: int) -> dict[str, Any] |
     return {**row, "batch_statistics": takes_batch_statistics(row["norm"])}
 
 
-def variant_rows(config: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+def variant_rows(study: Study, names: list[str]) -> list[dict[str, Any]]:
     """Per variant: its norm, the layer it stands for, group count, L1 weight, dropout and its own train keys."""
     rows = []
     for name in names:
-        settings = config["variants"][name]
-        params = norm_params(settings)
-        groups = params.get("groups")
-        own = flat_keys(settings.get("train", {}))
+        variant = study.variants[name]
+        groups = variant.params.get("groups")
+        own = flat_keys(variant.train)
         rows.append(
             {
                 "name": name,
-                "norm": settings["norm"],
-                "layer": norm_spec(settings["norm"]).layer(params),
+                "norm": variant.norm,
+                "layer": variant.spec.layer(variant.params),
                 "groups": "–" if groups is None else groups,
-                "l1": settings["l1"],
-                "dropout": settings["dropout"],
+                "l1": variant.l1,
+                "dropout": variant.dropout,
                 "own_train": ", ".join(f"{key} {value}" for key, value in own.items()) or "–",
             }
         )
@@ -174,8 +174,9 @@ def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs
 
 def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
     """The batch-size section: the gate and the verdict, the error table in both evaluation modes beside the GN
-    paper's, batch norm's changes and its comparisons with the batch-free norms, and how the runs were made."""
-    facts, config = study["batch"], study["config"]["batch_study"]
+    paper's, batch norm's changes and its comparisons with the batch-free norms, and how the runs were made.
+    `study` is study.json: the config and the facts derived from it."""
+    facts, design = study["batch"], Study.from_config(study["config"]).batch_study
     summary = pd.read_csv(batch.summary)
     comparisons = pd.read_csv(batch.comparisons)
     changes = pd.read_csv(batch.changes)
@@ -194,7 +195,7 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
     ]
     jobs = [{**provenance.read_job(entry), "batch_size": entry["batch_size"]} for entry in batch.jobs]
     return {
-        "ordering": ordering(summary, changes, comparisons, gate, config["design"] == "ghost"),
+        "ordering": ordering(summary, changes, comparisons, gate, design.design == "ghost"),
         "variants": variants,
         "rows": rows,
         "paper_names": list(GN_PAPER_ERROR),
@@ -202,7 +203,7 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
         "changes": changes.to_dict("records"),
         "gate": gate.to_dict("records"),
         "figure": image(batch.figure, "error_vs_batch_size"),
-        "study": config,
+        "study": design,
         "train_images": facts["train_images"],
         "reference": int(max(sizes)),
         "recipe_batch_sizes": facts["recipe_batch_sizes"],
@@ -277,19 +278,19 @@ def findings_context(
     return findings
 
 
-def decisions_context(config: dict[str, Any]) -> dict[str, Any]:
+def decisions_context(study: Study) -> dict[str, Any]:
     """The design choices declared as made after seeing results, and whether any saw the test set."""
-    decisions = config["analysis"]["decisions"]
+    decisions = list(study.decisions)
     return {"list": decisions, "saw_test": any(d["seen"] == "test" for d in decisions)}
 
 
-def model_context(inputs: ReportInputs, config: dict[str, Any]) -> dict[str, Any]:
+def model_context(inputs: ReportInputs, study: Study) -> dict[str, Any]:
     """The per-variant layer tables and the receptive field."""
     model_rows = pd.read_csv(inputs.model_summary)
     summaries = [
         {
             "variant": name,
-            "norm": config["variants"][name]["norm"],
+            "norm": study.variants[name].norm,
             "rows": group.to_dict("records"),
             "total": int(group["params"].sum()),
         }
@@ -301,15 +302,15 @@ def model_context(inputs: ReportInputs, config: dict[str, Any]) -> dict[str, Any
 def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the template shows, from the study's files; `image` places each picture on the page."""
     study = read_study(inputs.study)
-    config = study["config"]
+    typed = Study.from_config(study["config"])
     summary = pd.read_csv(inputs.summary)
     comparisons = pd.read_csv(inputs.comparisons)
     runs_table = pd.read_csv(inputs.runs_table)
     names = list(summary["variant"])
-    seeds = config["seeds"]
+    seeds = list(typed.seeds)
     jobs = [provenance.read_job(entry) for entry in inputs.runs]
     data = json.loads(inputs.data_provenance.read_text())
-    dataset = dataset_spec(config["data"]["dataset"])
+    dataset = typed.data.spec
     family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
@@ -317,8 +318,8 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     robustness = robustness_context(inputs.robustness, image)
     git = provenance.git_state(Path.cwd())
     return {
-        "title": config["report"]["title"],
-        "results_folder": study_folders(config["study"])["results"],
+        "title": typed.report_title,
+        "results_folder": study_folders(typed.name)["results"],
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(summary["params"].iloc[0]),
         "dataset_name": dataset.title,
@@ -326,11 +327,11 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "test_size": data["files"][TEST_IMAGES]["shape"][0],
         "seeds": seeds,
         "first_seed": seeds[0],
-        "variants": variant_rows(config, names),
+        "variants": variant_rows(typed, names),
         "tuning": tuning_context(study, names, inputs, image),
-        "any_l1": any(config["variants"][n]["l1"] > 0 for n in names),
-        "any_dropout": any(config["variants"][n]["dropout"] > 0 for n in names),
-        "recipe": {"train": config["train"], "data": config["data"]},
+        "any_l1": any(typed.variants[n].l1 > 0 for n in names),
+        "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
+        "recipe": {"train": typed.train, "data": typed.data},
         "key_results": findings_context(summary, family, facts, runs_table, dataset, batch, environment),
         "batch": batch,
         "robustness": robustness,
@@ -340,16 +341,16 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "plan": facts["plan"],
         "verdict": family_verdict(family, facts),
         "power": sensitivity_sentence(facts),
-        "decisions": decisions_context(config),
+        "decisions": decisions_context(typed),
         "figures": {path.stem: image(path, path.stem) for path in inputs.figures},
-        "misclassified_count": config["misclassified"]["count"],
+        "misclassified_count": typed.misclassified.count,
         "misclassified": misclassified_context(inputs, names, seeds[0], image),
         "per_class": [
             {"variant": name, "accuracies": list(group.sort_values("class")["acc_mean"])}
             for name, group in pd.read_csv(inputs.per_class).groupby("variant", sort=False)
         ],
-        **model_context(inputs, config),
-        "reproduce": reproduce(config, git, "config-used.yaml"),
+        **model_context(inputs, typed),
+        "reproduce": reproduce(typed.values, git, "config-used.yaml"),
         "links": links or {},
-        "provenance": provenance_context(config, git, jobs, batch, data),
+        "provenance": provenance_context(typed.values, git, jobs, batch, data),
     }
