@@ -90,6 +90,13 @@ def test_names_are_normalized(alias: str) -> None:
     assert isinstance(create_norm(alias, 8), nn.BatchNorm2d)
 
 
+def test_a_registered_name_ending_in_norm_is_found_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = NormSpec("toy_renorm", "toy renorm", "Toy(C)", "a name that ends in norm", batch_statistics=True)
+    monkeypatch.setitem(REGISTRY, spec.name, spec)
+    assert canonical_name("toy_renorm") == canonical_name("ToyReNorm2d") == "toy_renorm"
+    assert canonical_name("Group_Norm") == "group" and norm_spec("GroupNorm") is REGISTRY["group"]
+
+
 def test_unknown_norm_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown norm 'weight'; known: batch, group, layer, instance"):
         create_norm("weight", 8)

@@ -106,10 +106,14 @@ NORMS: dict[str, NormSpec] = {
 
 
 def canonical_name(name: str) -> str:
-    """Canonical norm name: 'BatchNorm', 'batch_norm' and 'batch' all become 'batch'."""
+    """Canonical norm name: 'BatchNorm', 'batch_norm' and 'batch' all become 'batch'; a registered name that ends in
+    'norm' itself ('batch_renorm') is matched as written before the suffix is dropped."""
     key = name.strip().lower().replace("_", "").replace("-", "")
-    key = key.removesuffix("norm2d").removesuffix("norm") or key
-    return next((spec.name for spec in NORMS.values() if key in (spec.name.replace("_", ""), *spec.aliases)), key)
+    for candidate in (key, key.removesuffix("2d"), key.removesuffix("norm2d").removesuffix("norm")):
+        for spec in NORMS.values():
+            if candidate and candidate in (spec.name.replace("_", ""), *spec.aliases):
+                return spec.name
+    return key
 
 
 def norm_spec(name: str) -> NormSpec:
