@@ -10,9 +10,10 @@ import pytest
 import torch
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data.datasets import MNIST, RAW_FILES
+from normstudy.data.datasets import DATASETS, MNIST, RAW_FILES
 from normstudy.data.idx import DataIntegrityError, read_verified
 from normstudy.data.tensors import eval_batch, load_splits, random_angles, rotate, training_batch
+from normstudy.model.architecture import network_spec
 from normstudy.settings import SyntheticSettings
 
 
@@ -123,3 +124,13 @@ def test_training_batch_is_normalized_floats(degrees: float) -> None:
 def test_eval_batch_does_not_augment() -> None:
     images = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
     torch.testing.assert_close(eval_batch(images, 0.0, 1.0), images.float() / 255)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_every_dataset_fits_the_network_it_names(name: str) -> None:
+    # A dataset's spec chooses its network: the network must take the dataset's images and score its classes.
+    spec = DATASETS[name]
+    network = network_spec(spec.network)
+    assert network.input_shape == spec.image_shape
+    assert network.num_classes == len(spec.classes) == len(set(spec.classes))
+    assert spec.fetched == bool(spec.sources) and set(spec.md5) <= set(RAW_FILES)
