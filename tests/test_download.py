@@ -21,7 +21,7 @@ from conftest import REPO, background_snakemake, copy_workflow, snakemake
 from normstudy.config.recipes import fetch_settings, run_settings
 from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
-from normstudy.data.datasets import MNIST, RAW_FILES, DatasetSpec
+from normstudy.data.datasets import DATASETS, MNIST, RAW_FILES, DatasetSpec
 from normstudy.data.fetch import (
     DownloadError,
     Fetched,
@@ -35,6 +35,7 @@ from normstudy.data.fetch import (
     verify_files,
 )
 from normstudy.data.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
+from normstudy.values import ConfigError
 
 
 def targets(folder: Path) -> tuple[list[Path], Path]:
@@ -408,3 +409,15 @@ def test_changing_how_mnist_is_fetched_plans_no_job_and_keeps_the_files(
     assert "Nothing to be done" in dry.stdout + dry.stderr
     snakemake(study, *targets_, "--cores", "1", "--configfile", "fetch.yaml")
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in real_mnist.iterdir()} == before
+
+
+def test_the_mirrors_tried_are_the_configs_or_else_the_datasets_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    assert base["data"]["mirrors"] == []
+    assert fetch_settings(Study.from_config(base)).mirrors == MNIST.mirrors
+    own = validate_config({**base, "data": {**base["data"], "mirrors": ["https://mirror.example/mnist/"]}})
+    assert fetch_settings(Study.from_config(own)).mirrors == ("https://mirror.example/mnist/",)
+    # A dataset without mirrors of its own needs the config's where the mirrors source is listed.
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(MNIST, mirrors=()))
+    with pytest.raises(ConfigError, match=r"'data\.mirrors': empty, and MNIST has no mirrors of its own"):
+        validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))

@@ -247,7 +247,9 @@ def batch_study_variants(study: Study) -> list[str]:
 
 
 def fetch_settings(study: Study) -> FetchSettings:
-    """How the study config says its dataset is fetched (never part of a run's settings)."""
-    if study.data.fetch is None:
+    """How the study config says its dataset is fetched (never part of a run's settings): its mirrors are the
+    config's, or where it gives none, the dataset's own (its spec's)."""
+    fetch = study.data.fetch
+    if fetch is None:
         raise ValueError("this config was recorded without how its data is fetched")
-    return study.data.fetch
+    return dataclasses.replace(fetch, mirrors=fetch.mirrors or study.data.spec.mirrors)

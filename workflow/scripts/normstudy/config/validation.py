@@ -139,8 +139,10 @@ def data_problems(data: DataConfig) -> list[str]:
             problems.append("'data.local_dir': required when data.sources lists 'local'")
         elif not Path(fetch.local_dir).is_dir():
             problems.append(f"'data.local_dir': {short(fetch.local_dir)} is not a directory")
-    if "mirrors" in fetch.sources and not fetch.mirrors:
-        problems.append("'data.mirrors': empty, but data.sources lists 'mirrors'")
+    if "mirrors" in fetch.sources and not (fetch.mirrors or spec.mirrors):
+        problems.append(
+            f"'data.mirrors': empty, and {spec.title} has no mirrors of its own, but data.sources lists 'mirrors'"
+        )
     return problems
 
 

@@ -67,7 +67,7 @@ class DatasetSpec:
     # Canonical MD5 of each uncompressed file; empty: generated, its files recorded by SHA-256 when written.
     md5: dict[str, str] = field(default_factory=dict)
     gz_md5: dict[str, str] = field(default_factory=dict)  # each gz file's MD5, as its mirrors serve it
-    mirrors: tuple[str, ...] = ()  # the mirrors torchvision lists (config data.mirrors are the ones tried)
+    mirrors: tuple[str, ...] = ()  # its mirrors (torchvision's), tried where config data.mirrors names none
     sources: tuple[str, ...] = ("mirrors", "local")  # the fetch sources that can deliver it (data.sources)
     # The write-ups' figures are on this dataset: the report sets its numbers beside them and checks their claims.
     write_ups: bool = False
