@@ -24,8 +24,7 @@ from normstudy.values import config_digest
 
 def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, environment: Path, out: Path) -> dict:
     """Write `out` and return its mapping."""
-    config = atomic.read_json(study)["config"]
-    typed = Study.from_config(config)
+    typed = Study.from_config(atomic.read_json(study)["config"])
     git = provenance.git_state(Path.cwd())
     found = key_results(
         pd.read_csv(summary),
@@ -38,7 +37,7 @@ def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, e
     metadata = {
         "Study": typed.report_title,
         "Commit": git.commit + (" (with uncommitted changes)" if git.dirty else ""),
-        "Config SHA-256": config_digest(config),
+        "Config SHA-256": config_digest(typed.values),
         "Key results": found,
     }
     with atomic.atomic_open(out, "w") as handle:

@@ -45,6 +45,7 @@ def report_inputs():
             "declared",
             "architecture",
             "norm_specs",
+            "recipes",
             "study",
             "atomic",
             "batches",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+@functools.cache
 def module_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
-    """Module name -> its file, for every module of the package (wing `__init__` files apart)."""
+    """Module name -> its file, for every module of the package (wing `__init__` files apart); read once per folder,
+    since every rule asks it while the workflow is parsed."""
     files: dict[str, Path] = {}
     for path in sorted(package_dir.rglob("*.py")):
         if path.stem == "__init__":

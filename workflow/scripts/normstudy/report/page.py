@@ -19,6 +19,7 @@ import yaml
 from normstudy.analysis.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.analysis.declared import read_facts
 from normstudy.analysis.findings import family_verdict, key_results, sensitivity_sentence
+from normstudy.config.recipes import ghost_design
 from normstudy.config.studies import study_folders
 from normstudy.config.study import Study
 from normstudy.controls import visible_controls
@@ -172,11 +173,11 @@ def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs
     }
 
 
-def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
+def batch_context(study: dict[str, Any], typed: Study, batch: BatchInputs, image: ImageSource) -> dict[str, Any]:
     """The batch-size section: the gate and the verdict, the error table in both evaluation modes beside the GN
     paper's, batch norm's changes and its comparisons with the batch-free norms, and how the runs were made.
-    `study` is study.json: the config and the facts derived from it."""
-    facts, design = study["batch"], Study.from_config(study["config"]).batch_study
+    `study` is study.json (the facts derived from the config), `typed` its config."""
+    facts = study["batch"]
     summary = pd.read_csv(batch.summary)
     comparisons = pd.read_csv(batch.comparisons)
     changes = pd.read_csv(batch.changes)
@@ -195,7 +196,7 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
     ]
     jobs = [{**provenance.read_job(entry), "batch_size": entry["batch_size"]} for entry in batch.jobs]
     return {
-        "ordering": ordering(summary, changes, comparisons, gate, design.design == "ghost"),
+        "ordering": ordering(summary, changes, comparisons, gate, ghost_design(typed)),
         "variants": variants,
         "rows": rows,
         "paper_names": list(GN_PAPER_ERROR),
@@ -203,7 +204,7 @@ def batch_context(study: dict[str, Any], batch: BatchInputs, image: ImageSource)
         "changes": changes.to_dict("records"),
         "gate": gate.to_dict("records"),
         "figure": image(batch.figure, "error_vs_batch_size"),
-        "study": design,
+        "study": typed.batch_study,
         "train_images": facts["train_images"],
         "reference": int(max(sizes)),
         "recipe_batch_sizes": facts["recipe_batch_sizes"],
@@ -314,7 +315,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
-    batch = batch_context(study, inputs.batch, image) if inputs.batch else None
+    batch = batch_context(study, typed, inputs.batch, image) if inputs.batch else None
     robustness = robustness_context(inputs.robustness, image)
     git = provenance.git_state(Path.cwd())
     return {
