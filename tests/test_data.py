@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import synthetic_files, tiny_settings
 
 from normstudy.data.datasets import DATASETS, MNIST, RAW_FILES
@@ -79,6 +81,17 @@ def test_zero_degrees_is_the_identity() -> None:
     images = (pixels * 255).to(torch.uint8)
     exact = training_batch(images, 0.0, 0.0, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(exact, images.float() / 255)
+
+
+def test_the_rotation_is_torch_affine_grid_and_grid_sample_bit_for_bit() -> None:
+    pixels = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    degrees = random_angles(64, 15.0, torch.Generator().manual_seed(5))
+    radians = degrees * (math.pi / 180.0)
+    cos, sin, zeros = torch.cos(radians), torch.sin(radians), torch.zeros(64)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta, [64, 1, 28, 28], align_corners=False)
+    expected = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    assert torch.equal(rotate(pixels, degrees), expected)
 
 
 def test_each_image_gets_its_own_rotation() -> None:

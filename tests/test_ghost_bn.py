@@ -12,6 +12,7 @@ from torch import nn
 
 from normstudy.data.tensors import eval_batch, load_splits
 from normstudy.engine import fit
+from normstudy.model.ghost_kernel import fits_kernel, kernel_available
 from normstudy.model.network import build_model
 from normstudy.model.norms import GhostBatchNorm2d, batch_statistics_layers, create_norm
 from normstudy.model.precise_bn import set_population_statistics
@@ -19,10 +20,22 @@ from normstudy.model.precise_bn import set_population_statistics
 CPU = torch.device("cpu")
 
 
-def inputs(batch: int, seed: int = 0) -> torch.Tensor:
-    """A batch of random activations, [batch, 3, 4, 5], with per-channel offsets."""
+# The two forms of ghost batch norm: the fused kernel takes channels-last activations, tensor operations the rest.
+LAYOUTS = {"kernel": torch.channels_last, "tensor operations": torch.contiguous_format}
+
+
+def inputs(batch: int, seed: int = 0, layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """A batch of random activations, [batch, 3, 4, 5], with per-channel offsets, in memory `layout`."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, 4, 5, generator=generator) * 2 + torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)
+    x = torch.randn(batch, 3, 4, 5, generator=generator) * 2 + torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)
+    return x.contiguous(memory_format=layout)
+
+
+def test_the_fused_kernel_builds_here_and_takes_channels_last_cpu_float32_alone() -> None:
+    assert kernel_available(), "ghost batch norm's C++ kernel did not build: is a C++ compiler installed?"
+    x = inputs(8, layout=torch.channels_last)
+    assert fits_kernel(x)
+    assert not fits_kernel(x.contiguous()) and not fits_kernel(x.double())
 
 
 @pytest.mark.parametrize("ghost", [8, 32])
@@ -39,14 +52,16 @@ def test_a_ghost_batch_no_smaller_than_the_batch_is_plain_batch_norm_bit_for_bit
     assert torch.equal(plain(x), ghosted(x))
 
 
+@pytest.mark.parametrize("form", LAYOUTS)
 @pytest.mark.parametrize(("batch", "ghost"), [(8, 2), (8, 4), (7, 3)])
-def test_each_ghost_group_is_normalized_with_its_own_statistics(batch: int, ghost: int) -> None:
+def test_each_ghost_group_is_normalized_with_its_own_statistics(batch: int, ghost: int, form: str) -> None:
     layer = GhostBatchNorm2d(3, ghost)
     with torch.no_grad():
         layer.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
         layer.bias.copy_(torch.tensor([0.1, 0.0, 3.0]))
-    x = inputs(batch, seed=1)
+    x = inputs(batch, seed=1, layout=LAYOUTS[form])
     out = layer(x)
+    assert out.is_contiguous(memory_format=LAYOUTS[form])  # the next convolution gets the layout it was given
     means, variances = [], []
     for start in range(0, batch, ghost):  # by hand: one group at a time, a last smaller group on its own
         group = x[start : start + ghost].double()
@@ -63,8 +78,9 @@ def test_each_ghost_group_is_normalized_with_its_own_statistics(batch: int, ghos
     )
 
 
-def test_ghost_gradients_are_those_of_the_groups_own_formula() -> None:
-    layer, x = GhostBatchNorm2d(3, 3), inputs(7, seed=2).requires_grad_()
+@pytest.mark.parametrize("form", LAYOUTS)
+def test_ghost_gradients_are_those_of_the_groups_own_formula(form: str) -> None:
+    layer, x = GhostBatchNorm2d(3, 3), inputs(7, seed=2, layout=LAYOUTS[form]).requires_grad_()
     weight = torch.tensor([0.5, 2.0, -1.0], dtype=torch.float64, requires_grad=True)
     with torch.no_grad():
         layer.weight.copy_(weight)
@@ -79,6 +95,27 @@ def test_ghost_gradients_are_those_of_the_groups_own_formula() -> None:
     torch.cat(by_hand).pow(3).sum().backward()
     torch.testing.assert_close(x.grad.double(), twin.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(layer.weight.grad.double(), weight.grad, rtol=1e-4, atol=1e-4)
+    assert layer.bias.grad is not None
+    torch.testing.assert_close(
+        layer.bias.grad.double(), (3 * torch.cat(by_hand).pow(2)).sum((0, 2, 3)), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_the_kernel_gives_the_same_bits_on_one_thread_and_on_two() -> None:
+    x = (torch.randn(64, 6, 9, 9) * 3 + 1).contiguous(memory_format=torch.channels_last).requires_grad_()
+    grads = torch.randn_like(x)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            layer = GhostBatchNorm2d(6, 4)
+            out = layer(x)
+            dx, dweight = torch.autograd.grad(out, (x, layer.weight), grads)
+            results.append((out, dx, dweight, layer.running_mean, layer.running_var))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(one, two) for one, two in zip(*results, strict=True))
 
 
 def test_ghost_statistics_are_batch_norms_alone() -> None:

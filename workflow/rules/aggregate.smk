@@ -82,6 +82,7 @@ rule model_summary:
         modules=package_modules(
             "architecture",
             "atomic",
+            "ghost_kernel",
             "network",
             "norm_specs",
             "norms",

@@ -23,7 +23,8 @@ def module_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
 
 
 def package_files(names: tuple[str, ...] | list[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The files of the modules `names`, each after its wing's `__init__.py` (importing a module runs it)."""
+    """The files of the modules `names`, each after its wing's `__init__.py` (importing a module runs it), each with
+    the C++ source it builds, if any (`ghost_kernel.cpp` beside `ghost_kernel.py`)."""
     files = module_files(package_dir)
     unknown = [name for name in names if name not in files]
     if unknown:
@@ -32,4 +33,5 @@ def package_files(names: tuple[str, ...] | list[str], package_dir: Path = PACKAG
     for name in names:
         wing = files[name].parent
         out += [wing / "__init__.py", files[name]] if wing != package_dir else [files[name]]
+        out += [source for source in [files[name].with_suffix(".cpp")] if source.exists()]
     return list(dict.fromkeys(out))

@@ -26,6 +26,7 @@ RUN_CODE_MODULES = (
     "atomic",
     "datasets",
     "engine",
+    "ghost_kernel",
     "idx",
     "layout",
     "model_file",

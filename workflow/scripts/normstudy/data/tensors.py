@@ -88,10 +88,14 @@ def rotate(pixels: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     Same convention as torchvision's RandomRotation on [0, 1] pixels before normalization.
     """
     radians = degrees.to(pixels.dtype) * (math.pi / 180.0)
-    cos, sin = torch.cos(radians), torch.sin(radians)
-    zeros = torch.zeros_like(cos)
-    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
-    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    cos, sin = torch.cos(radians).view(-1, 1, 1), torch.sin(radians).view(-1, 1, 1)
+    # F.affine_grid's sums for the matrix [[cos, -sin, 0], [sin, cos, 0]], term by term: the same grid bit for bit
+    # (tests/test_data.py), without its batched matrix product of inner size 3, 1.6 ms of a 30-40 ms step here.
+    base = F.affine_grid(
+        torch.eye(2, 3, dtype=pixels.dtype, device=pixels.device)[None], [1, *pixels.shape[1:]], align_corners=False
+    )
+    x, y = base[..., 0], base[..., 1]
+    grid = torch.stack([cos * x + (-sin) * y, sin * x + cos * y], dim=-1)
     return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
