@@ -74,6 +74,17 @@ def test_the_confirmatory_study_is_the_default_one_at_ten_seeds_under_its_own_na
     assert config["batch_study"]["enabled"] is False
 
 
+def test_the_gpu_study_is_the_default_one_on_cuda_with_every_batch_size_packed() -> None:
+    config, default = validate_config(merged(shipped(), study_file("gpu.yaml"))), validate_config(shipped())
+    assert config["study"] == "gpu" and config["train"]["device"] == "cuda"
+    assert config["variants"] == default["variants"] and config["seeds"] == default["seeds"]
+    assert {**config["train"], "device": default["train"]["device"]} == default["train"]
+    study = Study.from_config(config)
+    ghost_sizes = [size for size in config["batch_study"]["batch_sizes"] if size < config["train"]["batch_size"]]
+    assert ghost_sizes and all(is_packed(study, size) for size in ghost_sizes)
+    assert not any(is_packed(Study.from_config(default), size) for size in ghost_sizes if size > 16)
+
+
 def test_group_counts_follow_from_the_architecture() -> None:
     assert NORMNET.normed_channels == (8, 8, 8, 12, 14, 8, 26, 50)
     assert NORMNET.valid_divisors() == [1, 2]
@@ -586,8 +597,9 @@ def test_settings_json_leaves_out_the_training_subset_and_ghost_of_a_run_that_ha
 
 
 def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
-    def packed(**study: Any) -> list[int]:
-        config = validate_config(merged(shipped(), {"batch_study": {**SGD_BATCH, **study}}))
+    def packed(device: str = "auto", **study: Any) -> list[int]:
+        overrides = {"batch_study": {**SGD_BATCH, **study}, "train": {"device": device}}
+        config = validate_config(merged(shipped(), overrides))
         return [size for size in config["batch_study"]["batch_sizes"] if is_packed(Study.from_config(config), size)]
 
     assert packed() == [2, 4, 8, 16]  # auto: up to PACKING_PAYS_UP_TO
@@ -596,6 +608,10 @@ def test_packing_follows_the_pack_setting_and_needs_two_seeds() -> None:
     assert packed(pack="always", seeds=[7]) == []  # one seed: nothing to pack
     # The ghost design keeps the recipe's SGD batch of 128 at every size: packing does not pay there.
     assert packed(design="ghost", batch_sizes=[2, 4, 128], epochs=3, train_images=None) == []
+    # On a GPU one launch per layer serves every packed seed: auto packs at every size, the ghost design's too.
+    assert packed(device="cuda") == [2, 4, 8, 16, 32]
+    assert packed(device="cuda", design="ghost", batch_sizes=[2, 4, 128], epochs=3, train_images=None) == [2, 4, 128]
+    assert packed(device="cuda", pack="never") == []
 
 
 def test_a_disabled_variant_is_left_out_of_the_batch_study() -> None:

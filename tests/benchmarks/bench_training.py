@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scrip
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from normstudy.config.recipes import PACKING_PAYS_UP_TO, batch_run_settings, run_settings
@@ -31,7 +32,7 @@ from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import MEMORY_FORMATS, new_run, resolve_device, train_epoch
 from normstudy.model.network import build_model
 from normstudy.model.norm_specs import norm_spec
-from normstudy.settings import RunSettings
+from normstudy.settings import RunSettings, steps_per_epoch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,25 +156,107 @@ def packing_table(raw_dir: str, repeats: int = 3) -> None:
             )
 
 
-def ghost_table(raw_dir: str, images: int, repeats: int = 3) -> None:
-    """Batch norm's img/s with its statistics over each ghost group size of the batch study, against plain BatchNorm
-    at the recipe's batch (one job, one thread; timed in turn, `repeats` times, medians printed)."""
+def step_ms(splits: Splits, settings: RunSettings, images: int) -> float:
+    """Milliseconds of one engine training step of `settings` (data preparation included), over `images` images after
+    a warm-up pass."""
+    batch = settings.train.batch_size
+    timed = Splits(splits.train_images[:images], splits.train_labels[:images], splits.eval_images, splits.eval_labels)
+    warm = Splits(splits.train_images[:1024], splits.train_labels[:1024], splits.eval_images, splits.eval_labels)
+    run = new_run((settings,), 10 * images, splits.train_images.device)
+    train_epoch(run, warm, settings)
+    started = time.perf_counter()
+    train_epoch(run, timed, settings)
+    return (time.perf_counter() - started) * 1000 / steps_per_epoch(images, batch)
+
+
+def step_flops(settings: RunSettings) -> float:
+    """Floating-point operations of one training step (forward and backward of every convolution and matrix
+    product), counted by torch's FlopCounterMode on a batch of the recipe's size."""
+    model = build_model(settings.variant).train()
+    batch = torch.randn(settings.train.batch_size, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        model(batch).sum().backward()
+    return float(counter.get_total_flops())
+
+
+def sgemm_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """This core's fp32 matrix-product rate on one thread, GFLOP/s: the attainable peak the step is measured against."""
     torch.set_num_threads(1)
-    config = load_config(REPO / "config.yaml")
-    plain = batch_run_settings(Study.from_config(config), "bn", max(config["batch_study"]["batch_sizes"]), 0)
-    full = load_mnist(raw_dir, plain, resolve_device(plain.train.device))
-    sizes = sorted(config["batch_study"]["batch_sizes"])
-    print(f"\nghost batch norm (bn, SGD batch {plain.train.batch_size}; 1 job, 1 thread, median of {repeats})")
-    print(f"{'statistics batch':>16} {'img/s':>8} {'cost vs plain':>14}")
-    settings = {size: replace(plain, variant=replace(plain.variant, ghost=size)) for size in sizes}
-    settings[plain.train.batch_size] = plain
-    rates: dict[int, list[float]] = {size: [] for size in sizes}
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    started = time.perf_counter()
     for _ in range(repeats):
-        for size in sizes:
-            rates[size].append(pack_rate(full, settings[size], 1, images))
-    median = {size: sorted(values)[len(values) // 2] for size, values in rates.items()}
-    for size in sizes:
-        print(f"{size:>16} {median[size]:8.0f} {median[plain.train.batch_size] / median[size]:13.2f}x", flush=True)
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def step_cases(ghosts: tuple[int, ...] = (2, 32)) -> dict[str, RunSettings]:
+    """Each variant of config.yaml at its study recipe (seed 0), and bn with ghost batches of each size in `ghosts`."""
+    study = Study.from_config(load_config(REPO / "config.yaml"))
+    cases = {name: run_settings(study, name, 0) for name in study.variants}
+    reference = cases["bn"]
+    for ghost in ghosts:
+        cases[f"bn ghost {ghost}"] = replace(reference, variant=replace(reference.variant, ghost=ghost))
+    return cases
+
+
+def _step_worker(raw_dir: str, settings: RunSettings, images: int, barrier, results) -> None:
+    torch.set_num_threads(1)
+    splits = load_mnist(raw_dir, settings, torch.device("cpu"))
+    barrier.wait()
+    results.put(step_ms(splits, settings, images))
+
+
+def side_by_side(worker, args: tuple, jobs: int) -> list:
+    """What `worker(*args, barrier, results)` put in `results`, from `jobs` spawned processes started together (the
+    barrier lets each time its own work once all have loaded their data)."""
+    context = mp.get_context("spawn")
+    barrier, results = context.Barrier(jobs), context.Queue()
+    workers = [context.Process(target=worker, args=(*args, barrier, results)) for _ in range(jobs)]
+    for process in workers:
+        process.start()
+    out = [results.get() for _ in workers]
+    for process in workers:
+        process.join()
+    return out
+
+
+def side_by_side_ms(raw_dir: str, settings: RunSettings, images: int, jobs: int = 2) -> float:
+    """Mean ms per step of `jobs` one-thread processes training `settings` at once (the workflow's way)."""
+    times = side_by_side(_step_worker, (raw_dir, settings, images), jobs)
+    return sum(times) / len(times)
+
+
+def step_table(raw_dir: str, images: int, repeats: int = 3) -> None:
+    """ms per training step per norm and for ghost batch norm at statistics batch 2 and 32, on one thread (timed in
+    turn, `repeats` times, medians) and with two jobs side by side; each against plain batch norm, and the step's
+    fp32 operations against this core's measured matrix-product rate."""
+    torch.set_num_threads(1)
+    cases = step_cases()
+    splits = load_mnist(raw_dir, cases["bn"], torch.device("cpu"))
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, settings in cases.items():
+            times[name].append(step_ms(splits, settings, images))
+    median = {name: sorted(values)[len(values) // 2] for name, values in times.items()}
+    peak = sgemm_gflops()
+    batch = cases["bn"].train.batch_size
+    print(
+        f"\ntraining step per norm (batch {batch}, data preparation included; 1 job, 1 thread, median of {repeats}); "
+        f"share of peak: the step's fp32 operations against this core's 1-thread sgemm, {peak:.0f} GFLOP/s"
+    )
+    print(f"{'case':<12} {'norm':<9} {'layout':<14} {'ms/step':>8} {'vs bn':>6} {'GFLOP/s':>8} {'of peak':>8}")
+    for name, settings in cases.items():
+        gflops = step_flops(settings) / median[name] / 1e6
+        print(
+            f"{name:<12} {settings.variant.norm:<9} {settings.train.memory_format:<14} {median[name]:8.1f} "
+            f"{median[name] / median['bn']:5.2f}x {gflops:8.1f} {100 * gflops / peak:7.1f}%",
+            flush=True,
+        )
+    print("\nghost batch norm with two jobs side by side (1 thread each; ms per step, mean of the two jobs)")
+    side = {name: side_by_side_ms(raw_dir, cases[name], images) for name in ("bn", "bn ghost 2", "bn ghost 32")}
+    for name, ms in side.items():
+        print(f"{name:<12} {ms:8.1f} {ms / side['bn']:5.2f}x", flush=True)
 
 
 def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
@@ -182,17 +265,7 @@ def _engine_worker(raw_dir, variant, images, threads, barrier, results) -> None:
 
 def engine_side_by_side(raw_dir: str, variant: str, images: int, jobs: int) -> float:
     """Images per second of `jobs` one-thread engine processes together: all images over the whole span."""
-    context = mp.get_context("spawn")
-    barrier, results = context.Barrier(jobs), context.Queue()
-    workers = [
-        context.Process(target=_engine_worker, args=(raw_dir, variant, images, 1, barrier, results))
-        for _ in range(jobs)
-    ]
-    for worker in workers:
-        worker.start()
-    spans = [results.get() for _ in workers]
-    for worker in workers:
-        worker.join()
+    spans = side_by_side(_engine_worker, (raw_dir, variant, images, 1), jobs)
     return jobs * images / (max(end for _, end in spans) - min(start for start, _ in spans))
 
 
@@ -259,7 +332,7 @@ def main(data_root: Path, variant: str, images: int, repeats: int = 3) -> None:
     print(f"study speed-up (jobs side by side vs the write-ups' loop): {rows[-1][1] / reference:.2f}x")
     layout_table(raw_dir, images)
     packing_table(raw_dir, repeats)
-    ghost_table(raw_dir, images, repeats)
+    step_table(raw_dir, images, repeats)
 
 
 if __name__ == "__main__":
@@ -274,14 +347,16 @@ if __name__ == "__main__":
     parser.add_argument("--images", type=int, default=12800, help="training images per timing")
     parser.add_argument("--layouts-only", action="store_true", help="time only the memory layout per norm")
     parser.add_argument("--packing-only", action="store_true", help="time only packed against unpacked seeds")
-    parser.add_argument("--ghost-only", action="store_true", help="time only ghost batch norm against plain")
+    parser.add_argument(
+        "--steps-only", action="store_true", help="time only the step per norm and ghost batch norm against plain"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timings per packing figure (the median is printed)")
     args = parser.parse_args()
     if args.layouts_only:
         layout_table(str(args.data_root / "MNIST" / "raw"), args.images)
     elif args.packing_only:
         packing_table(str(args.data_root / "MNIST" / "raw"), args.repeats)
-    elif args.ghost_only:
-        ghost_table(str(args.data_root / "MNIST" / "raw"), args.images, args.repeats)
+    elif args.steps_only:
+        step_table(str(args.data_root / "MNIST" / "raw"), args.images, args.repeats)
     else:
         main(args.data_root, args.variant, args.images, args.repeats)

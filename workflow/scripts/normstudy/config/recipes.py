@@ -190,13 +190,15 @@ PACKING_PAYS_UP_TO = 16
 def is_packed(study: Study, batch_size: int) -> bool:
     """Whether the batch study trains its seeds at this size packed into one network (one job per variant): where
     the SGD batch of every variant that runs at this size, its own recipe's (sgd_batch_size), is small enough for
-    packing to pay."""
+    packing to pay on a CPU; at every size where all of them train on a GPU (train.device: cuda), which a network
+    this small leaves idle between launches (one launch per layer serves every packed seed)."""
     batch = study.batch_study
     if len(batch.seeds) < 2:
         return False
     running = [name for name in batch_study_variants(study) if batch_size in variant_batch_sizes(study, name)]
     sgd_batch = max((sgd_batch_size(study, name, batch_size) for name in running), default=batch_size)
-    return {"always": True, "never": False, "auto": sgd_batch <= PACKING_PAYS_UP_TO}[batch.pack]
+    on_gpu = bool(running) and all(variant_recipe(study, name)["device"] == "cuda" for name in running)
+    return {"always": True, "never": False, "auto": on_gpu or sgd_batch <= PACKING_PAYS_UP_TO}[batch.pack]
 
 
 def batch_train_images(study: Study) -> int:
