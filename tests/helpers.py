@@ -13,9 +13,16 @@ from normstudy.config.sources import load_yaml, merge_sources
 from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
 from normstudy.data.datasets import RAW_FILES
+from normstudy.model.norm_specs import norm_spec
 from normstudy.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def takes_groups(norm: str) -> bool:
+    """Whether a variant of `norm` names its groups (group norm, group norm after standardized weights, EvoNorm)."""
+    spec = norm_spec(norm)
+    return "groups" in spec.required_params() or "groups" in spec.one_of
 
 
 def study_config(*overrides: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +48,7 @@ def tiny_settings(
     config = study_config(
         {
             "variants": {
-                "tiny": {"norm": norm, "l1": l1, "dropout": 0.05, **({"groups": 2} if norm == "group" else {})}
+                "tiny": {"norm": norm, "l1": l1, "dropout": 0.05, **({"groups": 2} if takes_groups(norm) else {})}
             },
             "train": {"epochs": epochs, "batch_size": 32, "device": "cpu", **train},
             "data": {

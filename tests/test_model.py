@@ -18,8 +18,16 @@ NORMS = sorted(REGISTRY)
 
 
 def params_of(norm: str) -> dict[str, int]:
-    """Parameter values every norm of the registry accepts on this network: group norm's two groups."""
-    return {param.name: 2 for param in norm_spec(norm).params}
+    """Parameter values every norm of the registry accepts on this network: two groups (the first of a norm's
+    alternatives), and 2 for every other parameter (batch renorm's bounds and warm-up, DyT's alpha)."""
+    spec = norm_spec(norm)
+    return {param.name: 2 for param in spec.params if param.name not in spec.one_of[1:]}
+
+
+# Where a norm's parameters are not the affine pair per channel (2 x the 134 normalized channels): the control has
+# none, RMS norm a gain alone, FRN and EvoNorm-S0 a third vector (the TLU's tau, the sigmoid's v), DyT one alpha
+# per layer (8 layers).
+PARAMETERS = {"none": 7384, "rms": 7518, "filter_response": 7786, "evonorm_s0": 7786, "dyt": 7660}
 
 
 def net(norm: str, dropout: float = 0.05, copies: int = 1) -> NormNet:
@@ -123,8 +131,8 @@ def test_instance_norm_normalizes_each_channel_of_each_sample() -> None:
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_every_variant_has_7652_parameters(norm: str) -> None:
-    assert count_parameters(net(norm)) == 7652
+def test_every_variant_stays_under_8000_parameters_and_the_usual_norms_have_7652(norm: str) -> None:
+    assert count_parameters(net(norm)) == PARAMETERS.get(norm, 7652) < 8000
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -227,8 +235,10 @@ def test_a_packed_norm_is_each_models_own_norm(norm: str) -> None:
     out = packed(x)
     for index in range(copies):
         block = slice(index * channels, (index + 1) * channels)
+        # A fresh layer per model: batch renorm's output depends on the running averages each call moves.
+        alone = create_norm(norm, channels, **params_of(norm)).train()
         torch.testing.assert_close(out[:, block], alone(x[:, block]), atol=1e-5, rtol=1e-5)
-    assert sum(p.numel() for p in packed.parameters()) == copies * 2 * channels
+    assert sum(p.numel() for p in packed.parameters()) == copies * sum(p.numel() for p in alone.parameters())
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -243,7 +253,7 @@ def test_a_packed_network_computes_each_models_output(norm: str, mode: str) -> N
     assert out.shape == (6, 3, 10)
     for index, (model, x) in enumerate(zip(models, inputs, strict=True)):
         torch.testing.assert_close(out[:, index], model(x), atol=1e-5, rtol=1e-4)
-    assert count_parameters(packed) == 3 * 7652
+    assert count_parameters(packed) == 3 * PARAMETERS.get(norm, 7652)
 
 
 def test_packing_a_state_dict_and_unpacking_it_gives_each_model_back() -> None:

@@ -12,12 +12,13 @@ import yaml
 from conftest import REPO, snakemake
 from snakemake.settings.types import MaxJobsPerTimespan
 
-from normstudy.config.recipes import is_packed, shared_references, variant_batch_sizes
+from normstudy.config.recipes import is_packed, merge, shared_references, variant_batch_sizes
 from normstudy.config.sources import load_config
 from normstudy.config.study import Study
 from normstudy.data.datasets import RAW_FILES
 from normstudy.data.idx import read_verified
 from normstudy.layout import module_files
+from normstudy.model.norm_specs import NORMS
 
 pytestmark = pytest.mark.workflow
 
@@ -78,16 +79,16 @@ def default_runs() -> int:
     return len(DEFAULT["variants"]) * len(DEFAULT["seeds"])
 
 
-def batch_study_jobs() -> tuple[int, int]:
-    """The default batch study's runs, and its training jobs: one per packed variant and size, else per seed, and none
-    for a reference run that is the main study's."""
-    study = DEFAULT["batch_study"]
+def batch_study_jobs(config: dict = DEFAULT) -> tuple[int, int]:
+    """A batch study's runs (the default study's unless told), and its training jobs: one per packed variant and size,
+    else per seed, and none for a reference run that is the main study's."""
+    study, typed = config["batch_study"], Study.from_config(config)
     seeds = len(study["seeds"])
-    sizes = [size for variant in study["variants"] for size in variant_batch_sizes(Study.from_config(DEFAULT), variant)]
-    packed = sum(is_packed(Study.from_config(DEFAULT), size) for size in sizes)
-    return len(sizes) * seeds, packed + (len(sizes) - packed) * seeds - len(
-        shared_references(Study.from_config(DEFAULT))
-    ) * seeds
+    sizes = [(variant, size) for variant in study["variants"] for size in variant_batch_sizes(typed, variant)]
+    shared = set(shared_references(typed))
+    trained = [size for variant, size in sizes if not (variant in shared and size == config["train"]["batch_size"])]
+    packed = sum(is_packed(typed, size) for size in trained)
+    return len(sizes) * seeds, packed + (len(trained) - packed) * seeds
 
 
 def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_copy: Path) -> None:
@@ -110,6 +111,31 @@ def test_every_job_of_the_default_study_declares_memory_and_runtime(workflow_cop
     assert len(train) == runs + batch_jobs and all("gpu=0" in line for line in train)
 
 
+def test_the_zoo_study_plans_every_registered_norm_through_every_stage(workflow_copy: Path) -> None:
+    (workflow_copy / "studies").mkdir()
+    (workflow_copy / "studies" / "zoo.yaml").write_text((REPO / "studies" / "zoo.yaml").read_text())
+    zoo = merge(DEFAULT, yaml.safe_load((REPO / "studies" / "zoo.yaml").read_text()))
+    assert {variant["norm"] for variant in zoo["variants"].values()} == set(NORMS)  # every norm of the registry
+    jobs = planned_jobs(workflow_copy, "--configfile", "studies/zoo.yaml")
+
+    def variants_of(rule: str) -> set[str]:
+        return {re.search(r"wildcards: .*?variant=(\w+)", block).group(1) for name, block in jobs if name == rule}
+
+    every = set(zoo["variants"])
+    for rule in ("train", "evaluate", "misclassified"):
+        assert variants_of(rule) == every, rule
+    # PreciseBN and adaptation: the norms that take batch statistics; the batch study trains those at every size.
+    batch_statistics = {name for name, variant in zoo["variants"].items() if NORMS[variant["norm"]].batch_statistics}
+    assert batch_statistics == {"bn", "bn_l1", "brn"}
+    assert variants_of("precise_statistics") == batch_statistics
+    assert variants_of("batch_train") == {"bn", "brn"}
+    assert variants_of("batch_evaluate") == {"bn", "brn", "gn", "ln"}
+    scored = [block for name, block in jobs if name == "robustness_summary"]
+    assert len(scored) == 1 and all(f"runs/{name}/seed3/settings.json" in scored[0] for name in every)
+    report = [block for name, block in jobs if name == "report"]
+    assert len(report) == 1 and all(f"runs/{name}/seed1/metrics.json" in report[0] for name in every)
+
+
 def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(workflow_copy: Path) -> None:
     priorities: dict[str, set[int]] = {}
     for rule, block in planned_jobs(workflow_copy):
@@ -127,7 +153,10 @@ def test_settings_jobs_start_before_any_training_job_they_could_wait_behind(work
 def test_training_asks_for_a_gpu_only_with_cuda(workflow_copy: Path) -> None:
     (workflow_copy / "cuda.yaml").write_text("study: gpu\ntrain:\n  device: cuda\n")
     train = [line for line in planned_resources(workflow_copy, "--configfile", "cuda.yaml") if "gpu=" in line]
-    assert len(train) == default_runs() + batch_study_jobs()[1] and all("gpu=1" in line for line in train)
+    on_gpu = merge(DEFAULT, {"study": "gpu", "train": {"device": "cuda"}})
+    # On CUDA the batch study packs its seeds at every size: bn's 5 ghost sizes are 5 jobs, not 15.
+    assert batch_study_jobs(on_gpu)[1] == 5
+    assert len(train) == default_runs() + 5 and all("gpu=1" in line for line in train)
     # CUDA's host memory on top of the CPU job's.
     assert all(int(re.search(r"mem_mb=(\d+)", line).group(1)) >= 3500 for line in train)
 

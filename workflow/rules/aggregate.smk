@@ -84,6 +84,7 @@ rule model_summary:
             "atomic",
             "ghost_kernel",
             "network",
+            "norm_layers",
             "norm_specs",
             "norms",
             *SETTINGS_MODULES,

@@ -31,6 +31,7 @@ RUN_CODE_MODULES = (
     "layout",
     "model_file",
     "network",
+    "norm_layers",
     "norm_specs",
     "norms",
     "optim",

@@ -53,10 +53,10 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     variant["allOf"] = [
         {
             "if": {"properties": {"norm": {"const": spec.name}}, "required": ["norm"]},
-            "then": {"required": [param.name for param in spec.params if param.required]},
+            "then": {"required": spec.required_params()},
         }
         for spec in NORMS.values()
-        if any(param.required for param in spec.params)
+        if spec.required_params()
     ]
     return schema
 

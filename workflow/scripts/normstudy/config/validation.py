@@ -107,6 +107,12 @@ def norm_param_problems(name: str, variant: dict[str, Any], network_name: str) -
     network = network_spec(network_name)
     spec, problems = norm_spec(variant["norm"]), []
     own = {param.name for param in spec.params}
+    named = [name for name in spec.one_of if name in variant]
+    if spec.one_of and len(named) != 1:
+        problems.append(
+            f"'variants.{name}': norm '{spec.name}' takes exactly one of {' or '.join(spec.one_of)}, "
+            f"not {' and '.join(named) if named else 'neither'}"
+        )
     for param in all_params().values():
         if param.name not in variant:
             continue

@@ -68,9 +68,11 @@ class NormNet(nn.Module):
                     layer.kernel,
                     padding=layer.padding,
                     groups=copies,
-                    bias=False,
+                    bias=spec.conv_bias and normed,
                 )
             )
+            if normed and spec.conv_init == "he":
+                nn.init.kaiming_normal_(layers[-1].weight, mode="fan_in", nonlinearity="relu")
             if normed:
                 layers += [create_norm(spec.name, layer.out_channels, copies, ghost, **params), nn.Dropout(dropout)]
                 layers += [] if spec.owns_activation else [nn.ReLU(inplace=True)]

@@ -21,6 +21,8 @@ class NormParam:
     required: bool = True
     # The value must divide the channel count of every normalized layer of the network (group norm's groups).
     divides_channels: bool = False
+    # The value an optional parameter takes when a variant leaves it out (written into the run's settings).
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,89 @@ class NormSpec:
     # Normalizes each image and channel on its own, centring and scaling: a per-image affine change of the input
     # pixels passed through a bias-free, unpadded first convolution is removed (the report's contrast claim).
     removes_image_affine: bool = False
+    # The convolutions before it keep a bias (a norm that centres makes one redundant; the control keeps none either).
+    conv_bias: bool = False
+    # How those convolutions' weights start: "default" (torch's, which a norm after them makes harmless) or "he"
+    # (He et al. 2015, normal with variance 2 / fan_in: the scale a ReLU network needs to pass its signal on without
+    # a norm; under torch's, each of the 8 layers shrinks the second moment about 6-fold and the control cannot train).
+    conv_init: str = "default"
+    # Parameters of which a variant names exactly one (group norm: `groups` or `channels_per_group`).
+    one_of: tuple[str, ...] = ()
+    # Where the layer's learnable parameters differ from the usual affine pair (2 per channel): the model section.
+    parameters_text: str = "a scale and a shift per channel"
     aliases: tuple[str, ...] = field(default=())
 
     def layer(self, params: dict[str, Any] | None = None) -> str:
-        """The layer this norm stands for with these parameter values, e.g. 'GroupNorm(2, C)'."""
-        return self.layer_text.format(**(params or {}))
+        """The layer this norm stands for with these parameter values, e.g. 'GroupNorm(2, C)', 'GroupNorm(C/2, C)'."""
+        values = dict(params or {})
+        if "channels_per_group" in values and "groups" not in values:
+            values["groups"] = f"C/{values['channels_per_group']}"
+        return self.layer_text.format(**values)
+
+    def required_params(self) -> list[str]:
+        """The parameters every variant of this norm must name (one of `one_of` apart)."""
+        return [param.name for param in self.params if param.required and param.name not in self.one_of]
+
+    def with_defaults(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` with each optional parameter left out at its default, in the spec's order."""
+        out = {}
+        for param in self.params:
+            if param.name in values:
+                out[param.name] = values[param.name]
+            elif param.default is not None:
+                out[param.name] = param.default
+        return out
 
 
 GROUPS = NormParam(
     "groups",
     {"type": "integer", "minimum": 1},
-    "GroupNorm groups (norm group only, and required there); must divide every normalized layer's channel count",
+    "Groups of channels per layer (norms group, group_ws, evonorm_s0); must divide every normalized layer's channel "
+    "count. Group norm takes it or channels_per_group",
     divides_channels=True,
+)
+# The GN paper's second form (Wu & He 2018, section 3.1): a fixed number of channels in each group, whatever the width.
+CHANNELS_PER_GROUP = NormParam(
+    "channels_per_group",
+    {"type": "integer", "minimum": 1},
+    "Group norm's channels per group (GroupNorm(C / n, C)), instead of `groups`; must divide every normalized "
+    "layer's channel count",
+    required=False,
+    divides_channels=True,
+)
+R_MAX = NormParam(
+    "r_max",
+    {"type": "number", "minimum": 1},
+    "Batch renorm's bound on r = sigma_batch / sigma (clipped to [1/r_max, r_max]); 1 with d_max 0 is batch norm",
+    required=False,
+    default=3.0,
+)
+D_MAX = NormParam(
+    "d_max",
+    {"type": "number", "minimum": 0},
+    "Batch renorm's bound on d = (mu_batch - mu) / sigma (clipped to [-d_max, d_max])",
+    required=False,
+    default=5.0,
+)
+RENORM_WARMUP = NormParam(
+    "renorm_warmup",
+    {"type": "integer", "minimum": 0},
+    "Batch renorm's relaxation: r_max rises from 1 and d_max from 0 linearly over this many training steps, as the "
+    "paper's schedule does (0: the bounds from the first step)",
+    required=False,
+    default=0,
+)
+# The paper's alpha_0 outside language models is 0.5, for networks with residual paths. In this plain 8-layer ReLU net
+# (He-initialized) tanh(0.5 x) quarters the second moment at every layer: the logits start with a standard deviation
+# of 0.00075 and 12 epochs of the synthetic test set leave the loss at ln 10. At 1.0 they start at 0.059, batch norm's
+# net at 0.15 (64 random images, seed 0).
+DYT_ALPHA = NormParam(
+    "alpha_init",
+    {"type": "number", "exclusiveMinimum": 0},
+    "Dynamic tanh's initial alpha, one learnable scalar per layer (1.0 here; the paper's 0.5 starts this plain net's "
+    "signal 400 times smaller)",
+    required=False,
+    default=1.0,
 )
 
 # Layouts measured by `make bench` (1 thread, batch 128, 2-core development machine, img/s channels_last vs
@@ -77,9 +150,11 @@ NORMS: dict[str, NormSpec] = {
             "group",
             "group norm",
             "GroupNorm({groups}, C)",
-            "GroupNorm with `groups` groups: statistics per image over each group of channels",
+            "GroupNorm with `groups` groups, or groups of `channels_per_group` channels: statistics per image over "
+            "each group of channels",
             batch_statistics=False,
-            params=(GROUPS,),
+            params=(GROUPS, CHANNELS_PER_GROUP),
+            one_of=("groups", "channels_per_group"),
         ),
         # Layer norm for CNNs: statistics over C x H x W per image, one affine pair per channel. Write-up 001's
         # nn.LayerNorm(W) normalizes over the width alone (52 params on [8, 26, 26]): a known mistake.
@@ -100,6 +175,83 @@ NORMS: dict[str, NormSpec] = {
             batch_statistics=False,
             faster_layout="contiguous",
             removes_image_affine=True,
+        ),
+        # The control: the same network with the norm left out, and no bias added in its place.
+        NormSpec(
+            "none",
+            "no normalization",
+            "Identity (no norm; He-initialized convolutions without bias)",
+            "no normalization: the norm left out (identity), the convolutions without bias and He-initialized",
+            batch_statistics=False,
+            conv_init="he",
+            parameters_text="none: the network has no normalization parameters",
+            aliases=("identity", "nonorm"),
+        ),
+        # Ioffe 2017: batch norm corrected towards its running averages by r and d (no gradient through either), so
+        # training and evaluation see the same transform as the statistics batch shrinks.
+        NormSpec(
+            "batch_renorm",
+            "batch renorm",
+            "BatchRenorm2d(C, r_max={r_max}, d_max={d_max})",
+            "Batch Renormalization: batch norm's batch statistics corrected towards the running ones by r and d",
+            batch_statistics=True,
+            params=(R_MAX, D_MAX, RENORM_WARMUP),
+            aliases=("batchrenorm", "brn"),
+        ),
+        NormSpec(
+            "group_ws",
+            "group norm with weight standardization",
+            "WS-Conv2d + GroupNorm({groups}, C)",
+            "GroupNorm after weight-standardized convolutions (Qiao et al. 2019)",
+            batch_statistics=False,
+            params=(GROUPS,),
+            conv="standardized",
+            aliases=("gnws", "groupws"),
+        ),
+        # Singh & Krishnan 2020: no centring; its thresholded linear unit replaces the ReLU.
+        NormSpec(
+            "filter_response",
+            "filter response norm",
+            "FRN(C) + TLU",
+            "Filter Response Normalization with its thresholded linear unit (replaces the ReLU)",
+            batch_statistics=False,
+            owns_activation=True,
+            parameters_text="a scale, a shift and the TLU's threshold per channel (3 per channel)",
+            aliases=("frn",),
+        ),
+        NormSpec(
+            "rms",
+            "RMS norm",
+            "RMSNorm over (C, H, W), gain per channel",
+            "RMS normalization over C x H x W per image with a gain per channel: layer norm without the centring",
+            batch_statistics=False,
+            parameters_text="a gain per channel, no shift (1 per channel)",
+            aliases=("rmsnorm",),
+        ),
+        # Liu et al. 2020, the sample-based S0: x * sigmoid(v x) / group std(x), then the affine pair.
+        NormSpec(
+            "evonorm_s0",
+            "EvoNorm-S0",
+            "EvoNorm-S0({groups}, C)",
+            "EvoNorm-S0: x * sigmoid(v x) over the group standard deviation per image (owns its activation)",
+            batch_statistics=False,
+            params=(GROUPS,),
+            owns_activation=True,
+            parameters_text="a scale, a shift and the sigmoid's v per channel (3 per channel)",
+            aliases=("evonorms0", "evonorm"),
+        ),
+        # Zhu, Chen, He, LeCun & Liu 2025: tanh(alpha x) with a per-channel affine, no statistics at all.
+        NormSpec(
+            "dyt",
+            "dynamic tanh",
+            "DyT(C): tanh(alpha x), scale and shift per channel (He-initialized convolutions)",
+            "Dynamic Tanh: tanh(alpha x) with a learnable scalar alpha per layer and a per-channel affine",
+            batch_statistics=False,
+            params=(DYT_ALPHA,),
+            # No statistics rescale the signal, so the convolutions start as a ReLU network without a norm needs.
+            conv_init="he",
+            parameters_text="a scale and a shift per channel, and one alpha per layer",
+            aliases=("dynamictanh",),
         ),
     )
 }
@@ -130,8 +282,9 @@ def takes_batch_statistics(name: str) -> bool:
 
 
 def norm_params(variant: dict[str, Any]) -> dict[str, Any]:
-    """A configured variant's values of its norm's parameters, by name."""
-    return {param.name: variant[param.name] for param in norm_spec(variant["norm"]).params if param.name in variant}
+    """A configured variant's values of its norm's parameters, by name, the optional ones left out at their
+    defaults."""
+    return norm_spec(variant["norm"]).with_defaults(variant)
 
 
 def all_params() -> dict[str, NormParam]:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from normstudy.model.ghost_kernel import GhostBatchNormFunction, fits_kernel
+from normstudy.model.norm_layers import BatchRenorm2d, DynamicTanh2d, EvoNormS02d, FilterResponseNorm2d, RMSNorm2d
 from normstudy.model.norm_specs import norm_spec
 
 
@@ -98,11 +99,23 @@ def batch_norm(channels: int, copies: int, ghost: int = 0) -> nn.Module:
 
 
 @builds("group")
-def group_norm(channels: int, copies: int, groups: int) -> nn.Module:
-    """GroupNorm with `groups` groups of each model's channels."""
-    if channels % groups:
+def group_norm(
+    channels: int, copies: int, groups: int | None = None, channels_per_group: int | None = None
+) -> nn.Module:
+    """GroupNorm with `groups` groups of each model's channels, or groups of `channels_per_group` channels."""
+    if channels_per_group is not None:
+        if channels % channels_per_group:
+            raise ValueError(f"GroupNorm: groups of {channels_per_group} channels do not divide {channels} channels")
+        groups = channels // channels_per_group
+    if groups is None or channels % groups:
         raise ValueError(f"GroupNorm: {groups} groups do not divide {channels} channels")
     return nn.GroupNorm(copies * groups, copies * channels)
+
+
+@builds("group_ws")
+def group_norm_after_standardized_weights(channels: int, copies: int, groups: int) -> nn.Module:
+    """GroupNorm as group norm's; the block's convolution standardizes its weights (the spec's conv)."""
+    return group_norm(channels, copies, groups)
 
 
 @builds("layer")
@@ -117,15 +130,58 @@ def instance_norm(channels: int, copies: int) -> nn.Module:
     return nn.GroupNorm(copies * channels, copies * channels)
 
 
+@builds("none")
+def no_norm(channels: int, copies: int) -> nn.Module:
+    """The control: nothing between the convolution and its activation."""
+    return nn.Identity()
+
+
+@builds("batch_renorm")
+def batch_renorm(
+    channels: int, copies: int, r_max: float, d_max: float, renorm_warmup: int, ghost: int = 0
+) -> nn.Module:
+    """Batch renorm per channel (a packed model's channels are its own), over ghost groups when given."""
+    return BatchRenorm2d(copies * channels, r_max, d_max, renorm_warmup, ghost)
+
+
+@builds("filter_response")
+def filter_response_norm(channels: int, copies: int) -> nn.Module:
+    """FRN + TLU per image and channel."""
+    return FilterResponseNorm2d(copies * channels)
+
+
+@builds("rms")
+def rms_norm(channels: int, copies: int) -> nn.Module:
+    """RMS over each model's C x H x W per image."""
+    return RMSNorm2d(channels, copies)
+
+
+@builds("evonorm_s0")
+def evonorm_s0(channels: int, copies: int, groups: int) -> nn.Module:
+    """EvoNorm-S0 with `groups` groups of each model's channels."""
+    if channels % groups:
+        raise ValueError(f"EvoNorm-S0: {groups} groups do not divide {channels} channels")
+    return EvoNormS02d(copies * channels, copies * groups)
+
+
+@builds("dyt")
+def dynamic_tanh(channels: int, copies: int, alpha_init: float) -> nn.Module:
+    """DyT with one alpha per packed model."""
+    return DynamicTanh2d(channels, copies, alpha_init)
+
+
 def create_norm(name: str, channels: int, copies: int = 1, ghost: int = 0, **params: Any) -> nn.Module:
     """The layer `name` for `channels` channels with its parameters (`groups=2`), for `copies` models packed side by
     side; `ghost` > 0: a batch-statistics norm's training statistics over groups of that many images."""
     spec = norm_spec(name)
     if copies < 1:
         raise ValueError(f"copies must be at least 1, not {copies}")
-    expected = {param.name for param in spec.params}
-    if set(params) != expected:
-        raise ValueError(f"{spec.title} takes the parameters {sorted(expected)}, not {sorted(params)}")
+    known, required = {param.name for param in spec.params}, set(spec.required_params())
+    chosen = [name for name in spec.one_of if name in params]
+    if not required <= set(params) <= known or (spec.one_of and len(chosen) != 1):
+        choice = f", and one of {sorted(spec.one_of)}" if spec.one_of else ""
+        raise ValueError(f"{spec.title} takes the parameters {sorted(known)}{choice}, not {sorted(params)}")
+    params = spec.with_defaults(params)
     if ghost:
         if not spec.batch_statistics:
             raise ValueError(f"ghost statistics batches are batch norm's; {spec.title} has no batch statistics")
