@@ -16,7 +16,7 @@ from normstudy.config.study import Plan
 from normstudy.settings import RunSettings
 
 # Final test accuracy per (variant, seed); 10-image test sets so that the confusion matrices stay small.
-FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0}
+FINAL = {("bn", 1): 90.0, ("bn", 2): 80.0, ("gn", 1): 70.0, ("gn", 2): 60.0, ("none", 1): 30.0, ("none", 2): 50.0}
 
 
 def write_run(folder: Path, variant: str, norm: str, seed: int) -> dict[str, Path]:
@@ -184,3 +184,23 @@ def test_metrics_from_other_settings_of_the_same_run_are_refused(tmp_path: Path)
     run["metrics.json"].write_text(json.dumps({**metrics, "settings_digest": "0" * 64}))
     with pytest.raises(ValueError, match=r"metrics.json was made with other settings than the run's settings.json"):
         aggregate.read_runs(files([run]))
+
+
+def test_with_a_control_every_other_variant_is_compared_with_it_in_a_family_of_its_own(tmp_path: Path) -> None:
+    runs = [
+        write_run(tmp_path / "runs" / v / f"seed{s}", v, n, s)
+        for v, n in (("bn", "batch"), ("gn", "group"), ("none", "none"))
+        for s in (1, 2)
+    ]
+    out = {name: tmp_path / "tables" / f"{name}.csv" for name in aggregate.OUTPUTS}
+    out["summary_md"], out["summary_html"] = tmp_path / "tables" / "summary.md", tmp_path / "tables" / "summary.html"
+    out["analysis"], out["environment"] = tmp_path / "tables" / "analysis.json", tmp_path / "environment.json"
+    aggregate.main(files(runs), dataclasses.replace(PLAN, control="none"), out)
+    control, family = pd.read_csv(out["control"]), pd.read_csv(out["family"])
+    assert list(control["variant"]) == ["bn", "gn"] and set(control["reference"]) == {"none"}
+    # bn - none per seed: 60, 30; gn - none: 40, 10 -> the variant + seed model's differences 45 and 25.
+    assert control["diff"].tolist() == pytest.approx([45.0, 25.0])
+    assert list(family["variant"]) == ["gn", "none"] and set(family["reference"]) == {"bn"}
+    # Holm over the control family's two rows: the smaller p doubled, the larger kept (at least the first).
+    p = sorted(control["p_value"])
+    assert sorted(control["p_adjusted"]) == pytest.approx([2 * p[0], max(2 * p[0], p[1])])

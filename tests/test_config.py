@@ -85,6 +85,16 @@ def test_the_gpu_study_is_the_default_one_on_cuda_with_every_batch_size_packed()
     assert not any(is_packed(Study.from_config(default), size) for size in ghost_sizes if size > 16)
 
 
+def test_the_control_is_a_studied_variant_other_than_the_reference() -> None:
+    zoo = validate_config(merged(shipped(), study_file("zoo.yaml")))
+    assert Study.from_config(zoo).analysis.control == "none"
+    assert Study.from_config(zoo).analysis.against_control().reference == "none"
+    assert "control" not in Study.from_config(validate_config(shipped())).analysis.values()  # plans as before
+    for control, message in (("nothing", "'nothing' is not a studied variant"), ("bn", "other than the reference")):
+        with pytest.raises(ConfigError, match=message):
+            validate_config(merged(shipped(), {"analysis": {"control": control}}))
+
+
 def test_group_counts_follow_from_the_architecture() -> None:
     assert NORMNET.normed_channels == (8, 8, 8, 12, 14, 8, 26, 50)
     assert NORMNET.valid_divisors() == [1, 2]

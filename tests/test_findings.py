@@ -182,3 +182,43 @@ def test_key_results_say_where_the_verdicts_hold_and_with_what_power() -> None:
     # A study from before the machine or the equivalence power were recorded: said as such, no power sentence.
     old = where_sentence(None, FACTS, 3, dataset=MNIST)
     assert "an unrecorded machine" in old and "Equal norms" not in old and "nan" not in old
+
+
+CONTROLLED = pd.concat(
+    [SUMMARY, pd.DataFrame([("none", "none", 98.90, 98.70, 99.10)], columns=SUMMARY.columns[:5]).assign(n_seeds=3)]
+)
+
+
+def against_control(*rows: dict) -> pd.DataFrame:
+    """A control family: each row against `none`."""
+    return family(*rows).assign(reference="none")
+
+
+def test_the_first_key_result_says_whether_normalization_helps_from_the_control_family() -> None:
+    shown = {"ci_low": 0.3, "ci_high": 0.8, "p_value": 0.001, "p_adjusted": 0.003, "verdict": "different"}
+    every = against_control(
+        {"variant": "bn", "diff": 0.56, **shown}, {"variant": "gn", "diff": 0.52, **shown},
+        {"variant": "ln", "diff": 0.46, **shown}, {"variant": "in", "diff": 0.12, **shown},
+    )  # fmt: skip
+    lines = key_results(CONTROLLED, FAMILY, FACTS, RUNS, dataset=MNIST, control=every)
+    assert lines[0] == (
+        "Normalization helps this network: every norm is ahead of no normalization by +0.12 to +0.56 points, each "
+        "shown (Holm over 4). No normalization (none): 98.90 % (95 % CI 98.70–99.10)."
+    )
+    assert lines[1].startswith("Highest mean test accuracy: bn")
+    # Where a test does not show it, the sentence does not say it: mixed, and nothing shown.
+    mixed = against_control(
+        {"variant": "bn", "diff": 0.56, **shown},
+        {"variant": "in", "diff": 0.05, "ci_low": -0.1, "ci_high": 0.2, "p_adjusted": 0.4, "verdict": "inconclusive"},
+        {"variant": "gn", "diff": -0.3, **shown, "ci_low": -0.5, "ci_high": -0.1},
+    )
+    said = key_results(CONTROLLED, FAMILY, FACTS, RUNS, dataset=MNIST, control=mixed)[0]
+    assert said.startswith("Normalization helps some norms here; against no normalization (Holm over 3): bn ahead")
+    assert "bn ahead by +0.56 points" in said and "gn behind by -0.30 points" in said and "in inconclusive" in said
+    equivalent = against_control(
+        {"variant": "bn", "diff": 0.01, "ci_low": -0.1, "ci_high": 0.1, "p_adjusted": 0.9, "verdict": "equivalent"}
+    )
+    said = key_results(CONTROLLED, FAMILY, FACTS, RUNS, dataset=MNIST, control=equivalent)[0]
+    assert said.startswith("Normalization is not shown to help this network;") and "bn equivalent within ±0.2" in said
+    # No control: the key results begin as they did.
+    assert key_results(SUMMARY, FAMILY, FACTS, RUNS, dataset=MNIST)[0].startswith("Highest mean test accuracy")

@@ -51,6 +51,8 @@ rule aggregate:
             category="Tables",
             labels={"table": "declared family", "format": "CSV"},
         ),
+        # Every variant against the no-normalization control (analysis.control); no rows without one.
+        control="<results>/tables/control.csv",
         analysis="<results>/tables/analysis.json",
         # Where the tables were written and the runs trained: what make compare diffs.
         environment="<results>/environment.json",
@@ -69,7 +71,7 @@ rule aggregate:
     shell:
         "python {input.script} --settings {input.settings} --metrics {input.metrics}"
         " --histories {input.histories} --predictions {input.predictions} --jobs {input.jobs} --analysis-plan {params.plan:q}"
-        " --family {output.family} --analysis {output.analysis}"
+        " --family {output.family} --control {output.control} --analysis {output.analysis}"
         " --summary {output.summary} --summary-md {output.summary_md}"
         " --summary-html {output.summary_html} --runs {output.runs} --epochs {output.epochs}"
         " --comparisons {output.comparisons} --per-class {output.per_class}"

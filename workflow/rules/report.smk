@@ -57,6 +57,7 @@ rule report_metadata:
         study=STUDY_FACTS,
         summary="<results>/tables/summary.csv",
         family="<results>/tables/family.csv",
+        control="<results>/tables/control.csv",
         analysis="<results>/tables/analysis.json",
         runs="<results>/tables/runs.csv",
         environment="<results>/environment.json",
@@ -74,7 +75,7 @@ rule report_metadata:
         runtime=minutes(5),
     shell:
         "python {input.script} --study {input.study} --summary {input.summary} --family {input.family}"
-        " --analysis {input.analysis} --runs {input.runs} --environment {input.environment}"
+        " --control {input.control} --analysis {input.analysis} --runs {input.runs} --environment {input.environment}"
         " --out {output} > {log} 2>&1"
 
 
@@ -95,7 +96,8 @@ REPORT_ARGS = (
     " --figures {input.figures} --runs {params.runs:q}"
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
-    " --tuning-figure {input.tuning_figure} --family {input.family} --analysis {input.analysis}"
+    " --tuning-figure {input.tuning_figure} --family {input.family} --control {input.control}"
+    " --analysis {input.analysis}"
     " --environment {input.environment}"
     " --robustness-cells {input.robustness_cells} --robustness-errors {input.robustness_errors}"
     " --robustness-family {input.robustness_family} --robustness-adaptation {input.robustness_adaptation}"
@@ -151,6 +153,7 @@ use rule report as publish with:
             "epochs.csv",
             "comparisons.csv",
             "family.csv",
+            "control.csv",
             "per_class.csv",
             "confusion.csv",
             "model_summary.csv",

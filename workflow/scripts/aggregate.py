@@ -16,6 +16,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.analysis.declared import (
+    FAMILY_COLUMNS,
     facts_json,
     family_table,
     fit_model,
@@ -111,6 +112,7 @@ def main(files: dict[str, list[Path]], plan: Plan, out: dict[str, Path]) -> pd.D
     write_csv(confusion_table(runs.metrics), out["confusion"])
     family, facts = analysed(runs, plan)
     write_csv(family, out["family"])
+    write_csv(control_family(runs, plan), out["control"])
     atomic.write_json(out["analysis"], facts_json(facts))
     jobs = [
         read_named_json(path, key, settings.digest())
@@ -126,14 +128,27 @@ def main(files: dict[str, list[Path]], plan: Plan, out: dict[str, Path]) -> pd.D
     return summary
 
 
+def held_equal_to(runs: Runs, reference: str) -> dict[str, str]:
+    """What each other variant's runs differ in from `reference`'s besides the norm (declared.held_equal)."""
+    settings = next(s for (variant, _), s in runs.settings.items() if variant == reference)
+    others = {variant: s for (variant, _), s in runs.settings.items() if variant != reference}
+    return {variant: held_equal(other, settings) for variant, other in others.items()}
+
+
+def control_family(runs: Runs, plan: Plan) -> pd.DataFrame:
+    """Every other variant against the no-normalization control, a family of its own under the same declared model,
+    correction and margin; no rows when the plan names no control."""
+    if plan.control is None:
+        return pd.DataFrame(columns=list(FAMILY_COLUMNS))
+    table = runs.table[["variant", "seed", "test_acc"]]
+    return family_table(table, plan.against_control(), runs.correct, held_equal_to(runs, plan.control))
+
+
 def analysed(runs: Runs, plan: Plan) -> tuple[pd.DataFrame, dict]:
     """The declared analysis: the family table, and the model's facts the report quotes (plan, residual sd and df,
     sensitivity, each variant's prediction interval for one more run)."""
     table = runs.table[["variant", "seed", "test_acc"]]
-    reference = next(s for (variant, _), s in runs.settings.items() if variant == plan.reference)
-    others = {variant: s for (variant, _), s in runs.settings.items() if variant != plan.reference}
-    held = {variant: held_equal(settings, reference) for variant, settings in others.items()}
-    family = family_table(table, plan, runs.correct, held)
+    family = family_table(table, plan, runs.correct, held_equal_to(runs, plan.reference))
     fit = fit_model(table, plan.reference)
     # One more run brings a new seed: its spread is a run's about its variant's mean, the seed's share included.
     one_run = fit_model(table, plan.reference, seed_blocks=False)
@@ -166,6 +181,7 @@ OUTPUTS = (
     "per_class",
     "confusion",
     "family",
+    "control",
     "analysis",
     "environment",
 )

@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-search", type=Path, required=True, help="the recorded search's search.json")
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
     parser.add_argument("--family", type=Path, required=True, help="the declared family's table (family.csv)")
+    parser.add_argument("--control", type=Path, required=True, help="every norm against the control (control.csv)")
     parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
     parser.add_argument("--environment", type=Path, help="environment.json: the machine and the training jobs")
     for name in (*ROBUSTNESS_TABLES, "findings", "heatmap", "gallery"):
@@ -156,6 +157,7 @@ def report_from(args: argparse.Namespace) -> None:
         ),
         batch_inputs(args),
         args.environment,
+        args.control,
     )
     if args.out:
         write_page(report_inputs, args.template, args.out)

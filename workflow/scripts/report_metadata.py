@@ -22,7 +22,9 @@ from normstudy.report import provenance
 from normstudy.values import config_digest
 
 
-def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, environment: Path, out: Path) -> dict:
+def main(
+    study: Path, summary: Path, family: Path, control: Path, analysis: Path, runs: Path, environment: Path, out: Path
+) -> dict:
     """Write `out` and return its mapping."""
     typed = Study.from_config(atomic.read_json(study)["config"])
     git = provenance.git_state(Path.cwd())
@@ -33,6 +35,7 @@ def main(study: Path, summary: Path, family: Path, analysis: Path, runs: Path, e
         pd.read_csv(runs),
         typed.data.spec,
         atomic.read_json(environment),
+        pd.read_csv(control),
     )
     metadata = {
         "Study": typed.report_title,
@@ -50,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--study", type=Path, required=True, help="study.json: the config the report shows")
-    for name in ("summary", "family", "analysis", "runs"):
+    for name in ("summary", "family", "control", "analysis", "runs"):
         parser.add_argument(f"--{name}", type=Path, required=True, help=f"the main study's {name} table")
     parser.add_argument("--environment", type=Path, required=True, help="environment.json: machine and jobs")
     parser.add_argument("--out", type=Path, required=True, help="the metadata (YAML) to write")
@@ -59,4 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    run_cli(lambda: main(args.study, args.summary, args.family, args.analysis, args.runs, args.environment, args.out))
+    run_cli(
+        lambda: main(
+            args.study, args.summary, args.family, args.control, args.analysis, args.runs, args.environment, args.out
+        )
+    )

@@ -68,6 +68,7 @@ def report_inputs():
         "comparisons": "<results>/tables/comparisons.csv",
         "per_class": "<results>/tables/per_class.csv",
         "family": "<results>/tables/family.csv",
+        "control": "<results>/tables/control.csv",
         "analysis": "<results>/tables/analysis.json",
         "environment": "<results>/environment.json",
         "runs_table": "<results>/tables/runs.csv",

@@ -213,6 +213,41 @@ def where_sentence(environment: dict[str, Any] | None, facts: dict[str, Any], se
     )
 
 
+def control_sentence(control: pd.DataFrame, summary: pd.DataFrame, plan: dict[str, Any]) -> str:
+    """Whether normalization helps this network, from the control family (every norm against no normalization):
+    said only where each test says it, with by how much."""
+    name = str(control["reference"].iloc[0])
+    own = f" No normalization ({name}): {_accuracy(summary.set_index('variant').loc[name])}."
+    family = f"{plan['correction'].title()} over {len(control)}"
+    ahead = control[(control["verdict"] == "different") & (control["diff"] > 0)]
+    if len(ahead) == len(control):
+        low, high = ahead["diff"].min(), ahead["diff"].max()
+        span = f"{low:+.2f} to {high:+.2f}" if len(ahead) > 1 else f"{high:+.2f}"
+        return (
+            f"Normalization helps this network: every norm is ahead of no normalization by {span} points, each shown "
+            f"({family}).{own}"
+        )
+    behind = control[(control["verdict"] == "different") & (control["diff"] < 0)]
+    said = [
+        f"{row.variant} ahead by {row.diff:+.2f} points ({_interval(row.ci_low, row.ci_high)})"
+        for row in ahead.itertuples()
+    ]
+    said += [
+        f"{row.variant} behind by {row.diff:+.2f} points ({_interval(row.ci_low, row.ci_high)})"
+        for row in behind.itertuples()
+    ]
+    equivalent = list(control.loc[control["verdict"] == "equivalent", "variant"])
+    if equivalent:
+        said.append(f"{', '.join(equivalent)} equivalent within ±{plan['margin']:g} points")
+    undecided = list(control.loc[control["verdict"] == "inconclusive", "variant"])
+    if undecided:
+        said.append(f"{', '.join(undecided)} inconclusive")
+    verdict = (
+        "Normalization is not shown to help this network" if ahead.empty else "Normalization helps some norms here"
+    )
+    return f"{verdict}; against no normalization ({family}): " + "; ".join(said) + f".{own}"
+
+
 def key_results(
     summary: pd.DataFrame,
     family: pd.DataFrame,
@@ -220,13 +255,17 @@ def key_results(
     runs: pd.DataFrame,
     dataset: DatasetSpec,
     environment: dict[str, Any] | None = None,
+    control: pd.DataFrame | None = None,
 ) -> list[str]:
-    """The few sentences a reader who stops after the first screen must get."""
+    """The few sentences a reader who stops after the first screen must get; with a control, whether normalization
+    helps comes first."""
     ranked = summary.sort_values("test_acc_mean", ascending=False, kind="stable")
     best, worst = ranked.iloc[0], ranked.iloc[-1]
     # A description of the means: which differences are shown is the family's sentence, next.
     lowest = f"; lowest: {worst['variant']}, {_accuracy(worst)}" if len(ranked) > 1 else ""
     lines = [f"Highest mean test accuracy: {best['variant']}, {_accuracy(best)}{lowest}."]
+    if control is not None and not control.empty:
+        lines.insert(0, control_sentence(control, summary, facts["plan"]))
     if not family.empty:
         lines.append(family_summary(family, facts))
     lines.append(where_sentence(environment, facts, int(summary["n_seeds"].min()), dataset))

@@ -146,6 +146,8 @@ class Plan:
     alpha: float
     margin: float
     test_resamples: int
+    # The no-normalization control every other variant is also compared with, in a family of its own (None: none).
+    control: str | None = None
 
     @classmethod
     def from_config(cls, analysis: dict[str, Any]) -> Plan:
@@ -156,12 +158,21 @@ class Plan:
             float(analysis["alpha"]),
             float(analysis["margin"]),
             int(analysis["test_resamples"]),
+            analysis.get("control"),
         )
 
     def values(self) -> dict[str, Any]:
-        """The plan as the config writes it (its decisions apart)."""
-        return {"reference": self.reference, "correction": self.correction, "alpha": self.alpha,
-                "margin": self.margin, "test_resamples": self.test_resamples}  # fmt: skip
+        """The plan as the config writes it (its decisions apart); without a control, as plans were written before
+        there was one (the rules' params, so existing studies rerun nothing)."""
+        values = {"reference": self.reference, "correction": self.correction, "alpha": self.alpha,
+                  "margin": self.margin, "test_resamples": self.test_resamples}  # fmt: skip
+        return values if self.control is None else {**values, "control": self.control}
+
+    def against_control(self) -> Plan:
+        """The same plan with the control as the reference: the control family's."""
+        if self.control is None:
+            raise ValueError("the plan names no control")
+        return replace(self, reference=self.control, control=None)
 
 
 @dataclass(frozen=True)

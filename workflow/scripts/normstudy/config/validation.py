@@ -172,6 +172,12 @@ def rule_problems(study: Study) -> list[str]:
             f"'analysis.reference': {short(reference)} is not a studied variant (enabled: {', '.join(enabled)}); the "
             "family of comparisons is every other variant against it"
         )
+    control = study.analysis.control
+    if control is not None and (control not in enabled or control == reference):
+        problems.append(
+            f"'analysis.control': {short(control)} is not a studied variant other than the reference {short(reference)}"
+            f" (enabled: {', '.join(enabled)}); every other variant is compared with the control"
+        )
     problems += data_problems(study.data)
     problems += [
         problem

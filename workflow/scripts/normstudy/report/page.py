@@ -67,6 +67,7 @@ class ReportInputs:
     robustness: RobustnessInputs  # the corrupted test sets' study (robustness.smk)
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
     environment: Path | None = None  # environment.json: where the tables were written and the runs trained
+    control: Path | None = None  # every variant against the no-normalization control (aggregate.py); empty: none
 
 
 def data_uri(path: Path, _name: str = "") -> str:
@@ -270,9 +271,11 @@ def findings_context(
     dataset: DatasetSpec,
     batch: dict[str, Any] | None,
     environment: dict[str, Any] | None = None,
+    control: pd.DataFrame | None = None,
 ) -> list[str]:
-    """The Key-results sentences, the batch study's verdict last."""
-    findings = key_results(summary, family, facts, runs, dataset, environment)
+    """The Key-results sentences, whether normalization helps first (with a control), the batch study's verdict
+    last."""
+    findings = key_results(summary, family, facts, runs, dataset, environment, control)
     if batch:
         lead = batch["ordering"].sentences[0].rstrip(".")
         findings.append(f"Batch size ({', '.join(batch['variants'])}): {lead} (see Batch size).")
@@ -313,6 +316,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     data = json.loads(inputs.data_provenance.read_text())
     dataset = typed.data.spec
     family = pd.read_csv(inputs.family, keep_default_na=True).fillna({"held_equal": ""})
+    control = pd.read_csv(inputs.control).fillna({"held_equal": ""}) if inputs.control else None
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
     batch = batch_context(study, typed, inputs.batch, image) if inputs.batch else None
@@ -333,7 +337,8 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_l1": any(typed.variants[n].l1 > 0 for n in names),
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
         "recipe": {"train": typed.train, "data": typed.data},
-        "key_results": findings_context(summary, family, facts, runs_table, dataset, batch, environment),
+        "key_results": findings_context(summary, family, facts, runs_table, dataset, batch, environment, control),
+        "control": [] if control is None else control.to_dict("records"),
         "batch": batch,
         "robustness": robustness,
         "summary": summary.to_dict("records"),
