@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, copy_workflow, snakemake, snakemake_env
+from helpers import study_config
 from test_run_files import result_files
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from normstudy.atomic import no_space_message
-from normstudy.config.studies import concurrent_run_note
+from normstudy.config.studies import concurrent_run_note, identity_problem, record_identity, study_identity
+from normstudy.values import config_digest
 
 pytestmark = pytest.mark.workflow
 
@@ -169,3 +171,17 @@ def test_a_second_run_in_a_locked_checkout_is_told_to_wait_not_to_unlock(tmp_pat
         other.wait()
     assert note is not None and f"{other.pid}: snakemake 30" in note
     assert "wait for that run to end, or run the second study in another clone. Do not pass --unlock" in note
+
+
+def test_a_key_added_since_a_study_was_recorded_is_its_config_while_it_is_off(tmp_path: Path) -> None:
+    values = study_config()
+    assert study_identity(values)["analysis.control"] is None
+    record_identity(tmp_path, values, ["config.yaml"])
+    record = json.loads((tmp_path / "study_config.json").read_text())
+    del record["identity"]["analysis.control"]  # as a study recorded before the key existed
+    record["digest"] = config_digest(record["identity"])
+    (tmp_path / "study_config.json").write_text(json.dumps(record))
+    assert identity_problem(tmp_path, values, amend=False) is None
+    # Switched on, it is another config, named.
+    controlled = study_config({"analysis": {"control": "in"}})
+    assert 'analysis.control: absent -> "in"' in identity_problem(tmp_path, controlled, amend=False)

@@ -109,7 +109,11 @@ def identity_problem(folder: Path, values: dict[str, Any], amend: bool) -> str |
     recorded = recorded_identity(folder)
     if recorded is None or amend:
         return None
-    changes = differing_keys(recorded, study_identity(values))
+    identity = study_identity(values)
+    # A key added to the schema after the study was recorded, at null (its feature off: analysis.control), is the
+    # config the study was made with, not another one.
+    added_off = {key for key, value in identity.items() if value is None and key not in recorded}
+    changes = differing_keys(recorded, {key: value for key, value in identity.items() if key not in added_off})
     if not changes:
         return None
     name = values["study"]
