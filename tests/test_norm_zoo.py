@@ -16,7 +16,7 @@ from normstudy.data.tensors import load_splits
 from normstudy.engine import fit
 from normstudy.model.network import NormNet, StandardizedConv2d
 from normstudy.model.norm_layers import BatchRenorm2d
-from normstudy.model.norm_specs import NORMS, norm_spec
+from normstudy.model.norm_specs import NORMS, norm_spec, statistics_words
 from normstudy.model.norms import batch_statistics_layers, create_norm
 from normstudy.values import ConfigError
 
@@ -233,3 +233,13 @@ def test_every_registered_norm_trains_and_is_bitwise_deterministic(norm: str, sp
     ghosted = dataclasses.replace(settings, variant=dataclasses.replace(settings.variant, ghost=4))
     if norm_spec(norm).batch_statistics:  # the batch-size study's statistics batches apply to it
         fit(ghosted, splits, CPU, 1, tmp_path / "c.pt", **quiet)
+
+
+def test_the_robustness_section_says_which_norms_have_statistics_to_recompute() -> None:
+    said = statistics_words({"bn": "batch", "gn": "group", "frn": "filter_response", "none": "none", "dyt": "dyt"})
+    assert said == (
+        "gn, frn compute their statistics per image, so their one mode is already per image; none, dyt compute no "
+        "statistics at all: there is nothing for PreciseBN or adaptation to recompute, and their one mode is the model "
+        "as trained."
+    )
+    assert statistics_words({"bn": "batch", "brn": "batch_renorm"}) == ""  # the section's subject, not listed

@@ -54,6 +54,8 @@ class NormSpec:
     # (He et al. 2015, normal with variance 2 / fan_in: the scale a ReLU network needs to pass its signal on without
     # a norm; under torch's, each of the 8 layers shrinks the second moment about 6-fold and the control cannot train).
     conv_init: str = "default"
+    # Computes no statistics of its activations at all (the control, dynamic tanh): nothing to recompute at test time.
+    stateless: bool = False
     # Parameters of which a variant names exactly one (group norm: `groups` or `channels_per_group`).
     one_of: tuple[str, ...] = ()
     # Where the layer's learnable parameters differ from the usual affine pair (2 per channel): the model section.
@@ -183,6 +185,7 @@ NORMS: dict[str, NormSpec] = {
             "Identity (no norm; He-initialized convolutions without bias)",
             "no normalization: the norm left out (identity), the convolutions without bias and He-initialized",
             batch_statistics=False,
+            stateless=True,
             conv_init="he",
             parameters_text="none: the network has no normalization parameters",
             aliases=("identity", "nonorm"),
@@ -248,6 +251,7 @@ NORMS: dict[str, NormSpec] = {
             "Dynamic Tanh: tanh(alpha x) with a learnable scalar alpha per layer and a per-channel affine",
             batch_statistics=False,
             params=(DYT_ALPHA,),
+            stateless=True,
             # No statistics rescale the signal, so the convolutions start as a ReLU network without a norm needs.
             conv_init="he",
             parameters_text="a scale and a shift per channel, and one alpha per layer",
@@ -290,3 +294,23 @@ def norm_params(variant: dict[str, Any]) -> dict[str, Any]:
 def all_params() -> dict[str, NormParam]:
     """Every norm parameter by name (a name two norms share means the same setting)."""
     return {param.name: param for spec in NORMS.values() for param in spec.params}
+
+
+def statistics_words(variants: dict[str, str]) -> str:
+    """How the variants (name -> norm) compute their statistics, for the robustness section: which are per image,
+    which keep none; the batch-statistics norms are the section's subject and are not listed."""
+    per_image = [
+        name for name, norm in variants.items() if not NORMS[norm].batch_statistics and not NORMS[norm].stateless
+    ]
+    stateless = [name for name, norm in variants.items() if NORMS[norm].stateless]
+    said = []
+    if per_image:
+        said.append(
+            f"{', '.join(per_image)} compute their statistics per image, so their one mode is already per image"
+        )
+    if stateless:
+        said.append(
+            f"{', '.join(stateless)} compute no statistics at all: there is nothing for PreciseBN or adaptation to "
+            "recompute, and their one mode is the model as trained"
+        )
+    return ("; ".join(said) + ".") if said else ""

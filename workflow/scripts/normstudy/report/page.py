@@ -320,7 +320,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
     batch = batch_context(study, typed, inputs.batch, image) if inputs.batch else None
-    robustness = robustness_context(inputs.robustness, image)
+    robustness = robustness_context(inputs.robustness, image, {name: typed.variants[name].norm for name in names})
     git = provenance.git_state(Path.cwd())
     return {
         "title": typed.report_title,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.data.shift_sets import mode_batch
+from normstudy.model.norm_specs import statistics_words
 
 # What the section's tables are read from, by role (robustness_summary.py's outputs).
 TABLES = ("cells", "errors", "family", "groups", "adaptation", "contrast")
@@ -61,8 +62,10 @@ def accuracy_rows(cells: pd.DataFrame, modes: tuple[str, ...], title: str) -> di
     return {"title": title, "columns": columns, "rows": rows}
 
 
-def robustness_context(inputs: RobustnessInputs, image: Callable[[Path, str], str]) -> dict[str, Any]:
-    """Everything the section shows."""
+def robustness_context(
+    inputs: RobustnessInputs, image: Callable[[Path, str], str], norms: dict[str, str]
+) -> dict[str, Any]:
+    """Everything the section shows; `norms`: each studied variant's norm."""
     tables = {name: read_table(path) for name, path in inputs.tables.items()}
     facts = atomic.read_json(inputs.findings)
     test_time = tuple(mode for mode in dict.fromkeys(tables["cells"]["mode"]) if mode != "running")
@@ -87,6 +90,7 @@ def robustness_context(inputs: RobustnessInputs, image: Callable[[Path, str], st
         else [],
         "contrast": tables["contrast"].to_dict("records"),
         "findings": facts["findings"],
+        "statistics": statistics_words(norms),
         "sets": facts["sets"],
         "plan": facts["plan"],
         "heatmap": image(inputs.heatmap, "robustness"),
