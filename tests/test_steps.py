@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import train
+import tune_summary
 import write_settings
 from helpers import DataFiles, synthetic_files, tiny_settings
 from matplotlib import image as mpimg
 
-from normstudy.engine import HISTORY_COLUMNS
+from normstudy.engine import HISTORY_COLUMNS, TrainingDivergedError
 from normstudy.settings import RunSettings
 
 
@@ -226,3 +227,28 @@ def test_train_refuses_a_pack_whose_runs_differ_in_more_than_their_seed(tmp_path
 def test_every_step_has_a_help_text(script) -> None:
     done = subprocess.run([sys.executable, script.__file__, "--help"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("usage:") and "--help" in done.stdout
+
+
+def test_a_tuning_run_that_diverges_records_it_and_a_study_run_publishes_nothing(tmp_path: Path) -> None:
+    # test_engine's diverging recipe: weight decay 1 at a peak rate of 10 overflows the weights within 20 epochs.
+    recipe = {"epochs": 20, "schedule": {"max_lr": 10.0}, "optimizer": {"momentum": 0.99, "weight_decay": 1.0}}
+    tuning = tiny_settings(validation_size=40, **recipe)
+    data = synthetic_files(tmp_path / "data", tuning)
+    pair = dataclasses.replace(data, files=[p for p in data.files if p.name.startswith("train-")])
+    run_dir = tmp_path / "tuning"
+    train_run(run_dir, pair, tuning)
+    job = json.loads((run_dir / "job.json").read_text())
+    epoch = job["diverged"]["epoch"]
+    assert 1 <= epoch <= 20 and "training diverged" in job["diverged"]["error"]
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == list(range(1, epoch)) and np.isfinite(history["val_loss"]).all()
+    assert (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists()
+    table, _ = tune_summary.read_tuning_runs(
+        [{"variant": "tiny", "point": "max_lr=10.0", "seed": 0, "settings": run_dir / "settings.json",
+          "history": run_dir / "history.csv", "job": run_dir / "job.json"}]
+    )  # fmt: skip
+    assert bool(table["diverged"].iloc[0]) and np.isnan(table["val_acc"].iloc[0])
+    study = dataclasses.replace(tuning, data=dataclasses.replace(tuning.data, validation_size=0))
+    with pytest.raises(TrainingDivergedError):
+        train_run(tmp_path / "study", data, study)
+    assert sorted(p.name for p in (tmp_path / "study").iterdir()) == ["checkpoint.pt", "settings.json"]

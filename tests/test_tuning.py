@@ -23,6 +23,7 @@ from normstudy.analysis.tuning import (
     pooled_spread,
     search_digest,
     summarize,
+    untrained,
 )
 from normstudy.config.recipes import merge, run_settings, tuning_points, tuning_settings
 from normstudy.config.study import Study
@@ -189,6 +190,37 @@ def test_points_within_noise_of_the_best_are_alike_and_their_middle_is_chosen() 
     alike = summary[summary["within_noise"]].groupby("variant")["point"].apply(list).to_dict()
     assert alike["bn"] == POINTS and alike["in"] == ["max_lr=0.4", "max_lr=0.8"]
     assert alike["gn"] == POINTS[:3] and alike["bn_l1"] == ["max_lr=0.05", "max_lr=0.2"]
+
+
+def test_a_rate_that_diverges_for_any_seed_is_no_candidate_and_a_variant_none_trains_is_named() -> None:
+    table = pd.read_csv(REPO / "workflow" / "resources" / "tuning" / "runs.csv")
+    table = table[table["variant"].isin(["bn", "in"])].assign(diverged=False)
+    # in diverges at 0.8 for one seed; none of a third variant's points trains for every seed.
+    table.loc[(table["variant"] == "in") & (table["point"] == "max_lr=0.8") & (table["seed"] == 101), "diverged"] = True
+    table.loc[table["diverged"], ["val_acc", "val_loss"]] = float("nan")
+    none = pd.DataFrame(
+        [("none", point, seed, float("nan"), float("nan"), float("nan"), float("nan"), True) for point in POINTS
+         for seed in (101, 102)], columns=table.columns,
+    )  # fmt: skip
+    none.loc[none["seed"] == 102, ["val_acc", "val_loss", "diverged"]] = (98.0, 0.1, False)
+    summary = summarize(pd.concat([table, none]), POINTS).set_index(["variant", "point"])
+    assert summary.loc[("in", "max_lr=0.8"), "n_diverged"] == 1 and summary.loc[("in", "max_lr=0.8"), "n_seeds"] == 1
+    assert not summary.loc[("in", "max_lr=0.8"), "chosen"] and not summary.loc[("in", "max_lr=0.8"), "within_noise"]
+    # Its one trained seed's 99.08 is the highest mean, but no candidate: of the rest, 0.1, 0.2 and 0.4 are alike.
+    assert summary.loc[("in", "max_lr=0.8"), "val_acc_mean"] == pytest.approx(99.08)
+    assert summary.loc[("in", "max_lr=0.2"), "chosen"]
+    # The spread is pooled over the runs that trained: bn's and in's as recorded, less the diverged one.
+    assert pooled_spread(pd.concat([table, none]))[1] == 11  # 11 cells of 2 trained seeds; in at 0.8 and none's have 1
+    assert untrained(summary.reset_index()) == ["none"]
+    assert summary.loc[("none", "max_lr=0.1"), "n_diverged"] == 1
+    # A choice just below a rate that diverged is bracketed by it: no edge, though no higher rate trained.
+    study = Study.from_config(study_config({"tune": {"grid": {"train.schedule.max_lr": [0.2, 0.4, 0.8]}}}))
+    runs = pd.DataFrame(
+        [("x", f"max_lr={lr}", seed, acc + seed / 1000, 0.1, acc, 1.0, lr == 0.8)
+         for lr, acc in ((0.2, 97.0), (0.4, 99.0), (0.8, 99.5)) for seed in (101, 102)], columns=table.columns,
+    )  # fmt: skip
+    bracketed = summarize(runs, list(tuning_points(study)))
+    assert list(bracketed.loc[bracketed["chosen"], "point"]) == ["max_lr=0.4"] and grid_edges(study, bracketed) == []
 
 
 def test_a_choice_at_the_edge_of_the_grid_fails_the_search() -> None:

@@ -24,6 +24,7 @@ from normstudy.engine import (
     TrainingDivergedError,
     fit_pack,
     history_columns,
+    last_finished,
     resolve_device,
 )
 from normstudy.model.network import count_parameters
@@ -103,15 +104,20 @@ def main(
         f"batch {settings.train.batch_size}",
         flush=True,
     )
-    run = fit_pack(
-        pack,
-        splits,
-        device,
-        threads,
-        checkpoint,
-        log=lambda line: print(line, flush=True),
-        stop_after_epoch=stop_after_epoch,
-    )
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    diverged: dict[str, Any] | None = None
+    try:
+        run = fit_pack(pack, splits, device, threads, checkpoint, log=log, stop_after_epoch=stop_after_epoch)
+    except TrainingDivergedError as error:
+        if not settings.data.validation_size:
+            raise  # a study run that diverges publishes nothing
+        # A tuning run's divergence is its result: the search shows which rates train the variant and which do not.
+        log(f"diverged in epoch {error.epoch}: recorded as this tuning run's result")
+        run = last_finished(pack, splits, device, threads, checkpoint, log)
+        diverged = {"epoch": error.epoch, "error": str(error)}
     finished = dt.datetime.now(dt.UTC)
     states = unpack_state_dict(run.model.to("cpu").state_dict(), len(pack))
     for member, state, history, model_path, history_path, job_path in zip(
@@ -119,13 +125,18 @@ def main(
     ):
         save_model(model_path, state, member)
         write_history(history_path, history, splits.eval_split)
-        atomic.write_json(job_path, job_record(member, run, seeds, device, threads, splits.sha256, (started, finished)))
-        final = history[-1]
+        job = job_record(member, run, seeds, device, threads, splits.sha256, (started, finished))
+        atomic.write_json(job_path, job if diverged is None else {**job, "diverged": diverged})
         split = splits.eval_split
-        print(
-            f"done: seed {member.seed}: {split} accuracy {final[f'{split}_acc']:.2f}% after {final['epoch']} epochs",
-            flush=True,
-        )
+        if diverged:
+            print(f"done: seed {member.seed}: diverged in epoch {diverged['epoch']}", flush=True)
+        else:
+            final = history[-1]
+            print(
+                f"done: seed {member.seed}: {split} accuracy {final[f'{split}_acc']:.2f}% after {final['epoch']} "
+                "epochs",
+                flush=True,
+            )
     # Outputs are complete: the checkpoint has done its job and must not outlive them.
     checkpoint.unlink(missing_ok=True)
 

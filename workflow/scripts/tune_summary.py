@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 
 from normstudy import atomic
-from normstudy.analysis.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize
+from normstudy.analysis.tuning import RUN_COLUMNS, chosen_yaml, grid_edges, search_digest, summarize, untrained
 from normstudy.cli import run_cli
 from normstudy.config.recipes import tuning_points
 from normstudy.config.study import Study
@@ -37,7 +38,11 @@ def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
         history = run.history
         if "val_acc" not in history:
             raise ValueError(f"{entry['history']}: no val_acc column; not a tuning run's history")
-        final = history.iloc[-1]
+        diverged = "diverged" in run.job
+        if not diverged and history.empty:
+            raise ValueError(f"{entry['history']}: no epochs, and its job record says no divergence")
+        # A diverged run has no final score: its cell is not a candidate (tuning.summarize), and says so.
+        final = history.iloc[-1] if not diverged else {"val_acc": math.nan, "val_loss": math.nan}
         rows.append(
             {
                 "variant": entry["variant"],
@@ -45,8 +50,9 @@ def read_tuning_runs(runs: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
                 "seed": entry["seed"],
                 "val_acc": final["val_acc"],
                 "val_loss": final["val_loss"],
-                "best_epoch_val_acc": history["val_acc"].max(),
-                "seconds_per_epoch": history["seconds"].mean(),
+                "best_epoch_val_acc": history["val_acc"].max() if len(history) else math.nan,
+                "seconds_per_epoch": history["seconds"].mean() if len(history) else math.nan,
+                "diverged": diverged,
             }
         )
         jobs.append(run.job)
@@ -91,6 +97,8 @@ def main(study: Study, runs: list[dict], out: dict[str, Path]) -> pd.DataFrame:
         raise ValueError(
             "the search does not bracket its choice: " + "; ".join(edges) + " (tune.grid, in a --configfile)"
         )
+    for variant in untrained(summary):
+        print(f"{variant}: no point of the grid trains it (every point diverged for a seed): nothing chosen")
     write_csv(table, out["runs_table"])
     write_csv(summary, out["summary"])
     write_text(out["summary_md"], shown(summary).to_markdown(index=False, missingval="–"))

@@ -42,7 +42,12 @@ HISTORY_COLUMNS = history_columns()
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite: the recipe does not train this variant, and no output is written."""
+    """The loss became NaN or infinite in `epoch`: the recipe does not train this variant. A study run writes no
+    output; a tuning run records the divergence as its result (train.py)."""
+
+    def __init__(self, message: str, epoch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -299,8 +304,27 @@ def check_finite(epoch: int, settings: RunSettings, **values: float) -> None:
             f"{settings.variant.name} seed {settings.seed}: epoch {epoch} ended with {said}; training diverged. "
             f"Lower train.schedule.max_lr (now {settings.train.schedule.max_lr}), train.optimizer.weight_decay "
             f"(now {settings.train.optimizer.weight_decay}) or the L1 weight (now {settings.variant.l1}); "
-            "nothing was written"
+            "nothing was written",
+            epoch,
         )
+
+
+def last_finished(
+    pack: Pack,
+    splits: Splits,
+    device: torch.device,
+    threads: int,
+    checkpoint_path: Path,
+    log: Callable[[str], None] = print,
+) -> Run:
+    """The pack as its last finished epoch left it (its checkpoint, when it matches these settings, data, code and
+    machine), or as it starts: where training resumes, and what a diverged tuning run records."""
+    torch.set_num_threads(threads)
+    run = new_run(pack, len(splits.train_images), device)
+    run.key = checkpoint_key(pack, splits.sha256, device, threads)
+    run.settings_digests = [member.digest() for member in pack]
+    run.resume(checkpoint_path, run.key, log)
+    return run
 
 
 def fit_pack(
@@ -314,11 +338,8 @@ def fit_pack(
 ) -> Run:
     """Train a pack of runs (seeds of one variant and recipe) as one network, resuming from `checkpoint_path` when
     it matches these settings and data; a pack of one is a plain run."""
-    torch.set_num_threads(threads)
-    run = new_run(pack, len(splits.train_images), device)
-    key = run.key = checkpoint_key(pack, splits.sha256, device, threads)
-    run.settings_digests = [member.digest() for member in pack]
-    done = run.resume(checkpoint_path, key, log)
+    run = last_finished(pack, splits, device, threads, checkpoint_path, log)
+    key, done = run.key, run.resumed_from
     progress = sys.stderr.isatty()
     settings = pack[0]
     mean, std, epochs = settings.data.mean, settings.data.std, settings.train.epochs

@@ -14,11 +14,14 @@ from normstudy.analysis.stats import over_seeds, pooled_sd
 from normstudy.config.recipes import tuned_variant, tuning_points, tuning_settings, variant_recipe
 from normstudy.config.study import Study
 
-RUN_COLUMNS = ("variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch")
+RUN_COLUMNS = (
+    "variant", "point", "seed", "val_acc", "val_loss", "best_epoch_val_acc", "seconds_per_epoch", "diverged"
+)  # fmt: skip
 SUMMARY_COLUMNS = (
     "variant",
     "point",
     "n_seeds",
+    "n_diverged",
     "val_acc_mean",
     "val_acc_std",
     "val_acc_ci95_low",
@@ -41,8 +44,18 @@ def search_digest(study: Study, variants: list[str]) -> str:
 
 def pooled_spread(runs: pd.DataFrame) -> tuple[float, int]:
     """The sd of final validation accuracy within a (variant, point) cell, pooled over every cell with two or more
-    seeds, and its degrees of freedom: two seeds give a cell one df, too few for an interval of its own."""
-    return pooled_sd(runs.groupby(["variant", "point"], sort=False)["val_acc"])
+    seeds that trained, and its degrees of freedom: two seeds give a cell one df, too few for an interval of its own."""
+    return pooled_sd(_trained(runs).groupby(["variant", "point"], sort=False)["val_acc"])
+
+
+def _trained(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that did not diverge (a table recorded before divergence was recorded has no such column)."""
+    return runs[~runs["diverged"].astype(bool)] if "diverged" in runs else runs
+
+
+def untrained(summary: pd.DataFrame) -> list[str]:
+    """The variants no point of the grid trains: every point diverged for at least one seed."""
+    return [variant for variant, cells in summary.groupby("variant", sort=False) if not cells["chosen"].any()]
 
 
 def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
@@ -54,17 +67,24 @@ def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
     sd, df = pooled_spread(runs)
     half = stats.t.ppf(0.975, df) * sd if df else math.nan
     rows = []
-    for (variant, point), group in runs.groupby(["variant", "point"], sort=False):
-        cell = over_seeds(group["val_acc"], "val_acc")
+    for (variant, point), cells in runs.groupby(["variant", "point"], sort=False):
+        group = _trained(cells)
+        width = half / math.sqrt(len(group)) if len(group) else math.nan
+        cell = (
+            over_seeds(group["val_acc"], "val_acc")
+            if len(group)
+            else {"val_acc_mean": math.nan, "val_acc_std": math.nan}
+        )
         rows.append(
             {
                 "variant": variant,
                 "point": point,
                 "n_seeds": len(group),
+                "n_diverged": len(cells) - len(group),
                 "val_acc_mean": cell["val_acc_mean"],
                 "val_acc_std": cell["val_acc_std"],
-                "val_acc_ci95_low": cell["val_acc_mean"] - half / math.sqrt(len(group)),
-                "val_acc_ci95_high": cell["val_acc_mean"] + half / math.sqrt(len(group)),
+                "val_acc_ci95_low": cell["val_acc_mean"] - width,
+                "val_acc_ci95_high": cell["val_acc_mean"] + width,
                 "val_loss_mean": group["val_loss"].mean(),
             }
         )
@@ -72,6 +92,10 @@ def summarize(runs: pd.DataFrame, point_order: list[str]) -> pd.DataFrame:
     summary["within_noise"], summary["chosen"] = False, False
     for _, index in summary.groupby("variant", sort=False).groups.items():
         cells = summary.loc[index].assign(order=lambda t: t["point"].map(point_order.index)).sort_values("order")
+        # A rate that diverges for any seed is no candidate: its mean over the seeds it trained hides a failure.
+        cells = cells[(cells["n_diverged"] == 0) & (cells["n_seeds"] > 0)]
+        if cells.empty:
+            continue
         best = cells.loc[cells["val_acc_mean"].idxmax()]
         noise = sd * (1 / cells["n_seeds"] + 1 / best["n_seeds"]) ** 0.5 if df else 0.0
         alike = cells[cells["val_acc_mean"] >= best["val_acc_mean"] - noise]
