@@ -51,13 +51,16 @@ tune: venv
 
 # Keep a finished search in the repository (workflow/resources/tuning/), where the report's method section
 # reads it: the study's report then never waits for a search. Then copy results/tuning/chosen.yaml's values
-# into config.yaml, each with a comment citing the table.
+# into config.yaml, each with a comment citing the table. Another study's search (a norm searched on its own, the
+# zoo's in pieces) is kept beside it, in workflow/resources/tuning/pieces/<study>/, and shown beside it.
 TUNING_RECORD := summary.csv runs.csv search.json validation_accuracy.png validation_accuracy.svg
 record-tuning: venv
 	@$(STUDY_NAME); \
 	for file in $(TUNING_RECORD); do test -s "results/$$name/tuning/$$file" || { echo "results/$$name/tuning/$$file is missing: run make tune first" >&2; exit 2; }; done; \
-	mkdir -p workflow/resources/tuning; \
-	for file in $(TUNING_RECORD); do cp "results/$$name/tuning/$$file" workflow/resources/tuning/; done; \
+	dest=workflow/resources/tuning; test "$$name" = default || dest="$$dest/pieces/$$name"; \
+	mkdir -p "$$dest"; \
+	for file in $(TUNING_RECORD); do cp "results/$$name/tuning/$$file" "$$dest/"; done; \
+	echo "recorded in $$dest/"; \
 	cat "results/$$name/tuning/chosen.yaml"
 
 # report/<study>/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, snakemake
-from test_config import merged
+from test_config import merged, shipped
 
 import report
 from normstudy.analysis.batches import ordering
 from normstudy.config.recipes import is_packed, variant_batch_sizes
 from normstudy.config.study import FetchSettings, Study
 from normstudy.config.validation import validate_config
-from normstudy.report.page import BatchInputs, ReportInputs
+from normstudy.report.page import BatchInputs, ReportInputs, piece_context
 from normstudy.report.provenance import git_state
 from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
 from normstudy.report.robustness_section import RobustnessInputs
@@ -470,3 +470,17 @@ def test_escaped_title_shows_as_text_in_the_browser(smoke_study: Path, browser, 
     assert browser.find_element("css selector", "h1").text == title
     assert browser.title == title
     assert len(browser.execute_script("return document.images")) == IMAGES
+
+
+def test_a_search_recorded_beside_the_main_one_is_shown_with_whether_it_is_this_configs(tmp_path: Path) -> None:
+    piece = tmp_path / "pieces" / "zoo_none"
+    shutil.copytree(REPO / "workflow" / "resources" / "tuning", piece)
+    default = Study.from_config(validate_config(merged(shipped(), {})))
+    shown = piece_context(piece, default, lambda path, name: f"{name}:{path.name}")
+    assert shown["name"] == "zoo_none" and shown["figure"] == "tuning_zoo_none:validation_accuracy.png"
+    # The recorded search is the default config's search of its five variants, and each runs with its choice.
+    assert shown["same_search"] and shown["uses_choice"] == dict.fromkeys(["bn", "gn", "ln", "in", "bn_l1"], True)
+    assert len(shown["rows"]) == 30 and shown["record"]["machine"]
+    # Other tuning seeds: another search of the same variants, said so.
+    other = Study.from_config(validate_config(merged(shipped(), {"tune": {"seeds": [101, 103]}})))
+    assert not piece_context(piece, other, lambda path, name: name)["same_search"]

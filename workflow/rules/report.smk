@@ -96,6 +96,7 @@ REPORT_ARGS = (
     " --figures {input.figures} --runs {params.runs:q}"
     " --data-provenance {input.data_provenance} --template {input.template}"
     " --tuning-summary {input.tuning_summary} --tuning-search {input.tuning_search}"
+    " --tuning-pieces {input.tuning_pieces}"
     " --tuning-figure {input.tuning_figure} --family {input.family} --control {input.control}"
     " --analysis {input.analysis}"
     " --environment {input.environment}"

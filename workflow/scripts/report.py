@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tuning-summary", type=Path, required=True, help="the recorded recipe search's summary.csv")
     parser.add_argument("--tuning-search", type=Path, required=True, help="the recorded search's search.json")
     parser.add_argument("--tuning-figure", type=Path, required=True, help="the recorded search's figure (PNG)")
+    parser.add_argument(
+        "--tuning-pieces", type=Path, nargs="*", default=[], help="summary.csv of each search recorded beside it"
+    )
     parser.add_argument("--family", type=Path, required=True, help="the declared family's table (family.csv)")
     parser.add_argument("--control", type=Path, required=True, help="every norm against the control (control.csv)")
     parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
@@ -158,6 +161,7 @@ def report_from(args: argparse.Namespace) -> None:
         batch_inputs(args),
         args.environment,
         args.control,
+        [path.parent for path in args.tuning_pieces],
     )
     if args.out:
         write_page(report_inputs, args.template, args.out)

@@ -18,7 +18,7 @@ import torch
 
 from normstudy import atomic
 from normstudy.cli import positive_int, run_cli
-from normstudy.data.tensors import load_splits
+from normstudy.data.tensors import Splits, load_splits
 from normstudy.engine import (
     Run,
     TrainingDivergedError,
@@ -73,6 +73,34 @@ def job_record(
     }
 
 
+def log(line: str) -> None:
+    """A line of the job's log, written at once."""
+    print(line, flush=True)
+
+
+def trained_or_diverged(
+    pack: tuple[RunSettings, ...],
+    splits: Splits,
+    device: torch.device,
+    threads: int,
+    checkpoint: Path,
+    stop_after_epoch: int | None,
+) -> tuple[Run, dict[str, Any] | None]:
+    """The trained pack, and None; or, for a tuning run whose loss turned NaN or infinite, the pack as its last
+    finished epoch left it and the divergence (epoch, message): the search's record that this rate does not train the
+    variant. A study run that diverges raises, and publishes nothing."""
+    try:
+        return fit_pack(pack, splits, device, threads, checkpoint, log=log, stop_after_epoch=stop_after_epoch), None
+    except TrainingDivergedError as error:
+        if not pack[0].data.validation_size:
+            raise
+        log(f"diverged in epoch {error.epoch}: recorded as this tuning run's result")
+        return last_finished(pack, splits, device, threads, checkpoint, log), {
+            "epoch": error.epoch,
+            "error": str(error),
+        }
+
+
 def main(
     settings_paths: list[Path],
     data_files: list[Path],
@@ -104,20 +132,7 @@ def main(
         f"batch {settings.train.batch_size}",
         flush=True,
     )
-
-    def log(line: str) -> None:
-        print(line, flush=True)
-
-    diverged: dict[str, Any] | None = None
-    try:
-        run = fit_pack(pack, splits, device, threads, checkpoint, log=log, stop_after_epoch=stop_after_epoch)
-    except TrainingDivergedError as error:
-        if not settings.data.validation_size:
-            raise  # a study run that diverges publishes nothing
-        # A tuning run's divergence is its result: the search shows which rates train the variant and which do not.
-        log(f"diverged in epoch {error.epoch}: recorded as this tuning run's result")
-        run = last_finished(pack, splits, device, threads, checkpoint, log)
-        diverged = {"epoch": error.epoch, "error": str(error)}
+    run, diverged = trained_or_diverged(pack, splits, device, threads, checkpoint, stop_after_epoch)
     finished = dt.datetime.now(dt.UTC)
     states = unpack_state_dict(run.model.to("cpu").state_dict(), len(pack))
     for member, state, history, model_path, history_path, job_path in zip(

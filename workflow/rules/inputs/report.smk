@@ -81,6 +81,8 @@ def report_inputs():
         "grids": [run["grid"] for run in runs],
         "data_provenance": raw_data_files()["provenance"],
         **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
+        "tuning_pieces": [f"{piece}/summary.csv" for piece in TUNING_PIECES],
+        "tuning_piece_files": TUNING_PIECE_FILES,
         **{
             f"robustness_{name}": ROBUSTNESS_TABLES[name]
             for name in (

@@ -5,6 +5,17 @@ TUNING_RECORD = {
     "search": "workflow/resources/tuning/search.json",
     "figure": "workflow/resources/tuning/validation_accuracy.png",
 }
+# Searches recorded beside it, one folder per study that ran one (`make record-tuning` of a study other than the
+# default): a norm's search can be run on its own, on one machine, and recorded as it lands.
+TUNING_PIECES = sorted(
+    str(path.parent)
+    for path in Path("workflow/resources/tuning/pieces").glob("*/search.json")
+)
+TUNING_PIECE_FILES = [
+    f"{piece}/{name}"
+    for piece in TUNING_PIECES
+    for name in ("summary.csv", "search.json", "validation_accuracy.png")
+]
 
 
 TUNING_RUN = in_study("<results>/tuning/runs/{variant}/{point}/seed{seed}")

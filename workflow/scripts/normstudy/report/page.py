@@ -8,7 +8,7 @@ import json
 import math
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import yaml
 from normstudy.analysis.batches import GN_PAPER_BATCH_SIZES, GN_PAPER_ERROR, ordering
 from normstudy.analysis.declared import read_facts
 from normstudy.analysis.findings import family_verdict, key_results, sensitivity_sentence
+from normstudy.analysis.tuning import configured_matches_chosen, search_digest
 from normstudy.config.recipes import ghost_design
 from normstudy.config.studies import study_folders
 from normstudy.config.study import Study
@@ -68,6 +69,8 @@ class ReportInputs:
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
     environment: Path | None = None  # environment.json: where the tables were written and the runs trained
     control: Path | None = None  # every variant against the no-normalization control (aggregate.py); empty: none
+    # Searches recorded beside the main one (workflow/resources/tuning/pieces/<study>/), each its own folder.
+    tuning_pieces: list[Path] = field(default_factory=list)
 
 
 def data_uri(path: Path, _name: str = "") -> str:
@@ -158,8 +161,11 @@ def read_study(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs, image: ImageSource) -> dict[str, Any]:
-    """The recorded recipe search: its table, whether it is this config's search, and whether the config uses it."""
+def tuning_context(
+    study: dict[str, Any], typed: Study, names: list[str], inputs: ReportInputs, image: ImageSource
+) -> dict[str, Any]:
+    """The recorded recipe search: its table, whether it is this config's search, and whether the config uses it;
+    and each search recorded beside it (piece_context)."""
     record = json.loads(inputs.tuning_search.read_text(encoding="utf-8"))
     summary = pd.read_csv(inputs.tuning_summary)
     same_search = record["search_sha256"] == study["tuning"]["search_sha256"]
@@ -171,6 +177,24 @@ def tuning_context(study: dict[str, Any], names: list[str], inputs: ReportInputs
         "uses_choice": uses_choice,
         "all_use_choice": same_search and all(uses_choice.get(name, False) for name in names),
         "figure": image(inputs.tuning_figure, "tuning_validation_accuracy"),
+        "pieces": [piece_context(folder, typed, image) for folder in inputs.tuning_pieces],
+    }
+
+
+def piece_context(folder: Path, typed: Study, image: ImageSource) -> dict[str, Any]:
+    """A search recorded beside the main one: its record and table, whether it is this config's search of its
+    variants (the same digest of their tuning runs' settings), and which of them run with its choice."""
+    record = json.loads((folder / "search.json").read_text(encoding="utf-8"))
+    summary = pd.read_csv(folder / "summary.csv")
+    known = all(name in typed.variants for name in record["variants"])
+    same_search = known and record["search_sha256"] == search_digest(typed, list(record["variants"]))
+    return {
+        "name": folder.name,
+        "record": record,
+        "rows": summary.to_dict("records"),
+        "same_search": same_search,
+        "uses_choice": configured_matches_chosen(typed, summary) if same_search else {},
+        "figure": image(folder / "validation_accuracy.png", f"tuning_{folder.name}"),
     }
 
 
@@ -333,7 +357,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "seeds": seeds,
         "first_seed": seeds[0],
         "variants": variant_rows(typed, names),
-        "tuning": tuning_context(study, names, inputs, image),
+        "tuning": tuning_context(study, typed, names, inputs, image),
         "any_l1": any(typed.variants[n].l1 > 0 for n in names),
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
         "recipe": {"train": typed.train, "data": typed.data},
