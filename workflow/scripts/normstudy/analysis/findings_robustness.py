@@ -199,3 +199,43 @@ def robustness_findings(
         "adaptation": adaptation_sentence(found["adaptation"], found["family"], declared),
         "contrast": contrast_sentence(found["contrast"], norms, declared),
     }
+
+
+def shift_key_sentence(family: pd.DataFrame, plan: dict[str, Any], endpoint: dict[str, Any]) -> str:
+    """The first screen's sentence on a shift: the variant furthest ahead of the reference on the declared endpoint,
+    by how much, and what its test says (the family is paired by seed, so its differences rank the endpoint's means)."""
+    if family.empty:
+        return f"Under a shift ({endpoint['words']}): nothing to compare."
+    best = family.loc[family["diff"].idxmax()]
+    reading = reading_words(best, plan["margin"], plan["correction"], plan["alpha"])
+    difference = difference_words(best["diff"], best["ci_low"], best["ci_high"])
+    where = f"Under a shift ({endpoint['words']}, {endpoint['sets']} sets)"
+    if best["diff"] <= 0:
+        return (
+            f"{where}, no variant's mean accuracy is above {plan['reference']}'s; the closest, {best['variant']}, "
+            f"{difference}: {reading}."
+        )
+    return f"{where}, {best['variant']} is furthest ahead of {plan['reference']}: {difference}, {reading}."
+
+
+def adaptation_key_sentence(adaptation: pd.DataFrame, plan: dict[str, Any]) -> str | None:
+    """The first screen's sentence on test-time adaptation: what adapting the reference's statistics to each whole
+    shifted set does to its endpoint accuracy, with its test; None where no such row was scored."""
+    own = adaptation[
+        (adaptation["mode"] == "adapted")
+        & (adaptation["variant"] == plan["reference"])
+        & (adaptation["against"] == plan["reference"])
+    ]
+    if own.empty:
+        return None
+    row = own.iloc[0]
+    reading = reading_words(
+        row.rename({"diff_mean": "diff", "ci95_low": "ci_low", "ci95_high": "ci_high"}),
+        plan["margin"],
+        plan["correction"],
+        plan["alpha"],
+    )
+    return (
+        f"Test-time adaptation (each shifted set's own statistics in {plan['reference']}'s norm layers) changes its "
+        f"accuracy there by {difference_words(row['diff_mean'], row['ci95_low'], row['ci95_high'])}: {reading}."
+    )

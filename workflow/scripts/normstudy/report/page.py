@@ -27,7 +27,7 @@ from normstudy.controls import visible_controls
 from normstudy.data.datasets import TEST_IMAGES, TRAIN_IMAGES, DatasetSpec
 from normstudy.model.norm_specs import takes_batch_statistics
 from normstudy.report import provenance
-from normstudy.report.robustness_section import RobustnessInputs, robustness_context
+from normstudy.report.robustness_section import RobustnessInputs, robustness_context, shift_sentences
 from normstudy.values import config_digest, flat_keys
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
@@ -296,10 +296,11 @@ def findings_context(
     batch: dict[str, Any] | None,
     environment: dict[str, Any] | None = None,
     control: pd.DataFrame | None = None,
+    shift: list[str] | None = None,
 ) -> list[str]:
-    """The Key-results sentences, whether normalization helps first (with a control), the batch study's verdict
-    last."""
-    findings = key_results(summary, family, facts, runs, dataset, environment, control)
+    """The Key-results sentences, whether normalization helps first (with a control), then the clean images, the
+    shift (`shift`: its sentences) and the batch study's verdict last."""
+    findings = key_results(summary, family, facts, runs, dataset, environment, control) + list(shift or [])
     if batch:
         lead = batch["ordering"].sentences[0].rstrip(".")
         findings.append(f"Batch size ({', '.join(batch['variants'])}): {lead} (see Batch size).")
@@ -361,7 +362,9 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_l1": any(typed.variants[n].l1 > 0 for n in names),
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
         "recipe": {"train": typed.train, "data": typed.data},
-        "key_results": findings_context(summary, family, facts, runs_table, dataset, batch, environment, control),
+        "key_results": findings_context(
+            summary, family, facts, runs_table, dataset, batch, environment, control, shift_sentences(inputs.robustness)
+        ),
         "control": [] if control is None else control.to_dict("records"),
         "batch": batch,
         "robustness": robustness,
