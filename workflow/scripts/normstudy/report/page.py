@@ -135,10 +135,12 @@ def batch_cell(cells: pd.DataFrame, variant: str, size: int) -> dict[str, Any] |
     return {**row, "batch_statistics": takes_batch_statistics(row["norm"])}
 
 
-def variant_rows(study: Study, names: list[str]) -> list[dict[str, Any]]:
-    """Per variant: its norm, the layer it stands for, group count, L1 weight, dropout and its own train keys."""
+def variant_rows(study: Study, summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per variant of the summary: its norm, the layer it stands for, group count, L1 weight, dropout, its own train
+    keys, and its parameter count with what its norm's own parameters are."""
     rows = []
-    for name in names:
+    params = dict(zip(summary["variant"], summary["params"].astype(int), strict=True))
+    for name in params:
         variant = study.variants[name]
         groups = variant.params.get("groups")
         own = flat_keys(variant.train)
@@ -151,6 +153,9 @@ def variant_rows(study: Study, names: list[str]) -> list[dict[str, Any]]:
                 "l1": variant.l1,
                 "dropout": variant.dropout,
                 "own_train": ", ".join(f"{key} {value}" for key, value in own.items()) or "–",
+                "params": params[name],
+                "norm_params": variant.spec.parameters_text,
+                "owns_activation": variant.spec.owns_activation,
             }
         )
     return rows
@@ -357,7 +362,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "test_size": data["files"][TEST_IMAGES]["shape"][0],
         "seeds": seeds,
         "first_seed": seeds[0],
-        "variants": variant_rows(typed, names),
+        "variants": variant_rows(typed, summary),
         "tuning": tuning_context(study, typed, names, inputs, image),
         "any_l1": any(typed.variants[n].l1 > 0 for n in names),
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
