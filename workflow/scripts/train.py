@@ -93,7 +93,7 @@ def trained_or_diverged(
         return fit_pack(pack, splits, device, threads, checkpoint, log=log, stop_after_epoch=stop_after_epoch), None
     except TrainingDivergedError as error:
         if not pack[0].data.validation_size:
-            raise
+            raise TrainingDivergedError(f"{error}; nothing was written", error.epoch) from None
         log(f"diverged in epoch {error.epoch}: recorded as this tuning run's result")
         return last_finished(pack, splits, device, threads, checkpoint, log), {
             "epoch": error.epoch,

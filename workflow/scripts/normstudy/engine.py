@@ -303,8 +303,7 @@ def check_finite(epoch: int, settings: RunSettings, **values: float) -> None:
         raise TrainingDivergedError(
             f"{settings.variant.name} seed {settings.seed}: epoch {epoch} ended with {said}; training diverged. "
             f"Lower train.schedule.max_lr (now {settings.train.schedule.max_lr}), train.optimizer.weight_decay "
-            f"(now {settings.train.optimizer.weight_decay}) or the L1 weight (now {settings.variant.l1}); "
-            "nothing was written",
+            f"(now {settings.train.optimizer.weight_decay}) or the L1 weight (now {settings.variant.l1})",
             epoch,
         )
 
