@@ -12,7 +12,7 @@ from torch import nn
 
 from normstudy.data.tensors import eval_batch, load_splits
 from normstudy.engine import fit
-from normstudy.model.ghost_kernel import fits_kernel, kernel_available
+from normstudy.model.ghost_kernel import fits_kernel, ghost_form, kernel_available
 from normstudy.model.network import build_model
 from normstudy.model.norms import GhostBatchNorm2d, batch_statistics_layers, create_norm
 from normstudy.model.precise_bn import set_population_statistics
@@ -36,6 +36,9 @@ def test_the_fused_kernel_builds_here_and_takes_channels_last_cpu_float32_alone(
     x = inputs(8, layout=torch.channels_last)
     assert fits_kernel(x)
     assert not fits_kernel(x.contiguous()) and not fits_kernel(x.double())
+    # A ghost run's job record names the form that computed it (their last bits differ).
+    assert ghost_form(CPU, "channels_last") == "fused CPU kernel"
+    assert ghost_form(CPU, "contiguous") == ghost_form(torch.device("cuda"), "channels_last") == "tensor operations"
 
 
 @pytest.mark.parametrize("ghost", [8, 32])

@@ -27,6 +27,7 @@ from normstudy.engine import (
     last_finished,
     resolve_device,
 )
+from normstudy.model.ghost_kernel import ghost_form
 from normstudy.model.network import count_parameters
 from normstudy.model_file import save_model
 from normstudy.packing import PackError, unpack_state_dict
@@ -141,6 +142,8 @@ def main(
         save_model(model_path, state, member)
         write_history(history_path, history, splits.eval_split)
         job = job_record(member, run, seeds, device, threads, splits.sha256, (started, finished))
+        if member.variant.ghost:  # its two forms give other last bits: the record says which one computed it
+            job["ghost_batch_norm"] = ghost_form(device, member.train.memory_format)
         atomic.write_json(job_path, job if diverged is None else {**job, "diverged": diverged})
         split = splits.eval_split
         if diverged:

@@ -49,6 +49,13 @@ def fits_kernel(x: torch.Tensor) -> bool:
     )
 
 
+def ghost_form(device: torch.device, memory_format: str) -> str:
+    """Which form of ghost batch norm a run on `device` in `memory_format` computes with (its job record says)."""
+    if device.type == "cpu" and memory_format == "channels_last" and kernel_available():
+        return "fused CPU kernel"
+    return "tensor operations"
+
+
 class GhostBatchNormFunction(torch.autograd.Function):
     """Each group of `ghost` images normalized with its own statistics; returns the output and each group's mean and
     unbiased variance, [groups, C] (the variance-and-mean outputs carry no gradient)."""

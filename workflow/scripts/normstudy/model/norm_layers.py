@@ -138,7 +138,7 @@ class DynamicTanh2d(nn.Module):
     """Dynamic Tanh (Zhu, Chen, He, LeCun & Liu 2025): y = gamma * tanh(alpha * x) + beta, one learnable alpha per
     layer (per packed model) and an affine pair per channel; no statistics of any kind."""
 
-    def __init__(self, channels: int, copies: int = 1, alpha_init: float = 0.5) -> None:
+    def __init__(self, channels: int, copies: int = 1, alpha_init: float = 1.0) -> None:
         super().__init__()
         self.copies = copies
         self.alpha = nn.Parameter(torch.full((copies,), float(alpha_init)))
