@@ -4,9 +4,17 @@ norm's channels-per-group form; and every registered norm training end to end, b
 from __future__ import annotations
 
 import dataclasses
+import re
+import shutil
+from html import unescape
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
+import yaml
+from background import BackgroundRuns, background_study
+from conftest import REPO, background_snakemake, copy_workflow
 from helpers import study_config, synthetic_files, tiny_settings
 from torch import nn
 
@@ -243,3 +251,43 @@ def test_the_robustness_section_says_which_norms_have_statistics_to_recompute() 
         "as trained."
     )
     assert statistics_words({"bn": "batch", "brn": "batch_renorm"}) == ""  # the section's subject, not listed
+
+
+# The zoo on the smoke study's synthetic digits (2 seeds, 2 epochs): every norm of the registry through the main
+# comparison with the control, the batch study (batch renorm beside batch norm) and the robustness study, to a report.
+ZOO_SMOKE = "study: zoo_smoke\nbatch_study:\n  variants: [bn, brn, gn]\n"
+
+
+@background_study
+def zoo_study(runs: BackgroundRuns, folder: Path) -> Path:
+    """The zoo study on synthetic digits, run once per test session."""
+    study = copy_workflow(folder / "study")
+    (study / "studies").mkdir()
+    shutil.copy2(REPO / "studies" / "zoo.yaml", study / "studies" / "zoo.yaml")
+    (study / "zoo_smoke.yaml").write_text(ZOO_SMOKE)
+    background_snakemake(
+        runs, study, "--cores", "2", "--configfile", "tests/smoke.yaml", "studies/zoo.yaml", "zoo_smoke.yaml"
+    )
+    return study
+
+
+def test_the_zoo_study_reports_every_norm_in_every_section_and_leads_with_the_control(zoo_study: Path) -> None:
+    html = unescape((zoo_study / "report" / "zoo_smoke" / "index.html").read_text())
+    variants = yaml.safe_load((REPO / "studies" / "zoo.yaml").read_text())["variants"]
+    summary = pd.read_csv(zoo_study / "results" / "zoo_smoke" / "tables" / "summary.csv")
+    assert set(variants) <= set(summary["variant"]) and set(summary["norm"]) == set(NORMS)
+    control = pd.read_csv(zoo_study / "results" / "zoo_smoke" / "tables" / "control.csv")
+    assert set(control["reference"]) == {"none"} and set(control["variant"]) == set(summary["variant"]) - {"none"}
+    key_results = html.split('id="key-results"')[1].split("</section>")[0] if 'id="key-results"' in html else html
+    assert re.search(
+        r"Normalization (helps this network|helps some norms here|is not shown to help this network)", key_results
+    )
+    assert "Does normalization help? Every norm against the control" in html
+    for name in summary["variant"]:  # the model table: each variant's count and what its norm's own parameters are
+        assert f'<td class="text">{name}</td>' in html
+    assert "7,384" in html and "7,786" in html and "a gain per channel, no shift (1 per channel)" in html
+    assert "none, dyt compute no statistics at all" in html
+    batch = pd.read_csv(zoo_study / "results" / "zoo_smoke" / "batch_study" / "summary.csv")
+    assert {"bn", "brn"} <= set(batch.loc[batch["batch_size"] == 4, "variant"])
+    robustness = pd.read_csv(zoo_study / "results" / "zoo_smoke" / "tables" / "robustness_family.csv")
+    assert set(robustness["variant"]) == set(summary["variant"]) - {"bn"}
