@@ -30,6 +30,13 @@ Shape shape_of(const at::Tensor& x, int64_t ghost) {
   return {(images + ghost - 1) / ghost, x.size(1), x.size(2) * x.size(3), ghost, images};
 }
 
+// A per-channel parameter as the kernel reads it: float32, C values, contiguous.
+at::Tensor affine(const at::Tensor& values, int64_t channels) {
+  TORCH_CHECK(values.scalar_type() == at::kFloat && values.numel() == channels,
+              "ghost batch norm's weight and bias must be float32 with one value per channel (", channels, ")");
+  return values.contiguous();
+}
+
 // y = x * scale + shift per channel, with each group's mean, 1/sqrt(var + eps) and unbiased variance [groups, C].
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ghost_forward(
     const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias, int64_t ghost, double eps) {
@@ -38,9 +45,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ghost_forward(
   at::Tensor y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
   at::Tensor mean = at::empty({s.groups, s.channels}, x.options());
   at::Tensor invstd = at::empty_like(mean), unbiased = at::empty_like(mean);
+  // Held here: a pointer into a temporary's storage would dangle once the temporary is gone.
+  const at::Tensor weights = affine(weight, s.channels), biases = affine(bias, s.channels);
   const float* xs = x.const_data_ptr<float>();
-  const float* w = weight.contiguous().const_data_ptr<float>();
-  const float* b = bias.contiguous().const_data_ptr<float>();
+  const float* w = weights.const_data_ptr<float>();
+  const float* b = biases.const_data_ptr<float>();
   float* ys = y.data_ptr<float>();
   float* means = mean.data_ptr<float>();
   float* invstds = invstd.data_ptr<float>();
@@ -95,9 +104,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ghost_backward(
   at::Tensor dx = at::empty_like(x, at::MemoryFormat::ChannelsLast);
   const int64_t C = s.channels;
   std::vector<double> group_dweight(s.groups * C), group_dbias(s.groups * C);
+  const at::Tensor weights = affine(weight, C);
   const float* xs = x.const_data_ptr<float>();
   const float* dys = dy.const_data_ptr<float>();
-  const float* w = weight.contiguous().const_data_ptr<float>();
+  const float* w = weights.const_data_ptr<float>();
   const float* means = mean.const_data_ptr<float>();
   const float* invstds = invstd.const_data_ptr<float>();
   float* dxs = dx.data_ptr<float>();
