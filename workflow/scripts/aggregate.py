@@ -155,7 +155,7 @@ def analysed(runs: Runs, plan: Plan) -> tuple[pd.DataFrame, dict]:
     seeds = int(table.groupby("variant")["seed"].count().min())
     means = table.groupby("variant", sort=False)["test_acc"].agg(["mean", "count"])
     facts = {
-        "plan": dataclasses.asdict(plan),
+        "plan": plan.values(),
         "residual_sd": fit.residual_sd,
         "df": fit.df,
         "sensitivity": dataclasses.asdict(sensitivity(fit, plan, seeds)),

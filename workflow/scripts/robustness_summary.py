@@ -8,7 +8,6 @@ contrast claim."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -127,7 +126,7 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
     sets = scores.loc[scores["corruption"] != "clean", ["corruption", "severity"]].drop_duplicates()
     endpoint_sets = {"name": endpoint, "words": ENDPOINT_NAMES[endpoint], "kinds": kinds,
                      "sets": int(sets["corruption"].isin(kinds).sum())}  # fmt: skip
-    facts = {"plan": dataclasses.asdict(plan), "variants": variants, "norms": norms, "sets": len(sets),
+    facts = {"plan": plan.values(), "variants": variants, "norms": norms, "sets": len(sets),
              "endpoint": endpoint_sets, "findings": robustness_findings(found, norms, plan, endpoint_sets)}  # fmt: skip
     atomic.write_json(out["findings"], facts_json(facts))
     use_style()

@@ -4,7 +4,6 @@ reads a decided table, and says what its test shows and no more."""
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 from typing import Any
 
@@ -192,7 +191,7 @@ def robustness_findings(
     found: dict[str, pd.DataFrame], norms: dict[str, str], plan: Any, endpoint: dict[str, Any]
 ) -> dict[str, str]:
     """The robustness section's sentences, by name: overall, flips, adaptation, contrast."""
-    declared = dataclasses.asdict(plan)
+    declared = plan.values()
     return {
         "overall": robustness_overall(found["errors"], found["family"], found["groups"], declared, endpoint),
         "flips": ranking_flips(found["family"], found["per_set"], plan.reference),
