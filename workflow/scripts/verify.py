@@ -38,7 +38,12 @@ DIGEST_RECORDS = ("job.json", "metrics.json", "precise_bn.json")
 # The main study's tables verify recomputes from the run files (aggregate.py's outputs, by its keys), byte for byte;
 # environment.json says where and with what they were written, which another process cannot recompute.
 RECOMPUTED = {key: f"{key}.csv" for key in ("summary", "runs", "epochs", "comparisons", "per_class", "confusion")}
-RECOMPUTED |= {"family": "family.csv", "analysis": "analysis.json", "summary_md": "summary.md"}
+RECOMPUTED |= {
+    "family": "family.csv",
+    "control": "control.csv",
+    "analysis": "analysis.json",
+    "summary_md": "summary.md",
+}
 RECOMPUTED |= {"summary_html": "summary.html"}
 
 

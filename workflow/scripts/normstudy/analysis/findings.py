@@ -31,6 +31,19 @@ def _p(name: str, p: float) -> str:
     return f"{name} p < 0.001" if p < 0.0005 else f"{name} p = {p:.3f}"
 
 
+def short_reading(row: pd.Series, margin: float, correction: str = "holm") -> str:
+    """A comparison's reading in a few words, for the first screen: 'shown (Holm p = 0.003)', 'equivalent within
+    ±0.2 (TOST Holm p = 0.010)', 'inconclusive (Holm p = 0.12)'."""
+    name = correction.title()
+    if pd.isna(row["p_value"]):
+        return "not testable"
+    if row["verdict"] == "different":
+        return f"shown ({_p(name, row['p_adjusted'])})"
+    if row["verdict"] == "equivalent":
+        return f"equivalent within ±{margin:g} (TOST {_p(name, row['tost_p_adjusted'])})"
+    return f"inconclusive ({name} p = {row['p_adjusted']:.2f})"
+
+
 def reading_words(row: pd.Series, margin: float, correction: str = "holm", alpha: float = 0.05) -> str:
     """One comparison of the family in words: 'different (Holm p = 0.001)', 'equivalent within ±0.2 (TOST ...)';
     an equivalence says whether it holds beyond these test images where the row has the test set's TOST."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from normstudy.analysis.findings import difference_words, reading_words
+from normstudy.analysis.findings import difference_words, reading_words, short_reading
 from normstudy.data.shift_sets import mode_batch
 from normstudy.model.architecture import NORMNET
 from normstudy.model.norm_specs import norm_spec, takes_batch_statistics
@@ -200,41 +200,30 @@ def robustness_findings(
     }
 
 
-def shift_key_sentence(family: pd.DataFrame, plan: dict[str, Any], endpoint: dict[str, Any]) -> str:
-    """The first screen's sentence on a shift: the variant furthest ahead of the reference on the declared endpoint,
-    by how much, and what its test says (the family is paired by seed, so its differences rank the endpoint's means)."""
+def shift_key_sentence(
+    family: pd.DataFrame, adaptation: pd.DataFrame, plan: dict[str, Any], endpoint: dict[str, Any]
+) -> str:
+    """The first screen's sentence on a shift: the variant furthest ahead of the reference on the declared endpoint
+    (the family is paired by seed, so its differences rank the endpoint's means), by how much, with its test; and
+    what adapting the reference's statistics to each whole shifted set does there, where it was scored."""
+    where = f"Under a shift ({endpoint['words']}, {endpoint['sets']} set{'s' * (endpoint['sets'] != 1)})"
     if family.empty:
-        return f"Under a shift ({endpoint['words']}): nothing to compare."
+        return f"{where}: nothing to compare."
     best = family.loc[family["diff"].idxmax()]
-    reading = reading_words(best, plan["margin"], plan["correction"], plan["alpha"])
-    difference = difference_words(best["diff"], best["ci_low"], best["ci_high"])
-    where = f"Under a shift ({endpoint['words']}, {endpoint['sets']} sets)"
-    if best["diff"] <= 0:
-        return (
-            f"{where}, no variant's mean accuracy is above {plan['reference']}'s; the closest, {best['variant']}, "
-            f"{difference}: {reading}."
-        )
-    return f"{where}, {best['variant']} is furthest ahead of {plan['reference']}: {difference}, {reading}."
-
-
-def adaptation_key_sentence(adaptation: pd.DataFrame, plan: dict[str, Any]) -> str | None:
-    """The first screen's sentence on test-time adaptation: what adapting the reference's statistics to each whole
-    shifted set does to its endpoint accuracy, with its test; None where no such row was scored."""
+    reading = short_reading(best, plan["margin"], plan["correction"])
+    reference, difference = plan["reference"], f"{best['diff']:+.2f} points"
+    said = (
+        f"{where}: {best['variant']} leads {reference} by {difference}, {reading}"
+        if best["diff"] > 0
+        else f"{where}: none is above {reference}; the closest, {best['variant']}, {difference}, {reading}"
+    )
     own = adaptation[
         (adaptation["mode"] == "adapted")
         & (adaptation["variant"] == plan["reference"])
         & (adaptation["against"] == plan["reference"])
     ]
     if own.empty:
-        return None
+        return said + "."
     row = own.iloc[0]
-    reading = reading_words(
-        row.rename({"diff_mean": "diff", "ci95_low": "ci_low", "ci95_high": "ci_high"}),
-        plan["margin"],
-        plan["correction"],
-        plan["alpha"],
-    )
-    return (
-        f"Test-time adaptation (each shifted set's own statistics in {plan['reference']}'s norm layers) changes its "
-        f"accuracy there by {difference_words(row['diff_mean'], row['ci95_low'], row['ci95_high'])}: {reading}."
-    )
+    adapted = short_reading(row.rename({"diff_mean": "diff"}), plan["margin"], plan["correction"])
+    return f"{said}; adapting {plan['reference']}'s statistics to each set moves it {row['diff_mean']:+.2f}, {adapted}."

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from normstudy import atomic
-from normstudy.analysis.findings_robustness import adaptation_key_sentence, shift_key_sentence
+from normstudy.analysis.findings_robustness import shift_key_sentence
 from normstudy.data.shift_sets import mode_batch
 from normstudy.model.norm_specs import statistics_words
 
@@ -100,9 +100,8 @@ def robustness_context(
 
 
 def shift_sentences(inputs: RobustnessInputs) -> list[str]:
-    """The first screen's sentences on the shift: the endpoint's leader against the reference, and what test-time
+    """The first screen's sentence on the shift: the endpoint's leader against the reference, and what test-time
     adaptation does to the reference (where it was scored)."""
     facts = atomic.read_json(inputs.findings)
-    lines = [shift_key_sentence(read_table(inputs.tables["family"]), facts["plan"], facts["endpoint"])]
-    adapted = adaptation_key_sentence(read_table(inputs.tables["adaptation"]), facts["plan"])
-    return lines + ([adapted] if adapted else [])
+    family, adaptation = read_table(inputs.tables["family"]), read_table(inputs.tables["adaptation"])
+    return [shift_key_sentence(family, adaptation, facts["plan"], facts["endpoint"])]
