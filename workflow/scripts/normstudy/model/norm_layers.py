@@ -14,6 +14,15 @@ def _channel(values: torch.Tensor) -> torch.Tensor:
     return values.view(1, -1, 1, 1)
 
 
+def follow_groups(layer: nn.BatchNorm2d, means: torch.Tensor, variances: torch.Tensor) -> None:
+    """Move a batch-statistics layer's running averages towards the mean over its groups of their means and unbiased
+    variances, [groups, C], with its momentum; count the step (ghost batch norm's and batch renorm's rule)."""
+    with torch.no_grad():
+        layer.running_mean.lerp_(means.mean(0), layer.momentum)
+        layer.running_var.lerp_(variances.mean(0), layer.momentum)
+        layer.num_batches_tracked.add_(1)
+
+
 class BatchRenorm2d(nn.BatchNorm2d):
     """Batch Renormalization (Ioffe 2017, Algorithm 1): in training, x_hat = (x - mu_B) / sigma_B * r + d with
     r = clip(sigma_B / sigma, 1/r_max, r_max) and d = clip((mu_B - mu) / sigma, -d_max, d_max), no gradient through
@@ -48,10 +57,7 @@ class BatchRenorm2d(nn.BatchNorm2d):
         parts = [self._renormalize(x[:whole], size)]
         if whole < n:  # a last, smaller group, as ghost batch norm keeps one
             parts.append(self._renormalize(x[whole:], n - whole))
-        with torch.no_grad():
-            self.running_mean.lerp_(torch.cat([mean for _, mean, _ in parts]).mean(0), self.momentum)
-            self.running_var.lerp_(torch.cat([var for _, _, var in parts]).mean(0), self.momentum)
-            self.num_batches_tracked.add_(1)
+        follow_groups(self, torch.cat([mean for _, mean, _ in parts]), torch.cat([var for _, _, var in parts]))
         out = parts[0][0] if len(parts) == 1 else torch.cat([part for part, _, _ in parts])
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         return out.contiguous(memory_format=layout)

@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from normstudy.model.ghost_kernel import GhostBatchNormFunction, fits_kernel
-from normstudy.model.norm_layers import BatchRenorm2d, DynamicTanh2d, EvoNormS02d, FilterResponseNorm2d, RMSNorm2d
+from normstudy.model.norm_layers import (
+    BatchRenorm2d,
+    DynamicTanh2d,
+    EvoNormS02d,
+    FilterResponseNorm2d,
+    RMSNorm2d,
+    follow_groups,
+)
 from normstudy.model.norm_specs import norm_spec
 
 
@@ -42,24 +49,17 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         if fits_kernel(x):
             out, means, variances = GhostBatchNormFunction.apply(x, self.weight, self.bias, self.ghost, self.eps)
-            self._follow(means, variances)
+            follow_groups(self, means, variances)
             return out
         whole = len(x) // self.ghost * self.ghost
         parts = [self._groups(x[:whole], whole // self.ghost)]
         if whole < len(x):
             parts.append(self._groups(x[whole:], 1))
-        self._follow(torch.cat([mean for _, mean, _ in parts]), torch.cat([var for _, _, var in parts]))
+        follow_groups(self, torch.cat([mean for _, mean, _ in parts]), torch.cat([var for _, _, var in parts]))
         out = parts[0][0] if len(parts) == 1 else torch.cat([part for part, _, _ in parts])
         # The groups' transpose gives NCHW; the next convolution runs faster in the layout it was given.
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         return out.contiguous(memory_format=layout)
-
-    def _follow(self, means: torch.Tensor, variances: torch.Tensor) -> None:
-        """Move the running averages towards the mean over the groups of their means and unbiased variances."""
-        with torch.no_grad():
-            self.running_mean.lerp_(means.mean(0), self.momentum)
-            self.running_var.lerp_(variances.mean(0), self.momentum)
-            self.num_batches_tracked.add_(1)
 
     def _groups(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`x` split into `count` equal groups, normalized by each group's own statistics; with each group's
