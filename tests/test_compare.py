@@ -177,7 +177,7 @@ def test_two_named_studies_leave_each_others_files_alone(side_by_side: tuple[Pat
 def test_a_study_compared_with_itself_moved_nothing(smoke_study: Path, tmp_path: Path) -> None:
     done = compare(smoke_study, "results/smoke", "smoke", "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Nothing moved: the 10 runs of the 5 variants smoke and smoke share")
+    assert done.stdout.startswith("Nothing moved: the 12 runs of the 6 variants smoke and smoke share")
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert len(predictions) == 10 and predictions["changed"].sum() == 0
     assert pd.read_csv(tmp_path / "out" / "config_diff.csv").empty
@@ -193,7 +193,7 @@ def test_a_changed_recipe_names_that_variant_and_only_it(side_by_side: tuple[Pat
     assert done.returncode == 0, done.stderr
     out = tree / "results" / "compare" / "smoke..smoke_gn"
     sentence = json.loads((out / "verdict.json").read_text())["verdict"]
-    assert "gn (" in sentence and "Unchanged (identical predictions): bn, ln, in, bn_l1." in sentence
+    assert "gn (" in sentence and "Unchanged (identical predictions): bn, ln, in, bn_l1, none." in sentence
     predictions = pd.read_csv(out / "predictions.csv")
     assert set(predictions.loc[predictions["changed"] > 0, "variant"]) == {"gn"}
     assert pd.read_csv(out / "config_diff.csv")["key"].tolist() == ["study", "variants.gn.train.schedule.max_lr"]
@@ -224,7 +224,7 @@ def test_a_revision_is_compared_through_its_own_results(repository: Path, tmp_pa
     )
     assert done.returncode == 0, done.stderr
     commit = git(repository, "rev-parse", "HEAD")
-    assert "gn (" in done.stdout and "Unchanged (identical predictions): bn, ln, in, bn_l1." in done.stdout
+    assert "gn (" in done.stdout and "Unchanged (identical predictions): bn, ln, in, bn_l1, none." in done.stdout
     page = (tmp_path / "compare.html").read_text()
     assert commit[:10] in page and "<code>HEAD</code>" in page
     assert git(repository, "worktree", "list") == worktrees  # exported, never registered: nothing for a kill to leave

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
+from normstudy.analysis.tuning import search_digest
 from normstudy.config.recipes import (
     batch_run_settings,
     batch_study_variants,
@@ -44,7 +45,8 @@ merged = merge
 
 def test_shipped_config_validates_and_gets_defaults() -> None:
     config = validate_config(shipped())
-    assert set(config["variants"]) == {"bn", "gn", "ln", "in", "bn_l1"}
+    assert set(config["variants"]) == {"bn", "gn", "ln", "in", "bn_l1", "none"}
+    assert config["analysis"]["control"] == "none" and config["variants"]["none"]["norm"] == "none"
     assert config["variants"]["gn"]["groups"] == 2
     assert "groups" not in config["variants"]["bn"]
     assert config["variants"]["bn"]["dropout"] == 0.0  # the default: no dropout (see config.yaml)
@@ -57,7 +59,7 @@ def test_smoke_config_merged_into_defaults_validates() -> None:
     config = validate_config(merged(shipped(), smoke))
     assert config["data"]["dataset"] == "synthetic"
     assert config["seeds"] == [1, 2]
-    assert len(config["variants"]) == 5
+    assert len(config["variants"]) == 6
 
 
 def study_file(name: str) -> dict[str, Any]:
@@ -89,10 +91,24 @@ def test_the_control_is_a_studied_variant_other_than_the_reference() -> None:
     zoo = validate_config(merged(shipped(), study_file("zoo.yaml")))
     assert Study.from_config(zoo).analysis.control == "none"
     assert Study.from_config(zoo).analysis.against_control().reference == "none"
-    assert "control" not in Study.from_config(validate_config(shipped())).analysis.values()  # plans as before
+    # Without a control the plan holds no such key: a study planned before the control existed keeps its identity.
+    uncontrolled = validate_config(merged(shipped(), {"analysis": {"control": None}}))
+    assert "control" not in Study.from_config(uncontrolled).analysis.values()
     for control, message in (("nothing", "'nothing' is not a studied variant"), ("bn", "other than the reference")):
         with pytest.raises(ConfigError, match=message):
             validate_config(merged(shipped(), {"analysis": {"control": control}}))
+
+
+@pytest.mark.parametrize("piece", sorted(path.name for path in (REPO / "studies" / "tuning").glob("*.yaml")))
+def test_each_tuning_piece_searches_one_norm_as_the_zoo_runs_it(piece: str) -> None:
+    """A piece (studies/tuning/<name>.yaml) enables one variant, with the values the zoo (or the default study) gives
+    it: its record is then that study's search of the norm, on the piece's own grid and seeds."""
+    config = validate_config(merged(shipped(), yaml.safe_load((REPO / "studies" / "tuning" / piece).read_text())))
+    (variant,) = [name for name, values in config["variants"].items() if values["enabled"]]
+    assert config["study"] == f"tune_{variant}" and config["batch_study"]["enabled"] is False
+    zoo = validate_config(merged(shipped(), study_file("zoo.yaml")))
+    searched = Study.from_config({**zoo, "tune": config["tune"]})
+    assert search_digest(Study.from_config(config), [variant]) == search_digest(searched, [variant])
 
 
 def test_group_counts_follow_from_the_architecture() -> None:
@@ -138,7 +154,7 @@ BAD_CONFIGS = [
     (_set("variants.bn.dropout", 1.0), "'variants.bn.dropout'", "maximum"),
     (_set("variants.bn", "batch"), "'variants.bn'", "expected object"),
     (
-        {"variants": {name: {"enabled": False} for name in ("bn", "gn", "ln", "in", "bn_l1")}},
+        {"variants": {name: {"enabled": False} for name in ("bn", "gn", "ln", "in", "bn_l1", "none")}},
         "'variants'",
         "every variant is disabled",
     ),

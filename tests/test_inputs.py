@@ -146,9 +146,14 @@ def test_a_grid_replaces_the_grid_and_other_mappings_merge() -> None:
 
 def test_a_list_of_variants_chooses_them_in_its_order_and_disables_the_rest() -> None:
     merged = merge_sources(sources({"variants": {"gn1": {"norm": "group", "groups": 1}}}, {"variants": ["gn1", "bn"]}))
-    assert list(merged["variants"]) == ["gn1", "bn", "gn", "ln", "in", "bn_l1"]
+    assert list(merged["variants"]) == ["gn1", "bn", "gn", "ln", "in", "bn_l1", "none"]
     assert [name for name, v in merged["variants"].items() if v["enabled"]] == ["gn1", "bn"]
     assert merged["variants"]["bn"]["train"]["schedule"]["max_lr"] == 0.1  # its definition kept
+    # Leaving the control out drops its family; naming it keeps it; a source naming a control itself is obeyed.
+    assert merged["analysis"]["control"] is None
+    assert merge_sources(sources({"variants": ["bn", "none"]}))["analysis"]["control"] == "none"
+    named = merge_sources(sources({"variants": ["bn", "gn"], "analysis": {"control": "gn"}}))
+    assert named["analysis"]["control"] == "gn"
     with pytest.raises(ConfigError, match=r"'variants' in extra0 chooses variants by name, but 'bx' is not defined"):
         merge_sources(sources({"variants": ["bn", "bx"]}))
     with pytest.raises(ConfigError, match="but it names none"):
@@ -159,8 +164,8 @@ def test_a_list_of_variants_chooses_them_in_its_order_and_disables_the_rest() ->
 def test_snakemake_runs_the_grid_a_file_gives_and_the_variants_a_list_chooses(workflow_copy: Path) -> None:
     (workflow_copy / "grid.yaml").write_text("tune:\n  grid:\n    dropout: [0.0, 0.1]\n")
     planned = snakemake(workflow_copy, "-n", "tune", "--configfile", "tests/smoke.yaml", "grid.yaml").stdout
-    # 5 variants x 2 points x 2 tuning seeds: the smoke grid's two peak rates are not multiplied in.
-    assert re.search(r"^tuning_train\s+20$", planned, re.MULTILINE), planned
+    # 6 variants x 2 points x 2 tuning seeds: the smoke grid's two peak rates are not multiplied in.
+    assert re.search(r"^tuning_train\s+24$", planned, re.MULTILINE), planned
     assert "/dropout=0.1/seed101/" in planned and "max_lr=" not in planned
     chosen = snakemake(workflow_copy, "-n", "--configfile", "tests/smoke.yaml", "--config", "variants=[gn, bn]").stdout
     assert re.search(r"^train\s+4$", chosen, re.MULTILINE), chosen
@@ -176,5 +181,5 @@ def test_a_disabled_variants_file_asked_for_is_refused_as_disabled(workflow_copy
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "variant ln is disabled in the config (variants.ln.enabled: false)" in output
-    assert "--config 'variants=[bn, gn, in, bn_l1, ln]'" in output and "No rule to produce" not in output
+    assert "--config 'variants=[bn, gn, in, bn_l1, none, ln]'" in output and "No rule to produce" not in output
     assert list((workflow_copy / "results").iterdir()) == []

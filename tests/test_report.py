@@ -24,6 +24,7 @@ from normstudy.analysis.batches import ordering
 from normstudy.config.recipes import is_packed, variant_batch_sizes
 from normstudy.config.study import FetchSettings, Study
 from normstudy.config.validation import validate_config
+from normstudy.report.model_section import conv_note, group_note, variant_rows
 from normstudy.report.page import BatchInputs, ReportInputs, piece_context
 from normstudy.report.provenance import git_state
 from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
@@ -33,7 +34,9 @@ from normstudy.values import config_digest
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
-IMAGES = 5 + 5 + 1 + 1 + 2
+# Five figures, a misclassified grid per variant (six), the tuning figure and the control's search beside it (the
+# recorded piece of the one norm the default study adds), the batch figure and two robustness figures.
+IMAGES = 5 + 6 + 1 + 1 + 1 + 2
 TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
@@ -220,7 +223,7 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
     assert "This config's search is the recorded one (search digest" in text
     assert "every variant runs with its chosen values" in text
     assert "Nothing here was chosen on the test set" in text and "the last 200" in text
-    assert text.count("✓ chosen") == 5
+    assert text.count("✓ chosen") == 6
     # The declared rule is stated: points within noise of the best are alike, their middle chosen, no edge.
     assert "are alike, and the middle one of them in grid order is chosen" in text
     assert "a choice at an edge of the grid would have failed the search" in text
@@ -243,17 +246,19 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
 def test_report_states_the_verdict_plainly(smoke_study: Path) -> None:
     html = (smoke_study / "report" / "smoke" / "index.html").read_text()
     comparisons = (smoke_study / "results" / "smoke" / "tables" / "comparisons.csv").read_text().splitlines()
-    assert len(comparisons) == 1 + 10  # header and every pair of five variants
+    assert len(comparisons) == 1 + 15  # header and every pair of six variants
     facts = json.loads((smoke_study / "results" / "smoke" / "tables" / "analysis.json").read_text())
-    assert facts["df"] == (5 - 1) * (2 - 1)  # 10 runs less 1 + 4 variant and 1 seed effects
+    assert facts["df"] == (6 - 1) * (2 - 1)  # 12 runs less 1 + 5 variant and 1 seed effects
     assert (
-        "<strong>Verdict.</strong> Each variant against bn, by the declared model (variant + seed, 4 residual" in html
+        "<strong>Verdict.</strong> Each variant against bn, by the declared model (variant + seed, 5 residual" in html
     )
-    assert "Holm-corrected over the 4 comparisons" in unescape(html)
+    assert "Holm-corrected over the 5 comparisons" in unescape(html)
     # Non-significance is never read as sameness (the method text may name the null hypothesis "no difference").
     assert "no significant difference" not in html and "within seed-to-seed noise" not in html
     family = pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "family.csv")
-    assert list(family["variant"]) == ["gn", "ln", "in", "bn_l1"] and set(family["reference"]) == {"bn"}
+    assert list(family["variant"]) == ["gn", "ln", "in", "bn_l1", "none"] and set(family["reference"]) == {"bn"}
+    control = pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "control.csv")
+    assert list(control["variant"]) == ["bn", "gn", "ln", "in", "bn_l1"] and set(control["reference"]) == {"none"}
     assert "<strong>Sensitivity.</strong> The model's residual sd is" in unescape(html)
     assert "<h3>Every pair (exploratory)</h3>" in html and "No claim\nabove rests on this table" in html
 
@@ -288,7 +293,7 @@ def test_the_shift_section_prints_what_the_robustness_files_say(smoke_study: Pat
     assert "The declared endpoint is the mean accuracy over MNIST-C's kinds (1\nsets: fog)" in section
     assert facts["endpoint"] == {"name": "mnist_c", "words": "MNIST-C's kinds", "kinds": ["fog"], "sets": 1}
     groups = re.findall(r'<tr><td class="text">(intensity shifts|other kinds)</td>', section)
-    assert groups == ["intensity shifts"] * 4, groups
+    assert groups == ["intensity shifts"] * 5, groups  # every variant against bn: gn, ln, in, bn_l1, none
 
 
 def test_report_says_how_to_reproduce_it(smoke_study: Path) -> None:
@@ -363,7 +368,7 @@ def test_batch_size_section_says_what_the_numbers_say(smoke_study: Path) -> None
     assert "Ghost batch norm: every run keeps its recipe" in text and "Convergence gate:" in text
     assert "PreciseBN" in text and "were trained as one network" not in text
     provenance = section_text(html, "provenance")
-    assert "over all 18 training jobs (the main study's and the batch study's)" in provenance  # 10 + 8 jobs
+    assert "over all 20 training jobs (the main study's and the batch study's)" in provenance  # 12 + 8 jobs
 
 
 def test_a_study_without_the_batch_study_says_so(smoke_study: Path, tmp_path: Path) -> None:
@@ -478,9 +483,34 @@ def test_a_search_recorded_beside_the_main_one_is_shown_with_whether_it_is_this_
     default = Study.from_config(validate_config(merged(shipped(), {})))
     shown = piece_context(piece, default, lambda path, name: f"{name}:{path.name}")
     assert shown["name"] == "zoo_none" and shown["figure"] == "tuning_zoo_none:validation_accuracy.png"
-    # The recorded search is the default config's search of its five variants, and each runs with its choice.
-    assert shown["same_search"] and shown["uses_choice"] == dict.fromkeys(["bn", "gn", "ln", "in", "bn_l1"], True)
+    # The recorded search is the default config's search of its five variants; each runs with its choice but bn_l1,
+    # which runs at bn's rate (a declared decision: the penalty's effect alone).
+    assert shown["same_search"]
+    assert shown["uses_choice"] == {"bn": True, "gn": True, "ln": True, "in": True, "bn_l1": False}
     assert len(shown["rows"]) == 30 and shown["record"]["machine"]
-    # Other tuning seeds: another search of the same variants, said so.
-    other = Study.from_config(validate_config(merged(shipped(), {"tune": {"seeds": [101, 103]}})))
+    # A piece is judged on its own grid and seeds (it may extend the main grid): a config searching other seeds or
+    # points still runs these variants as the piece did, but another recipe does not.
+    other_grid = {"tune": {"seeds": [101, 103], "grid": {"train.schedule.max_lr": [1.6, 3.2]}}}
+    elsewhere = Study.from_config(validate_config(merged(shipped(), other_grid)))
+    assert piece_context(piece, elsewhere, lambda path, name: name)["same_search"]
+    other = Study.from_config(validate_config(merged(shipped(), {"train": {"epochs": 14}})))
     assert not piece_context(piece, other, lambda path, name: name)["same_search"]
+
+
+def test_the_model_section_says_what_group_norm_is_here_and_how_each_variants_convolutions_start() -> None:
+    zoo = Study.from_config(
+        validate_config(merged(shipped(), yaml.safe_load((REPO / "studies" / "zoo.yaml").read_text())))
+    )
+    names = list(zoo.variants)
+    summary = pd.DataFrame({"variant": names, "params": [7652] * len(names)})
+    groups = {row["name"]: row["groups"] for row in variant_rows(zoo, summary)}
+    # Per layer on 8, 8, 8, 12, 14, 8, 26, 50 channels: 2 groups each, or channels // 2 groups of 2.
+    assert groups["gn"] == "2" and groups["gn_c2"] == "4–25" and groups["evo"] == "2" and groups["bn"] == "–"
+    note = group_note(zoo, names)
+    assert "32 groups" in note and "8 to 50 channels wide" in note and "1 or 2" in note
+    assert "gn, 2 groups of 4–25 channels" in note and "gn_c2, 4–25 groups of 2 channels" in note
+    assert group_note(zoo, ["bn", "ln", "none"]) == ""
+    conv = conv_note(zoo, names)
+    assert "no bias in any variant" in conv and "except in none, dyt: He-initialized" in conv
+    assert "In gn_ws each convolution's weights are standardized" in conv
+    assert "He-initialized" not in conv_note(zoo, ["bn", "gn"])

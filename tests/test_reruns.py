@@ -13,7 +13,7 @@ from conftest import planned_counts
 
 pytestmark = pytest.mark.workflow
 
-SMOKE_RUNS = 10  # 5 variants x 2 seeds
+SMOKE_RUNS = 12  # 6 variants x 2 seeds
 FIGURE_RULES = {"plot_curves": 1, "plot_final": 1, "plot_confusion": 1}
 # The smoke batch study (ghost design): bn at statistics batches 4, 16 and 64, gn at 64 alone, x 2 seeds, each run
 # its own training and evaluation job (the SGD batch of 64 packs nothing).
@@ -130,7 +130,7 @@ def test_adding_a_batch_study_seed_trains_only_its_runs(smoke_study: Path) -> No
 def test_adding_a_seed_trains_only_the_new_runs(smoke_study: Path) -> None:
     with override(smoke_study, "seeds: [1, 2, 3]\n") as extra:
         jobs = planned(smoke_study, extra)
-    main = {"run_settings": 5, "train": 5, "evaluate": 5, "misclassified": 5, "aggregate": 1, **FIGURE_RULES}
+    main = {"run_settings": 6, "train": 6, "evaluate": 6, "misclassified": 6, "aggregate": 1, **FIGURE_RULES}
     # Seed 3's bn and bn_l1 get their PreciseBN statistics; every set is scored again, with the new runs.
     assert jobs == Counter({**main, **GATED, "precise_statistics": 2, **ROBUSTNESS, **DESCRIBED})
 

@@ -68,6 +68,7 @@ def test_memory_format_auto_is_resolved_per_norm_and_can_be_forced() -> None:
         "ln": "channels_last",
         "in": "contiguous",
         "bn_l1": "channels_last",
+        "none": "channels_last",
     }
     forced = study_config({"variants": {"in": {"train": {"memory_format": "channels_last"}}}})
     assert run_settings(Study.from_config(forced), "in", 1).train.memory_format == "channels_last"
@@ -293,6 +294,9 @@ variants:
   ln: {enabled: false}
   in: {enabled: false}
   bn_l1: {enabled: false}
+  none: {enabled: false}
+analysis:
+  control: null
 tune:
   grid: {train.schedule.max_lr: [0.05, 0.1], dropout: [0.0]}
 """

@@ -54,6 +54,7 @@ def report_inputs():
             "findings_robustness",
             "provenance",
             "page",
+            "model_section",
             "robustness_section",
             "runs",
             "shift_sets",

@@ -7,7 +7,9 @@ How they merge, the one place it is decided:
   not its product with the default grid's;
 - `variants` given as a list of names (`--config variants=[bn,gn]`, or a file's `variants: [bn, gn]`) chooses
   which of the variants defined so far run, and in that order; the rest are disabled. Given as a mapping it
-  merges by name, as above (change one variant, or add one).
+  merges by name, as above (change one variant, or add one). A list that leaves out the control (analysis.control,
+  the default study's `none`) drops the control family, unless the same source names a control itself: choosing
+  two norms to look at should not need a second key; the report then says the study has no control.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ def merge_sources(sources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         elif variants is not None:
             values["variants"] = variants
         grid = values.get("tune", {}).pop("grid", None) if isinstance(values.get("tune"), dict) else None
+        names_control = isinstance(values.get("analysis"), dict) and "control" in values["analysis"]
         merged = merge(merged, values)
+        analysis = merged.get("analysis")
+        leaves_control_out = isinstance(analysis, dict) and analysis.get("control") not in (variants or [])
+        if isinstance(variants, list) and leaves_control_out and not names_control:
+            analysis["control"] = None
         if grid is not None:
             merged.setdefault("tune", {})
             if isinstance(merged["tune"], dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -27,8 +28,9 @@ from normstudy.controls import visible_controls
 from normstudy.data.datasets import TEST_IMAGES, TRAIN_IMAGES, DatasetSpec
 from normstudy.model.norm_specs import takes_batch_statistics
 from normstudy.report import provenance
+from normstudy.report.model_section import model_note, variant_rows
 from normstudy.report.robustness_section import RobustnessInputs, robustness_context, shift_sentences
-from normstudy.values import config_digest, flat_keys
+from normstudy.values import config_digest
 
 # Where an image lives on the page: a data: URI (one self-contained file) or a path relative to index.html.
 ImageSource = Callable[[Path, str], str]
@@ -135,32 +137,6 @@ def batch_cell(cells: pd.DataFrame, variant: str, size: int) -> dict[str, Any] |
     return {**row, "batch_statistics": takes_batch_statistics(row["norm"])}
 
 
-def variant_rows(study: Study, summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per variant of the summary: its norm, the layer it stands for, group count, L1 weight, dropout, its own train
-    keys, and its parameter count with what its norm's own parameters are."""
-    rows = []
-    params = dict(zip(summary["variant"], summary["params"].astype(int), strict=True))
-    for name in params:
-        variant = study.variants[name]
-        groups = variant.params.get("groups")
-        own = flat_keys(variant.train)
-        rows.append(
-            {
-                "name": name,
-                "norm": variant.norm,
-                "layer": variant.spec.layer(variant.params),
-                "groups": "–" if groups is None else groups,
-                "l1": variant.l1,
-                "dropout": variant.dropout,
-                "own_train": ", ".join(f"{key} {value}" for key, value in own.items()) or "–",
-                "params": params[name],
-                "norm_params": variant.spec.parameters_text,
-                "owns_activation": variant.spec.owns_activation,
-            }
-        )
-    return rows
-
-
 def read_study(path: Path) -> dict[str, Any]:
     """study.json: the validated config, and what the recipes derive from it."""
     return json.loads(path.read_text(encoding="utf-8"))
@@ -188,17 +164,20 @@ def tuning_context(
 
 def piece_context(folder: Path, typed: Study, image: ImageSource) -> dict[str, Any]:
     """A search recorded beside the main one: its record and table, whether it is this config's search of its
-    variants (the same digest of their tuning runs' settings), and which of them run with its choice."""
+    variants on its own grid and seeds (the same digest of their tuning runs' settings: a piece may extend the main
+    grid, as instance norm's does), and which of them run with its choice."""
     record = json.loads((folder / "search.json").read_text(encoding="utf-8"))
     summary = pd.read_csv(folder / "summary.csv")
     known = all(name in typed.variants for name in record["variants"])
-    same_search = known and record["search_sha256"] == search_digest(typed, list(record["variants"]))
+    grid = {key: tuple(values) for key, values in record["grid"].items()}
+    searched = dataclasses.replace(typed, tune=dataclasses.replace(typed.tune, seeds=tuple(record["seeds"]), grid=grid))
+    same_search = known and record["search_sha256"] == search_digest(searched, list(record["variants"]))
     return {
         "name": folder.name,
         "record": record,
         "rows": summary.to_dict("records"),
         "same_search": same_search,
-        "uses_choice": configured_matches_chosen(typed, summary) if same_search else {},
+        "uses_choice": configured_matches_chosen(searched, summary) if same_search else {},
         "figure": image(folder / "validation_accuracy.png", f"tuning_{folder.name}"),
     }
 
@@ -363,6 +342,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "seeds": seeds,
         "first_seed": seeds[0],
         "variants": variant_rows(typed, summary),
+        "model_note": model_note(typed, names),
         "tuning": tuning_context(study, typed, names, inputs, image),
         "any_l1": any(typed.variants[n].l1 > 0 for n in names),
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
