@@ -27,7 +27,7 @@ WITH_STUDY_ARGS := python workflow/scripts/split_args.py --append STUDY_ARGS --
 # The study's name as a shell variable `name` (refused, and the recipe stopped, unless it is a safe folder name).
 STUDY_NAME := name=$$($(WITH_STUDY_ARGS) python workflow/scripts/study_name.py) || exit 2
 
-.PHONY: venv system-deps study verify tune record-tuning publish snakemake-report compare smoke test bench lint format clean
+.PHONY: venv system-deps study verify tune tune-pieces record-tuning publish snakemake-report compare smoke test bench lint format clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,16 @@ record-tuning: venv
 	for file in $(TUNING_RECORD); do cp "results/$$name/tuning/$$file" "$$dest/"; done; \
 	echo "recorded in $$dest/"; \
 	cat "results/$$name/tuning/chosen.yaml"
+
+# The recipe search in pieces, one norm at a time (studies/tuning/<name>.yaml, each the study tune_<name>): every piece
+# not yet recorded is searched and recorded as it lands, so the zoo's search can be stopped and resumed across days.
+tune-pieces: venv
+	@for file in studies/tuning/*.yaml; do \
+	  name=tune_$$(basename "$$file" .yaml); \
+	  if test -s "workflow/resources/tuning/pieces/$$name/search.json"; then echo "$$name: recorded"; continue; fi; \
+	  $(MAKE) --no-print-directory tune STUDY_ARGS="--configfile $$file" || exit 2; \
+	  $(MAKE) --no-print-directory record-tuning STUDY_ARGS="--configfile $$file" || exit 2; \
+	done
 
 # report/<study>/site/: index.html with the figures (SVG, PNG) and tables (CSV) beside it, for any static host.
 publish: venv

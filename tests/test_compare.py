@@ -179,7 +179,7 @@ def test_a_study_compared_with_itself_moved_nothing(smoke_study: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Nothing moved: the 12 runs of the 6 variants smoke and smoke share")
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
-    assert len(predictions) == 10 and predictions["changed"].sum() == 0
+    assert len(predictions) == 12 and predictions["changed"].sum() == 0
     assert pd.read_csv(tmp_path / "out" / "config_diff.csv").empty
     assert pd.read_csv(tmp_path / "out" / "environment_diff.csv").empty
     page = (tmp_path / "out" / "compare.html").read_text()

@@ -105,7 +105,9 @@ def test_each_tuning_piece_searches_one_norm_as_the_zoo_runs_it(piece: str) -> N
     it: its record is then that study's search of the norm, on the piece's own grid and seeds."""
     config = validate_config(merged(shipped(), yaml.safe_load((REPO / "studies" / "tuning" / piece).read_text())))
     (variant,) = [name for name, values in config["variants"].items() if values["enabled"]]
-    assert config["study"] == f"tune_{variant}" and config["batch_study"]["enabled"] is False
+    # make tune-pieces finds a piece's record by its file's name: tune_<name>.
+    assert config["study"] == f"tune_{variant}" == f"tune_{piece.removesuffix('.yaml')}"
+    assert config["batch_study"]["enabled"] is False
     zoo = validate_config(merged(shipped(), study_file("zoo.yaml")))
     searched = Study.from_config({**zoo, "tune": config["tune"]})
     assert search_digest(Study.from_config(config), [variant]) == search_digest(searched, [variant])

@@ -122,7 +122,19 @@ def report_inputs(study: Path, config: dict, record: Path = RECORD) -> ReportInp
         ),
         batch_inputs(study, config),
         study / "results" / "smoke" / "environment.json",
+        control=tables / "control.csv" if config["analysis"].get("control") else None,
+        tuning_pieces=studied_pieces(config),
     )
+
+
+def studied_pieces(config: dict) -> list[Path]:
+    """The recorded tuning pieces of norms this config studies, as the report rule lists them (inputs/tune.smk)."""
+    studied = {name for name, variant in config["variants"].items() if variant.get("enabled", True)}
+    return [
+        path.parent
+        for path in sorted((REPO / "workflow" / "resources" / "tuning" / "pieces").glob("*/search.json"))
+        if set(json.loads(path.read_text())["variants"]) <= studied
+    ]
 
 
 def render_report(study: Path, config: dict, out: Path, record: Path = RECORD) -> str:
@@ -223,7 +235,7 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
     assert "This config's search is the recorded one (search digest" in text
     assert "every variant runs with its chosen values" in text
     assert "Nothing here was chosen on the test set" in text and "the last 200" in text
-    assert text.count("✓ chosen") == 6
+    assert text.count("✓ chosen") == 6 + 1  # each variant's, and the control's recorded piece's
     # The declared rule is stated: points within noise of the best are alike, their middle chosen, no edge.
     assert "are alike, and the middle one of them in grid order is chosen" in text
     assert "a choice at an edge of the grid would have failed the search" in text
@@ -268,10 +280,10 @@ def test_key_results_come_first(smoke_study: Path) -> None:
     order = [html.index(marker) for marker in ('id="key-results"', '<section id="summary">', "<nav", 'id="study"')]
     assert order == sorted(order)
     key = html[html.index('id="key-results"') : html.index("</section>", html.index('id="key-results"'))]
-    best = (
-        pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "summary.csv").sort_values("test_acc_mean").iloc[-1]
-    )
-    assert f"Highest mean test accuracy: {best['variant']}, {best['test_acc_mean']:.2f} %" in key
+    summary = pd.read_csv(smoke_study / "results" / "smoke" / "tables" / "summary.csv")
+    best = summary[summary["variant"] != "none"].sort_values("test_acc_mean").iloc[-1]  # the norms, not the control
+    assert f"Highest mean test accuracy of a norm: {best['variant']}, {best['test_acc_mean']:.2f} %" in key
+    assert key.index("Normalization") < key.index("Highest mean test accuracy")  # the control's sentence first
     assert "synthetic test images (not MNIST:" in key
 
 
@@ -377,7 +389,7 @@ def test_a_study_without_the_batch_study_says_so(smoke_study: Path, tmp_path: Pa
     assert "Not run in this study (batch_study.enabled: false)." in section_text(html, "batch-size")
     assert "Test error against the statistics batch size" not in html and len(re.findall(r"<img ", html)) == IMAGES - 1
     provenance = section_text(html, "provenance")
-    assert "over all 10 training jobs" in provenance and "the batch study's" not in provenance
+    assert "over all 12 training jobs" in provenance and "the batch study's" not in provenance
 
 
 def test_config_text_is_escaped(smoke_study: Path, tmp_path: Path) -> None:
@@ -437,9 +449,14 @@ def test_key_results_and_summary_fill_the_first_laptop_screen(smoke_study: Path,
     browser.set_window_size(1280, 800)
     browser.get((smoke_study / "report" / "smoke" / "index.html").as_uri())
     height = browser.execute_script("return window.innerHeight")
-    for selector in ("#key-results", "#summary table"):
-        box = browser.execute_script(f"return document.querySelector('{selector}').getBoundingClientRect().toJSON()")
-        assert box["top"] >= 0 and box["bottom"] <= height, (selector, box, height)
+    # The key results whole, and the summary table begun: its header and first rows (a zoo's table of thirteen norms
+    # cannot fit a laptop's first screen, and needs not).
+    box = browser.execute_script("return document.querySelector('#key-results').getBoundingClientRect().toJSON()")
+    assert box["top"] >= 0 and box["bottom"] <= height, box
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#summary table tr')).map(r => r.getBoundingClientRect().bottom)"
+    )
+    assert rows[2] <= height, (rows, height)  # the header and two variants
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     table_overflow = browser.execute_script(

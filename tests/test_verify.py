@@ -35,7 +35,7 @@ def test_a_finished_study_verifies_and_one_with_gaps_lists_them_with_the_rebuild
     done = verify(smoke_study, *SMOKE)
     assert done.returncode == 0, done.stdout + done.stderr
     # 10 runs of the study and 8 of its batch study.
-    assert "are present and up to date, the models, job records and metrics of its 18 runs" in done.stdout
+    assert "are present and up to date, the models, job records and metrics of its 20 runs" in done.stdout
     assert "and its 11 main tables are what its run files give" in done.stdout  # control.csv among them
     before = result_files(smoke_study)
     run, other = smoke_study / "results/smoke/runs/gn/seed2", smoke_study / "results/smoke/runs/gn/seed1"

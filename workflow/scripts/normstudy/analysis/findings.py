@@ -169,10 +169,13 @@ def _accuracy(row: pd.Series) -> str:
     return f"{row['test_acc_mean']:.2f} % (95 % CI {row['test_acc_ci95_low']:.2f}–{row['test_acc_ci95_high']:.2f})"
 
 
-def family_summary(family: pd.DataFrame, facts: dict[str, Any]) -> str:
+def family_summary(family: pd.DataFrame, facts: dict[str, Any], control: str | None = None) -> str:
     """The family in one sentence: which variants differ from the reference, which are equivalent, which undecided
-    (with what the study could have detected, so that "inconclusive" is read for what it is)."""
+    (with what the study could have detected, so that "inconclusive" is read for what it is); the control's row is
+    the control sentence's, and only counted here."""
     plan, found = facts["plan"], facts["sensitivity"]
+    size = len(family)
+    family = family[family["variant"] != control]
     said = [
         f"{row.variant} different ({row.diff:+.2f} points, {_interval(row.ci_low, row.ci_high)})"
         for row in family[family["verdict"] == "different"].itertuples()
@@ -188,8 +191,10 @@ def family_summary(family: pd.DataFrame, facts: dict[str, Any]) -> str:
             else ""
         )
         said.append(f"{', '.join(undecided)} inconclusive at ±{plan['margin']:g} points{detects}")
+    if control is not None and size > len(family):
+        said.append(f"{control}: the control, above")
     return (
-        f"Against {plan['reference']} (declared reference; {plan['correction'].title()} over {len(family)}): "
+        f"Against {plan['reference']} (declared reference; {plan['correction'].title()} over {size}): "
         + "; ".join(said or ["nothing testable"])
         + "."
     )
@@ -272,15 +277,20 @@ def key_results(
 ) -> list[str]:
     """The few sentences a reader who stops after the first screen must get; with a control, whether normalization
     helps comes first."""
-    ranked = summary.sort_values("test_acc_mean", ascending=False, kind="stable")
+    controlled = control is not None and not control.empty
+    name = str(control["reference"].iloc[0]) if controlled else None
+    # Among the norms: the control's own accuracy is the control sentence's.
+    ranked = summary[summary["variant"] != name].sort_values("test_acc_mean", ascending=False, kind="stable")
     best, worst = ranked.iloc[0], ranked.iloc[-1]
     # A description of the means: which differences are shown is the family's sentence, next.
     lowest = f"; lowest: {worst['variant']}, {_accuracy(worst)}" if len(ranked) > 1 else ""
-    lines = [f"Highest mean test accuracy: {best['variant']}, {_accuracy(best)}{lowest}."]
-    if control is not None and not control.empty:
+    lines = [
+        f"Highest mean test accuracy{' of a norm' if controlled else ''}: {best['variant']}, {_accuracy(best)}{lowest}."
+    ]
+    if controlled:
         lines.insert(0, control_sentence(control, summary, facts["plan"]))
     if not family.empty:
-        lines.append(family_summary(family, facts))
+        lines.append(family_summary(family, facts, name))
     lines.append(where_sentence(environment, facts, int(summary["n_seeds"].min()), dataset))
     if not dataset.write_ups:
         return lines
