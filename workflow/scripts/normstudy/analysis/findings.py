@@ -121,21 +121,25 @@ def equivalence_power_sentence(found: dict[str, Any], margin: float) -> str:
 
 
 def target_sentence(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
-    """Write-up 002's 99.4 % target per variant: judged on the 95 % CI of the mean, with the share of runs at it."""
-    parts = []
+    """Write-up 002's 99.4 % target per variant: judged on the 95 % CI of the mean, with the share of runs at it, the
+    variants grouped by verdict (one clause each, so that six or more variants still read in two lines)."""
+    groups: dict[str, list[str]] = {}
     for row in summary.itertuples():
         own = runs.loc[runs["variant"] == row.variant, "test_acc"]
-        share = f"{int((own >= TARGET_ACCURACY).sum())} of {len(own)} runs at or above"
         if pd.isna(row.test_acc_ci95_low):
-            judged = f"one seed, no interval ({share})"
+            verdict = "one seed, no interval"
         elif row.test_acc_ci95_low >= TARGET_ACCURACY:
-            judged = f"met ({share})"
+            verdict = "met"
         elif row.test_acc_ci95_high < TARGET_ACCURACY:
-            judged = f"missed ({share})"
+            verdict = "missed"
         else:
-            judged = f"undecided ({TARGET_ACCURACY} inside its CI, {share})"
-        parts.append(f"{row.variant} {judged}")
-    return f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI: " + "; ".join(parts) + "."
+            verdict = f"undecided ({TARGET_ACCURACY} inside the CI)"
+        groups.setdefault(verdict, []).append(f"{row.variant} {int((own >= TARGET_ACCURACY).sum())}/{len(own)}")
+    said = "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in groups.items())
+    return (
+        f"Write-up 002's {TARGET_ACCURACY} % target, judged on each mean's 95 % CI (with each variant's runs at or "
+        f"above it): {said}."
+    )
 
 
 def write_up_003_sentence(summary: pd.DataFrame, facts: dict[str, Any]) -> str | None:
