@@ -5,13 +5,21 @@ TUNING_RECORD = {
     "search": "workflow/resources/tuning/search.json",
     "figure": "workflow/resources/tuning/validation_accuracy.png",
 }
+
+
 # Searches recorded beside it, one folder per study that ran one (`make record-tuning` of a study other than the
 # default): a norm's search can be run on its own, on one machine, and recorded as it lands. A report shows (and
 # reruns for) only the pieces of norms it studies: the zoo's pieces are not the default study's evidence.
+def studies_piece(search):
+    """Whether this study runs every variant of a recorded piece (its search.json)."""
+    searched = json.loads(search.read_text(encoding="utf-8"))["variants"]
+    return set(searched) <= set(enabled_variants())
+
+
 TUNING_PIECES = sorted(
     str(path.parent)
     for path in Path("workflow/resources/tuning/pieces").glob("*/search.json")
-    if set(json.loads(path.read_text(encoding="utf-8"))["variants"]) <= set(enabled_variants())
+    if studies_piece(path)
 )
 TUNING_PIECE_FILES = [
     f"{piece}/{name}"
