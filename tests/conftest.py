@@ -165,11 +165,13 @@ def workflow_copy(tmp_path: Path) -> Path:
 
 SMOKE_ARGS = ("--cores", "2", "--configfile", "tests/smoke.yaml")
 
-# The smoke study cut to two variants and one seed, and its batch study to the SGD-batch design, bn at batch 4 (its
-# two seeds in one packed job) and 64 (a job per seed), and its robustness study to one corruption: the second study
-# from scratch, the one-seed tables, the SLURM test's study.
+# The smoke study cut to two variants (no control) and one seed, and its batch study to the SGD-batch design, bn at
+# batch 4 (its two seeds in one packed job) and 64 (a job per seed), and its robustness study to one corruption: the
+# second study from scratch, the one-seed tables, the SLURM test's study.
 SMALL_STUDY = (
-    "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}}\n"
+    "seeds: [1]\nvariants: {ln: {enabled: false}, in: {enabled: false}, bn_l1: {enabled: false}, "
+    "none: {enabled: false}}\n"
+    "analysis: {control: null}\n"
     "batch_study: {design: sgd_batch, variants: [bn], batch_sizes: [4, 64], seeds: [1, 2]}\n"
     "robustness: {corruptions: [contrast], endpoint: all}\n"
 )

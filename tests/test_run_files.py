@@ -89,7 +89,7 @@ def test_a_settings_file_the_config_has_since_changed_is_rebuilt_not_refused(smo
         jobs = planned(smoke_study, "longer.yaml")
     finally:
         (smoke_study / "longer.yaml").unlink()
-    assert jobs["run_settings"] == 10 and jobs["train"] == 10
+    assert jobs["run_settings"] == 12 and jobs["train"] == 12
 
 
 @pytest.mark.parametrize(

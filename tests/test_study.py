@@ -140,7 +140,7 @@ def test_a_batch_study_at_the_main_recipe_scores_the_main_runs_as_its_references
     assert gate["trained"].all() and (gate["shortfall"].abs() < 1e-3).all()
     text = " ".join(unescape(re.sub(r"<[^>]+>", " ", (tree / "report" / "smoke" / "index.html").read_text())).split())
     assert "The reference runs of bn, gn are the main study's own runs" in text
-    assert "over all 14 training jobs (the main study's and the batch study's)" in text  # 10 + bn's 4 ghost runs
+    assert "over all 16 training jobs (the main study's and the batch study's)" in text  # 12 + bn's 4 ghost runs
 
 
 def test_runs_carry_their_settings(smoke_study: Path) -> None:
@@ -153,7 +153,10 @@ def test_runs_carry_their_settings(smoke_study: Path) -> None:
         assert (
             settings.data.synthetic is not None and settings.data.synthetic.seed == SMOKE["data"]["synthetic"]["seed"]
         )
-        assert json.loads((run / "job.json").read_text())["params"] == 7652
+        # 7,652 with a norm's affine pair per channel; the control has none (7,384).
+        assert json.loads((run / "job.json").read_text())["params"] == (
+            7384 if settings.variant.norm == "none" else 7652
+        )
         history = pd.read_csv(smoke_study / "results" / "smoke" / "runs" / variant / "seed1" / "history.csv")
         assert len(history) == SMOKE["train"]["epochs"]
 
