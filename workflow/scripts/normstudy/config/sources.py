@@ -72,10 +72,10 @@ def merge_sources(sources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         grid = values.get("tune", {}).pop("grid", None) if isinstance(values.get("tune"), dict) else None
         names_control = isinstance(values.get("analysis"), dict) and "control" in values["analysis"]
         merged = merge(merged, values)
-        analysis = merged.get("analysis")
-        leaves_control_out = isinstance(analysis, dict) and analysis.get("control") not in (variants or [])
-        if isinstance(variants, list) and leaves_control_out and not names_control:
-            analysis["control"] = None
+        if isinstance(variants, list) and not names_control:
+            analysis = merged.get("analysis")
+            if isinstance(analysis, dict) and analysis.get("control") not in variants:
+                analysis["control"] = None
         if grid is not None:
             merged.setdefault("tune", {})
             if isinstance(merged["tune"], dict):
