@@ -20,7 +20,7 @@ import train
 import write_settings
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data.synthetic import generate
+from normstudy.data.stroke_digits import generate
 from normstudy.data.tensors import eval_batch
 from normstudy.engine import prepare_model
 from normstudy.model.adaptation import per_batch_statistics

@@ -31,7 +31,7 @@ from normstudy.config.schema import load_schema
 from normstudy.config.sources import load_yaml
 from normstudy.config.study import Study
 from normstudy.config.validation import MAX_CONFIG_NODES, validate_config
-from normstudy.model.architecture import NORMNET
+from normstudy.model.nets.normnet import SPEC as NORMNET
 from normstudy.settings import RunSettings, steps_per_epoch
 from normstudy.values import ConfigError
 
@@ -679,4 +679,4 @@ def test_the_configuration_reference_is_the_schemas_as_the_workflow_loads_it() -
         for key in node.get("properties", {}):
             assert f"| `{section}.{key}` |" in page
     assert "`variants.<name>.groups`" in page and "one of `batch`, `group`, `layer`, `instance`" in page
-    assert "`data.dataset` | one of `mnist`, `synthetic`" in page
+    assert "`data.dataset` | one of `fashion_mnist`, `kmnist`, `mnist`, `synthetic`" in page

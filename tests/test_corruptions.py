@@ -30,7 +30,7 @@ from normstudy.data.corruptions import (
 from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, raw_paths
 from normstudy.data.idx import DataIntegrityError, decode_idx, encode_idx, md5_hex, sha256_hex
 from normstudy.data.shift_sets import MNIST_C_KINDS, MNIST_C_SEVERITY, configured_sets, endpoint_kinds
-from normstudy.data.synthetic import generate
+from normstudy.data.stroke_digits import generate
 
 IMAGES, LABELS = generate(40, 7)
 # Kinds that draw nothing at random: the same images whatever the seed.

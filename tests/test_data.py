@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data.datasets import DATASETS, MNIST, RAW_FILES
+from normstudy.data.datasets import RAW_FILES, dataset_names, dataset_spec
 from normstudy.data.idx import DataIntegrityError, read_verified
+from normstudy.data.sets.mnist import SPEC as MNIST
 from normstudy.data.tensors import eval_batch, load_splits, random_angles, rotate, training_batch
 from normstudy.model.architecture import network_spec
 from normstudy.settings import SyntheticSettings
@@ -139,10 +140,10 @@ def test_eval_batch_does_not_augment() -> None:
     torch.testing.assert_close(eval_batch(images, 0.0, 1.0), images.float() / 255)
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", dataset_names())
 def test_every_dataset_fits_the_network_it_names(name: str) -> None:
     # A dataset's spec chooses its network: the network must take the dataset's images and score its classes.
-    spec = DATASETS[name]
+    spec = dataset_spec(name)
     network = network_spec(spec.network)
     assert network.input_shape == spec.image_shape
     assert network.num_classes == len(spec.classes) == len(set(spec.classes))

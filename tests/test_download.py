@@ -21,7 +21,7 @@ from conftest import REPO, background_snakemake, copy_workflow, snakemake
 from normstudy.config.recipes import fetch_settings, run_settings
 from normstudy.config.study import Study
 from normstudy.config.validation import validate_config
-from normstudy.data.datasets import DATASETS, MNIST, RAW_FILES, DatasetSpec
+from normstudy.data.datasets import RAW_FILES, DatasetSpec, all_datasets
 from normstudy.data.fetch import (
     DownloadError,
     Fetched,
@@ -35,6 +35,8 @@ from normstudy.data.fetch import (
     verify_files,
 )
 from normstudy.data.idx import IdxError, decode_idx, encode_idx, md5_hex, read_verified, sha256_hex
+from normstudy.data.sets import mnist as mnist_module
+from normstudy.data.sets.mnist import SPEC as MNIST
 from normstudy.values import ConfigError
 
 
@@ -222,7 +224,7 @@ def test_local_source_names_the_missing_file(tmp_path: Path) -> None:
 def test_mirror_with_wrong_md5_is_rejected(tmp_path: Path) -> None:
     mirror = write_local(tmp_path / "mirror", tiny_files(), packed=True)
     with pytest.raises(SourceError, match="md5"):
-        fetch_mirrors([mirror.as_uri() + "/"], timeout_s=5)
+        fetch_mirrors([mirror.as_uri() + "/"], 5, MNIST)
 
 
 def test_fallback_order_records_every_attempt() -> None:
@@ -418,6 +420,7 @@ def test_the_mirrors_tried_are_the_configs_or_else_the_datasets_own(monkeypatch:
     own = validate_config({**base, "data": {**base["data"], "mirrors": ["https://mirror.example/mnist/"]}})
     assert fetch_settings(Study.from_config(own)).mirrors == ("https://mirror.example/mnist/",)
     # A dataset without mirrors of its own needs the config's where the mirrors source is listed.
-    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(MNIST, mirrors=()))
+    monkeypatch.setattr(mnist_module, "SPEC", dataclasses.replace(MNIST, mirrors=()))
+    all_datasets.cache_clear()
     with pytest.raises(ConfigError, match=r"'data\.mirrors': empty, and MNIST has no mirrors of its own"):
         validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))

@@ -44,7 +44,7 @@ def test_the_documented_norm_and_dataset_recipes_plan_and_run_a_study(workflow_c
     blocks = recipe_blocks()
     appended = sorted(name for name, _ in blocks if name)
     assert appended == [
-        "workflow/scripts/normstudy/data/datasets.py",
+        "workflow/scripts/normstudy/data/sets/toy_digits.py",
         "workflow/scripts/normstudy/model/norm_specs.py",
         "workflow/scripts/normstudy/model/norms.py",
     ]

@@ -19,7 +19,8 @@ from normstudy.analysis.findings import (
     write_up_003_sentence,
 )
 from normstudy.analysis.findings_robustness import shift_key_sentence
-from normstudy.data.datasets import MNIST, SYNTHETIC
+from normstudy.data.sets.mnist import SPEC as MNIST
+from normstudy.data.sets.synthetic import SPEC as SYNTHETIC
 
 PLAN = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2, "test_resamples": 2000}
 FACTS = {

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normstudy.model.architecture import NORMNET, Conv, NetworkSpec, Pool
+from normstudy.model.architecture import Conv, NetworkSpec, Pool
+from normstudy.model.nets.normnet import SPEC as NORMNET
 from normstudy.model.network import NormNet, StandardizedConv2d, count_parameters, model_summary
 from normstudy.model.norm_specs import NORMS as REGISTRY
 from normstudy.model.norm_specs import NormSpec, canonical_name, norm_spec
@@ -150,7 +151,7 @@ def test_forward_and_backward(norm: str) -> None:
 
 
 def test_summary_matches_the_seeds_table() -> None:
-    rows = model_summary(net("batch"))
+    rows = model_summary(net("batch"), NORMNET.input_shape)
     assert rows[0] == {"layer": "Conv2d-1", "output_shape": [-1, 8, 26, 26], "params": 72}
     assert rows[1] == {"layer": "BatchNorm2d-2", "output_shape": [-1, 8, 26, 26], "params": 16}
     assert rows[12] == {"layer": "MaxPool2d-13", "output_shape": [-1, 8, 11, 11], "params": 0}

@@ -197,6 +197,33 @@ def test_editing_training_code_reruns_training_and_everything_downstream(smoke_s
     )
 
 
+@contextmanager
+def added(path: Path, text: str) -> Iterator[None]:
+    """A new source file for the duration of the block."""
+    path.write_text(text)
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+def test_adding_a_dataset_or_a_network_to_the_registry_reruns_nothing(smoke_study: Path) -> None:
+    # Each is a module of its own (data/sets/, model/nets/), which only a study on it imports and hashes.
+    package = smoke_study / "workflow" / "scripts" / "normstudy"
+    dataset = (package / "data/sets/mnist.py").read_text().replace('name="mnist"', 'name="mnist_copy"')
+    dataset = dataset.replace('folder="MNIST"', 'folder="MNISTCopy"').replace('network="normnet"', 'network="net_copy"')
+    network = (package / "model/nets/normnet.py").read_text().replace('"normnet",', '"net_copy",', 1)
+    with added(package / "data/sets/mnist_copy.py", dataset), added(package / "model/nets/net_copy.py", network):
+        assert planned(smoke_study) == Counter()
+        # The registry knows them: a study may name the new dataset, studied with the new network.
+        (smoke_study / "copy.yaml").write_text("study: copy\ndata: {dataset: mnist_copy}\n")
+        jobs = planned_counts(smoke_study, "--configfile", "copy.yaml")
+        assert jobs["fetch_dataset"] == 1 and jobs["train"] == 18
+    # A study's own dataset module is its code: an edit to it retrains.
+    with edited(package / "data/sets/synthetic.py", "\n# an edit\n"):
+        assert planned(smoke_study)["train"] == SMOKE_RUNS
+
+
 def test_editing_the_batch_study_tables_code_reruns_its_tables_figure_and_the_report(smoke_study: Path) -> None:
     with edited(smoke_study / "workflow" / "scripts" / "normstudy" / "analysis" / "batches.py", "\n# an edit\n"):
         assert planned(smoke_study) == Counter({**BATCH_TABLES, "report": 1})

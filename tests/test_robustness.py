@@ -33,6 +33,7 @@ from normstudy.analysis.robustness import (
 )
 from normstudy.config.study import Plan
 from normstudy.data.shift_sets import batch_mode, mode_batch
+from normstudy.model.nets.normnet import SPEC as NORMNET
 
 PLAN = Plan("bn", "holm", 0.05, 0.2, 400)
 PLAN_WORDS = {"reference": "bn", "correction": "holm", "alpha": 0.05, "margin": 0.2}
@@ -238,7 +239,7 @@ def test_the_sentences_say_what_the_tables_show(study) -> None:
     }
     found["errors"] = corruption_errors(found["cells"], "bn")
     found["groups"] = group_families(scores, hits, PLAN, {})
-    said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN, ENDPOINT)
+    said = robustness_findings(found, {"bn": "batch", "gn": "group", "in": "instance"}, PLAN, ENDPOINT, NORMNET)
     # gn and in are far ahead on contrast and behind on fog: the per-set flips name fog.
     assert "fog" in said["flips"] and "behind bn on fog" in said["flips"]
     assert "The claim held here" in said["contrast"]
@@ -286,7 +287,7 @@ def test_the_flip_and_adaptation_verdicts_follow_the_rows() -> None:
     assert "though it narrows it" in adaptation_sentence(rows, family, plan)
     none = pd.DataFrame(columns=["variant", "diff", "verdict"])
     contrast = pd.DataFrame(columns=["variant", "reference", "severity", "diff", "verdict"])
-    assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan)
+    assert "not tested" in contrast_sentence(pd.DataFrame(), {}, plan, NORMNET)
     assert "; it finds no gap to close" in adaptation_sentence(rows, none, plan) and contrast.empty
 
 

@@ -11,7 +11,7 @@ from helpers import write_synthetic
 
 from normstudy.data.datasets import RAW_FILES
 from normstudy.data.idx import read_verified
-from normstudy.data.synthetic import generate
+from normstudy.data.stroke_digits import generate
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:

@@ -32,7 +32,7 @@ from normstudy.config.recipes import (
     variant_settings,
 )
 from normstudy.config.study import FetchSettings
-from normstudy.settings import RUN_CODE_MODULES, steps_per_epoch
+from normstudy.settings import run_code_modules, steps_per_epoch
 from normstudy.values import ConfigError
 from normstudy.data.shift_sets import configured_sets
 from normstudy.config.sources import load_yaml, merge_sources, study_folder_problem
@@ -127,7 +127,9 @@ def package_modules(*names):
 # What a script that reads the run settings (settings.py) imports with them.
 SETTINGS_MODULES = ("settings", "atomic", "datasets", "values")
 # The code that decides a run's numbers: the training and evaluation jobs' inputs, and what the checkpoint key
-# hashes (normstudy.settings.RUN_CODE_MODULES, the one list).
+# hashes (normstudy.settings.run_code_modules, the one list): the shared modules and the study's own dataset and
+# network modules, so that adding a dataset or a network to the registry reruns nothing here.
+RUN_CODE_MODULES = run_code_modules(STUDY.data.dataset)
 RUN_CODE = package_modules(*RUN_CODE_MODULES)
 
 

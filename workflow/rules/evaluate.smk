@@ -34,7 +34,9 @@ rule evaluate:
 rule misclassified:
     input:
         script=f"{SCRIPTS}/misclassified.py",
-        modules=package_modules("idx", "plots", "runs", *SETTINGS_MODULES),
+        modules=package_modules(
+            "idx", "plots", "runs", *SETTINGS_MODULES, STUDY.data.dataset
+        ),
         settings=f"{RUN}/settings.json",
         metrics=f"{RUN}/metrics.json",
         data=data_files(),

@@ -81,7 +81,7 @@ rule plot_final:
 rule plot_confusion:
     input:
         script=f"{SCRIPTS}/plot_confusion.py",
-        modules=package_modules("atomic", "plots"),
+        modules=package_modules("atomic", "datasets", "plots", STUDY.data.dataset),
         confusion="<results>/tables/confusion.csv",
     output:
         png=report(
@@ -103,6 +103,7 @@ rule plot_confusion:
         runtime=minutes(20),
     params:
         variants=enabled_variants(),
+        dataset=STUDY.data.dataset,  # its class names label the rows and columns
     shell:
         "python {input.script} --table {input.confusion} --confusion {output.png} {output.svg}"
-        " --variants {params.variants} > {log} 2>&1"
+        " --variants {params.variants} --dataset {params.dataset} > {log} 2>&1"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from normstudy import atomic
 from normstudy.cli import non_negative_int, run_cli
 from normstudy.data.corruptions import KINDS, SEVERITIES, corrupt
-from normstudy.data.datasets import DATASETS, TEST_IMAGES, TEST_LABELS
+from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, dataset_names
 from normstudy.data.idx import encode_idx, read_verified, sha256_hex
 from normstudy.data.shift_sets import MNIST_C_SEVERITY
 
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, nargs=2, required=True, help="the clean test images and labels (IDX)")
     parser.add_argument("--provenance", type=Path, required=True, help="the dataset's provenance.json")
-    parser.add_argument("--dataset", choices=list(DATASETS), required=True, help="the dataset it records")
+    parser.add_argument("--dataset", choices=dataset_names(), required=True, help="the dataset it records")
     parser.add_argument("--corruption", choices=tuple(KINDS), required=True, help="the kind of corruption")
     parser.add_argument("--severity", type=int, choices=SEVERITIES, required=True, help="0 (none) to 5")
     parser.add_argument("--seed", type=non_negative_int, required=True, help="the corruptions' seed")

@@ -15,7 +15,7 @@ import numpy as np
 
 from normstudy import atomic
 from normstudy.cli import run_cli
-from normstudy.data.datasets import DATASETS, TEST_IMAGES, TEST_LABELS
+from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, dataset_names
 from normstudy.data.idx import DataIntegrityError, decode_idx, read_verified, sha256_hex
 from normstudy.report.plots import save_figures, use_style
 
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, nargs=2, required=True, help="the clean test images and labels (IDX)")
     parser.add_argument("--provenance", type=Path, required=True, help="the dataset's provenance.json")
-    parser.add_argument("--dataset", choices=list(DATASETS), required=True, help="the dataset it records")
+    parser.add_argument("--dataset", choices=dataset_names(), required=True, help="the dataset it records")
     parser.add_argument("--records", type=Path, nargs="+", required=True, help="every set's record (JSON)")
     parser.add_argument("--images", type=Path, nargs="+", required=True, help="every set's images, same order")
     parser.add_argument("--manifest", type=Path, required=True, help="the manifest (JSON) to write")

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
 from normstudy.cli import positive_float, run_cli
-from normstudy.data.datasets import DATASETS, RAW_FILES, DatasetSpec, dataset_spec, paths_by_name
+from normstudy.data.datasets import RAW_FILES, DatasetSpec, all_datasets, dataset_spec, paths_by_name
 from normstudy.data.fetch import (
     DownloadError,
     fetch_first_verified,
@@ -48,7 +48,7 @@ def main(
         "local": lambda: fetch_local(local_dir),
     }
     started = dt.datetime.now(dt.UTC)
-    source, fetched, checksums, attempts = fetch_first_verified(sources, fetchers, log=print, spec=spec)
+    source, fetched, checksums, attempts = fetch_first_verified(sources, fetchers, spec, log=print)
     for name in RAW_FILES:
         atomic.write_bytes(targets[name], fetched.files[name])
     # Written last: its presence says the four files beside it are complete and verified.
@@ -71,7 +71,7 @@ def main(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    fetched = [name for name, spec in DATASETS.items() if spec.fetched]
+    fetched = [name for name, spec in all_datasets().items() if spec.fetched]
     parser.add_argument("--dataset", choices=fetched, required=True, help="the registry's dataset to fetch")
     parser.add_argument("--data", type=Path, nargs=4, required=True, help="the four IDX files to write")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")

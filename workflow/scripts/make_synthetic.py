@@ -11,9 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normstudy import atomic
 from normstudy.cli import non_negative_int, positive_int, run_cli
-from normstudy.data.datasets import SYNTHETIC, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
+from normstudy.data.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, paths_by_name
 from normstudy.data.idx import encode_idx, md5_hex, sha256_hex
-from normstudy.data.synthetic import generate
+from normstudy.data.sets.synthetic import SPEC as SYNTHETIC
+from normstudy.data.stroke_digits import generate
 
 
 def main(data_files: list[Path], provenance: Path, train_size: int, test_size: int, seed: int) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.cli import positive_int, run_cli
-from normstudy.data.datasets import TEST_IMAGES
+from normstudy.data.datasets import TEST_IMAGES, dataset_spec
 from normstudy.data.idx import read_dataset
 from normstudy.report.plots import misclassified_grid, save_figures
 from normstudy.runs import read_named_json
@@ -54,7 +54,8 @@ def main(
     images = arrays[TEST_IMAGES]
     shown = mistakes.head(count)
     heading = f"{title}: {len(shown)} most confident of {len(mistakes)} mistakes"
-    save_figures(misclassified_grid(images, shown, rows, cols, heading), [out_png])
+    classes = dataset_spec(settings.data.dataset).classes
+    save_figures(misclassified_grid(images, shown, rows, cols, heading, classes), [out_png])
     print(f"{len(mistakes)} mistakes; grid of {len(shown)} written to {out_png}")
     return len(mistakes)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from normstudy import atomic
 from normstudy.cli import run_cli
-from normstudy.model.architecture import NETWORKS, NetworkSpec, network_spec
+from normstudy.model.architecture import NetworkSpec, network_names, network_spec
 from normstudy.model.network import build_model, model_summary
 from normstudy.settings import VariantSettings
 
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants", type=json.loads, required=True, help='JSON: [{"name": "bn", "norm": "batch", ...}, ...]'
     )
-    parser.add_argument("--network", choices=list(NETWORKS), required=True, help="the registry's network")
+    parser.add_argument("--network", choices=network_names(), required=True, help="the registry's network")
     parser.add_argument("--out-summary", type=Path, required=True, help="model_summary.csv to write")
     parser.add_argument("--out-receptive-field", type=Path, required=True, help="receptive_field.csv to write")
     return parser.parse_args(argv)

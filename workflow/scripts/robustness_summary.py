@@ -34,9 +34,10 @@ from normstudy.analysis.robustness import (
 )
 from normstudy.cli import run_cli
 from normstudy.config.study import Plan
-from normstudy.data.datasets import DATASETS, TEST_LABELS
+from normstudy.data.datasets import TEST_LABELS, dataset_names, dataset_spec
 from normstudy.data.idx import DataIntegrityError, read_verified
 from normstudy.data.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds
+from normstudy.model.architecture import network_spec
 from normstudy.model.norm_specs import takes_batch_statistics
 from normstudy.report.plots import save_figures, use_style
 from normstudy.settings import RunSettings
@@ -103,6 +104,7 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
     """Write every table in `out` (keys: TABLES), the findings (`out['findings']`) and the heatmap; return the
     findings. `endpoint` names the kinds the declared comparisons average over (shift_sets.ENDPOINTS)."""
     arrays, _ = read_verified([labels_file], provenance, dataset, names=(TEST_LABELS,))
+    network = network_spec(dataset_spec(dataset).network)
     scores, hits = read_scores(tables, predictions, arrays[TEST_LABELS].astype(np.int64))
     variants, norms, held = run_facts(settings, plan.reference)
     batch = [name for name in variants if takes_batch_statistics(norms[name])]
@@ -126,8 +128,9 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
     sets = scores.loc[scores["corruption"] != "clean", ["corruption", "severity"]].drop_duplicates()
     endpoint_sets = {"name": endpoint, "words": ENDPOINT_NAMES[endpoint], "kinds": kinds,
                      "sets": int(sets["corruption"].isin(kinds).sum())}  # fmt: skip
+    findings = robustness_findings(found, norms, plan, endpoint_sets, network)
     facts = {"plan": plan.values(), "variants": variants, "norms": norms, "sets": len(sets),
-             "endpoint": endpoint_sets, "findings": robustness_findings(found, norms, plan, endpoint_sets)}  # fmt: skip
+             "endpoint": endpoint_sets, "findings": findings}  # fmt: skip
     atomic.write_json(out["findings"], facts_json(facts))
     use_style()
     save_figures(heatmap(found["cells"], variants), figures)
@@ -144,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settings", type=Path, nargs="+", required=True, help="every run's settings.json")
     parser.add_argument("--labels", type=Path, required=True, help="the test labels (IDX)")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json the labels are checked against")
-    parser.add_argument("--dataset", choices=list(DATASETS), required=True, help="the dataset it records")
+    parser.add_argument("--dataset", choices=dataset_names(), required=True, help="the dataset it records")
     parser.add_argument("--analysis-plan", type=json.loads, required=True, help="the config's analysis section (JSON)")
     parser.add_argument("--endpoint", choices=tuple(ENDPOINTS), required=True, help="the declared endpoint's kinds")
     for name in (*TABLES, "findings"):

@@ -1,6 +1,6 @@
 # The dataset's paths and inputs, and the check of its files before any job (its rules: data.smk).
 from normstudy.data.datasets import (
-    DATASETS,
+    all_datasets,
     dataset_spec,
     ROLES,
     raw_paths,
@@ -11,7 +11,7 @@ from normstudy.data.idx import DataIntegrityError, check_present, check_unchange
 
 # The folders of the registry's fetched datasets: the fetch rule's wildcard, one of these exactly.
 FETCHED_FOLDERS = "|".join(
-    re.escape(spec.folder) for spec in DATASETS.values() if spec.fetched
+    re.escape(spec.folder) for spec in all_datasets().values() if spec.fetched
 )
 
 

@@ -30,7 +30,7 @@ from normstudy.model_file import save_torch
 from normstudy.optim import SGD, OneCycleLR
 from normstudy.packing import Pack, check_pack, model_losses, pack_state_dicts, per_model
 from normstudy.seeding import restore_rng_state, rng_state, seed_everything
-from normstudy.settings import RUN_CODE_MODULES, RunSettings, steps_per_epoch
+from normstudy.settings import RunSettings, run_code_modules, steps_per_epoch
 
 
 def history_columns(eval_split: str = "test") -> tuple[str, ...]:
@@ -59,11 +59,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def code_digest() -> str:
-    """SHA-256 over the modules that decide a run's numbers (settings.RUN_CODE_MODULES): a checkpoint made by other
-    code is never resumed."""
+def code_digest(dataset: str) -> str:
+    """SHA-256 over the modules that decide the numbers of a run on `dataset` (settings.run_code_modules): a checkpoint
+    made by other code is never resumed."""
     digest = hashlib.sha256()
-    for path in package_files(RUN_CODE_MODULES, PACKAGE_DIR):
+    for path in package_files(run_code_modules(dataset), PACKAGE_DIR):
         name = path.relative_to(PACKAGE_DIR).as_posix()
         digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -75,7 +75,7 @@ def checkpoint_key(pack: Pack, data_sha256: dict[str, str], device: torch.device
     key = {
         "settings": [settings.digest() for settings in pack],
         "data": data_sha256,
-        "code": code_digest(),
+        "code": [code_digest(dataset) for dataset in sorted({settings.data.dataset for settings in pack})],
         "torch": torch.__version__,
         "device": device.type,
         "threads": threads,

@@ -23,7 +23,8 @@ def module_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
 
 
 def package_files(names: tuple[str, ...] | list[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The files of the modules `names`, each after its wing's `__init__.py` (importing a module runs it), each with
+    """The files of the modules `names`, each after the `__init__.py` of every folder above it (importing a module runs
+    them), each with
     the C++ source it builds, if any (`ghost_kernel.cpp` beside `ghost_kernel.py`)."""
     files = module_files(package_dir)
     unknown = [name for name in names if name not in files]
@@ -31,7 +32,10 @@ def package_files(names: tuple[str, ...] | list[str], package_dir: Path = PACKAG
         raise ValueError(f"no package module named {', '.join(unknown)}; known: {', '.join(sorted(files))}")
     out = [package_dir / "__init__.py"]
     for name in names:
-        wing = files[name].parent
-        out += [wing / "__init__.py", files[name]] if wing != package_dir else [files[name]]
+        folder, inits = files[name].parent, []
+        while folder != package_dir:  # a registry module sits two folders down (data/sets/mnist.py)
+            inits.insert(0, folder / "__init__.py")
+            folder = folder.parent
+        out += [*inits, files[name]]
         out += [source for source in [files[name].with_suffix(".cpp")] if source.exists()]
     return list(dict.fromkeys(out))

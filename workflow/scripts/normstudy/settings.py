@@ -42,6 +42,14 @@ RUN_CODE_MODULES = (
     "tensors",
     "values",
 )
+
+
+def run_code_modules(dataset: str) -> tuple[str, ...]:
+    """The modules that decide the numbers of a run on `dataset`: RUN_CODE_MODULES, and the registry modules of that
+    dataset and of its network alone (one module each, so that adding a dataset or a network reruns no other's runs)."""
+    return (*RUN_CODE_MODULES, dataset, dataset_spec(dataset).network)
+
+
 # settings.json holds the settings and, under this key, the digest of their canonical JSON: a file edited by hand
 # no longer matches its digest and is refused, before it is trained, evaluated or published.
 FILE_DIGEST = "digest"
@@ -142,6 +150,8 @@ class DataSettings:
     # N > 0: the run trains on the first N images of its training split (the batch study); 0: on all of them.
     # Added after runs were recorded: settings.json leaves it out when 0, so earlier settings keep their digest.
     train_images: int = 0
+    # The MD5 of each file's gz file, for a dataset defined by those alone (md5 is then empty); left out when empty.
+    gz_md5: dict[str, str] = field(default_factory=dict)
 
 
 def training_images(data: DataSettings) -> int:

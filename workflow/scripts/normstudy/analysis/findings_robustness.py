@@ -12,7 +12,7 @@ import pandas as pd
 
 from normstudy.analysis.findings import difference_words, reading_words, short_reading
 from normstudy.data.shift_sets import mode_batch
-from normstudy.model.architecture import NORMNET
+from normstudy.model.architecture import NetworkSpec
 from normstudy.model.norm_specs import norm_spec, takes_batch_statistics
 
 
@@ -149,8 +149,9 @@ def adaptation_sentence(adaptation: pd.DataFrame, family: pd.DataFrame, plan: di
     )
 
 
-def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[str, Any]) -> str:
-    """The literature's claim that per-image statistics help under a change of contrast, held or not here."""
+def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[str, Any], network: NetworkSpec) -> str:
+    """The literature's claim that per-image statistics help under a change of contrast, held or not here (in
+    `network`, whose first layer decides whether a norm removes a contrast change by construction)."""
     if contrast.empty:
         return "No contrast set is configured: the claim that per-image statistics help under contrast is not tested."
     own = contrast[~contrast["variant"].map(norms).map(takes_batch_statistics)]
@@ -170,7 +171,7 @@ def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[
         verdict = "held for some and was reversed for others"
     else:
         verdict = "inconclusive: no per-image norm's loss is shown to differ from batch norm's"
-    identities = [name for name in own["variant"].unique() if NORMNET.removes_image_affine(norm_spec(norms[name]))]
+    identities = [name for name in own["variant"].unique() if network.removes_image_affine(norm_spec(norms[name]))]
     identity = (
         f" For {', '.join(identities)} the invariance is an identity of the architecture, not a finding: a contrast "
         "change is a per-image affine map of the pixels, the first convolution (no bias, no padding) passes it on as "
@@ -188,7 +189,7 @@ def contrast_sentence(contrast: pd.DataFrame, norms: dict[str, str], plan: dict[
 
 
 def robustness_findings(
-    found: dict[str, pd.DataFrame], norms: dict[str, str], plan: Any, endpoint: dict[str, Any]
+    found: dict[str, pd.DataFrame], norms: dict[str, str], plan: Any, endpoint: dict[str, Any], network: NetworkSpec
 ) -> dict[str, str]:
     """The robustness section's sentences, by name: overall, flips, adaptation, contrast."""
     declared = plan.values()
@@ -196,7 +197,7 @@ def robustness_findings(
         "overall": robustness_overall(found["errors"], found["family"], found["groups"], declared, endpoint),
         "flips": ranking_flips(found["family"], found["per_set"], plan.reference),
         "adaptation": adaptation_sentence(found["adaptation"], found["family"], declared),
-        "contrast": contrast_sentence(found["contrast"], norms, declared),
+        "contrast": contrast_sentence(found["contrast"], norms, declared, network),
     }
 
 

@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 
 from normstudy.config.studies import study_name_problem
-from normstudy.data.datasets import DATASETS
+from normstudy.data.datasets import all_datasets
 from normstudy.model.norm_specs import NORMS, all_params
 from normstudy.values import MAX_QUOTED, short, strict_integer
 
@@ -40,8 +40,8 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         schema = yaml.safe_load(handle)
     dataset = schema["properties"]["data"]["properties"]["dataset"]
-    dataset["enum"] = list(DATASETS)
-    dataset["description"] += ": " + "; ".join(f"{spec.name} ({spec.title})" for spec in DATASETS.values())
+    dataset["enum"] = list(all_datasets())
+    dataset["description"] += ": " + "; ".join(f"{spec.name} ({spec.title})" for spec in all_datasets().values())
     variant = schema["properties"]["variants"]["additionalProperties"]
     overrides = variant["properties"]["train"]
     overrides.update({**_without_defaults(schema["properties"]["train"]), "description": overrides["description"]})

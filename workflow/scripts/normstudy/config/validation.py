@@ -27,6 +27,7 @@ from normstudy.config.schema import SCHEMA_PATH, key_text, load_schema, schema_p
 from normstudy.config.studies import study_name_problem
 from normstudy.config.study import DataConfig, Study
 from normstudy.controls import control_name, is_control
+from normstudy.data.datasets import dataset_spec
 from normstudy.data.shift_sets import endpoint_problem
 from normstudy.model.architecture import network_spec
 from normstudy.model.norm_specs import NORMS, all_params, norm_spec
@@ -208,7 +209,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     schema = load_schema(schema_path)
     problems = non_finite_problems(config) + control_character_problems(config) + schema_problems(config, schema)
     if not problems:
-        filled = with_defaults(config, schema)
+        filled = with_own_constants(with_defaults(config, schema))
         problems = schema_problems(filled, schema)
     if not problems:
         study = Study.from_config(filled)
@@ -216,6 +217,15 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return filled
+
+
+def with_own_constants(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with a null data.mean or data.std replaced by its dataset's own (the spec's), so that the recorded
+    config says the values the runs use."""
+    data = dict(config["data"])
+    spec = dataset_spec(data["dataset"])
+    data.update({key: getattr(spec, key) for key in ("mean", "std") if data[key] is None})
+    return {**config, "data": data}
 
 
 def load_study(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> Study:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from normstudy.data.datasets import (
-    MNIST,
     RAW_FILES,
     TEST_IMAGES,
     TEST_LABELS,
@@ -59,11 +58,14 @@ class Fetched:
 
     files: dict[str, bytes]
     details: dict[str, Any] = field(default_factory=dict)
+    gz_md5: dict[str, str] = field(default_factory=dict)  # the MD5 of the gz file each file came out of, if any
 
 
-def verify_files(files: dict[str, bytes], spec: DatasetSpec = MNIST) -> dict[str, dict]:
-    """Check structure and MD5 of the four raw files; return their checksums, or raise SourceError."""
-    expected_md5 = spec.md5
+def verify_files(files: dict[str, bytes], spec: DatasetSpec, gz_md5: dict[str, str] | None = None) -> dict[str, dict]:
+    """Check the structure of the four raw files and the dataset's canonical checksums: each file's MD5, or for a
+    dataset published by its gz files alone (spec.md5 empty), the MD5 of the gz file it came out of (`gz_md5`).
+    Return their checksums, or raise SourceError naming the file."""
+    gz_md5 = gz_md5 or {}
     missing = [name for name in RAW_FILES if name not in files]
     if missing:
         raise SourceError(f"missing files: {', '.join(missing)}")
@@ -75,13 +77,21 @@ def verify_files(files: dict[str, bytes], spec: DatasetSpec = MNIST) -> dict[str
         except IdxError as error:
             raise SourceError(str(error)) from error
         digest = md5_hex(data)
-        if digest != expected_md5[name]:
-            raise SourceError(f"{name}: md5 {digest} != canonical {expected_md5[name]}")
+        if spec.md5 and digest != spec.md5[name]:
+            raise SourceError(f"{name}: md5 {digest} != canonical {spec.md5[name]}")
+        if not spec.md5 and name not in gz_md5:
+            raise SourceError(
+                f"{name}: delivered uncompressed, but {spec.title} is defined by the MD5s of its gz files alone;"
+                f" give {name}.gz as its mirrors serve it"
+            )
+        if not spec.md5 and gz_md5[name] != spec.gz_md5[name]:
+            raise SourceError(f"{name}.gz: md5 {gz_md5[name]} != canonical {spec.gz_md5[name]}")
         report[name] = {
             "md5": digest,
             "sha256": sha256_hex(data),
             "bytes": len(data),
             "shape": list(array.shape),
+            **({"gz_md5": gz_md5[name]} if name in gz_md5 else {}),
         }
     return report
 
@@ -94,9 +104,9 @@ def _gunzip(data: bytes, name: str) -> bytes:
         raise SourceError(f"{name}: corrupt or truncated gzip ({error})") from error
 
 
-def fetch_mirrors(mirrors: Sequence[str], timeout_s: float, spec: DatasetSpec = MNIST) -> Fetched:
+def fetch_mirrors(mirrors: Sequence[str], timeout_s: float, spec: DatasetSpec) -> Fetched:
     """Fetch the four gz files from the first mirror that serves each with the right MD5."""
-    files, served_by, failures = {}, {}, []
+    files, served_by, packed_md5, failures = {}, {}, {}, []
     for name in RAW_FILES:
         for mirror in mirrors:
             url = mirror.rstrip("/") + f"/{name}.gz"
@@ -110,11 +120,11 @@ def fetch_mirrors(mirrors: Sequence[str], timeout_s: float, spec: DatasetSpec = 
                 failures.append(f"{url}: md5 {md5_hex(packed)} != {spec.gz_md5[name]}")
                 continue
             files[name] = _gunzip(packed, url)
-            served_by[name] = url
+            served_by[name], packed_md5[name] = url, md5_hex(packed)
             break
         else:
             raise SourceError("no mirror served " + f"{name}.gz: " + "; ".join(failures[-len(mirrors) :]))
-    return Fetched(files, {"urls": served_by})
+    return Fetched(files, {"urls": served_by}, packed_md5)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -227,23 +237,24 @@ def fetch_local(local_dir: str | Path | None) -> Fetched:
     folder = Path(local_dir)
     if not folder.is_dir():
         raise SourceError(f"{folder} is not a directory")
-    files, used = {}, {}
+    files, used, packed_md5 = {}, {}, {}
     for name in RAW_FILES:
         plain, packed = folder / name, folder / f"{name}.gz"
         if plain.is_file():
             files[name], used[name] = plain.read_bytes(), str(plain)
         elif packed.is_file():
-            files[name], used[name] = _gunzip(packed.read_bytes(), str(packed)), str(packed)
+            data = packed.read_bytes()
+            files[name], used[name], packed_md5[name] = _gunzip(data, str(packed)), str(packed), md5_hex(data)
         else:
             raise SourceError(f"{folder}: neither {name} nor {name}.gz")
-    return Fetched(files, {"paths": used})
+    return Fetched(files, {"paths": used}, packed_md5)
 
 
 def fetch_first_verified(
     sources: Sequence[str],
     fetchers: dict[str, Callable[[], Fetched]],
+    spec: DatasetSpec,
     log: Callable[[str], None] = print,
-    spec: DatasetSpec = MNIST,
 ) -> tuple[str, Fetched, dict[str, dict], list[dict[str, Any]]]:
     """Try the sources in order; return the first whose files verify, with every attempt recorded."""
     attempts: list[dict[str, Any]] = []
@@ -251,7 +262,7 @@ def fetch_first_verified(
         log(f"trying source '{source}'")
         try:
             fetched = fetchers[source]()
-            checksums = verify_files(fetched.files, spec)
+            checksums = verify_files(fetched.files, spec, fetched.gz_md5)
         except SourceError as error:
             log(f"source '{source}' failed: {error}")
             attempts.append({"source": source, "ok": False, "error": str(error)})

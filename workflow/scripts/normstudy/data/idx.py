@@ -103,12 +103,14 @@ def read_verified(
     expected_md5: dict[str, str] | None = None,
     generator: dict[str, int] | None = None,
     names: Sequence[str] = RAW_FILES,
+    expected_gz_md5: dict[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read the IDX files `names` (all four unless told) after checking them against provenance.json.
 
     Returns arrays and SHA-256s. Fails with DataIntegrityError naming the file when one was edited after it
-    was fetched or generated, when the provenance is of another dataset or generator setting, or when MNIST's
-    canonical MD5 differs.
+    was fetched or generated, when the provenance is of another dataset or generator setting, or when a canonical
+    checksum differs: the file's MD5 (`expected_md5`), or the MD5 of the gz file provenance.json records it came out
+    of (`expected_gz_md5`, a dataset defined by its gz files).
     """
     provenance_path = Path(provenance_path)
     provenance = atomic.read_json(provenance_path)
@@ -129,6 +131,11 @@ def read_verified(
         sha256[name] = sha256_as_recorded(path, data, provenance["files"], provenance_path)
         if expected_md5 is not None and md5_hex(data) != expected_md5[name]:
             raise DataIntegrityError(f"{path}: MD5 {md5_hex(data)} is not the canonical {expected_md5[name]}; {redo}")
+        packed = provenance["files"][name].get("gz_md5")
+        if expected_gz_md5 is not None and packed != expected_gz_md5[name]:
+            raise DataIntegrityError(
+                f"{path}: came out of a gz file of MD5 {packed}, not the canonical {expected_gz_md5[name]}; {redo}"
+            )
         arrays[name] = check_raw_file(name, data, dataset_spec(dataset).image_shape)
     check_counts(arrays, provenance_path.parent)
     return arrays, sha256
@@ -139,7 +146,7 @@ def read_dataset(
 ) -> tuple[dict, dict]:
     """The verified IDX arrays (`names`, all four unless told) of the dataset a run's settings name, and SHA-256s."""
     generator = None if data.synthetic is None else vars(data.synthetic)
-    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator, names)
+    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator, names, data.gz_md5 or None)
 
 
 def check_present(paths: Sequence[str | Path], provenance_path: str | Path) -> None:

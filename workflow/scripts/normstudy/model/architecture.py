@@ -1,13 +1,23 @@
 """The network registry: each network as data (its layer table, input shape, classes and receptive field), so config
 checks and reports need no torch. network.py builds the torch module from a spec; a dataset names its network.
+
+Each network is one module of `model/nets/`, named as the network, that defines `SPEC`: a run imports and hashes its
+own network's module alone, so adding a network reruns nothing of a study of another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
+from normstudy.data.datasets import registry_names, registry_spec
 from normstudy.model.norm_specs import NormSpec
+
+# The folder of the network modules (listed, never imported as a whole).
+NETS_DIR = Path(__file__).resolve().parent / "nets"
+# The network a caller that names none builds (tests, benchmarks): the write-ups'.
+DEFAULT_NETWORK = "normnet"
 
 
 class Conv(NamedTuple):
@@ -89,32 +99,11 @@ class NetworkSpec:
         return rows
 
 
-# Write-ups 000/001: conv 1->8 3x3 (26x26), 8->8, 8->8, max-pool 2, 8->12, 12->14, 14->8 1x1, 8->26,
-# 26->50 1x1, average-pool 5, 50->10 1x1, log-softmax.
-NORMNET = NetworkSpec(
-    "normnet",
-    "the write-ups' 7,652-parameter CNN",
-    (
-        Conv(1, 8, 3),
-        Conv(8, 8, 3),
-        Conv(8, 8, 3),
-        Pool("max", 2),
-        Conv(8, 12, 3),
-        Conv(12, 14, 3),
-        Conv(14, 8, 1),
-        Conv(8, 26, 3),
-        Conv(26, 50, 1),
-        Pool("avg", 5),
-        Conv(50, 10, 1, normed=False),
-    ),
-    (1, 28, 28),
-    10,
-)
-NETWORKS: dict[str, NetworkSpec] = {spec.name: spec for spec in (NORMNET,)}
+def network_names() -> list[str]:
+    """The registry's networks, from the module names in model/nets/ (listed, not imported: a run imports its own)."""
+    return registry_names(NETS_DIR)
 
 
 def network_spec(name: str) -> NetworkSpec:
-    """The registry's network `name`."""
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network '{name}'; known: {', '.join(NETWORKS)}")
-    return NETWORKS[name]
+    """The registry's network `name`: the SPEC of model/nets/<name>.py."""
+    return registry_spec(NETS_DIR, name, "network")

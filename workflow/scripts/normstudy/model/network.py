@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normstudy.model.architecture import NORMNET, NetworkSpec, Pool
+from normstudy.model.architecture import DEFAULT_NETWORK, NetworkSpec, Pool, network_spec
 from normstudy.model.norm_specs import norm_spec
 from normstudy.model.norms import create_norm
 from normstudy.settings import VariantSettings
@@ -48,10 +48,11 @@ class NormNet(nn.Module):
         dropout: float,
         copies: int = 1,
         ghost: int = 0,
-        network: NetworkSpec = NORMNET,
+        network: NetworkSpec | None = None,
         **params: Any,
     ) -> None:
         super().__init__()
+        network = network or network_spec(DEFAULT_NETWORK)
         self.copies, self.num_classes = copies, network.num_classes
         spec = norm_spec(norm)
         conv = CONVOLUTIONS[spec.conv]
@@ -86,8 +87,9 @@ class NormNet(nn.Module):
         return F.log_softmax(logits.view(len(x), self.copies, self.num_classes), dim=2)
 
 
-def build_model(variant: VariantSettings, copies: int = 1, network: NetworkSpec = NORMNET) -> NormNet:
-    """The network for one variant's settings (`copies` of it packed into one, for a pack of seeds)."""
+def build_model(variant: VariantSettings, copies: int = 1, network: NetworkSpec | None = None) -> NormNet:
+    """The network (the write-ups' unless told) for one variant's settings (`copies` of it packed into one, for a pack
+    of seeds)."""
     return NormNet(variant.norm, variant.dropout, copies, variant.ghost, network, **variant.norm_params())
 
 
@@ -101,7 +103,7 @@ def conv_weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
-def model_summary(model: nn.Module, input_shape: tuple[int, int, int] = NORMNET.input_shape) -> list[dict]:
+def model_summary(model: nn.Module, input_shape: tuple[int, int, int]) -> list[dict]:
     """Per-layer rows (layer, output shape, parameters) from a forward pass, like torchsummary's."""
     rows: list[dict] = []
     hooks = []

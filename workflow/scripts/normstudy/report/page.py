@@ -329,7 +329,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
     batch = batch_context(study, typed, inputs.batch, image) if inputs.batch else None
-    robustness = robustness_context(inputs.robustness, image, {name: typed.variants[name].norm for name in names})
+    norms = {name: typed.variants[name].norm for name in names}
     git = provenance.git_state(Path.cwd())
     return {
         "title": typed.report_title,
@@ -352,7 +352,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         ),
         "control": [] if control is None else control.to_dict("records"),
         "batch": batch,
-        "robustness": robustness,
+        "robustness": robustness_context(inputs.robustness, image, norms, dataset.corruption_note),
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
         "family": family.to_dict("records"),

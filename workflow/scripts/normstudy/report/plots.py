@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,10 +22,17 @@ SVG_METADATA = {"Date": None, "Creator": None}
 
 
 def figure_args(
-    description: str, table_help: str, figures: tuple[str, ...], argv: list[str] | None = None
+    description: str,
+    table_help: str,
+    figures: tuple[str, ...],
+    argv: list[str] | None = None,
+    dataset: bool = False,
 ) -> argparse.Namespace:
-    """The command line every figure script shares: one input table, the files of each figure, the variant order."""
+    """The command line every figure script shares: one input table, the files of each figure, the variant order (and
+    with `dataset`, the registry's dataset whose class names label it)."""
     parser = argparse.ArgumentParser(description=description)
+    if dataset:
+        parser.add_argument("--dataset", required=True, help="the registry's dataset, whose class names label it")
     parser.add_argument("--table", type=Path, required=True, help=table_help)
     for name in figures:
         flag = "--" + name.replace("_", "-")
@@ -54,13 +62,16 @@ def save_figures(fig: plt.Figure, paths: list[str | Path], dpi: int = 120) -> No
     plt.close(fig)
 
 
-def misclassified_grid(images: np.ndarray, mistakes: pd.DataFrame, rows: int, cols: int, title: str) -> plt.Figure:
-    """A rows x cols grid of mistaken test images, each annotated with true class, prediction and confidence."""
+def misclassified_grid(
+    images: np.ndarray, mistakes: pd.DataFrame, rows: int, cols: int, title: str, classes: Sequence[str]
+) -> plt.Figure:
+    """A rows x cols grid of mistaken test images, each annotated with true class, prediction (by their names in
+    `classes`) and confidence."""
     fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows + 0.5), squeeze=False)
     for ax, (_, row) in zip(axes.flat, mistakes.iloc[: rows * cols].iterrows(), strict=False):
         ax.imshow(images[int(row["index"])], cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(
-            f"true {int(row['label'])} → pred {int(row['prediction'])}\n"
+            f"true {classes[int(row['label'])]} → pred {classes[int(row['prediction'])]}\n"
             f"conf {row['confidence']:.2f} · #{int(row['index'])}",
             fontsize=8.5,
         )

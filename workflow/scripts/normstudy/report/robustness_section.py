@@ -64,9 +64,10 @@ def accuracy_rows(cells: pd.DataFrame, modes: tuple[str, ...], title: str) -> di
 
 
 def robustness_context(
-    inputs: RobustnessInputs, image: Callable[[Path, str], str], norms: dict[str, str]
+    inputs: RobustnessInputs, image: Callable[[Path, str], str], norms: dict[str, str], dataset_note: str = ""
 ) -> dict[str, Any]:
-    """Everything the section shows; `norms`: each studied variant's norm."""
+    """Everything the section shows; `norms`: each studied variant's norm; `dataset_note`: what the dataset's spec
+    says of the corruptions on its images."""
     tables = {name: read_table(path) for name, path in inputs.tables.items()}
     facts = atomic.read_json(inputs.findings)
     test_time = tuple(mode for mode in dict.fromkeys(tables["cells"]["mode"]) if mode != "running")
@@ -94,6 +95,7 @@ def robustness_context(
         "statistics": statistics_words(norms),
         "sets": facts["sets"],
         "plan": facts["plan"],
+        "dataset_note": dataset_note,
         "heatmap": image(inputs.heatmap, "robustness"),
         "gallery": image(inputs.gallery, "corruptions"),
     }

@@ -1,0 +1,1 @@
+"""The networks of the registry, one module each (named as the network), each defining SPEC (model/architecture.py)."""
