@@ -12,10 +12,18 @@ import torch
 import torch.nn.functional as F
 from helpers import synthetic_files, tiny_settings
 
-from normstudy.data.datasets import RAW_FILES, dataset_names, dataset_spec
-from normstudy.data.idx import DataIntegrityError, read_verified
+from normstudy.data.datasets import RAW_FILES, dataset_names, dataset_spec, expected_dims
+from normstudy.data.idx import DataIntegrityError, IdxError, check_raw_file, encode_idx, read_verified
 from normstudy.data.sets.mnist import SPEC as MNIST
-from normstudy.data.tensors import eval_batch, load_splits, random_angles, rotate, training_batch
+from normstudy.data.tensors import (
+    eval_batch,
+    load_splits,
+    random_angles,
+    random_crop,
+    random_flip,
+    rotate,
+    training_batch,
+)
 from normstudy.model.architecture import network_spec
 from normstudy.settings import SyntheticSettings
 
@@ -64,6 +72,19 @@ def test_synthetic_data_is_not_taken_for_mnist(tmp_path: Path) -> None:
     data.provenance.write_text(json.dumps({**provenance, "dataset": "mnist"}))
     with pytest.raises(DataIntegrityError, match=r"train-images-idx3-ubyte: MD5 .* is not the canonical"):
         read_verified(data.files, data.provenance, "mnist", MNIST.md5)
+
+
+def test_files_read_out_of_another_archive_are_refused(tmp_path: Path) -> None:
+    # A dataset published as one archive (CIFAR's) is defined by its MD5, which provenance.json records per file.
+    data = synthetic_files(tmp_path, tiny_settings(train_size=200, test_size=20))
+    provenance = json.loads(data.provenance.read_text())
+    for entry in provenance["files"].values():
+        entry["archive_md5"] = "a" * 32
+    data.provenance.write_text(json.dumps(provenance))
+    arrays, _ = read_verified(data.files, data.provenance, "synthetic", expected_archive_md5="a" * 32)
+    assert len(arrays) == 4
+    with pytest.raises(DataIntegrityError, match=r"train-images-idx3-ubyte: read out of an archive of MD5 a{32}"):
+        read_verified(data.files, data.provenance, "synthetic", expected_archive_md5="b" * 32)
 
 
 def test_angles_differ_within_a_batch_and_stay_in_range() -> None:
@@ -133,6 +154,54 @@ def test_training_batch_is_normalized_floats(degrees: float) -> None:
     assert out.dtype == torch.float32
     centre = out[:, :, 10:18, 10:18]
     torch.testing.assert_close(centre, torch.full_like(centre, 2.0))  # (1 - 0.5) / 0.25
+
+
+def test_the_random_crop_is_a_window_of_the_zero_padded_image_at_its_own_offset() -> None:
+    pixels = torch.rand(6, 3, 8, 8)
+    cropped = random_crop(pixels, 2, torch.Generator().manual_seed(3))
+    offsets = torch.randint(0, 5, (2, 6), generator=torch.Generator().manual_seed(3))  # the same draws
+    padded = F.pad(pixels, (2, 2, 2, 2))
+    for image in range(6):
+        top, left = int(offsets[0, image]), int(offsets[1, image])
+        torch.testing.assert_close(cropped[image], padded[image, :, top : top + 8, left : left + 8], rtol=0, atol=0)
+    assert len({tuple(offsets[:, image].tolist()) for image in range(6)}) > 1  # each image its own offset
+
+
+def test_the_random_flip_mirrors_about_half_the_images_left_right() -> None:
+    pixels = torch.rand(400, 1, 4, 4)
+    flipped = random_flip(pixels, torch.Generator().manual_seed(0))
+    mirrored = [bool((flipped[i] == pixels[i].flip(-1)).all()) for i in range(400)]
+    kept = [bool((flipped[i] == pixels[i]).all()) for i in range(400)]
+    assert all(m != k for m, k in zip(mirrored, kept, strict=True)) and 160 < sum(mirrored) < 240
+
+
+def test_augmentation_left_off_draws_nothing_so_earlier_runs_are_unchanged() -> None:
+    # MNIST's recipe (rotation only) must draw exactly what it drew before crops and flips existed.
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    plain, extended = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    before = training_batch(images, 7.0, 0.1, 0.3, plain)
+    after = training_batch(images, 7.0, 0.1, 0.3, extended, crop_padding=0, horizontal_flip=False)
+    torch.testing.assert_close(before, after, rtol=0, atol=0)
+    assert torch.equal(plain.get_state(), extended.get_state())
+    colour = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    out = training_batch(colour, 0.0, 0.5, 0.25, torch.Generator().manual_seed(1), crop_padding=4, horizontal_flip=True)
+    assert out.shape == (5, 3, 32, 32) and not torch.equal(out, eval_batch(colour, 0.5, 0.25))
+
+
+def test_colour_images_are_n_c_h_w_idx_files_checked_against_the_spec() -> None:
+    # A dataset of C > 1 channels keeps [N, C, H, W] IDX image files; its spec's shape is checked on every read.
+    arrays = {
+        RAW_FILES[0]: torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8).numpy(),
+        RAW_FILES[1]: torch.randint(0, 10, (12,), dtype=torch.uint8).numpy(),
+        RAW_FILES[2]: torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8).numpy(),
+        RAW_FILES[3]: torch.randint(0, 10, (4,), dtype=torch.uint8).numpy(),
+    }
+    assert expected_dims((3, 32, 32))[RAW_FILES[0]] == (0, 3, 32, 32)
+    assert expected_dims((1, 28, 28))[RAW_FILES[0]] == (0, 28, 28)
+    data = {name: encode_idx(array) for name, array in arrays.items()}
+    assert check_raw_file(RAW_FILES[0], data[RAW_FILES[0]], (3, 32, 32)).shape == (12, 3, 32, 32)
+    with pytest.raises(IdxError, match=r"shape \[12, 3, 32, 32\] does not fit \[0, 32, 32\]"):
+        check_raw_file(RAW_FILES[0], data[RAW_FILES[0]], (1, 32, 32))
 
 
 def test_eval_batch_does_not_augment() -> None:

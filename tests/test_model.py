@@ -197,6 +197,58 @@ def test_receptive_field_reproduces_seed_004s_table() -> None:
     assert [(i + 1, *(row[k] for k in keys)) for i, row in enumerate(rows)] == SEED_004_TABLE
 
 
+SKIPPED = NetworkSpec(
+    "skipped",
+    "a small net with two skip blocks",
+    (Conv(3, 4, 3), Conv(4, 4, 3, padding=1, skip=True), Pool("max", 2), Conv(4, 4, 3, padding=1, skip=True),
+     Pool("avg", 13), Conv(4, 10, 1, normed=False)),
+    (3, 28, 28),
+    10,
+)  # fmt: skip
+
+
+def test_a_skip_block_adds_its_input_after_the_norm_before_the_relu() -> None:
+    torch.manual_seed(0)
+    model = NormNet("batch", 0.0, network=SKIPPED).eval()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    x = torch.randn(5, 3, 28, 28)
+    first = F.relu(norms[0](convs[0](x)))
+    second = F.relu(norms[1](convs[1](first)) + first)
+    third = F.relu(norms[2](convs[2](F.max_pool2d(second, 2))) + F.max_pool2d(second, 2))
+    logits = convs[3](F.avg_pool2d(third, 13)).flatten(1)
+    torch.testing.assert_close(model(x), F.log_softmax(logits, dim=1))
+    # The markers hold nothing: the parameters are the convolutions' and the norms'.
+    assert count_parameters(model) == 3 * 4 * 9 + 2 * (4 * 4 * 9) + 4 * 10 + 3 * 2 * 4
+
+
+def test_packed_skip_blocks_compute_each_models_output() -> None:
+    # Model i of a pack reads input channels 3i..3i+2 of a colour batch, and its skips add its own channels.
+    models = []
+    for index in range(2):
+        torch.manual_seed(index)
+        models.append(NormNet("group", 0.0, network=SKIPPED, groups=2).eval())
+    packed = NormNet("group", 0.0, 2, network=SKIPPED, groups=2).eval()
+    packed.load_state_dict(pack_state_dicts([model.state_dict() for model in models]))
+    x = [torch.randn(4, 3, 28, 28) for _ in models]
+    out = packed(torch.cat(x, dim=1))
+    for index, model in enumerate(models):
+        torch.testing.assert_close(out[:, index], model(x[index]), atol=1e-5, rtol=1e-5)
+
+
+def test_a_net_without_skips_keeps_its_layer_indices() -> None:
+    # The saved models of every earlier run name their tensors by position in `layers`.
+    keys = list(net("batch").state_dict())
+    assert keys[:3] == ["layers.0.weight", "layers.1.weight", "layers.1.bias"] and "layers.4.weight" in keys
+
+
+def test_a_skip_that_changes_the_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"a skip needs a normed layer of its input's shape: layer 1 \(3->4"):
+        NetworkSpec("bad", "bad", (Conv(3, 4, 3, skip=True),), (3, 28, 28), 10)
+    with pytest.raises(ValueError, match=r"layer 1 .*kernel 3 pad 0"):
+        NetworkSpec("bad", "bad", (Conv(4, 4, 3, skip=True),), (4, 28, 28), 10)
+
+
 def test_receptive_field_of_this_network_by_hand() -> None:
     """conv 8->26 3x3 is the seventh layer: 28 -> 26 -> 24 -> 22, max-pool -> 11 (jump 2), 9, 7, 7 (1x1).
 

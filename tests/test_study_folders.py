@@ -185,3 +185,19 @@ def test_a_key_added_since_a_study_was_recorded_is_its_config_while_it_is_off(tm
     # Switched on, it is another config, named.
     controlled = study_config({"analysis": {"control": "in"}})
     assert 'analysis.control: absent -> "in"' in identity_problem(tmp_path, controlled, amend=False)
+
+
+@pytest.mark.parametrize(("key", "on"), [("crop_padding", 4), ("horizontal_flip", True)])
+def test_an_augmentation_added_since_a_study_was_recorded_is_its_config_while_it_is_off(
+    tmp_path: Path, key: str, on: object
+) -> None:
+    values = study_config({"analysis": {"control": None}})
+    assert study_identity(values)[f"train.augment.{key}"] in (0, False)
+    record_identity(tmp_path, values, ["config.yaml"])
+    record = json.loads((tmp_path / "study_config.json").read_text())
+    del record["identity"][f"train.augment.{key}"]  # a study recorded before colour datasets' augmentation
+    record["digest"] = config_digest(record["identity"])
+    (tmp_path / "study_config.json").write_text(json.dumps(record))
+    assert identity_problem(tmp_path, values, amend=False) is None
+    switched = study_config({"analysis": {"control": None}, "train": {"augment": {key: on}}})
+    assert f"train.augment.{key}: absent -> {json.dumps(on)}" in identity_problem(tmp_path, switched, amend=False)

@@ -253,7 +253,7 @@ def train_epoch(
     """One pass over the shuffled training set per packed model: (mean loss, accuracy %) of each, and the learning
     rate of the last step."""
     data, l1 = settings.data, settings.variant.l1
-    batch_size, degrees = settings.train.batch_size, settings.train.augment.rotation_degrees
+    batch_size, augment = settings.train.batch_size, settings.train.augment
     layout = memory_format(settings)
     images, labels = splits.train_images, splits.train_labels
     orders = [
@@ -269,7 +269,15 @@ def train_epoch(
     for step in tqdm(range(steps), disable=not progress, leave=False, unit="batch"):
         indices = [order[step * batch_size : (step + 1) * batch_size] for order in orders]
         batches = [
-            training_batch(images[index], degrees, data.mean, data.std, generator)
+            training_batch(
+                images[index],
+                augment.rotation_degrees,
+                data.mean,
+                data.std,
+                generator,
+                augment.crop_padding,
+                augment.horizontal_flip,
+            )
             for index, generator in zip(indices, run.generators, strict=True)
         ]
         # Model i of a pack reads input channel i: its own images, in its own order and rotations.

@@ -110,6 +110,10 @@ class AugmentSettings:
     """Training-time augmentation."""
 
     rotation_degrees: float
+    # Added for the colour datasets (CIFAR's usual recipe); left out of settings.json at their defaults, so earlier
+    # settings keep their digest.
+    crop_padding: int = 0  # a random crop of the image's size from it padded by this many black pixels a side
+    horizontal_flip: bool = False  # each image mirrored left-right with probability 1/2
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,9 @@ class DataSettings:
     train_images: int = 0
     # The MD5 of each file's gz file, for a dataset defined by those alone (md5 is then empty); left out when empty.
     gz_md5: dict[str, str] = field(default_factory=dict)
+    # The MD5 of the archive the files were read out of, for a dataset published as one (CIFAR's python archive);
+    # left out when empty.
+    archive_md5: str = ""
 
 
 def training_images(data: DataSettings) -> int:

@@ -54,6 +54,7 @@ def data_settings(study: Study, validation_size: int = 0, train_images: int = 0)
         dataset=spec.name,
         md5=dict(spec.md5),
         gz_md5={} if spec.md5 else dict(spec.gz_md5),
+        archive_md5=spec.archive.md5 if spec.archive else "",
         synthetic=None if spec.fetched else data.synthetic,
         mean=data.mean,
         std=data.std,

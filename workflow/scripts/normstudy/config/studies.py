@@ -103,6 +103,11 @@ def recorded_identity(folder: Path) -> dict[str, Any] | None:
     return identity
 
 
+def is_off(value: Any) -> bool:
+    """Whether a config value leaves its feature off: null, false or zero."""
+    return value is None or value is False or (isinstance(value, int | float) and value == 0)
+
+
 def identity_problem(folder: Path, values: dict[str, Any], amend: bool) -> str | None:
     """Why this config (`values`, validated) may not write into the study folder (None: it may): another config's
     study is recorded there, and the run does not say it means to change it."""
@@ -110,9 +115,9 @@ def identity_problem(folder: Path, values: dict[str, Any], amend: bool) -> str |
     if recorded is None or amend:
         return None
     identity = study_identity(values)
-    # A key added to the schema after the study was recorded, at null (its feature off: analysis.control), is the
-    # config the study was made with, not another one.
-    added_off = {key for key, value in identity.items() if value is None and key not in recorded}
+    # A key added to the schema after the study was recorded, with its feature off (null, false or 0: no control, no
+    # flip, no crop), is the config the study was made with, not another one.
+    added_off = {key for key, value in identity.items() if is_off(value) and key not in recorded}
     changes = differing_keys(recorded, {key: value for key, value in identity.items() if key not in added_off})
     if not changes:
         return None

@@ -104,13 +104,15 @@ def read_verified(
     generator: dict[str, int] | None = None,
     names: Sequence[str] = RAW_FILES,
     expected_gz_md5: dict[str, str] | None = None,
+    expected_archive_md5: str | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read the IDX files `names` (all four unless told) after checking them against provenance.json.
 
     Returns arrays and SHA-256s. Fails with DataIntegrityError naming the file when one was edited after it
     was fetched or generated, when the provenance is of another dataset or generator setting, or when a canonical
     checksum differs: the file's MD5 (`expected_md5`), or the MD5 of the gz file provenance.json records it came out
-    of (`expected_gz_md5`, a dataset defined by its gz files).
+    of (`expected_gz_md5`, a dataset defined by its gz files), or of the archive it was read out of
+    (`expected_archive_md5`, a dataset published as one archive).
     """
     provenance_path = Path(provenance_path)
     provenance = atomic.read_json(provenance_path)
@@ -136,6 +138,11 @@ def read_verified(
             raise DataIntegrityError(
                 f"{path}: came out of a gz file of MD5 {packed}, not the canonical {expected_gz_md5[name]}; {redo}"
             )
+        archive = provenance["files"][name].get("archive_md5")
+        if expected_archive_md5 is not None and archive != expected_archive_md5:
+            raise DataIntegrityError(
+                f"{path}: read out of an archive of MD5 {archive}, not the canonical {expected_archive_md5}; {redo}"
+            )
         arrays[name] = check_raw_file(name, data, dataset_spec(dataset).image_shape)
     check_counts(arrays, provenance_path.parent)
     return arrays, sha256
@@ -146,7 +153,8 @@ def read_dataset(
 ) -> tuple[dict, dict]:
     """The verified IDX arrays (`names`, all four unless told) of the dataset a run's settings name, and SHA-256s."""
     generator = None if data.synthetic is None else vars(data.synthetic)
-    return read_verified(paths, provenance, data.dataset, data.md5 or None, generator, names, data.gz_md5 or None)
+    canonical = (data.md5 or None, generator, names, data.gz_md5 or None, data.archive_md5 or None)
+    return read_verified(paths, provenance, data.dataset, *canonical)
 
 
 def check_present(paths: Sequence[str | Path], provenance_path: str | Path) -> None:

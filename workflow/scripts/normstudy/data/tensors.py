@@ -1,4 +1,4 @@
-"""The dataset as in-memory tensors, and whole-batch augmentation with one random angle per image."""
+"""The dataset as in-memory tensors, and whole-batch augmentation: a random angle, crop offset and flip per image."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from normstudy.settings import DataSettings
 
 @dataclass(frozen=True)
 class Splits:
-    """Training and evaluation images as uint8 [N, 1, 28, 28] and labels as int64 [N], all on one device."""
+    """Training and evaluation images as uint8 [N, C, H, W] and labels as int64 [N], all on one device."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -47,7 +47,8 @@ def load_splits(
     arrays, sha256 = read_dataset(paths, provenance, data, needed_files(data))
 
     def images(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.array(arrays[name])).unsqueeze(1).to(device)
+        pixels = torch.from_numpy(np.array(arrays[name]))  # [N, H, W] for one channel, else [N, C, H, W]
+        return (pixels.unsqueeze(1) if pixels.ndim == 3 else pixels).to(device)
 
     def labels(name: str) -> torch.Tensor:
         return torch.from_numpy(arrays[name].astype(np.int64)).to(device)
@@ -99,17 +100,43 @@ def rotate(pixels: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def random_crop(pixels: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image cut at its own random offset from itself padded by `padding` black pixels a side: torchvision's
+    RandomCrop(size, padding) on [0, 1] pixels, for a whole batch at once."""
+    count, _, height, width = pixels.shape
+    offsets = torch.randint(0, 2 * padding + 1, (2, count), generator=generator, device=generator.device)
+    offsets = offsets.to(pixels.device)
+    rows = offsets[0].view(count, 1) + torch.arange(height, device=pixels.device)  # [N, H]: rows of the padded image
+    cols = offsets[1].view(count, 1) + torch.arange(width, device=pixels.device)
+    image = torch.arange(count, device=pixels.device).view(count, 1, 1)
+    padded = F.pad(pixels, (padding, padding, padding, padding)).permute(0, 2, 3, 1)  # [N, H + 2p, W + 2p, C]
+    return padded[image, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image mirrored left-right with probability 1/2 (torchvision's RandomHorizontalFlip)."""
+    flips = torch.rand(len(pixels), generator=generator, device=generator.device).to(pixels.device) < 0.5
+    return torch.where(flips.view(-1, 1, 1, 1), pixels.flip(-1), pixels)
+
+
 def training_batch(
     images: torch.Tensor,
     max_degrees: float,
     mean: float,
     std: float,
     generator: torch.Generator,
+    crop_padding: int = 0,
+    horizontal_flip: bool = False,
 ) -> torch.Tensor:
-    """A ready training batch from uint8 images: to [0, 1], rotate per image, then normalize."""
+    """A ready training batch from uint8 images: to [0, 1], rotate, crop and flip each image as told (drawing from
+    `generator` only for what is on, in that order), then normalize."""
     pixels = to_float(images)
     if max_degrees > 0:
         pixels = rotate(pixels, random_angles(len(pixels), max_degrees, generator))
+    if crop_padding > 0:
+        pixels = random_crop(pixels, crop_padding, generator)
+    if horizontal_flip:
+        pixels = random_flip(pixels, generator)
     return normalize(pixels, mean, std)
 
 

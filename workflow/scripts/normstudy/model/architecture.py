@@ -21,13 +21,16 @@ DEFAULT_NETWORK = "normnet"
 
 
 class Conv(NamedTuple):
-    """A bias-free convolution; `normed` ones are followed by norm -> dropout -> ReLU."""
+    """A bias-free convolution; `normed` ones are followed by norm -> dropout -> ReLU. With `skip`, the layer's input
+    is added to the norm's output, before the ReLU (write-up 004's block: conv -> norm -> + x -> ReLU -> dropout; a
+    dropout just before or just after a ReLU gives the same values)."""
 
     in_channels: int
     out_channels: int
     kernel: int
     normed: bool = True
     padding: int = 0
+    skip: bool = False
 
 
 class Pool(NamedTuple):
@@ -46,6 +49,17 @@ class NetworkSpec:
     layers: tuple[Conv | Pool, ...]
     input_shape: tuple[int, int, int]  # channels, height, width
     num_classes: int
+
+    def __post_init__(self) -> None:
+        bad = [
+            f"layer {index + 1} ({layer.in_channels}->{layer.out_channels}, kernel {layer.kernel} pad {layer.padding})"
+            for index, layer in enumerate(self.layers)
+            if isinstance(layer, Conv)
+            and layer.skip
+            and (layer.in_channels != layer.out_channels or layer.kernel != 2 * layer.padding + 1 or not layer.normed)
+        ]
+        if bad:
+            raise ValueError(f"network {self.name}: a skip needs a normed layer of its input's shape: {'; '.join(bad)}")
 
     @property
     def normed_channels(self) -> tuple[int, ...]:

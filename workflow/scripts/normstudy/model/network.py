@@ -33,9 +33,18 @@ class StandardizedConv2d(nn.Conv2d):
 CONVOLUTIONS: dict[str, type[nn.Conv2d]] = {"plain": nn.Conv2d, "standardized": StandardizedConv2d}
 
 
+class SkipFrom(nn.Identity):
+    """Marks where a skip connection's input is taken: the input of the block that follows."""
+
+
+class SkipAdd(nn.Identity):
+    """Marks where the input taken at the last SkipFrom is added: after the block's norm, before its ReLU."""
+
+
 class NormNet(nn.Module):
     """A network of the registry (architecture.py) with one norm: conv blocks (conv -> norm -> dropout -> ReLU, the
-    ReLU left out where the norm owns its activation), pools and a 1x1 classifier, log-softmax out.
+    ReLU left out where the norm owns its activation; a skip block adds its input after the norm), pools and a 1x1
+    classifier, log-softmax out.
 
     With `copies` k > 1 it is k such networks packed into one: every convolution is grouped (k groups), every
     norm normalizes each model's channels on their own (norms.py), and model i reads input channel i. Each model
@@ -62,6 +71,7 @@ class NormNet(nn.Module):
                 layers.append(nn.MaxPool2d(layer.kernel) if layer.kind == "max" else nn.AvgPool2d(layer.kernel))
                 continue
             normed = layer.normed
+            layers += [SkipFrom()] if layer.skip else []
             layers.append(
                 (conv if normed else nn.Conv2d)(
                     copies * layer.in_channels,
@@ -75,13 +85,23 @@ class NormNet(nn.Module):
             if normed and spec.conv_init == "he":
                 nn.init.kaiming_normal_(layers[-1].weight, mode="fan_in", nonlinearity="relu")
             if normed:
-                layers += [create_norm(spec.name, layer.out_channels, copies, ghost, **params), nn.Dropout(dropout)]
+                layers.append(create_norm(spec.name, layer.out_channels, copies, ghost, **params))
+                layers += [SkipAdd()] if layer.skip else []
+                layers.append(nn.Dropout(dropout))
                 layers += [] if spec.owns_activation else [nn.ReLU(inplace=True)]
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers)  # the markers hold no parameters: a net without skips keeps its indices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of the classes: [N, classes] for [N, C, H, W] images; [N, k, classes] when packed."""
-        logits = self.layers(x).flatten(1)
+        taken = x
+        for layer in self.layers:
+            if isinstance(layer, SkipFrom):
+                taken = x
+            elif isinstance(layer, SkipAdd):
+                x = x + taken
+            else:
+                x = layer(x)
+        logits = x.flatten(1)
         if self.copies == 1:
             return F.log_softmax(logits, dim=1)
         return F.log_softmax(logits.view(len(x), self.copies, self.num_classes), dim=2)

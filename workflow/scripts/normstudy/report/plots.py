@@ -69,7 +69,11 @@ def misclassified_grid(
     `classes`) and confidence."""
     fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows + 0.5), squeeze=False)
     for ax, (_, row) in zip(axes.flat, mistakes.iloc[: rows * cols].iterrows(), strict=False):
-        ax.imshow(images[int(row["index"])], cmap="gray_r", vmin=0, vmax=255)
+        image = images[int(row["index"])]  # [H, W], or [C, H, W] for a colour dataset
+        if image.ndim == 3:
+            ax.imshow(image.transpose(1, 2, 0))
+        else:
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(
             f"true {classes[int(row['label'])]} → pred {classes[int(row['prediction'])]}\n"
             f"conf {row['confidence']:.2f} · #{int(row['index'])}",
