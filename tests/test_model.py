@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normstudy.model.architecture import Conv, NetworkSpec, Pool
+from normstudy.model.architecture import Conv, NetworkSpec, Pool, network_spec
 from normstudy.model.nets.normnet import SPEC as NORMNET
 from normstudy.model.network import NormNet, StandardizedConv2d, count_parameters, model_summary
 from normstudy.model.norm_specs import NORMS as REGISTRY
@@ -195,6 +195,19 @@ def test_receptive_field_reproduces_seed_004s_table() -> None:
     rows = NetworkSpec("seed004", "write-up 004's net", seed_004_layers(), (3, 32, 32), 10).receptive_field_rows()
     keys = ("n_in", "rf_in", "jump_in", "padding", "kernel", "stride", "n_out", "rf_out", "jump_out")
     assert [(i + 1, *(row[k] for k in keys)) for i, row in enumerate(rows)] == SEED_004_TABLE
+
+
+def test_the_registered_skipnet_is_write_up_004s_network() -> None:
+    # Its receptive-field table is the write-up's, row by row; its skips are the four shape-keeping 3x3 layers.
+    spec = network_spec("skipnet")
+    keys = ("n_in", "rf_in", "jump_in", "padding", "kernel", "stride", "n_out", "rf_out", "jump_out")
+    assert [(i + 1, *(row[k] for k in keys)) for i, row in enumerate(spec.receptive_field_rows())] == SEED_004_TABLE
+    assert [i + 1 for i, layer in enumerate(spec.layers) if isinstance(layer, Conv) and layer.skip] == [6, 7, 11, 12]
+    model = NormNet("batch", 0.0, network=spec)
+    assert count_parameters(model) == 43616 < 50000  # 43,120 convolution weights and 2 x 248 affine
+    rows = model_summary(model, spec.input_shape)
+    assert rows[-1]["output_shape"] == [-1, 10, 1, 1] and sum(row["params"] for row in rows) == 43616
+    assert spec.valid_divisors() == [1, 2, 4, 8]
 
 
 SKIPPED = NetworkSpec(
