@@ -34,9 +34,9 @@ from normstudy.values import config_digest
 pytestmark = pytest.mark.workflow
 FETCH_KEYS = {field.name for field in dataclasses.fields(FetchSettings)}
 
-# Five figures, a misclassified grid per variant (six), the tuning figure and the control's search beside it (the
-# recorded piece of the one norm the default study adds), the batch figure and two robustness figures.
-IMAGES = 5 + 6 + 1 + 1 + 1 + 2
+# Five figures, a misclassified grid per variant (six), the tuning figure and the searches recorded beside it of the
+# default study's norms (the control's and instance norm's extended grid), the batch figure and two robustness figures.
+IMAGES = 5 + 6 + 1 + 2 + 1 + 2
 TEMPLATE = REPO / "workflow" / "report" / "index.html.j2"
 
 
@@ -235,7 +235,7 @@ def test_method_section_says_whether_the_config_runs_the_recorded_choice(smoke_s
     assert "This config's search is the recorded one (search digest" in text
     assert "every variant runs with its chosen values" in text
     assert "Nothing here was chosen on the test set" in text and "the last 200" in text
-    assert text.count("✓ chosen") == 6 + 1  # each variant's, and the control's recorded piece's
+    assert text.count("✓ chosen") == 6 + 2  # each variant's, and the recorded pieces' (the control, instance norm)
     # The declared rule is stated: points within noise of the best are alike, their middle chosen, no edge.
     assert "are alike, and the middle one of them in grid order is chosen" in text
     assert "a choice at an edge of the grid would have failed the search" in text
