@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import html
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 from background import BackgroundRuns, background_study
 from conftest import REPO, background_snakemake, copy_workflow, planned_counts
+from markupsafe import escape
 from plot_confusion import confusion_heatmaps
 
 from normstudy.data.datasets import RAW_FILES, TEST_IMAGES, TRAIN_LABELS, DatasetSpec, dataset_spec
@@ -184,8 +184,8 @@ def check_study(name: str, study: Path) -> None:
     assert settings["data"]["gz_md5"] == {file: entry["gz_md5"] for file, entry in provenance["files"].items()}
     assert (settings["data"]["mean"], settings["data"]["std"]) == (spec.mean, spec.std)  # its own constants
     page = (study / f"report/on_{name}/index.html").read_text()
-    assert f"{html.escape(spec.title)}: {TRAIN} training and {TEST} test images, normalized with mean" in page
-    assert html.escape(spec.corruption_note.split(".")[0]) in page  # what its spec says of the corruptions
+    assert f"{escape(spec.title)}: {TRAIN} training and {TEST} test images, normalized with mean" in page
+    assert escape(spec.corruption_note.split(".")[0]) in page  # its spec's word on the corruptions, as Jinja escapes
     assert "MNIST-C" in page and (study / f"results/on_{name}/runs/gn/seed1/misclassified.png").is_file()
 
 
