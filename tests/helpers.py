@@ -82,3 +82,14 @@ def synthetic_files(folder: Path, settings: RunSettings) -> DataFiles:
     generator = settings.data.synthetic
     assert generator is not None
     return write_synthetic(folder, generator.train_size, generator.test_size, generator.seed)
+
+
+def inject_spec(study: Path, dataset: str, **fields: Any) -> None:
+    """Replace `fields` of the registry's spec of `dataset` in a workflow copy (its module appended to, as a test
+    injects the checksums, sizes and mirror of an archive it built)."""
+    module = study / "workflow/scripts/normstudy/data/sets" / f"{dataset}.py"
+    replaced = ", ".join(f"{name}={value!r}" for name, value in fields.items())
+    with open(module, "a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n\nimport dataclasses  # noqa: E402 (a test's archive)\n\nSPEC = dataclasses.replace(SPEC, {replaced})\n"
+        )

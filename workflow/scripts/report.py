@@ -17,6 +17,9 @@ from normstudy.report.page import BatchInputs, ReportInputs, build_context, conf
 from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
 from normstudy.report.robustness_section import RobustnessInputs
 
+# The robustness study's arguments: its tables, its findings and its two figures (all given, or none).
+ROBUSTNESS_ARGS = (*ROBUSTNESS_TABLES, "findings", "heatmap", "gallery")
+
 
 def write_page(inputs: ReportInputs, template: Path, out: Path) -> None:
     """One HTML file with every image embedded: it can be mailed or opened from disk as it is."""
@@ -87,8 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--control", type=Path, required=True, help="every norm against the control (control.csv)")
     parser.add_argument("--analysis", type=Path, required=True, help="the declared analysis' facts (analysis.json)")
     parser.add_argument("--environment", type=Path, help="environment.json: the machine and the training jobs")
-    for name in (*ROBUSTNESS_TABLES, "findings", "heatmap", "gallery"):
-        parser.add_argument(f"--robustness-{name}", type=Path, required=True, help=f"the robustness study's {name}")
+    for name in ROBUSTNESS_ARGS:
+        parser.add_argument(f"--robustness-{name}", type=Path, help=f"the robustness study's {name} (all or none)")
     for name in ("summary", "comparisons", "changes", "gate"):
         parser.add_argument(
             f"--batch-{name}", type=Path, help=f"the batch study's {name}.csv (all batch options or none)"
@@ -117,7 +120,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "the batch study needs all of --batch-summary, --batch-comparisons, --batch-changes, --batch-gate, "
             "--batch-figure and --batch-jobs, or none of them"
         )
+    given = [getattr(args, f"robustness_{name}") is not None for name in ROBUSTNESS_ARGS]
+    if any(given) and not all(given):
+        parser.error(f"the robustness study needs all of --robustness-{{{','.join(ROBUSTNESS_ARGS)}}}, or none of them")
     return args
+
+
+def robustness_inputs(args: argparse.Namespace) -> RobustnessInputs | None:
+    """The robustness study's files from the command line, or None when the study left it out."""
+    if args.robustness_findings is None:
+        return None
+    return RobustnessInputs(
+        {name: getattr(args, f"robustness_{name}") for name in ROBUSTNESS_TABLES},
+        args.robustness_findings,
+        args.robustness_heatmap,
+        args.robustness_gallery,
+    )
 
 
 def batch_inputs(args: argparse.Namespace) -> BatchInputs | None:
@@ -152,12 +170,7 @@ def report_from(args: argparse.Namespace) -> None:
         args.tuning_figure,
         args.family,
         args.analysis,
-        RobustnessInputs(
-            {name: getattr(args, f"robustness_{name}") for name in ROBUSTNESS_TABLES},
-            args.robustness_findings,
-            args.robustness_heatmap,
-            args.robustness_gallery,
-        ),
+        robustness_inputs(args),
         batch_inputs(args),
         args.environment,
         args.control,

@@ -86,20 +86,7 @@ def report_inputs():
         **{f"tuning_{name}": path for name, path in TUNING_RECORD.items()},
         "tuning_pieces": [f"{piece}/summary.csv" for piece in TUNING_PIECES],
         "tuning_piece_files": TUNING_PIECE_FILES,
-        **{
-            f"robustness_{name}": ROBUSTNESS_TABLES[name]
-            for name in (
-                "cells",
-                "errors",
-                "family",
-                "groups",
-                "adaptation",
-                "contrast",
-            )
-        },
-        "robustness_findings": ROBUSTNESS_OUTPUTS["findings"],
-        "robustness_heatmap": ROBUSTNESS_OUTPUTS["figure_png"],
-        "robustness_gallery": CORRUPTED_SETS["figures"][0],
+        **robustness_report_inputs(),
         **batch_report_inputs(),
     }
 

@@ -14,6 +14,11 @@ wildcard_constraints:
     severity=r"[0-5]",
 
 
+def robustness_enabled():
+    """Whether the study scores its runs on corrupted test sets (robustness.corruptions lists a kind)."""
+    return bool(STUDY.robustness.corruptions)
+
+
 # Every configured set, (corruption, severity), in config order.
 SHIFTED_SETS = configured_sets(
     list(STUDY.robustness.corruptions), list(STUDY.robustness.severities)
@@ -60,6 +65,36 @@ ROBUSTNESS_OUTPUTS = {
         for ext in ("png", "svg")
     },
 }
+
+
+def robustness_report_inputs():
+    """What the report reads of the robustness study (nothing when it is left out)."""
+    if not robustness_enabled():
+        return {}
+    return {
+        **{
+            f"robustness_{name}": ROBUSTNESS_TABLES[name]
+            for name in (
+                "cells",
+                "errors",
+                "family",
+                "groups",
+                "adaptation",
+                "contrast",
+            )
+        },
+        "robustness_findings": ROBUSTNESS_OUTPUTS["findings"],
+        "robustness_heatmap": ROBUSTNESS_OUTPUTS["figure_png"],
+        "robustness_gallery": CORRUPTED_SETS["figures"][0],
+    }
+
+
+def robustness_report_args(wildcards, input):
+    """The report script's robustness arguments (none when the study is left out)."""
+    return " ".join(
+        f"--{role.replace('_', '-')} {path}"
+        for role, path in robustness_report_inputs().items()
+    )
 
 
 # The test batch sizes models with BatchNorm are also adapted at, one at a time (each its own scoring mode).

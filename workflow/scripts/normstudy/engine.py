@@ -120,8 +120,9 @@ def evaluate_pack(
     outputs = [
         per_model(
             model(
+                # Each packed model its own copy of the images' channels (a colour image's three for each).
                 eval_batch(images[i : i + batch_size], mean, std)
-                .expand(-1, copies, -1, -1)
+                .repeat(1, copies, 1, 1)
                 .contiguous(memory_format=layout)
             )
         )

@@ -20,6 +20,8 @@ from normstudy.runs import read_runs, study_run_files
 from normstudy.values import flat_keys, short
 
 ABSENT = "(absent)"
+# The table of runs whose predictions changed (prediction_changes).
+PREDICTION_COLUMNS = ["variant", "seed", "images", "changed", "fixed", "broken"]
 # The corrections analysis.decided applies (the config schema's).
 CORRECTIONS = ("holm", "bonferroni")
 
@@ -143,9 +145,10 @@ def environment_diff(a: Study, b: Study) -> pd.DataFrame:
     return key_diff({key: flat_a[key] for key in shared}, {key: flat_b[key] for key in shared})
 
 
-def _difference(acc_a: pd.Series, acc_b: pd.Series, margin: float) -> dict[str, Any]:
-    """B - A: paired by seed when both ran the same seeds (two or more), else Welch's; with TOST against margin."""
-    if len(acc_a) >= 2 and set(acc_a.index) == set(acc_b.index):
+def _difference(acc_a: pd.Series, acc_b: pd.Series, margin: float, paired: bool = True) -> dict[str, Any]:
+    """B - A: paired by seed when both ran the same seeds (two or more) and `paired` (the same data), else Welch's;
+    with TOST against margin."""
+    if paired and len(acc_a) >= 2 and set(acc_a.index) == set(acc_b.index):
         return {"paired": True, **paired_difference(acc_b, acc_a, margin)}
     return {"paired": False, **welch_difference(acc_b, acc_a, margin)}
 
@@ -158,10 +161,13 @@ def _accuracy(values: pd.Series) -> dict[str, float]:
     return summary
 
 
-def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any], changes: pd.DataFrame) -> pd.DataFrame:
-    """Per shared variant: A's and B's mean test accuracy with 95 % CIs over seeds, B - A with its test, corrected
-    over the shared variants by the analysis' correction, and the reading: identical (no prediction changed),
-    different, equivalent within +-margin, or inconclusive."""
+def variant_table(
+    a: Study, b: Study, variants: list[str], plan: dict[str, Any], changes: pd.DataFrame, paired: bool = True
+) -> pd.DataFrame:
+    """Per shared variant: A's and B's mean test accuracy with 95 % CIs over seeds, B - A with its test (unpaired
+    unless `paired`: two datasets' runs of a seed share nothing), corrected over the shared variants by the
+    analysis' correction, and the reading: identical (no prediction changed), different, equivalent within +-margin,
+    or inconclusive."""
     rows = []
     for name in variants:
         acc_a = a.runs[a.runs["variant"] == name].set_index("seed")["test_acc"]
@@ -175,7 +181,7 @@ def variant_table(a: Study, b: Study, variants: list[str], plan: dict[str, Any],
                 "seeds_b": len(acc_b),
                 "seeds_only_a": _seed_list(set(acc_a.index) - set(acc_b.index)),
                 "seeds_only_b": _seed_list(set(acc_b.index) - set(acc_a.index)),
-                **_difference(acc_a, acc_b, plan["margin"]),
+                **_difference(acc_a, acc_b, plan["margin"], paired),
             }
         )
     table = decided(pd.DataFrame(rows), plan["correction"], plan["alpha"])
@@ -220,7 +226,7 @@ def prediction_changes(a: Study, b: Study, variants: list[str]) -> pd.DataFrame:
                     "broken": int((right_a & ~right_b).sum()),
                 }
             )
-    return pd.DataFrame(rows, columns=["variant", "seed", "images", "changed", "fixed", "broken"])
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
 def _moved(row: Any, margin: float, labels: tuple[str, str]) -> str:

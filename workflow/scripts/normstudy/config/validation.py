@@ -153,6 +153,25 @@ def data_problems(data: DataConfig) -> list[str]:
     return problems
 
 
+# The images MNIST-C's kinds are drawn on (data/corruptions.py's SIDE, one grey channel): kept here, not read from
+# there, so that planning never imports scipy and scikit-image.
+CORRUPTIBLE_SHAPE = (1, 28, 28)
+
+
+def robustness_problems(study: Study) -> list[str]:
+    """A robustness study over images its corruptions are drawn on, with an endpoint over some of its kinds."""
+    corruptions, spec = list(study.robustness.corruptions), study.data.spec
+    if not corruptions:
+        return []  # no robustness study
+    if spec.image_shape != CORRUPTIBLE_SHAPE:
+        channels, height, width = spec.image_shape
+        return [
+            f"'robustness.corruptions': MNIST-C's kinds are drawn on 28x28 grey images, and {spec.title}'s are "
+            f"{channels}x{height}x{width}; set robustness.corruptions: [] to leave the robustness study out"
+        ]
+    return [problem for problem in [endpoint_problem(study.robustness.endpoint, corruptions)] if problem]
+
+
 def rule_problems(study: Study) -> list[str]:
     """Cross-field rules the schema cannot express, on the typed study of a schema-valid config with defaults."""
     problems = [problem for problem in [study_name_problem(study.name)] if problem]
@@ -180,11 +199,7 @@ def rule_problems(study: Study) -> list[str]:
             f" (enabled: {', '.join(enabled)}); every other variant is compared with the control"
         )
     problems += data_problems(study.data)
-    problems += [
-        problem
-        for problem in [endpoint_problem(study.robustness.endpoint, list(study.robustness.corruptions))]
-        if problem
-    ]
+    problems += robustness_problems(study)
     schedule_problems = []
     for name, variant in study.variants.items():
         own = variant.train

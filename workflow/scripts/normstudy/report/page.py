@@ -67,7 +67,7 @@ class ReportInputs:
     tuning_figure: Path
     family: Path  # the declared analysis: each variant against the reference (aggregate.py)
     analysis: Path  # its model's facts: plan, residual sd and df, sensitivity, prediction intervals
-    robustness: RobustnessInputs  # the corrupted test sets' study (robustness.smk)
+    robustness: RobustnessInputs | None  # the corrupted test sets' study (robustness.smk); None: left out
     batch: BatchInputs | None = None  # None: batch_study.enabled is false
     environment: Path | None = None  # environment.json: where the tables were written and the runs trained
     control: Path | None = None  # every variant against the no-normalization control (aggregate.py); empty: none
@@ -291,6 +291,16 @@ def findings_context(
     return findings
 
 
+def shift_context(
+    inputs: RobustnessInputs | None, image: ImageSource, study: Study, names: list[str]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The robustness section's context and the first screen's sentences on a shift (None and none: not run)."""
+    if inputs is None:
+        return None, []
+    norms = {name: study.variants[name].norm for name in names}
+    return robustness_context(inputs, image, norms, study.data.spec.corruption_note), shift_sentences(inputs)
+
+
 def decisions_context(study: Study) -> dict[str, Any]:
     """The design choices declared as made after seeing results, and whether any saw the test set."""
     decisions = list(study.decisions)
@@ -329,7 +339,7 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
     facts = read_facts(inputs.analysis)
     environment = json.loads(inputs.environment.read_text()) if inputs.environment else None
     batch = batch_context(study, typed, inputs.batch, image) if inputs.batch else None
-    norms = {name: typed.variants[name].norm for name in names}
+    robustness, shifts = shift_context(inputs.robustness, image, typed, names)
     git = provenance.git_state(Path.cwd())
     return {
         "title": typed.report_title,
@@ -348,11 +358,11 @@ def build_context(inputs: ReportInputs, image: ImageSource, links: dict[str, str
         "any_dropout": any(typed.variants[n].dropout > 0 for n in names),
         "recipe": {"train": typed.train, "data": typed.data},
         "key_results": findings_context(
-            summary, family, facts, runs_table, dataset, batch, environment, control, shift_sentences(inputs.robustness)
+            summary, family, facts, runs_table, dataset, batch, environment, control, shifts
         ),
         "control": [] if control is None else control.to_dict("records"),
         "batch": batch,
-        "robustness": robustness_context(inputs.robustness, image, norms, dataset.corruption_note),
+        "robustness": robustness,
         "summary": summary.to_dict("records"),
         "comparisons": comparisons.to_dict("records"),
         "family": family.to_dict("records"),
