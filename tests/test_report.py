@@ -11,12 +11,14 @@ import tempfile
 import zipfile
 from html import unescape
 from pathlib import Path
+from types import SimpleNamespace
 
 import describe_study
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, snakemake
+from jinja2 import Environment
 from test_config import merged, shipped
 
 import report
@@ -25,7 +27,7 @@ from normstudy.config.recipes import is_packed, variant_batch_sizes
 from normstudy.config.study import FetchSettings, Study
 from normstudy.config.validation import validate_config
 from normstudy.report.model_section import conv_note, group_note, variant_rows
-from normstudy.report.page import BatchInputs, ReportInputs, piece_context
+from normstudy.report.page import BatchInputs, ReportInputs, piece_context, tuning_context
 from normstudy.report.provenance import git_state
 from normstudy.report.robustness_section import TABLES as ROBUSTNESS_TABLES
 from normstudy.report.robustness_section import RobustnessInputs
@@ -501,9 +503,12 @@ def test_a_search_recorded_beside_the_main_one_is_shown_with_whether_it_is_this_
     shown = piece_context(piece, default, lambda path, name: f"{name}:{path.name}")
     assert shown["name"] == "zoo_none" and shown["figure"] == "tuning_zoo_none:validation_accuracy.png"
     # The recorded search is the default config's search of its five variants; each runs with its choice but bn_l1,
-    # which runs at bn's rate (a declared decision: the penalty's effect alone).
+    # which runs at bn's rate (a declared decision: the penalty's effect alone), and in, which runs with the choice
+    # of its own search on an extended grid (the piece tune_in, checked below).
     assert shown["same_search"]
-    assert shown["uses_choice"] == {"bn": True, "gn": True, "ln": True, "in": True, "bn_l1": False}
+    assert shown["uses_choice"] == {"bn": True, "gn": True, "ln": True, "in": False, "bn_l1": False}
+    extended = piece_context(REPO / "workflow/resources/tuning/pieces/tune_in", default, lambda path, name: name)
+    assert extended["same_search"] and extended["uses_choice"] == {"in": True}
     assert len(shown["rows"]) == 30 and shown["record"]["machine"]
     # A piece is judged on its own grid and seeds (it may extend the main grid): a config searching other seeds or
     # points still runs these variants as the piece did, but another recipe does not.
@@ -512,6 +517,28 @@ def test_a_search_recorded_beside_the_main_one_is_shown_with_whether_it_is_this_
     assert piece_context(piece, elsewhere, lambda path, name: name)["same_search"]
     other = Study.from_config(validate_config(merged(shipped(), {"train": {"epochs": 14}})))
     assert not piece_context(piece, other, lambda path, name: name)["same_search"]
+
+
+def test_a_variant_run_with_its_own_extended_search_is_not_said_to_deviate(tmp_path: Path) -> None:
+    # The default config runs in at 1.6, its own extended search's choice (the piece tune_in), not the main search's.
+    default = Study.from_config(validate_config(merged(shipped(), {})))
+    tuning = REPO / "workflow" / "resources" / "tuning"
+    record = json.loads((tuning / "search.json").read_text())
+    uses = {"bn": True, "gn": True, "ln": True, "in": False, "bn_l1": False}
+    study = {"tuning": {"search_sha256": record["search_sha256"], "uses_choice": uses}}
+    inputs = SimpleNamespace(
+        tuning_search=tuning / "search.json",
+        tuning_summary=tuning / "summary.csv",
+        tuning_figure=tuning / "validation_accuracy.png",
+        tuning_pieces=sorted((tuning / "pieces").iterdir()),
+    )
+    shown = tuning_context(study, default, list(uses), inputs, lambda path, name: name)
+    assert shown["elsewhere"] == ["in"] and shown["other_values"] == ["bn_l1"] and not shown["all_use_choice"]
+    # The template's sentence on it, rendered alone from its line of the page.
+    template = (REPO / "workflow" / "report" / "index.html.j2").read_text().splitlines()
+    (line,) = [line for line in template if line.startswith("<p>{% if tuning.all_use_choice %}")]
+    text = Environment(autoescape=True).from_string("{% set t = tuning.record %}" + line).render(tuning=shown)
+    assert "but bn_l1 runs with other values than the search chose; in with the choice of its own search" in text
 
 
 def test_the_model_section_says_what_group_norm_is_here_and_how_each_variants_convolutions_start() -> None:

@@ -151,14 +151,23 @@ def tuning_context(
     summary = pd.read_csv(inputs.tuning_summary)
     same_search = record["search_sha256"] == study["tuning"]["search_sha256"]
     uses_choice = study["tuning"]["uses_choice"] if same_search else {}
+    pieces = [piece_context(folder, typed, image) for folder in inputs.tuning_pieces]
+    # A variant may run with the choice of a search recorded beside the main one (its own, extended grid).
+    elsewhere = [
+        name
+        for name in names
+        if not uses_choice.get(name, True) and any(piece["uses_choice"].get(name) for piece in pieces)
+    ]
     return {
         "record": record,
         "rows": summary.to_dict("records"),
         "same_search": same_search,
         "uses_choice": uses_choice,
-        "all_use_choice": same_search and all(uses_choice.get(name, False) for name in names),
+        "elsewhere": elsewhere,
+        "other_values": [name for name in names if not uses_choice.get(name, True) and name not in elsewhere],
+        "all_use_choice": same_search and all(uses_choice.get(name, False) or name in elsewhere for name in names),
         "figure": image(inputs.tuning_figure, "tuning_validation_accuracy"),
-        "pieces": [piece_context(folder, typed, image) for folder in inputs.tuning_pieces],
+        "pieces": pieces,
     }
 
 
