@@ -132,7 +132,10 @@ def test_the_figures_name_the_datasets_classes(name: str) -> None:
     assert [label.get_text() for label in axis.get_yticklabels()] == list(classes)
     mistakes = pd.DataFrame([{"index": 0, "label": 9, "prediction": 0, "confidence": 0.9}])
     grid = misclassified_grid(np.zeros((1, 28, 28), np.uint8), mistakes, 1, 1, "mistakes", classes)
-    assert grid.axes[0].get_title().startswith(f"true {classes[9]} → pred {classes[0]}")
+    title = grid.axes[0].get_title()
+    assert title.replace("\n→", " →").startswith(f"true {classes[9]} → pred {classes[0]}\nconf 0.90 · #0")
+    # Fashion-MNIST's long names take a line each, to stay over their own panel; KMNIST's short ones share one.
+    assert len(title.splitlines()) == {"fashion_mnist": 3, "kmnist": 2}[name]
 
 
 def study_on(name: str, folder: Path, runs: BackgroundRuns) -> Path:

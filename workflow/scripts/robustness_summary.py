@@ -34,10 +34,10 @@ from normstudy.analysis.robustness import (
 )
 from normstudy.cli import run_cli
 from normstudy.config.study import Plan
-from normstudy.data.datasets import TEST_LABELS, dataset_names, dataset_spec
+from normstudy.data.datasets import TEST_LABELS, dataset_names
 from normstudy.data.idx import DataIntegrityError, read_verified
 from normstudy.data.shift_sets import ENDPOINT_NAMES, ENDPOINTS, endpoint_kinds
-from normstudy.model.architecture import network_spec
+from normstudy.model.architecture import dataset_network
 from normstudy.model.norm_specs import takes_batch_statistics
 from normstudy.report.plots import save_figures, use_style
 from normstudy.settings import RunSettings
@@ -104,7 +104,7 @@ def main(tables: list[Path], predictions: list[Path], settings: list[Path], labe
     """Write every table in `out` (keys: TABLES), the findings (`out['findings']`) and the heatmap; return the
     findings. `endpoint` names the kinds the declared comparisons average over (shift_sets.ENDPOINTS)."""
     arrays, _ = read_verified([labels_file], provenance, dataset, names=(TEST_LABELS,))
-    network = network_spec(dataset_spec(dataset).network)
+    network = dataset_network(dataset)
     scores, hits = read_scores(tables, predictions, arrays[TEST_LABELS].astype(np.int64))
     variants, norms, held = run_facts(settings, plan.reference)
     batch = [name for name in variants if takes_batch_statistics(norms[name])]

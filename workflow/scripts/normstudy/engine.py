@@ -21,10 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from normstudy.data.datasets import dataset_spec
 from normstudy.data.tensors import Splits, eval_batch, training_batch
 from normstudy.layout import PACKAGE_DIR, package_files
-from normstudy.model.architecture import network_spec
+from normstudy.model.architecture import dataset_network
 from normstudy.model.network import build_model, conv_weights
 from normstudy.model_file import save_torch
 from normstudy.optim import SGD, OneCycleLR
@@ -94,7 +93,7 @@ def memory_format(settings: RunSettings) -> torch.memory_format:
 def prepare_model(settings: RunSettings, device: torch.device, copies: int = 1) -> nn.Module:
     """The variant's model (`copies` of it packed) on `device`, in the memory format the run trains and evaluates in:
     the registry network its dataset is studied with."""
-    network = network_spec(dataset_spec(settings.data.dataset).network)
+    network = dataset_network(settings.data.dataset)
     return build_model(settings.variant, copies, network).to(device=device, memory_format=memory_format(settings))
 
 

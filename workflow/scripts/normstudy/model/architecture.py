@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from normstudy.data.datasets import registry_names, registry_spec
+from normstudy.data.datasets import dataset_spec, registry_names, registry_spec
 from normstudy.model.norm_specs import NormSpec
 
 # The folder of the network modules (listed, never imported as a whole).
@@ -121,3 +121,8 @@ def network_names() -> list[str]:
 def network_spec(name: str) -> NetworkSpec:
     """The registry's network `name`: the SPEC of model/nets/<name>.py."""
     return registry_spec(NETS_DIR, name, "network")
+
+
+def dataset_network(dataset: str) -> NetworkSpec:
+    """The network the registry's dataset `dataset` is studied with."""
+    return network_spec(dataset_spec(dataset).network)

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from normstudy.config.study import Study
-from normstudy.model.architecture import network_spec
+from normstudy.model.architecture import dataset_network
 from normstudy.values import flat_keys
 
 # Wu & He 2018 (Group Normalization), section 4: 32 groups on ResNet-50's layers, 64 to 2,048 channels wide.
@@ -24,7 +24,7 @@ def span(values: tuple[int, ...]) -> str:
 def layer_groups(study: Study, name: str) -> tuple[int, ...] | None:
     """Each normalized layer's group count for one variant (None: its norm forms no groups)."""
     params = study.variants[name].params
-    channels = network_spec(study.data.spec.network).normed_channels
+    channels = dataset_network(study.data.dataset).normed_channels
     if "channels_per_group" in params:
         return tuple(width // params["channels_per_group"] for width in channels)
     if "groups" in params:
@@ -60,7 +60,7 @@ def variant_rows(study: Study, summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 def group_note(study: Study, names: list[str]) -> str:
     """What group norm is on this network beside the GN paper's operating point ('' without a grouped variant)."""
-    network = network_spec(study.data.spec.network)
+    network = dataset_network(study.data.dataset)
     channels = network.normed_channels
     grouped = []
     for name in names:

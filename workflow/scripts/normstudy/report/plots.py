@@ -62,6 +62,19 @@ def save_figures(fig: plt.Figure, paths: list[str | Path], dpi: int = 120) -> No
     plt.close(fig)
 
 
+# The characters of a title line that fit over one panel of the grid (1.9 inches at 8.5 pt).
+TITLE_WIDTH = 26
+
+
+def mistake_title(true: str, predicted: str, row: pd.Series) -> str:
+    """A mistake's panel title: true class and prediction on one line where they fit (digits), else on two (long
+    class names, Fashion-MNIST's or CIFAR-10's), then confidence and test index."""
+    classes = f"true {true} → pred {predicted}"
+    if len(classes) > TITLE_WIDTH:
+        classes = f"true {true}\n→ pred {predicted}"
+    return f"{classes}\nconf {row['confidence']:.2f} · #{int(row['index'])}"
+
+
 def misclassified_grid(
     images: np.ndarray, mistakes: pd.DataFrame, rows: int, cols: int, title: str, classes: Sequence[str]
 ) -> plt.Figure:
@@ -74,11 +87,7 @@ def misclassified_grid(
             ax.imshow(image.transpose(1, 2, 0))
         else:
             ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(
-            f"true {classes[int(row['label'])]} → pred {classes[int(row['prediction'])]}\n"
-            f"conf {row['confidence']:.2f} · #{int(row['index'])}",
-            fontsize=8.5,
-        )
+        ax.set_title(mistake_title(classes[int(row["label"])], classes[int(row["prediction"])], row), fontsize=8.5)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
