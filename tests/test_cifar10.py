@@ -223,6 +223,12 @@ def test_a_batch_of_another_shape_is_refused() -> None:
     archive = tar_gz(members)
     with pytest.raises(SourceError, match="data_batch_1: data is not uint8 rows of 3072 values"):
         read_archive(archive, "built", injected(members, archive), {})
+    # Labels outside the dataset's ten classes are refused too.
+    members = {name: batch_pickle(np.zeros((2, 3, 32, 32), np.uint8), np.array([3, 10]), name) for name, _ in
+               (*spec.archive.train, *spec.archive.test)}  # fmt: skip
+    archive = tar_gz(members)
+    with pytest.raises(SourceError, match="data_batch_1: labels are not 2 integers of 0-9"):
+        read_archive(archive, "built", injected(members, archive), {})
 
 
 def test_the_robustness_study_is_refused_on_colour_images_naming_the_key() -> None:

@@ -222,25 +222,25 @@ def _archive_members(packed: bytes, where: str, spec: DatasetSpec) -> dict[str, 
     return members
 
 
-def _batch_arrays(pickled: bytes, where: str, image_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _batch_arrays(pickled: bytes, where: str, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, C, H, W] and labels of one pickled batch of CIFAR's python format ({"data": uint8 N x C*H*W,
-    channel-major rows; "labels": N ints})."""
+    channel-major rows; "labels": N ints, each one of the dataset's classes})."""
     try:
         batch = _NumpyOnlyUnpickler(io.BytesIO(pickled), encoding="latin1").load()
         data, labels = batch["data"], np.asarray(batch["labels"])
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as error:
         raise SourceError(f"{where}: not a batch of the archive's format ({error})") from error
-    size = int(np.prod(image_shape))
+    size, classes = int(np.prod(spec.image_shape)), len(spec.classes)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != size:
         raise SourceError(f"{where}: data is not uint8 rows of {size} values")
     if (
         labels.shape != (len(data),)
         or labels.dtype.kind not in "iu"
         or labels.min(initial=0) < 0
-        or labels.max(initial=0) > 255
+        or labels.max(initial=0) >= classes
     ):
-        raise SourceError(f"{where}: labels are not {len(data)} integers of 0-255")
-    return data.reshape(-1, *image_shape), labels.astype(np.uint8)
+        raise SourceError(f"{where}: labels are not {len(data)} integers of 0-{classes - 1}")
+    return data.reshape(-1, *spec.image_shape), labels.astype(np.uint8)
 
 
 def read_archive(packed: bytes, where: str, spec: DatasetSpec, details: dict[str, Any]) -> Fetched:
@@ -252,7 +252,7 @@ def read_archive(packed: bytes, where: str, spec: DatasetSpec, details: dict[str
     members = _archive_members(packed, where, spec)
     files = {}
     for split, batches in (("train", spec.archive.train), ("test", spec.archive.test)):
-        parts = [_batch_arrays(members[member], f"{where}: {member}", spec.image_shape) for member, _ in batches]
+        parts = [_batch_arrays(members[member], f"{where}: {member}", spec) for member, _ in batches]
         images_name, labels_name = SPLITS[split]
         files[images_name] = encode_idx(np.concatenate([images for images, _ in parts]))
         files[labels_name] = encode_idx(np.concatenate([labels for _, labels in parts]))
