@@ -82,6 +82,8 @@ def test_orderings_the_seeds_cannot_show_are_inconclusive_not_a_flip() -> None:
     two = {name: MNIST[name] for name in ("bn", "gn")}
     _, sentence = readings(made_up("a", "mnist", two), made_up("b", "cifar10", two))
     assert sentence.startswith("Too few variants in common on mnist (a) and cifar10 (b) to rank (2)")
+    pairs, sentence = readings(made_up("a", "mnist", {"bn": 99.4}), made_up("b", "cifar10", {"bn": 80.0}))
+    assert pairs.empty and "to rank (1)" in sentence
 
 
 def test_the_rank_correlation_is_scipys_kendall_tau_with_a_seeded_bootstrap_interval() -> None:

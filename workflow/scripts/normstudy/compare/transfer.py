@@ -61,6 +61,8 @@ def pair_orderings(a: Study, b: Study, variants: list[str], plan: dict[str, Any]
             gaps[side] = first.loc[common] - second.loc[common]
         row.update({f"moved_{k}": v for k, v in welch_difference(gaps["b"], gaps["a"], plan["margin"]).items()})
         rows.append(row)
+    if not rows:  # one shared variant: no pair to order
+        return pd.DataFrame(columns=["x", "y", "a_order", "b_order", "reading"])
     table = pd.DataFrame(rows)
     for side in ("a", "b", "moved"):
         family = table[[f"{side}_p_value", f"{side}_tost_p"]].rename(columns=lambda c: c.split("_", 1)[1])
