@@ -92,8 +92,8 @@ def robustness_report_inputs():
 def robustness_report_args(wildcards, input):
     """The report script's robustness arguments (none when the study is left out)."""
     return " ".join(
-        f"--{role.replace('_', '-')} {path}"
-        for role, path in robustness_report_inputs().items()
+        f"--{role.replace('_', '-')} {getattr(input, role)}"
+        for role in robustness_report_inputs()
     )
 
 
