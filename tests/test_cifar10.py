@@ -301,20 +301,37 @@ def test_write_up_004s_study_runs_on_a_cifar_format_archive_to_its_report(cifar1
     assert (site / "index.html").is_file() and not list(site.glob("figures/robustness*"))
 
 
-@pytest.mark.workflow
-def test_two_finished_studies_on_two_datasets_are_ranked_not_paired(
-    smoke_study: Path, cifar10_study: Path, tmp_path: Path
-) -> None:
-    other = cifar10_study / "results" / "on_cifar10"
-    done = compare(smoke_study, "results/smoke", str(other), "--out", str(tmp_path / "out"))
+@pytest.fixture(scope="module")
+def across(smoke_study: Path, cifar10_study: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """make compare of the smoke study (synthetic digits) with the CIFAR-format study: its folder and its output."""
+    out = tmp_path_factory.mktemp("across") / "out"
+    done = compare(smoke_study, "results/smoke", str(cifar10_study / "results" / "on_cifar10"), "--out", str(out))
     assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+@pytest.mark.workflow
+def test_two_finished_studies_on_two_datasets_are_ranked_not_paired(across: tuple[Path, str]) -> None:
+    out, said = across
     # One CIFAR-10 seed: no ordering can be shown on it, so the transfer is inconclusive, and said to be.
-    assert done.stdout.startswith("The ranking of the 3 variants on synthetic (smoke) and cifar10 (on_cifar10)")
-    assert "Inconclusive: no pairwise ordering was shown to flip" in done.stdout
-    orderings = pd.read_csv(tmp_path / "out" / "orderings.csv")
+    assert said.startswith("The ranking of the 3 variants on synthetic (smoke) and cifar10 (on_cifar10)")
+    assert "Inconclusive: no pairwise ordering was shown to flip" in said
+    orderings = pd.read_csv(out / "orderings.csv")
     assert len(orderings) == 3 and set(orderings["b_order"]) == {"?"}
-    assert pd.read_csv(tmp_path / "out" / "predictions.csv").empty  # different test images: nothing paired
-    page = (tmp_path / "out" / "compare.html").read_text()
+    assert pd.read_csv(out / "predictions.csv").empty  # different test images: nothing paired
+    page = (out / "compare.html").read_text()
     assert (
         "Does the ranking hold on cifar10?" in page and "scored different test images (synthetic and cifar10)" in page
     )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_cross_dataset_page_fits_without_sideways_scrolling(across: tuple[Path, str], browser, width: int) -> None:
+    browser.set_window_size(width, 900)
+    browser.get((across[0] / "compare.html").as_uri())
+    assert browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert "Does the ranking hold on cifar10?" in browser.find_element("id", "ranking").text
+    if width == 1280:  # no table needs a scrollbar of its own on a laptop screen
+        boxes = "Array.from(document.querySelectorAll('.scroll')).map(b => b.scrollWidth - b.clientWidth)"
+        assert max(browser.execute_script(f"return {boxes}")) <= 0
