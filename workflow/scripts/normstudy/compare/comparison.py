@@ -42,6 +42,10 @@ class Study:
     environment: dict[str, Any]  # environment.json, or in a study from before it what the job records hold
     environment_recorded: bool  # False: packages, CPU and OS were not recorded
 
+    def accuracies(self, variant: str) -> pd.Series:
+        """The variant's test accuracy per seed (indexed by seed)."""
+        return self.runs[self.runs["variant"] == variant].set_index("seed")["test_acc"]
+
     def predictions(self, variant: str, seed: int) -> pd.DataFrame:
         """The run's per-image labels and predictions."""
         path = self.folder / "runs" / variant / f"seed{seed}" / "predictions.csv"
@@ -170,8 +174,7 @@ def variant_table(
     or inconclusive."""
     rows = []
     for name in variants:
-        acc_a = a.runs[a.runs["variant"] == name].set_index("seed")["test_acc"]
-        acc_b = b.runs[b.runs["variant"] == name].set_index("seed")["test_acc"]
+        acc_a, acc_b = a.accuracies(name), b.accuracies(name)
         rows.append(
             {
                 "variant": name,

@@ -27,10 +27,6 @@ def on_other_datasets(a: Study, b: Study) -> bool:
     return dataset_of(a) != dataset_of(b)
 
 
-def _accuracies(study: Study, variant: str) -> pd.Series:
-    return study.runs[study.runs["variant"] == variant].set_index("seed")["test_acc"]
-
-
 def _ordering(reading: str, diff: float) -> str:
     if reading == "different":
         return ABOVE if diff > 0 else BELOW
@@ -55,7 +51,7 @@ def pair_orderings(a: Study, b: Study, variants: list[str], plan: dict[str, Any]
         row: dict[str, Any] = {"x": x, "y": y}
         gaps = {}
         for side, study in (("a", a), ("b", b)):
-            first, second = _accuracies(study, x), _accuracies(study, y)
+            first, second = study.accuracies(x), study.accuracies(y)
             row.update({f"{side}_{k}": v for k, v in paired_difference(first, second, plan["margin"]).items()})
             common = first.index.intersection(second.index)
             gaps[side] = first.loc[common] - second.loc[common]
@@ -77,7 +73,7 @@ def pair_orderings(a: Study, b: Study, variants: list[str], plan: dict[str, Any]
 
 def ranking(a: Study, b: Study, variants: list[str]) -> dict[str, float]:
     """Kendall's tau between the two studies' mean accuracies of the shared variants, with its bootstrap interval."""
-    runs = [{name: _accuracies(study, name).to_numpy() for name in variants} for study in (a, b)]
+    runs = [{name: study.accuracies(name).to_numpy() for name in variants} for study in (a, b)]
     return rank_correlation(*runs)
 
 
